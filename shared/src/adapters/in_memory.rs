@@ -1,0 +1,285 @@
+//! In-memory fakes of the ports for fast unit tests of the handlers. They keep the same
+//! conditional semantics as the DynamoDB adapter (all-or-nothing placement, cancel only from
+//! PENDING, lock leases) so a handler test means something; the integration tests run the real one.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use crate::domain::{IdempotencyKey, NewProduct, Order, OrderId, OrderStatus, Product, ProductId, ProductPatch, UserId};
+use crate::messages::OrderPlaced;
+use crate::ports::{
+    Clock, IdempotencyRecord, IdempotencyStore, OrderQuery, OrderQueue, OrderReader, Page, PlaceOrderError, ProductCatalog, QueueError, RateCounter, Reachable, StockLocks,
+    StockReserver, StoreError,
+};
+
+#[derive(Debug, Default)]
+struct Tables {
+    products: BTreeMap<ProductId, (Product, bool)>,
+    orders: HashMap<OrderId, Order>,
+    idempotency: HashMap<(UserId, String), IdempotencyRecord>,
+    locks: HashMap<ProductId, (String, DateTime<Utc>)>,
+    counters: HashMap<String, u32>,
+}
+
+/// Every store port over one mutex-guarded set of maps.
+#[derive(Debug, Default)]
+pub struct InMemoryStore {
+    tables: Mutex<Tables>,
+    down: AtomicBool,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the in-memory store was switched off by the test")]
+struct SwitchedOff;
+
+impl InMemoryStore {
+    /// Makes every call fail as if DynamoDB were unreachable (or reachable again).
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    fn tables(&self) -> Result<std::sync::MutexGuard<'_, Tables>, StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(StoreError::unavailable(SwitchedOff));
+        }
+        Ok(self.tables.lock().expect("a test panicked while holding the store"))
+    }
+
+    /// Inserts a product directly (test arrangement).
+    pub fn insert_product(&self, product: Product) {
+        self.tables.lock().unwrap().products.insert(product.id.clone(), (product, false));
+    }
+
+    /// A product's stock, deleted or not (test assertions).
+    pub fn stock(&self, id: &str) -> Option<u32> {
+        self.tables.lock().unwrap().products.get(&ProductId::new(id)).map(|(p, _)| p.stock)
+    }
+
+    /// How many orders exist (test assertions).
+    pub fn order_count(&self) -> usize {
+        self.tables.lock().unwrap().orders.len()
+    }
+
+    /// Overwrites an order's status (test arrangement: the consumer moved it on).
+    pub fn set_status(&self, id: &OrderId, status: OrderStatus) {
+        if let Some(order) = self.tables.lock().unwrap().orders.get_mut(id) {
+            order.status = status;
+        }
+    }
+}
+
+impl ProductCatalog for InMemoryStore {
+    async fn get_product(&self, id: &ProductId) -> Result<Option<Product>, StoreError> {
+        Ok(self.tables()?.products.get(id).filter(|(_, deleted)| !deleted).map(|(p, _)| p.clone()))
+    }
+
+    async fn get_products(&self, ids: &[ProductId]) -> Result<Vec<Product>, StoreError> {
+        let tables = self.tables()?;
+        Ok(ids.iter().filter_map(|id| tables.products.get(id).filter(|(_, d)| !d).map(|(p, _)| p.clone())).collect())
+    }
+
+    async fn list_products(&self, limit: u32, cursor: Option<String>) -> Result<Page<Product>, StoreError> {
+        let tables = self.tables()?;
+        let after = cursor.map(ProductId::new);
+        let mut live = tables.products.values().filter(|(p, deleted)| !deleted && after.as_ref().is_none_or(|a| &p.id > a)).map(|(p, _)| p.clone());
+        let items: Vec<Product> = live.by_ref().take(limit as usize).collect();
+        let next_cursor = live.next().and(items.last().map(|p| p.id.to_string()));
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn create_product(&self, id: ProductId, product: NewProduct, now: DateTime<Utc>) -> Result<Product, StoreError> {
+        let product = product.into_product(id, now);
+        self.tables()?.products.insert(product.id.clone(), (product.clone(), false));
+        Ok(product)
+    }
+
+    async fn update_product(&self, id: &ProductId, patch: &ProductPatch, now: DateTime<Utc>) -> Result<Option<Product>, StoreError> {
+        let mut tables = self.tables()?;
+        let Some((product, false)) = tables.products.get_mut(id) else { return Ok(None) };
+        if let Some(name) = &patch.name {
+            product.name = name.clone();
+        }
+        if let Some(price) = patch.price {
+            product.price = price;
+        }
+        if let Some(stock) = patch.stock {
+            product.stock = stock;
+        }
+        product.updated_at = now;
+        Ok(Some(product.clone()))
+    }
+
+    async fn delete_product(&self, id: &ProductId, _now: DateTime<Utc>) -> Result<bool, StoreError> {
+        match self.tables()?.products.get_mut(id) {
+            Some((_, deleted)) if !*deleted => {
+                *deleted = true;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
+impl OrderReader for InMemoryStore {
+    async fn get_order(&self, id: &OrderId) -> Result<Option<Order>, StoreError> {
+        Ok(self.tables()?.orders.get(id).cloned())
+    }
+
+    async fn list_orders(&self, query: &OrderQuery) -> Result<Page<Order>, StoreError> {
+        let tables = self.tables()?;
+        let mut mine: Vec<&Order> = tables.orders.values().filter(|o| o.user_id == query.user_id).collect();
+        mine.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+        let start = match &query.cursor {
+            Some(cursor) => mine.iter().position(|o| o.id.as_str() == cursor).ok_or(StoreError::InvalidCursor)? + 1,
+            None => 0,
+        };
+        let mut matching = mine[start..].iter().filter(|o| query.status.is_none_or(|s| o.status == s));
+        let items: Vec<Order> = matching.by_ref().take(query.limit as usize).map(|o| (*o).clone()).collect();
+        let next_cursor = matching.next().and(items.last().map(|o| o.id.to_string()));
+        Ok(Page { items, next_cursor })
+    }
+}
+
+impl IdempotencyStore for InMemoryStore {
+    async fn get_idempotency_record(&self, user_id: &UserId, key: &IdempotencyKey) -> Result<Option<IdempotencyRecord>, StoreError> {
+        Ok(self.tables()?.idempotency.get(&(user_id.clone(), key.as_str().to_owned())).cloned())
+    }
+}
+
+impl StockReserver for InMemoryStore {
+    async fn place_order(&self, order: &Order, request_fingerprint: &str) -> Result<(), PlaceOrderError> {
+        let mut tables = self.tables()?;
+        let record_key = (order.user_id.clone(), order.idempotency_key.as_str().to_owned());
+        if tables.idempotency.contains_key(&record_key) {
+            return Err(PlaceOrderError::DuplicateKey);
+        }
+        for item in &order.items {
+            match tables.products.get(&item.product_id) {
+                Some((product, false)) if product.stock >= item.quantity.get() => {}
+                _ => return Err(PlaceOrderError::InsufficientStock { product_id: item.product_id.clone() }),
+            }
+        }
+        for item in &order.items {
+            let (product, _) = tables.products.get_mut(&item.product_id).expect("checked above");
+            product.stock -= item.quantity.get();
+        }
+        tables.orders.insert(order.id.clone(), order.clone());
+        tables.idempotency.insert(record_key, IdempotencyRecord { order_id: order.id.clone(), request_fingerprint: request_fingerprint.to_owned() });
+        Ok(())
+    }
+
+    async fn cancel_order(&self, cancelled: &Order) -> Result<bool, StoreError> {
+        let mut tables = self.tables()?;
+        match tables.orders.get_mut(&cancelled.id) {
+            Some(order) if order.status == OrderStatus::Pending => *order = cancelled.clone(),
+            _ => return Ok(false),
+        }
+        for item in &cancelled.items {
+            if let Some((product, _)) = tables.products.get_mut(&item.product_id) {
+                product.stock += item.quantity.get();
+            }
+        }
+        Ok(true)
+    }
+}
+
+impl StockLocks for InMemoryStore {
+    async fn try_lock(&self, product_id: &ProductId, token: &str, now: DateTime<Utc>, lease: Duration) -> Result<bool, StoreError> {
+        let mut tables = self.tables()?;
+        if tables.locks.get(product_id).is_some_and(|(_, until)| *until >= now) {
+            return Ok(false);
+        }
+        let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        tables.locks.insert(product_id.clone(), (token.to_owned(), until));
+        Ok(true)
+    }
+
+    async fn unlock(&self, product_id: &ProductId, token: &str) -> Result<(), StoreError> {
+        let mut tables = self.tables()?;
+        if tables.locks.get(product_id).is_some_and(|(owner, _)| owner == token) {
+            tables.locks.remove(product_id);
+        }
+        Ok(())
+    }
+}
+
+impl RateCounter for InMemoryStore {
+    async fn try_count(&self, subject: &str, window: i64, limit: u32) -> Result<bool, StoreError> {
+        let mut tables = self.tables()?;
+        let count = tables.counters.entry(format!("{subject}#{window}")).or_default();
+        if *count >= limit {
+            return Ok(false);
+        }
+        *count += 1;
+        Ok(true)
+    }
+}
+
+impl Reachable for InMemoryStore {
+    async fn reachable(&self) -> bool {
+        !self.down.load(Ordering::SeqCst)
+    }
+}
+
+/// Records sent messages; can be switched to fail.
+#[derive(Debug, Default)]
+pub struct RecordingQueue {
+    sent: Mutex<Vec<OrderPlaced>>,
+    down: AtomicBool,
+}
+
+impl RecordingQueue {
+    /// Messages sent so far.
+    pub fn sent(&self) -> Vec<OrderPlaced> {
+        self.sent.lock().unwrap().clone()
+    }
+
+    /// Makes sends and health probes fail (or succeed again).
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+}
+
+impl OrderQueue for RecordingQueue {
+    async fn enqueue(&self, message: &OrderPlaced) -> Result<(), QueueError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(QueueError(Box::new(SwitchedOff)));
+        }
+        self.sent.lock().unwrap().push(message.clone());
+        Ok(())
+    }
+}
+
+impl Reachable for RecordingQueue {
+    async fn reachable(&self) -> bool {
+        !self.down.load(Ordering::SeqCst)
+    }
+}
+
+/// A clock that only moves when told to.
+#[derive(Debug)]
+pub struct FixedClock(Mutex<DateTime<Utc>>);
+
+impl Default for FixedClock {
+    fn default() -> Self {
+        FixedClock(Mutex::new(Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 30).single().expect("valid date")))
+    }
+}
+
+impl FixedClock {
+    /// Moves time forward.
+    pub fn advance(&self, by: Duration) {
+        let mut now = self.0.lock().unwrap();
+        *now += chrono::Duration::from_std(by).expect("test durations are small");
+    }
+}
+
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}

@@ -1,0 +1,6 @@
+//! Implementations of the ports: DynamoDB and SQS through the AWS SDK, and in-memory fakes for
+//! unit tests of the handlers.
+
+pub mod dynamodb;
+pub mod in_memory;
+pub mod sqs;

@@ -1,0 +1,70 @@
+//! The order queue on SQS: one message per placed order, the trace id as a message attribute.
+
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::MessageAttributeValue;
+
+use crate::app::BootError;
+use crate::config::Config;
+use crate::messages::{OrderPlaced, TRACE_ID_ATTRIBUTE};
+use crate::ports::{OrderQueue, QueueError, Reachable};
+
+/// Sends [`OrderPlaced`] messages to the order queue.
+#[derive(Debug, Clone)]
+pub struct SqsOrderQueue {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsOrderQueue {
+    /// Uses a known queue URL.
+    pub fn new(client: Client, queue_url: String) -> Self {
+        Self { client, queue_url }
+    }
+
+    /// Uses `ORDER_QUEUE_URL`, or looks the URL up by `ORDER_QUEUE_NAME` once at cold start.
+    pub async fn connect(client: Client, config: &Config) -> Result<Self, BootError> {
+        if let Some(url) = &config.order_queue_url {
+            return Ok(Self::new(client, url.clone()));
+        }
+        let output = client
+            .get_queue_url()
+            .queue_name(&config.order_queue_name)
+            .send()
+            .await
+            .map_err(|e| BootError::QueueUrl { name: config.order_queue_name.clone(), source: Box::new(e) })?;
+        let url = output.queue_url.unwrap_or_default();
+        Ok(Self::new(client, url))
+    }
+
+    /// The queue's URL.
+    pub fn queue_url(&self) -> &str {
+        &self.queue_url
+    }
+}
+
+impl OrderQueue for SqsOrderQueue {
+    async fn enqueue(&self, message: &OrderPlaced) -> Result<(), QueueError> {
+        let body = serde_json::to_string(message).map_err(|e| QueueError(Box::new(e)))?;
+        let trace = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(&message.trace_id)
+            .build()
+            .map_err(|e| QueueError(Box::new(e)))?;
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .message_attributes(TRACE_ID_ATTRIBUTE, trace)
+            .send()
+            .await
+            .map_err(|e| QueueError(Box::new(e)))?;
+        Ok(())
+    }
+}
+
+impl Reachable for SqsOrderQueue {
+    async fn reachable(&self) -> bool {
+        let probe = self.client.get_queue_attributes().queue_url(&self.queue_url).send();
+        matches!(tokio::time::timeout(std::time::Duration::from_secs(2), probe).await, Ok(Ok(_)))
+    }
+}

@@ -1,0 +1,154 @@
+//! The HTTP API: one module per endpoint, plus what every endpoint shares (authentication, rate
+//! limiting, trace ids, errors to HTTP). The Lambda binaries and the local gateway both call
+//! [`handle`] with an API Gateway HTTP API (payload v2) request.
+
+pub mod auth;
+mod error;
+mod orders;
+mod products;
+mod rate_limit;
+mod request;
+mod response;
+mod system;
+
+use lambda_http::{Body, Request, Response};
+use tracing::Instrument;
+
+use crate::app::{App, Store};
+use crate::ports::{Clock, OrderQueue, Reachable};
+
+pub use error::ApiError;
+pub use request::TRACE_ID_HEADER;
+
+/// Every HTTP endpoint; each one is its own Lambda function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// `GET /health`
+    Health,
+    /// `GET /products`
+    ListProducts,
+    /// `GET /products/{id}`
+    GetProduct,
+    /// `POST /products`
+    CreateProduct,
+    /// `PUT /products/{id}`
+    UpdateProduct,
+    /// `DELETE /products/{id}`
+    DeleteProduct,
+    /// `POST /orders`
+    CreateOrder,
+    /// `GET /orders/{id}`
+    GetOrder,
+    /// `GET /orders`
+    ListOrders,
+    /// `POST /orders/{id}/cancel`
+    CancelOrder,
+}
+
+impl Endpoint {
+    /// Every endpoint.
+    pub const ALL: [Endpoint; 10] = [
+        Self::Health,
+        Self::ListProducts,
+        Self::GetProduct,
+        Self::CreateProduct,
+        Self::UpdateProduct,
+        Self::DeleteProduct,
+        Self::CreateOrder,
+        Self::GetOrder,
+        Self::ListOrders,
+        Self::CancelOrder,
+    ];
+
+    /// The API Gateway route key, `"METHOD /path/{param}"`.
+    pub fn route_key(self) -> &'static str {
+        match self {
+            Self::Health => "GET /health",
+            Self::ListProducts => "GET /products",
+            Self::GetProduct => "GET /products/{id}",
+            Self::CreateProduct => "POST /products",
+            Self::UpdateProduct => "PUT /products/{id}",
+            Self::DeleteProduct => "DELETE /products/{id}",
+            Self::CreateOrder => "POST /orders",
+            Self::GetOrder => "GET /orders/{id}",
+            Self::ListOrders => "GET /orders",
+            Self::CancelOrder => "POST /orders/{id}/cancel",
+        }
+    }
+
+    /// The function's name: its binary, its `events/<name>.json`, its SAM resource.
+    pub fn function_name(self) -> &'static str {
+        match self {
+            Self::Health => "health",
+            Self::ListProducts => "list-products",
+            Self::GetProduct => "get-product",
+            Self::CreateProduct => "create-product",
+            Self::UpdateProduct => "update-product",
+            Self::DeleteProduct => "delete-product",
+            Self::CreateOrder => "create-order",
+            Self::GetOrder => "get-order",
+            Self::ListOrders => "list-orders",
+            Self::CancelOrder => "cancel-order",
+        }
+    }
+}
+
+/// Serves one request: trace id, size limit, authentication, rate limit, the endpoint, and the
+/// one mapping of errors to HTTP. Never fails: every error becomes a JSON error response.
+pub async fn handle<S, Q, C>(app: &App<S, Q, C>, endpoint: Endpoint, request: Request) -> Response<Body>
+where
+    S: Store,
+    Q: OrderQueue + Reachable,
+    C: Clock,
+{
+    let trace_id = request::trace_id(&request);
+    let span = tracing::info_span!("request", %trace_id, route = endpoint.route_key());
+    async {
+        let result = serve(app, endpoint, &request, &trace_id).await;
+        let response = match result {
+            Ok(response) => response,
+            Err(error) => {
+                error.log();
+                error.into_response()
+            }
+        };
+        tracing::info!(status = response.status().as_u16(), "served");
+        response::with_trace_id(response, &trace_id)
+    }
+    .instrument(span)
+    .await
+}
+
+async fn serve<S, Q, C>(app: &App<S, Q, C>, endpoint: Endpoint, request: &Request, trace_id: &str) -> Result<Response<Body>, ApiError>
+where
+    S: Store,
+    Q: OrderQueue + Reachable,
+    C: Clock,
+{
+    request::check_size(request)?;
+    if endpoint == Endpoint::Health {
+        return Ok(system::health(&app.store, &app.queue).await);
+    }
+    let caller = app.auth.verify_header(request::header(request, "authorization"));
+    let subject = match &caller {
+        Ok(caller) => format!("user:{}", caller.user_id),
+        Err(_) => format!("ip:{}", request::source_ip(request)),
+    };
+    rate_limit::check(&app.store, &app.clock, &subject, app.rate_limit_per_minute).await?;
+    let (user, admin) = (request::require_user, request::require_admin);
+    match endpoint {
+        Endpoint::Health => unreachable!("answered above"),
+        Endpoint::ListProducts => products::list(&app.store, request).await,
+        Endpoint::GetProduct => products::get(&app.store, request).await,
+        Endpoint::CreateProduct => products::create(&app.store, &app.clock, admin(&caller)?, request).await,
+        Endpoint::UpdateProduct => products::update(&app.store, &app.clock, admin(&caller)?, request).await,
+        Endpoint::DeleteProduct => products::delete(&app.store, &app.clock, admin(&caller)?, request).await,
+        Endpoint::CreateOrder => orders::create(app, user(&caller)?, request, trace_id).await,
+        Endpoint::GetOrder => orders::get(&app.store, user(&caller)?, request).await,
+        Endpoint::ListOrders => orders::list(&app.store, user(&caller)?, request).await,
+        Endpoint::CancelOrder => orders::cancel(&app.store, &app.clock, user(&caller)?, request).await,
+    }
+}
+
+#[cfg(test)]
+mod tests;

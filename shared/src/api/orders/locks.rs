@@ -1,0 +1,112 @@
+//! Per-product lock items around order placement: taken in ascending product-id order (so two
+//! orders never wait on each other in a cycle), retried with jittered exponential backoff, and
+//! released only with the token that took them.
+
+use std::time::Duration;
+
+use rand::Rng;
+
+use crate::config::LockSettings;
+use crate::domain::ProductId;
+use crate::ports::{Clock, StockLocks};
+
+use super::ApiError;
+
+/// Locks held by one request; give them back with [`HeldLocks::release`].
+pub(super) struct HeldLocks {
+    token: String,
+    products: Vec<ProductId>,
+}
+
+/// Takes every lock or none: on a lock that stays busy past the budget, the ones already taken
+/// are released and the busy product is reported.
+pub(super) async fn lock_products(locks: &impl StockLocks, clock: &impl Clock, settings: &LockSettings, products: &[ProductId]) -> Result<HeldLocks, ApiError> {
+    let mut sorted = products.to_vec();
+    sorted.sort();
+    let mut held = HeldLocks { token: uuid::Uuid::new_v4().to_string(), products: Vec::with_capacity(sorted.len()) };
+    for product in sorted {
+        match take(locks, clock, settings, &product, &held.token).await {
+            Ok(true) => held.products.push(product),
+            Ok(false) => {
+                held.release(locks).await;
+                return Err(ApiError::LockConflict { product_id: product });
+            }
+            Err(e) => {
+                held.release(locks).await;
+                return Err(e.into());
+            }
+        }
+    }
+    Ok(held)
+}
+
+async fn take(locks: &impl StockLocks, clock: &impl Clock, settings: &LockSettings, product: &ProductId, token: &str) -> Result<bool, crate::ports::StoreError> {
+    for attempt in 0..settings.attempts {
+        if locks.try_lock(product, token, clock.now(), settings.lease).await? {
+            return Ok(true);
+        }
+        if attempt + 1 < settings.attempts {
+            tokio::time::sleep(backoff(settings, attempt)).await;
+        }
+    }
+    Ok(false)
+}
+
+/// Full jitter: uniform in [0, min(max, base * 2^attempt)], so waiters spread out instead of
+/// retrying in lock-step.
+fn backoff(settings: &LockSettings, attempt: u32) -> Duration {
+    let ceiling = settings.base_backoff.saturating_mul(1 << attempt.min(16)).min(settings.max_backoff);
+    let millis = ceiling.as_millis() as u64;
+    Duration::from_millis(rand::rng().random_range(0..=millis))
+}
+
+impl HeldLocks {
+    /// Releases every lock this request still owns. A failed release is logged, not returned:
+    /// the lease expires on its own and the stock transaction never depended on the lock.
+    pub(super) async fn release(self, locks: &impl StockLocks) {
+        for product in &self.products {
+            if let Err(e) = locks.unlock(product, &self.token).await {
+                tracing::warn!(product_id = %product, error = %e, "lock release failed; the lease will expire");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::in_memory::{FixedClock, InMemoryStore};
+
+    fn settings() -> LockSettings {
+        LockSettings { enabled: true, lease: Duration::from_secs(5), attempts: 3, base_backoff: Duration::from_millis(1), max_backoff: Duration::from_millis(2) }
+    }
+
+    #[tokio::test]
+    async fn takes_all_locks_and_releases_them_by_token() {
+        let store = InMemoryStore::default();
+        let clock = FixedClock::default();
+        let ids = [ProductId::new("b"), ProductId::new("a")];
+        let held = lock_products(&store, &clock, &settings(), &ids).await.unwrap();
+        assert!(!store.try_lock(&ids[0], "other", clock.now(), Duration::from_secs(5)).await.unwrap());
+        held.release(&store).await;
+        assert!(store.try_lock(&ids[0], "other", clock.now(), Duration::from_secs(5)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn busy_lock_gives_lock_conflict_and_releases_what_was_taken() {
+        let store = InMemoryStore::default();
+        let clock = FixedClock::default();
+        assert!(store.try_lock(&ProductId::new("b"), "holder", clock.now(), Duration::from_secs(5)).await.unwrap());
+        let err = lock_products(&store, &clock, &settings(), &[ProductId::new("a"), ProductId::new("b")]).await.err().unwrap();
+        assert!(matches!(err, ApiError::LockConflict { product_id } if product_id.as_str() == "b"));
+        assert!(store.try_lock(&ProductId::new("a"), "next", clock.now(), Duration::from_secs(5)).await.unwrap(), "a was released");
+    }
+
+    #[test]
+    fn backoff_never_exceeds_the_ceiling() {
+        let s = LockSettings { base_backoff: Duration::from_millis(20), max_backoff: Duration::from_millis(400), ..settings() };
+        for attempt in 0..30 {
+            assert!(backoff(&s, attempt) <= Duration::from_millis(400));
+        }
+    }
+}

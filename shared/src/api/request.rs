@@ -1,0 +1,111 @@
+//! Reading what every endpoint needs from an API Gateway request: trace id, caller, JSON body,
+//! path and query parameters.
+
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt};
+use serde_json::Value;
+
+use super::ApiError;
+use super::auth::{AuthError, Caller};
+
+/// Header that carries the trace id in and out.
+pub const TRACE_ID_HEADER: &str = "x-trace-id";
+
+/// Largest accepted request body. 100 order lines are about 6 KiB; anything near this is not an order.
+pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A header as text, if present and valid UTF-8.
+pub(crate) fn header<'r>(request: &'r Request, name: &str) -> Option<&'r str> {
+    request.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The client's trace id when it is a sane token, else a new UUID.
+pub(crate) fn trace_id(request: &Request) -> String {
+    header(request, TRACE_ID_HEADER)
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.len() <= 128 && t.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c)))
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+}
+
+/// The client address API Gateway saw, for anonymous rate limiting.
+pub(crate) fn source_ip(request: &Request) -> String {
+    match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.clone().unwrap_or_default(),
+        _ => String::from("unknown"),
+    }
+}
+
+fn body_bytes(request: &Request) -> &[u8] {
+    match request.body() {
+        Body::Empty => &[],
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => &[],
+    }
+}
+
+/// Refuses bodies over [`MAX_BODY_BYTES`] before anything parses them.
+pub(crate) fn check_size(request: &Request) -> Result<(), ApiError> {
+    let size = body_bytes(request).len();
+    if size > MAX_BODY_BYTES {
+        return Err(ApiError::Malformed(format!("request body is {size} bytes; the limit is {MAX_BODY_BYTES}")));
+    }
+    Ok(())
+}
+
+/// The body as JSON; requires `Content-Type: application/json`.
+pub(crate) fn json_body(request: &Request) -> Result<Value, ApiError> {
+    let content_type = header(request, "content-type").unwrap_or_default();
+    let media_type = content_type.split(';').next().unwrap_or_default().trim();
+    if !media_type.eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::Malformed("Content-Type must be application/json".into()));
+    }
+    serde_json::from_slice(body_bytes(request)).map_err(|e| ApiError::Malformed(format!("body is not valid JSON: {e}")))
+}
+
+/// A path parameter that the route guarantees.
+pub(crate) fn path_param(request: &Request, name: &str) -> Result<String, ApiError> {
+    request
+        .path_parameters_ref()
+        .and_then(|params| params.first(name))
+        .map(str::to_owned)
+        .ok_or_else(|| ApiError::NotFound { what: "route", id: name.to_owned() })
+}
+
+/// A query string parameter, if present.
+pub(crate) fn query_param(request: &Request, name: &str) -> Option<String> {
+    request.query_string_parameters_ref().and_then(|params| params.first(name)).map(str::to_owned)
+}
+
+/// The caller, or 401 saying what was wrong with the token.
+pub(crate) fn require_user(caller: &Result<Caller, AuthError>) -> Result<&Caller, ApiError> {
+    caller.as_ref().map_err(|e| {
+        ApiError::Unauthenticated(match e {
+            AuthError::Missing => "missing bearer token",
+            _ => "invalid, expired or badly signed token",
+        })
+    })
+}
+
+/// An admin caller, or 401/403.
+pub(crate) fn require_admin(caller: &Result<Caller, AuthError>) -> Result<&Caller, ApiError> {
+    let caller = require_user(caller)?;
+    if caller.is_admin { Ok(caller) } else { Err(ApiError::Forbidden("only admins may manage products")) }
+}
+
+/// Default page size of listings.
+pub(crate) const DEFAULT_PAGE_SIZE: u32 = 15;
+/// Largest page size of listings.
+pub(crate) const MAX_PAGE_SIZE: u32 = 50;
+
+/// The `limit` query parameter: 1..=50, default 15.
+pub(crate) fn page_limit(request: &Request) -> Result<u32, ApiError> {
+    match query_param(request, "limit") {
+        None => Ok(DEFAULT_PAGE_SIZE),
+        Some(raw) => raw
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
+            .ok_or_else(|| ApiError::Validation(crate::domain::FieldErrors::single("limit", format!("must be an integer from 1 to {MAX_PAGE_SIZE}")))),
+    }
+}

@@ -1,0 +1,169 @@
+//! The narrow capabilities handlers depend on. The DynamoDB and SQS adapters implement them for
+//! Lambda and the local stack; `adapters::in_memory` implements them for unit tests.
+
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::{IdempotencyKey, NewProduct, Order, OrderId, OrderStatus, Product, ProductId, ProductPatch, UserId};
+use crate::messages::OrderPlaced;
+
+/// A failure of a backing store, kept with its cause.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store could not be reached or refused the call (throttling, network, 5xx).
+    #[error("the store is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// An item in the store does not map to the domain: a bug or a hand edit, never the client's fault.
+    #[error("stored item is corrupt: {0}")]
+    Corrupt(String),
+    /// A pagination cursor that this store did not hand out.
+    #[error("the cursor is not valid")]
+    InvalidCursor,
+}
+
+impl StoreError {
+    /// Wraps any SDK error as [`StoreError::Unavailable`], keeping it as the source.
+    pub fn unavailable(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Unavailable(Box::new(cause))
+    }
+}
+
+/// A failure to hand a message to the queue.
+#[derive(Debug, thiserror::Error)]
+#[error("the queue is unavailable")]
+pub struct QueueError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+
+/// One page of a listing and the opaque cursor of the next, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The items of this page.
+    pub items: Vec<T>,
+    /// Pass back as `cursor` for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Which of a user's orders to list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderQuery {
+    /// Whose orders.
+    pub user_id: UserId,
+    /// Only orders in this status.
+    pub status: Option<OrderStatus>,
+    /// Page size, 1..=50.
+    pub limit: u32,
+    /// Cursor from the previous page.
+    pub cursor: Option<String>,
+}
+
+/// The stored idempotency record of a placed order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    /// The order the key created.
+    pub order_id: OrderId,
+    /// [`crate::domain::OrderRequest::fingerprint`] of the first request.
+    pub request_fingerprint: String,
+}
+
+/// Why placing an order did not commit.
+#[derive(Debug, thiserror::Error)]
+pub enum PlaceOrderError {
+    /// The idempotency record already exists: another request with this key committed first.
+    #[error("the idempotency key was used by a committed order")]
+    DuplicateKey,
+    /// A product's stock is below the quantity (or the product is gone).
+    #[error("insufficient stock for product {product_id}")]
+    InsufficientStock {
+        /// The first product whose condition failed.
+        product_id: ProductId,
+    },
+    /// Another transaction touched the same items at the same time; safe to retry.
+    #[error("the transaction conflicted with another one")]
+    Conflict,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Reads and writes products (admin CRUD and live stock on reads).
+pub trait ProductCatalog: Send + Sync {
+    /// One product, `None` when unknown or deleted.
+    fn get_product(&self, id: &ProductId) -> impl Future<Output = Result<Option<Product>, StoreError>> + Send;
+    /// Several products in one round trip where the store allows it; unknown ids are left out.
+    fn get_products(&self, ids: &[ProductId]) -> impl Future<Output = Result<Vec<Product>, StoreError>> + Send;
+    /// A page of products.
+    fn list_products(&self, limit: u32, cursor: Option<String>) -> impl Future<Output = Result<Page<Product>, StoreError>> + Send;
+    /// Stores a new product.
+    fn create_product(&self, id: ProductId, product: NewProduct, now: DateTime<Utc>) -> impl Future<Output = Result<Product, StoreError>> + Send;
+    /// Applies a patch; `None` when the product is unknown or deleted.
+    fn update_product(&self, id: &ProductId, patch: &ProductPatch, now: DateTime<Utc>) -> impl Future<Output = Result<Option<Product>, StoreError>> + Send;
+    /// Deletes a product (soft: orders still restore stock to it); `false` when it was unknown.
+    fn delete_product(&self, id: &ProductId, now: DateTime<Utc>) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// Reads orders.
+pub trait OrderReader: Send + Sync {
+    /// One order, `None` when unknown.
+    fn get_order(&self, id: &OrderId) -> impl Future<Output = Result<Option<Order>, StoreError>> + Send;
+    /// A user's orders, newest first.
+    fn list_orders(&self, query: &OrderQuery) -> impl Future<Output = Result<Page<Order>, StoreError>> + Send;
+}
+
+/// Looks up idempotency records.
+pub trait IdempotencyStore: Send + Sync {
+    /// The record a user's key created, if any.
+    fn get_idempotency_record(&self, user_id: &UserId, key: &IdempotencyKey) -> impl Future<Output = Result<Option<IdempotencyRecord>, StoreError>> + Send;
+}
+
+/// Takes stock for an order and gives it back.
+pub trait StockReserver: Send + Sync {
+    /// One transaction: `stock >= q` decrement per item, the order (must not exist) and the
+    /// idempotency record (must not exist). Nothing is written unless all of it is.
+    fn place_order(&self, order: &Order, request_fingerprint: &str) -> impl Future<Output = Result<(), PlaceOrderError>> + Send;
+    /// One transaction: status PENDING -> CANCELLED (conditional on PENDING) and every item's stock
+    /// back. `Ok(false)` when the order was no longer PENDING, so nothing changed.
+    fn cancel_order(&self, cancelled: &Order) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// Per-product lock items: a first layer in front of the stock transaction.
+pub trait StockLocks: Send + Sync {
+    /// Takes the lock when it is free or its lease has ended; `false` when someone else holds it.
+    fn try_lock(&self, product_id: &ProductId, token: &str, now: DateTime<Utc>, lease: Duration) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Releases the lock if `token` still owns it; a lock taken over after expiry is left alone.
+    fn unlock(&self, product_id: &ProductId, token: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Counts requests per subject and minute, shared by every Lambda instance.
+pub trait RateCounter: Send + Sync {
+    /// Counts one request in `window` (epoch minute) unless `limit` is reached; `false` when over.
+    fn try_count(&self, subject: &str, window: i64, limit: u32) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// Hands placed orders to the payment pipeline.
+pub trait OrderQueue: Send + Sync {
+    /// Sends one message, carrying the trace id as a message attribute.
+    fn enqueue(&self, message: &OrderPlaced) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
+/// Reachability of a backing service, for `/health`.
+pub trait Reachable: Send + Sync {
+    /// Whether the service answers a cheap call right now.
+    fn reachable(&self) -> impl Future<Output = bool> + Send;
+}
+
+/// The time, injected so tests never sleep to see a lease or a window expire.
+pub trait Clock: Send + Sync {
+    /// Now.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}

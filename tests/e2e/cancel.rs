@@ -1,0 +1,54 @@
+//! Cancelling: PENDING only, stock back exactly once however many cancels race.
+
+use futures::future::join_all;
+use reqwest::StatusCode;
+
+use crate::both_lock_modes;
+use crate::support::spawn;
+
+/// 10 concurrent cancels of one order: all answer 200 CANCELLED, stock restored once.
+async fn ten_concurrent_cancels_restore_stock_once(locks: bool) {
+    let stack = spawn(locks).await;
+    let product = stack.product("5.00", 20).await;
+    let placed = stack.order("alice", "to-cancel", &[(product.as_str(), 4)]).await;
+    let id = placed.body["data"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(stack.stock(&product).await, 16);
+
+    let token = stack.token("alice");
+    let replies = join_all((0..10).map(|_| stack.send("POST", &format!("/orders/{id}/cancel"), Some(&token), None))).await;
+
+    for reply in &replies {
+        assert_eq!((reply.status, reply.body["data"]["status"].as_str()), (StatusCode::OK, Some("CANCELLED")), "{}", reply.body);
+    }
+    assert_eq!(stack.stock(&product).await, 20, "restored exactly once");
+    let again = stack.send("POST", &format!("/orders/{id}/cancel"), Some(&token), None).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(stack.stock(&product).await, 20);
+}
+both_lock_modes!(ten_concurrent_cancels_restore_stock_once);
+
+/// A PROCESSING order (as the payment consumer leaves it) is not cancellable and keeps its stock.
+async fn processing_order_is_not_cancellable(locks: bool) {
+    let stack = spawn(locks).await;
+    let product = stack.product("5.00", 20).await;
+    let placed = stack.order("alice", "k", &[(product.as_str(), 2)]).await;
+    let id = placed.body["data"]["id"].as_str().unwrap().to_owned();
+    stack
+        .dynamodb()
+        .await
+        .update_item()
+        .table_name(&stack.stack.config().tables.orders)
+        .key("id", aws_sdk_dynamodb::types::AttributeValue::S(id.clone()))
+        .update_expression("SET #s = :p")
+        .expression_attribute_names("#s", "status")
+        .expression_attribute_values(":p", aws_sdk_dynamodb::types::AttributeValue::S("PROCESSING".into()))
+        .send()
+        .await
+        .unwrap();
+
+    let reply = stack.send("POST", &format!("/orders/{id}/cancel"), Some(&stack.token("alice")), None).await;
+
+    assert_eq!((reply.status, reply.code()), (StatusCode::UNPROCESSABLE_ENTITY, "ORDER_NOT_CANCELLABLE"));
+    assert_eq!(stack.stock(&product).await, 18);
+}
+both_lock_modes!(processing_order_is_not_cancellable);

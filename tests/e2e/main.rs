@@ -1,0 +1,11 @@
+//! End-to-end tests through the real local stack: the local API Gateway emulation, the handlers,
+//! Dynoxide and rustack-sqs over HTTP through the AWS SDK, each test on its own port-0 stack.
+//! Every order test runs in both `STOCK_LOCKS` modes.
+
+mod support;
+
+mod cancel;
+mod errors;
+mod idempotency;
+mod oversell;
+mod products;

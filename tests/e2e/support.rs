@@ -1,0 +1,154 @@
+//! Starting a private stack per test and talking to it like a client would.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use localstack::{Stack, StackOptions};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use shared::Config;
+use shared::api::auth::mint_hs256;
+
+/// Runs an async test body once with `STOCK_LOCKS=on` and once with `off`.
+#[macro_export]
+macro_rules! both_lock_modes {
+    ($scenario:ident) => {
+        mod $scenario {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn with_stock_locks() {
+                super::$scenario(true).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn without_stock_locks() {
+                super::$scenario(false).await;
+            }
+        }
+    };
+}
+
+/// A running stack and a client for it.
+pub struct TestStack {
+    pub stack: Stack,
+    pub client: reqwest::Client,
+    secret: String,
+}
+
+/// A stack with the given lock mode, no rate limit, and `adjust` applied to its config.
+pub async fn spawn_with(locks: bool, adjust: impl FnOnce(&mut Config)) -> TestStack {
+    let mut config = Config::default();
+    config.http_port = 0;
+    config.ws_port = 0;
+    config.rate_limit_per_minute = 0;
+    config.locks.enabled = locks;
+    adjust(&mut config);
+    let secret = config.jwt_secret.clone();
+    let stack = Stack::start(StackOptions { config, seed_products: false }).await.expect("the local stack starts");
+    let client = reqwest::Client::builder().pool_max_idle_per_host(64).timeout(Duration::from_secs(60)).build().unwrap();
+    TestStack { stack, client, secret }
+}
+
+/// A stack with the given lock mode and no rate limit.
+pub async fn spawn(locks: bool) -> TestStack {
+    spawn_with(locks, |_| {}).await
+}
+
+/// A response as status and JSON body (`Null` when empty).
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Reply {
+    /// The `error_code` of an error body.
+    pub fn code(&self) -> &str {
+        self.body["error_code"].as_str().unwrap_or("")
+    }
+}
+
+impl TestStack {
+    /// A valid token for `sub`.
+    pub fn token(&self, sub: &str) -> String {
+        mint_hs256(&self.secret, sub, None, Utc::now() + chrono::Duration::hours(1))
+    }
+
+    /// A valid admin token.
+    pub fn admin_token(&self) -> String {
+        mint_hs256(&self.secret, "admin", Some("admin"), Utc::now() + chrono::Duration::hours(1))
+    }
+
+    /// Sends a request with an optional bearer token and JSON body.
+    pub async fn send(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self.client.request(method, format!("{}{path}", self.stack.http_url()));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        self.reply(request).await
+    }
+
+    /// Sends a prepared request.
+    pub async fn reply(&self, request: reqwest::RequestBuilder) -> Reply {
+        let response = request.send().await.expect("the gateway answers");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        Reply { status, body, headers }
+    }
+
+    /// Creates a product as admin and returns its id.
+    pub async fn product(&self, price: &str, stock: u32) -> String {
+        let reply = self.send("POST", "/products", Some(&self.admin_token()), Some(json!({"name": "Test product", "price": price, "stock": stock}))).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        reply.body["data"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// A product's live stock.
+    pub async fn stock(&self, id: &str) -> u64 {
+        let reply = self.send("GET", &format!("/products/{id}"), None, None).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        reply.body["data"]["stock"].as_u64().unwrap()
+    }
+
+    /// Places an order for `user`.
+    pub async fn order(&self, user: &str, key: &str, items: &[(&str, i64)]) -> Reply {
+        self.send("POST", "/orders", Some(&self.token(user)), Some(order_body(key, items))).await
+    }
+
+    /// All of a user's orders (follows cursors).
+    pub async fn all_orders(&self, user: &str) -> Vec<Value> {
+        let token = self.token(user);
+        let mut orders = vec![];
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/orders?limit=50&cursor={c}"),
+                None => "/orders?limit=50".to_owned(),
+            };
+            let reply = self.send("GET", &path, Some(&token), None).await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            orders.extend(reply.body["data"].as_array().unwrap().iter().cloned());
+            match reply.body["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return orders,
+            }
+        }
+    }
+
+    /// A DynamoDB client on the stack's emulator, for arranging states no endpoint creates yet.
+    pub async fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        let mut config = self.stack.config().clone();
+        config.aws_endpoint_url = Some(self.stack.aws_endpoint());
+        aws_sdk_dynamodb::Client::new(&shared::aws::sdk_config(&config).await)
+    }
+}
+
+/// A `POST /orders` body.
+pub fn order_body(key: &str, items: &[(&str, i64)]) -> Value {
+    json!({ "idempotency_key": key, "items": items.iter().map(|(p, q)| json!({"product_id": p, "quantity": q})).collect::<Vec<_>>() })
+}
