@@ -6,11 +6,32 @@ use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::sqs::SqsOrderQueue;
 use crate::api::auth::{AuthError, Authenticator};
 use crate::config::{Config, LockSettings};
-use crate::ports::{Clock, IdempotencyStore, OrderQueue, OrderReader, ProductCatalog, RateCounter, Reachable, StockLocks, StockReserver, SystemClock};
+use crate::ports::{
+    Clock, IdempotencyStore, OrderQueue, OrderReader, ProductCatalog, RateCounter, Reachable,
+    StockLocks, StockReserver, SystemClock,
+};
 
 /// Every store capability the HTTP API uses; one adapter (DynamoDB, or the in-memory fake) has them all.
-pub trait Store: ProductCatalog + OrderReader + IdempotencyStore + StockReserver + StockLocks + RateCounter + Reachable {}
-impl<T> Store for T where T: ProductCatalog + OrderReader + IdempotencyStore + StockReserver + StockLocks + RateCounter + Reachable {}
+pub trait Store:
+    ProductCatalog
+    + OrderReader
+    + IdempotencyStore
+    + StockReserver
+    + StockLocks
+    + RateCounter
+    + Reachable
+{
+}
+impl<T> Store for T where
+    T: ProductCatalog
+        + OrderReader
+        + IdempotencyStore
+        + StockReserver
+        + StockLocks
+        + RateCounter
+        + Reachable
+{
+}
 
 /// The ports and settings one Lambda instance (or the local gateway) serves requests with.
 pub struct App<S, Q, C = SystemClock> {

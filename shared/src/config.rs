@@ -147,25 +147,45 @@ impl Config {
         let millis = |name: &'static str, default: Duration| -> Result<Duration, ConfigError> {
             parsed::<u64>(&lookup, name).map(|v| v.map_or(default, Duration::from_millis))
         };
-        let payment_success_rate = parsed::<f64>(&lookup, "PAYMENT_SUCCESS_RATE")?.unwrap_or(d.payment_success_rate);
+        let payment_success_rate =
+            parsed::<f64>(&lookup, "PAYMENT_SUCCESS_RATE")?.unwrap_or(d.payment_success_rate);
         if !(0.0..=1.0).contains(&payment_success_rate) {
-            return Err(ConfigError { name: "PAYMENT_SUCCESS_RATE", reason: "must be between 0 and 1".into() });
+            return Err(ConfigError {
+                name: "PAYMENT_SUCCESS_RATE",
+                reason: "must be between 0 and 1".into(),
+            });
         }
-        let stock_locks = match lookup("STOCK_LOCKS").as_deref().map(str::to_ascii_lowercase).as_deref() {
+        let stock_locks = match lookup("STOCK_LOCKS")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("on" | "true" | "1") => true,
             Some("off" | "false" | "0") => false,
-            Some(other) => return Err(ConfigError { name: "STOCK_LOCKS", reason: format!("{other:?} is not on or off") }),
+            Some(other) => {
+                return Err(ConfigError {
+                    name: "STOCK_LOCKS",
+                    reason: format!("{other:?} is not on or off"),
+                });
+            }
         };
         let log_format = match lookup("LOG_FORMAT").as_deref() {
             None | Some("json") => LogFormat::Json,
             Some("pretty") => LogFormat::Pretty,
-            Some(other) => return Err(ConfigError { name: "LOG_FORMAT", reason: format!("{other:?} is not json or pretty") }),
+            Some(other) => {
+                return Err(ConfigError {
+                    name: "LOG_FORMAT",
+                    reason: format!("{other:?} is not json or pretty"),
+                });
+            }
         };
         Ok(Config {
             http_port: parsed(&lookup, "HTTP_PORT")?.unwrap_or(d.http_port),
             ws_port: parsed(&lookup, "WS_PORT")?.unwrap_or(d.ws_port),
             aws_endpoint_url: lookup("AWS_ENDPOINT_URL"),
-            aws_region: lookup("AWS_REGION").or_else(|| lookup("AWS_DEFAULT_REGION")).unwrap_or(d.aws_region),
+            aws_region: lookup("AWS_REGION")
+                .or_else(|| lookup("AWS_DEFAULT_REGION"))
+                .unwrap_or(d.aws_region),
             tables: TableNames {
                 products: text("PRODUCTS_TABLE", d.tables.products),
                 orders: text("ORDERS_TABLE", d.tables.orders),
@@ -187,22 +207,33 @@ impl Config {
             locks: LockSettings {
                 enabled: stock_locks,
                 lease: millis("LOCK_LEASE_MS", d.locks.lease)?,
-                attempts: parsed(&lookup, "LOCK_ATTEMPTS")?.unwrap_or(d.locks.attempts).max(1),
+                attempts: parsed(&lookup, "LOCK_ATTEMPTS")?
+                    .unwrap_or(d.locks.attempts)
+                    .max(1),
                 base_backoff: millis("LOCK_BACKOFF_MS", d.locks.base_backoff)?,
                 max_backoff: d.locks.max_backoff,
             },
-            rate_limit_per_minute: parsed(&lookup, "RATE_LIMIT_PER_MINUTE")?.unwrap_or(d.rate_limit_per_minute),
+            rate_limit_per_minute: parsed(&lookup, "RATE_LIMIT_PER_MINUTE")?
+                .unwrap_or(d.rate_limit_per_minute),
             log_format,
         })
     }
 }
 
-fn parsed<T: std::str::FromStr>(lookup: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<Option<T>, ConfigError>
+fn parsed<T: std::str::FromStr>(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Result<Option<T>, ConfigError>
 where
     T::Err: std::fmt::Display,
 {
     lookup(name)
-        .map(|raw| raw.trim().parse::<T>().map_err(|e| ConfigError { name, reason: format!("{raw:?}: {e}") }))
+        .map(|raw| {
+            raw.trim().parse::<T>().map_err(|e| ConfigError {
+                name,
+                reason: format!("{raw:?}: {e}"),
+            })
+        })
         .transpose()
 }
 
@@ -212,7 +243,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 

@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{IdempotencyKey, NewProduct, Order, OrderId, OrderStatus, Product, ProductId, ProductPatch, UserId};
+use crate::domain::{
+    IdempotencyKey, NewProduct, Order, OrderId, OrderStatus, Product, ProductId, ProductPatch,
+    UserId,
+};
 use crate::messages::OrderPlaced;
 
 /// A failure of a backing store, kept with its cause.
@@ -89,61 +92,118 @@ pub enum PlaceOrderError {
 /// Reads and writes products (admin CRUD and live stock on reads).
 pub trait ProductCatalog: Send + Sync {
     /// One product, `None` when unknown or deleted.
-    fn get_product(&self, id: &ProductId) -> impl Future<Output = Result<Option<Product>, StoreError>> + Send;
+    fn get_product(
+        &self,
+        id: &ProductId,
+    ) -> impl Future<Output = Result<Option<Product>, StoreError>> + Send;
     /// Several products in one round trip where the store allows it; unknown ids are left out.
-    fn get_products(&self, ids: &[ProductId]) -> impl Future<Output = Result<Vec<Product>, StoreError>> + Send;
+    fn get_products(
+        &self,
+        ids: &[ProductId],
+    ) -> impl Future<Output = Result<Vec<Product>, StoreError>> + Send;
     /// A page of products.
-    fn list_products(&self, limit: u32, cursor: Option<String>) -> impl Future<Output = Result<Page<Product>, StoreError>> + Send;
+    fn list_products(
+        &self,
+        limit: u32,
+        cursor: Option<String>,
+    ) -> impl Future<Output = Result<Page<Product>, StoreError>> + Send;
     /// Stores a new product.
-    fn create_product(&self, id: ProductId, product: NewProduct, now: DateTime<Utc>) -> impl Future<Output = Result<Product, StoreError>> + Send;
+    fn create_product(
+        &self,
+        id: ProductId,
+        product: NewProduct,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Product, StoreError>> + Send;
     /// Applies a patch; `None` when the product is unknown or deleted.
-    fn update_product(&self, id: &ProductId, patch: &ProductPatch, now: DateTime<Utc>) -> impl Future<Output = Result<Option<Product>, StoreError>> + Send;
+    fn update_product(
+        &self,
+        id: &ProductId,
+        patch: &ProductPatch,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<Product>, StoreError>> + Send;
     /// Deletes a product (soft: orders still restore stock to it); `false` when it was unknown.
-    fn delete_product(&self, id: &ProductId, now: DateTime<Utc>) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn delete_product(
+        &self,
+        id: &ProductId,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// Reads orders.
 pub trait OrderReader: Send + Sync {
     /// One order, `None` when unknown.
-    fn get_order(&self, id: &OrderId) -> impl Future<Output = Result<Option<Order>, StoreError>> + Send;
+    fn get_order(
+        &self,
+        id: &OrderId,
+    ) -> impl Future<Output = Result<Option<Order>, StoreError>> + Send;
     /// A user's orders, newest first.
-    fn list_orders(&self, query: &OrderQuery) -> impl Future<Output = Result<Page<Order>, StoreError>> + Send;
+    fn list_orders(
+        &self,
+        query: &OrderQuery,
+    ) -> impl Future<Output = Result<Page<Order>, StoreError>> + Send;
 }
 
 /// Looks up idempotency records.
 pub trait IdempotencyStore: Send + Sync {
     /// The record a user's key created, if any.
-    fn get_idempotency_record(&self, user_id: &UserId, key: &IdempotencyKey) -> impl Future<Output = Result<Option<IdempotencyRecord>, StoreError>> + Send;
+    fn get_idempotency_record(
+        &self,
+        user_id: &UserId,
+        key: &IdempotencyKey,
+    ) -> impl Future<Output = Result<Option<IdempotencyRecord>, StoreError>> + Send;
 }
 
 /// Takes stock for an order and gives it back.
 pub trait StockReserver: Send + Sync {
     /// One transaction: `stock >= q` decrement per item, the order (must not exist) and the
     /// idempotency record (must not exist). Nothing is written unless all of it is.
-    fn place_order(&self, order: &Order, request_fingerprint: &str) -> impl Future<Output = Result<(), PlaceOrderError>> + Send;
+    fn place_order(
+        &self,
+        order: &Order,
+        request_fingerprint: &str,
+    ) -> impl Future<Output = Result<(), PlaceOrderError>> + Send;
     /// One transaction: status PENDING -> CANCELLED (conditional on PENDING) and every item's stock
     /// back. `Ok(false)` when the order was no longer PENDING, so nothing changed.
-    fn cancel_order(&self, cancelled: &Order) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn cancel_order(
+        &self,
+        cancelled: &Order,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// Per-product lock items: a first layer in front of the stock transaction.
 pub trait StockLocks: Send + Sync {
     /// Takes the lock when it is free or its lease has ended; `false` when someone else holds it.
-    fn try_lock(&self, product_id: &ProductId, token: &str, now: DateTime<Utc>, lease: Duration) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn try_lock(
+        &self,
+        product_id: &ProductId,
+        token: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Releases the lock if `token` still owns it; a lock taken over after expiry is left alone.
-    fn unlock(&self, product_id: &ProductId, token: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn unlock(
+        &self,
+        product_id: &ProductId,
+        token: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Counts requests per subject and minute, shared by every Lambda instance.
 pub trait RateCounter: Send + Sync {
     /// Counts one request in `window` (epoch minute) unless `limit` is reached; `false` when over.
-    fn try_count(&self, subject: &str, window: i64, limit: u32) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn try_count(
+        &self,
+        subject: &str,
+        window: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// Hands placed orders to the payment pipeline.
 pub trait OrderQueue: Send + Sync {
     /// Sends one message, carrying the trace id as a message attribute.
-    fn enqueue(&self, message: &OrderPlaced) -> impl Future<Output = Result<(), QueueError>> + Send;
+    fn enqueue(&self, message: &OrderPlaced)
+    -> impl Future<Output = Result<(), QueueError>> + Send;
 }
 
 /// Reachability of a backing service, for `/health`.

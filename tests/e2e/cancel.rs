@@ -10,18 +10,28 @@ use crate::support::spawn;
 async fn ten_concurrent_cancels_restore_stock_once(locks: bool) {
     let stack = spawn(locks).await;
     let product = stack.product("5.00", 20).await;
-    let placed = stack.order("alice", "to-cancel", &[(product.as_str(), 4)]).await;
+    let placed = stack
+        .order("alice", "to-cancel", &[(product.as_str(), 4)])
+        .await;
     let id = placed.body["data"]["id"].as_str().unwrap().to_owned();
     assert_eq!(stack.stock(&product).await, 16);
 
     let token = stack.token("alice");
-    let replies = join_all((0..10).map(|_| stack.send("POST", &format!("/orders/{id}/cancel"), Some(&token), None))).await;
+    let path = format!("/orders/{id}/cancel");
+    let replies = join_all((0..10).map(|_| stack.send("POST", &path, Some(&token), None))).await;
 
     for reply in &replies {
-        assert_eq!((reply.status, reply.body["data"]["status"].as_str()), (StatusCode::OK, Some("CANCELLED")), "{}", reply.body);
+        assert_eq!(
+            (reply.status, reply.body["data"]["status"].as_str()),
+            (StatusCode::OK, Some("CANCELLED")),
+            "{}",
+            reply.body
+        );
     }
     assert_eq!(stack.stock(&product).await, 20, "restored exactly once");
-    let again = stack.send("POST", &format!("/orders/{id}/cancel"), Some(&token), None).await;
+    let again = stack
+        .send("POST", &format!("/orders/{id}/cancel"), Some(&token), None)
+        .await;
     assert_eq!(again.status, StatusCode::OK);
     assert_eq!(stack.stock(&product).await, 20);
 }
@@ -41,14 +51,27 @@ async fn processing_order_is_not_cancellable(locks: bool) {
         .key("id", aws_sdk_dynamodb::types::AttributeValue::S(id.clone()))
         .update_expression("SET #s = :p")
         .expression_attribute_names("#s", "status")
-        .expression_attribute_values(":p", aws_sdk_dynamodb::types::AttributeValue::S("PROCESSING".into()))
+        .expression_attribute_values(
+            ":p",
+            aws_sdk_dynamodb::types::AttributeValue::S("PROCESSING".into()),
+        )
         .send()
         .await
         .unwrap();
 
-    let reply = stack.send("POST", &format!("/orders/{id}/cancel"), Some(&stack.token("alice")), None).await;
+    let reply = stack
+        .send(
+            "POST",
+            &format!("/orders/{id}/cancel"),
+            Some(&stack.token("alice")),
+            None,
+        )
+        .await;
 
-    assert_eq!((reply.status, reply.code()), (StatusCode::UNPROCESSABLE_ENTITY, "ORDER_NOT_CANCELLABLE"));
+    assert_eq!(
+        (reply.status, reply.code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "ORDER_NOT_CANCELLABLE")
+    );
     assert_eq!(stack.stock(&product).await, 18);
 }
 both_lock_modes!(processing_order_is_not_cancellable);

@@ -17,7 +17,9 @@ struct Case {
 }
 
 fn post_orders(stack: &TestStack, token: Option<&str>) -> reqwest::RequestBuilder {
-    let request = stack.client.post(format!("{}/orders", stack.stack.http_url()));
+    let request = stack
+        .client
+        .post(format!("{}/orders", stack.stack.http_url()));
     match token {
         Some(token) => request.bearer_auth(token),
         None => request,
@@ -29,10 +31,25 @@ async fn rejected_requests_change_nothing(locks: bool) {
     let product = stack.product("2.50", 10).await;
     let alice = stack.token("alice");
     let p = product.as_str();
-    let lines = |n: usize| -> Vec<Value> { (0..n).map(|i| json!({"product_id": format!("{p}-{i}"), "quantity": 1})).collect() };
-    let with_quantity = |q: Value| json!({"idempotency_key": "k", "items": [{"product_id": p, "quantity": q}]});
-    let expired = mint_hs256(&stack.stack.config().jwt_secret, "alice", None, Utc::now() - chrono::Duration::minutes(5));
-    let foreign = mint_hs256("some-other-secret", "alice", None, Utc::now() + chrono::Duration::minutes(5));
+    let lines = |n: usize| -> Vec<Value> {
+        (0..n)
+            .map(|i| json!({"product_id": format!("{p}-{i}"), "quantity": 1}))
+            .collect()
+    };
+    let with_quantity =
+        |q: Value| json!({"idempotency_key": "k", "items": [{"product_id": p, "quantity": q}]});
+    let expired = mint_hs256(
+        &stack.stack.config().jwt_secret,
+        "alice",
+        None,
+        Utc::now() - chrono::Duration::minutes(5),
+    );
+    let foreign = mint_hs256(
+        "some-other-secret",
+        "alice",
+        None,
+        Utc::now() + chrono::Duration::minutes(5),
+    );
     let placed = stack.order("bob", "bobs", &[(p, 1)]).await;
     let bobs_order = placed.body["data"]["id"].as_str().unwrap().to_owned();
     let stock_before = stack.stock(&product).await;
@@ -40,38 +57,65 @@ async fn rejected_requests_change_nothing(locks: bool) {
     let cases = vec![
         Case {
             name: "malformed JSON",
-            request: post_orders(&stack, Some(&alice)).header("content-type", "application/json").body("{\"items\": [".to_owned()),
+            request: post_orders(&stack, Some(&alice))
+                .header("content-type", "application/json")
+                .body("{\"items\": [".to_owned()),
             status: StatusCode::BAD_REQUEST,
             code: "MALFORMED_REQUEST",
         },
         Case {
             name: "wrong content type",
-            request: post_orders(&stack, Some(&alice)).header("content-type", "text/plain").body(order_body("k", &[(p, 1)]).to_string()),
+            request: post_orders(&stack, Some(&alice))
+                .header("content-type", "text/plain")
+                .body(order_body("k", &[(p, 1)]).to_string()),
             status: StatusCode::BAD_REQUEST,
             code: "MALFORMED_REQUEST",
         },
         Case {
             name: "body too large",
-            request: post_orders(&stack, Some(&alice)).json(&json!({"idempotency_key": "k", "items": [], "pad": "x".repeat(100_000)})),
+            request: post_orders(&stack, Some(&alice))
+                .json(&json!({"idempotency_key": "k", "items": [], "pad": "x".repeat(100_000)})),
             status: StatusCode::BAD_REQUEST,
             code: "MALFORMED_REQUEST",
         },
         Case {
             name: "101 items",
-            request: post_orders(&stack, Some(&alice)).json(&json!({"idempotency_key": "k", "items": lines(101)})),
+            request: post_orders(&stack, Some(&alice))
+                .json(&json!({"idempotency_key": "k", "items": lines(101)})),
             status: StatusCode::UNPROCESSABLE_ENTITY,
             code: "VALIDATION_ERROR",
         },
         Case {
             name: "99 items (over the 98-line transaction budget)",
-            request: post_orders(&stack, Some(&alice)).json(&json!({"idempotency_key": "k", "items": lines(99)})),
+            request: post_orders(&stack, Some(&alice))
+                .json(&json!({"idempotency_key": "k", "items": lines(99)})),
             status: StatusCode::UNPROCESSABLE_ENTITY,
             code: "VALIDATION_ERROR",
         },
-        Case { name: "quantity 0", request: post_orders(&stack, Some(&alice)).json(&with_quantity(json!(0))), status: StatusCode::UNPROCESSABLE_ENTITY, code: "VALIDATION_ERROR" },
-        Case { name: "quantity -1", request: post_orders(&stack, Some(&alice)).json(&with_quantity(json!(-1))), status: StatusCode::UNPROCESSABLE_ENTITY, code: "VALIDATION_ERROR" },
-        Case { name: "quantity 1.5", request: post_orders(&stack, Some(&alice)).json(&with_quantity(json!(1.5))), status: StatusCode::UNPROCESSABLE_ENTITY, code: "VALIDATION_ERROR" },
-        Case { name: "quantity 10001", request: post_orders(&stack, Some(&alice)).json(&with_quantity(json!(10_001))), status: StatusCode::UNPROCESSABLE_ENTITY, code: "VALIDATION_ERROR" },
+        Case {
+            name: "quantity 0",
+            request: post_orders(&stack, Some(&alice)).json(&with_quantity(json!(0))),
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "VALIDATION_ERROR",
+        },
+        Case {
+            name: "quantity -1",
+            request: post_orders(&stack, Some(&alice)).json(&with_quantity(json!(-1))),
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "VALIDATION_ERROR",
+        },
+        Case {
+            name: "quantity 1.5",
+            request: post_orders(&stack, Some(&alice)).json(&with_quantity(json!(1.5))),
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "VALIDATION_ERROR",
+        },
+        Case {
+            name: "quantity 10001",
+            request: post_orders(&stack, Some(&alice)).json(&with_quantity(json!(10_001))),
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "VALIDATION_ERROR",
+        },
         Case {
             name: "duplicate product lines",
             request: post_orders(&stack, Some(&alice)).json(&order_body("k", &[(p, 1), (p, 2)])),
@@ -80,13 +124,15 @@ async fn rejected_requests_change_nothing(locks: bool) {
         },
         Case {
             name: "key of 256 chars",
-            request: post_orders(&stack, Some(&alice)).json(&order_body(&"k".repeat(256), &[(p, 1)])),
+            request: post_orders(&stack, Some(&alice))
+                .json(&order_body(&"k".repeat(256), &[(p, 1)])),
             status: StatusCode::UNPROCESSABLE_ENTITY,
             code: "VALIDATION_ERROR",
         },
         Case {
             name: "unknown product",
-            request: post_orders(&stack, Some(&alice)).json(&order_body("k", &[(p, 1), ("no-such-product", 1)])),
+            request: post_orders(&stack, Some(&alice))
+                .json(&order_body("k", &[(p, 1), ("no-such-product", 1)])),
             status: StatusCode::NOT_FOUND,
             code: "NOT_FOUND",
         },
@@ -96,7 +142,12 @@ async fn rejected_requests_change_nothing(locks: bool) {
             status: StatusCode::CONFLICT,
             code: "INSUFFICIENT_STOCK",
         },
-        Case { name: "no token", request: post_orders(&stack, None).json(&order_body("k", &[(p, 1)])), status: StatusCode::UNAUTHORIZED, code: "UNAUTHENTICATED" },
+        Case {
+            name: "no token",
+            request: post_orders(&stack, None).json(&order_body("k", &[(p, 1)])),
+            status: StatusCode::UNAUTHORIZED,
+            code: "UNAUTHENTICATED",
+        },
         Case {
             name: "expired token",
             request: post_orders(&stack, Some(&expired)).json(&order_body("k", &[(p, 1)])),
@@ -111,43 +162,73 @@ async fn rejected_requests_change_nothing(locks: bool) {
         },
         Case {
             name: "another user's order",
-            request: stack.client.get(format!("{}/orders/{bobs_order}", stack.stack.http_url())).bearer_auth(&alice),
+            request: stack
+                .client
+                .get(format!("{}/orders/{bobs_order}", stack.stack.http_url()))
+                .bearer_auth(&alice),
             status: StatusCode::NOT_FOUND,
             code: "NOT_FOUND",
         },
         Case {
             name: "cancel another user's order",
-            request: stack.client.post(format!("{}/orders/{bobs_order}/cancel", stack.stack.http_url())).bearer_auth(&alice),
+            request: stack
+                .client
+                .post(format!(
+                    "{}/orders/{bobs_order}/cancel",
+                    stack.stack.http_url()
+                ))
+                .bearer_auth(&alice),
             status: StatusCode::NOT_FOUND,
             code: "NOT_FOUND",
         },
         Case {
             name: "non-admin product write",
-            request: stack.client.put(format!("{}/products/{p}", stack.stack.http_url())).bearer_auth(&alice).json(&json!({"stock": 1000})),
+            request: stack
+                .client
+                .put(format!("{}/products/{p}", stack.stack.http_url()))
+                .bearer_auth(&alice)
+                .json(&json!({"stock": 1000})),
             status: StatusCode::FORBIDDEN,
             code: "FORBIDDEN",
         },
         Case {
             name: "price with three decimals",
-            request: stack.client.put(format!("{}/products/{p}", stack.stack.http_url())).bearer_auth(stack.admin_token()).json(&json!({"price": "2.505"})),
+            request: stack
+                .client
+                .put(format!("{}/products/{p}", stack.stack.http_url()))
+                .bearer_auth(stack.admin_token())
+                .json(&json!({"price": "2.505"})),
             status: StatusCode::UNPROCESSABLE_ENTITY,
             code: "VALIDATION_ERROR",
         },
         Case {
             name: "negative stock",
-            request: stack.client.put(format!("{}/products/{p}", stack.stack.http_url())).bearer_auth(stack.admin_token()).json(&json!({"stock": -5})),
+            request: stack
+                .client
+                .put(format!("{}/products/{p}", stack.stack.http_url()))
+                .bearer_auth(stack.admin_token())
+                .json(&json!({"stock": -5})),
             status: StatusCode::UNPROCESSABLE_ENTITY,
             code: "VALIDATION_ERROR",
         },
         Case {
             name: "bad status filter",
-            request: stack.client.get(format!("{}/orders?status=SHIPPED", stack.stack.http_url())).bearer_auth(&alice),
+            request: stack
+                .client
+                .get(format!("{}/orders?status=SHIPPED", stack.stack.http_url()))
+                .bearer_auth(&alice),
             status: StatusCode::UNPROCESSABLE_ENTITY,
             code: "VALIDATION_ERROR",
         },
         Case {
             name: "forged cursor",
-            request: stack.client.get(format!("{}/orders?cursor=not-a-cursor", stack.stack.http_url())).bearer_auth(&alice),
+            request: stack
+                .client
+                .get(format!(
+                    "{}/orders?cursor=not-a-cursor",
+                    stack.stack.http_url()
+                ))
+                .bearer_auth(&alice),
             status: StatusCode::UNPROCESSABLE_ENTITY,
             code: "VALIDATION_ERROR",
         },
@@ -155,12 +236,30 @@ async fn rejected_requests_change_nothing(locks: bool) {
 
     for case in cases {
         let reply = stack.reply(case.request).await;
-        assert_eq!((reply.status, reply.code()), (case.status, case.code), "{}: {}", case.name, reply.body);
-        assert!(reply.body["message"].is_string(), "{}: error bodies carry a message", case.name);
+        assert_eq!(
+            (reply.status, reply.code()),
+            (case.status, case.code),
+            "{}: {}",
+            case.name,
+            reply.body
+        );
+        assert!(
+            reply.body["message"].is_string(),
+            "{}: error bodies carry a message",
+            case.name
+        );
         assert!(reply.headers.contains_key("x-trace-id"), "{}", case.name);
-        assert_eq!(stack.stock(&product).await, stock_before, "{} changed stock", case.name);
+        assert_eq!(
+            stack.stock(&product).await,
+            stock_before,
+            "{} changed stock",
+            case.name
+        );
     }
-    assert!(stack.all_orders("alice").await.is_empty(), "no refused request left an order");
+    assert!(
+        stack.all_orders("alice").await.is_empty(),
+        "no refused request left an order"
+    );
 }
 both_lock_modes!(rejected_requests_change_nothing);
 
@@ -172,11 +271,29 @@ async fn rate_limit_answers_429_with_retry_after() {
     for _ in 0..5 {
         statuses.push(stack.send("GET", "/orders", Some(&token), None).await);
     }
-    let limited: Vec<_> = statuses.iter().filter(|r| r.status == StatusCode::TOO_MANY_REQUESTS).collect();
+    let limited: Vec<_> = statuses
+        .iter()
+        .filter(|r| r.status == StatusCode::TOO_MANY_REQUESTS)
+        .collect();
     // Two windows can meet inside five calls at a minute boundary: at least one call is refused.
-    assert!(!limited.is_empty() && limited.len() <= 2, "{:?}", statuses.iter().map(|r| r.status).collect::<Vec<_>>());
-    let retry_after: u64 = limited[0].headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(
+        !limited.is_empty() && limited.len() <= 2,
+        "{:?}",
+        statuses.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    let retry_after: u64 = limited[0].headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&retry_after));
     assert_eq!(limited[0].code(), "RATE_LIMITED");
-    assert_eq!(stack.send("GET", "/orders", Some(&stack.token("bob")), None).await.status, StatusCode::OK, "other users are not affected");
+    assert_eq!(
+        stack
+            .send("GET", "/orders", Some(&stack.token("bob")), None)
+            .await
+            .status,
+        StatusCode::OK,
+        "other users are not affected"
+    );
 }

@@ -15,17 +15,37 @@ async fn fifty_concurrent_requests_with_one_key(locks: bool) {
 
     let replies = join_all((0..50).map(|_| {
         let (stack, product) = (&stack, &product);
-        async move { stack.order("alice", "retry-storm", &[(product.as_str(), 3)]).await }
+        async move {
+            stack
+                .order("alice", "retry-storm", &[(product.as_str(), 3)])
+                .await
+        }
     }))
     .await;
 
-    let created = replies.iter().filter(|r| r.status == StatusCode::CREATED).count();
-    let replayed = replies.iter().filter(|r| r.status == StatusCode::OK).count();
-    let others: Vec<_> = replies.iter().filter(|r| !matches!(r.status, StatusCode::CREATED | StatusCode::OK)).map(|r| (r.status, r.code().to_owned())).collect();
+    let created = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::CREATED)
+        .count();
+    let replayed = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::OK)
+        .count();
+    let others: Vec<_> = replies
+        .iter()
+        .filter(|r| !matches!(r.status, StatusCode::CREATED | StatusCode::OK))
+        .map(|r| (r.status, r.code().to_owned()))
+        .collect();
     println!("locks={locks}: 201={created} 200={replayed} other={others:?}");
     assert_eq!(created, 1);
-    assert_eq!(replayed, 49, "every duplicate replays the winner: {others:?}");
-    let ids: HashSet<_> = replies.iter().map(|r| r.body["data"]["id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(
+        replayed, 49,
+        "every duplicate replays the winner: {others:?}"
+    );
+    let ids: HashSet<_> = replies
+        .iter()
+        .map(|r| r.body["data"]["id"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(ids.len(), 1, "every reply names the same order");
     assert_eq!(stack.all_orders("alice").await.len(), 1);
     assert_eq!(stack.stock(&product).await, 97);
@@ -51,10 +71,22 @@ async fn replay_and_reuse(locks: bool) {
         )
         .await;
 
-    assert_eq!((first.status, again.status), (StatusCode::CREATED, StatusCode::OK));
+    assert_eq!(
+        (first.status, again.status),
+        (StatusCode::CREATED, StatusCode::OK)
+    );
     assert_eq!(first.body["data"]["id"], again.body["data"]["id"]);
-    assert_eq!((reused.status, reused.code()), (StatusCode::UNPROCESSABLE_ENTITY, "IDEMPOTENCY_KEY_REUSED"));
-    assert_eq!((header.status, header.body["data"]["idempotency_key"].as_str()), (StatusCode::CREATED, Some("from-header")));
+    assert_eq!(
+        (reused.status, reused.code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "IDEMPOTENCY_KEY_REUSED")
+    );
+    assert_eq!(
+        (
+            header.status,
+            header.body["data"]["idempotency_key"].as_str()
+        ),
+        (StatusCode::CREATED, Some("from-header"))
+    );
     assert_eq!(stack.stock(&product).await, 8);
 }
 both_lock_modes!(replay_and_reuse);

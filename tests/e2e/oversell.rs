@@ -13,17 +13,42 @@ async fn fifty_buyers_for_one_unit(locks: bool) {
 
     let replies = join_all((0..50).map(|i| {
         let (stack, product) = (&stack, &product);
-        async move { stack.order(&format!("buyer-{i}"), "flash", &[(product.as_str(), 1)]).await }
+        async move {
+            stack
+                .order(&format!("buyer-{i}"), "flash", &[(product.as_str(), 1)])
+                .await
+        }
     }))
     .await;
 
-    let created = replies.iter().filter(|r| r.status == StatusCode::CREATED).count();
-    let insufficient = replies.iter().filter(|r| r.code() == "INSUFFICIENT_STOCK").count();
-    let lock_conflicts = replies.iter().filter(|r| r.code() == "LOCK_CONFLICT").count();
-    println!("locks={locks}: 201={created} INSUFFICIENT_STOCK={insufficient} LOCK_CONFLICT={lock_conflicts}");
+    let created = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::CREATED)
+        .count();
+    let insufficient = replies
+        .iter()
+        .filter(|r| r.code() == "INSUFFICIENT_STOCK")
+        .count();
+    let lock_conflicts = replies
+        .iter()
+        .filter(|r| r.code() == "LOCK_CONFLICT")
+        .count();
+    println!(
+        "locks={locks}: 201={created} INSUFFICIENT_STOCK={insufficient} LOCK_CONFLICT={lock_conflicts}"
+    );
     assert_eq!(created, 1, "exactly one winner");
-    assert_eq!(insufficient + lock_conflicts, 49, "every loser is refused with a 409: {:?}", replies.iter().map(|r| r.code()).collect::<Vec<_>>());
-    assert!(replies.iter().filter(|r| r.status != StatusCode::CREATED).all(|r| r.status == StatusCode::CONFLICT));
+    assert_eq!(
+        insufficient + lock_conflicts,
+        49,
+        "every loser is refused with a 409: {:?}",
+        replies.iter().map(|r| r.code()).collect::<Vec<_>>()
+    );
+    assert!(
+        replies
+            .iter()
+            .filter(|r| r.status != StatusCode::CREATED)
+            .all(|r| r.status == StatusCode::CONFLICT)
+    );
     if !locks {
         assert_eq!(lock_conflicts, 0, "no lock items without STOCK_LOCKS");
     }
@@ -38,18 +63,32 @@ async fn buyers_beyond_stock_never_oversell(locks: bool) {
 
     let replies = join_all((0..40).map(|i| {
         let (stack, product) = (&stack, &product);
-        async move { stack.order(&format!("buyer-{i}"), "k", &[(product.as_str(), 2)]).await }
+        async move {
+            stack
+                .order(&format!("buyer-{i}"), "k", &[(product.as_str(), 2)])
+                .await
+        }
     }))
     .await;
 
-    let created = replies.iter().filter(|r| r.status == StatusCode::CREATED).count() as u64;
+    let created = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::CREATED)
+        .count() as u64;
     let stock = stack.stock(&product).await;
     println!("locks={locks}: created={created} stock_left={stock}");
     assert_eq!(stock + 2 * created, 25, "stock is conserved");
     if !locks {
-        assert_eq!(created, 12, "without locks nothing but stock refuses an order");
+        assert_eq!(
+            created, 12,
+            "without locks nothing but stock refuses an order"
+        );
     }
-    assert!(replies.iter().all(|r| r.status == StatusCode::CREATED || r.status == StatusCode::CONFLICT));
+    assert!(
+        replies
+            .iter()
+            .all(|r| r.status == StatusCode::CREATED || r.status == StatusCode::CONFLICT)
+    );
 }
 both_lock_modes!(buyers_beyond_stock_never_oversell);
 
@@ -59,15 +98,31 @@ async fn multi_item_total_is_exact(locks: bool) {
     let cheap = stack.product("0.10", 10).await;
     let dear = stack.product("999.99", 10).await;
 
-    let reply = stack.order("alice", "basket", &[(cheap.as_str(), 3), (dear.as_str(), 2)]).await;
+    let reply = stack
+        .order(
+            "alice",
+            "basket",
+            &[(cheap.as_str(), 3), (dear.as_str(), 2)],
+        )
+        .await;
 
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
     assert_eq!(reply.body["data"]["total_amount"], "2000.28");
     assert_eq!(reply.body["data"]["items"][0]["unit_price"], "0.10");
     assert_eq!(reply.body["data"]["items"][1]["unit_price"], "999.99");
-    assert_eq!((stack.stock(&cheap).await, stack.stock(&dear).await), (7, 8));
+    assert_eq!(
+        (stack.stock(&cheap).await, stack.stock(&dear).await),
+        (7, 8)
+    );
     let id = reply.body["data"]["id"].as_str().unwrap();
-    let read = stack.send("GET", &format!("/orders/{id}"), Some(&stack.token("alice")), None).await;
+    let read = stack
+        .send(
+            "GET",
+            &format!("/orders/{id}"),
+            Some(&stack.token("alice")),
+            None,
+        )
+        .await;
     assert_eq!(read.body["data"]["total_amount"], "2000.28");
     assert_eq!(read.body["data"]["status"], "PENDING");
 }

@@ -36,16 +36,31 @@ pub struct TestStack {
 
 /// A stack with the given lock mode, no rate limit, and `adjust` applied to its config.
 pub async fn spawn_with(locks: bool, adjust: impl FnOnce(&mut Config)) -> TestStack {
-    let mut config = Config::default();
-    config.http_port = 0;
-    config.ws_port = 0;
-    config.rate_limit_per_minute = 0;
+    let mut config = Config {
+        http_port: 0,
+        ws_port: 0,
+        rate_limit_per_minute: 0,
+        ..Config::default()
+    };
     config.locks.enabled = locks;
     adjust(&mut config);
     let secret = config.jwt_secret.clone();
-    let stack = Stack::start(StackOptions { config, seed_products: false }).await.expect("the local stack starts");
-    let client = reqwest::Client::builder().pool_max_idle_per_host(64).timeout(Duration::from_secs(60)).build().unwrap();
-    TestStack { stack, client, secret }
+    let stack = Stack::start(StackOptions {
+        config,
+        seed_products: false,
+    })
+    .await
+    .expect("the local stack starts");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    TestStack {
+        stack,
+        client,
+        secret,
+    }
 }
 
 /// A stack with the given lock mode and no rate limit.
@@ -70,18 +85,36 @@ impl Reply {
 impl TestStack {
     /// A valid token for `sub`.
     pub fn token(&self, sub: &str) -> String {
-        mint_hs256(&self.secret, sub, None, Utc::now() + chrono::Duration::hours(1))
+        mint_hs256(
+            &self.secret,
+            sub,
+            None,
+            Utc::now() + chrono::Duration::hours(1),
+        )
     }
 
     /// A valid admin token.
     pub fn admin_token(&self) -> String {
-        mint_hs256(&self.secret, "admin", Some("admin"), Utc::now() + chrono::Duration::hours(1))
+        mint_hs256(
+            &self.secret,
+            "admin",
+            Some("admin"),
+            Utc::now() + chrono::Duration::hours(1),
+        )
     }
 
     /// Sends a request with an optional bearer token and JSON body.
-    pub async fn send(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut request = self.client.request(method, format!("{}{path}", self.stack.http_url()));
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.stack.http_url()));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -97,27 +130,50 @@ impl TestStack {
         let status = response.status();
         let headers = response.headers().clone();
         let text = response.text().await.unwrap();
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
-        Reply { status, body, headers }
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Reply {
+            status,
+            body,
+            headers,
+        }
     }
 
     /// Creates a product as admin and returns its id.
     pub async fn product(&self, price: &str, stock: u32) -> String {
-        let reply = self.send("POST", "/products", Some(&self.admin_token()), Some(json!({"name": "Test product", "price": price, "stock": stock}))).await;
+        let reply = self
+            .send(
+                "POST",
+                "/products",
+                Some(&self.admin_token()),
+                Some(json!({"name": "Test product", "price": price, "stock": stock})),
+            )
+            .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
         reply.body["data"]["id"].as_str().unwrap().to_owned()
     }
 
     /// A product's live stock.
     pub async fn stock(&self, id: &str) -> u64 {
-        let reply = self.send("GET", &format!("/products/{id}"), None, None).await;
+        let reply = self
+            .send("GET", &format!("/products/{id}"), None, None)
+            .await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
         reply.body["data"]["stock"].as_u64().unwrap()
     }
 
     /// Places an order for `user`.
     pub async fn order(&self, user: &str, key: &str, items: &[(&str, i64)]) -> Reply {
-        self.send("POST", "/orders", Some(&self.token(user)), Some(order_body(key, items))).await
+        self.send(
+            "POST",
+            "/orders",
+            Some(&self.token(user)),
+            Some(order_body(key, items)),
+        )
+        .await
     }
 
     /// All of a user's orders (follows cursors).

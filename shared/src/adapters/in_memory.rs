@@ -9,11 +9,15 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use crate::domain::{IdempotencyKey, NewProduct, Order, OrderId, OrderStatus, Product, ProductId, ProductPatch, UserId};
+use crate::domain::{
+    IdempotencyKey, NewProduct, Order, OrderId, OrderStatus, Product, ProductId, ProductPatch,
+    UserId,
+};
 use crate::messages::OrderPlaced;
 use crate::ports::{
-    Clock, IdempotencyRecord, IdempotencyStore, OrderQuery, OrderQueue, OrderReader, Page, PlaceOrderError, ProductCatalog, QueueError, RateCounter, Reachable, StockLocks,
-    StockReserver, StoreError,
+    Clock, IdempotencyRecord, IdempotencyStore, OrderQuery, OrderQueue, OrderReader, Page,
+    PlaceOrderError, ProductCatalog, QueueError, RateCounter, Reachable, StockLocks, StockReserver,
+    StoreError,
 };
 
 #[derive(Debug, Default)]
@@ -46,17 +50,29 @@ impl InMemoryStore {
         if self.down.load(Ordering::SeqCst) {
             return Err(StoreError::unavailable(SwitchedOff));
         }
-        Ok(self.tables.lock().expect("a test panicked while holding the store"))
+        Ok(self
+            .tables
+            .lock()
+            .expect("a test panicked while holding the store"))
     }
 
     /// Inserts a product directly (test arrangement).
     pub fn insert_product(&self, product: Product) {
-        self.tables.lock().unwrap().products.insert(product.id.clone(), (product, false));
+        self.tables
+            .lock()
+            .unwrap()
+            .products
+            .insert(product.id.clone(), (product, false));
     }
 
     /// A product's stock, deleted or not (test assertions).
     pub fn stock(&self, id: &str) -> Option<u32> {
-        self.tables.lock().unwrap().products.get(&ProductId::new(id)).map(|(p, _)| p.stock)
+        self.tables
+            .lock()
+            .unwrap()
+            .products
+            .get(&ProductId::new(id))
+            .map(|(p, _)| p.stock)
     }
 
     /// How many orders exist (test assertions).
@@ -74,32 +90,68 @@ impl InMemoryStore {
 
 impl ProductCatalog for InMemoryStore {
     async fn get_product(&self, id: &ProductId) -> Result<Option<Product>, StoreError> {
-        Ok(self.tables()?.products.get(id).filter(|(_, deleted)| !deleted).map(|(p, _)| p.clone()))
+        Ok(self
+            .tables()?
+            .products
+            .get(id)
+            .filter(|(_, deleted)| !deleted)
+            .map(|(p, _)| p.clone()))
     }
 
     async fn get_products(&self, ids: &[ProductId]) -> Result<Vec<Product>, StoreError> {
         let tables = self.tables()?;
-        Ok(ids.iter().filter_map(|id| tables.products.get(id).filter(|(_, d)| !d).map(|(p, _)| p.clone())).collect())
+        Ok(ids
+            .iter()
+            .filter_map(|id| {
+                tables
+                    .products
+                    .get(id)
+                    .filter(|(_, d)| !d)
+                    .map(|(p, _)| p.clone())
+            })
+            .collect())
     }
 
-    async fn list_products(&self, limit: u32, cursor: Option<String>) -> Result<Page<Product>, StoreError> {
+    async fn list_products(
+        &self,
+        limit: u32,
+        cursor: Option<String>,
+    ) -> Result<Page<Product>, StoreError> {
         let tables = self.tables()?;
         let after = cursor.map(ProductId::new);
-        let mut live = tables.products.values().filter(|(p, deleted)| !deleted && after.as_ref().is_none_or(|a| &p.id > a)).map(|(p, _)| p.clone());
+        let mut live = tables
+            .products
+            .values()
+            .filter(|(p, deleted)| !deleted && after.as_ref().is_none_or(|a| &p.id > a))
+            .map(|(p, _)| p.clone());
         let items: Vec<Product> = live.by_ref().take(limit as usize).collect();
         let next_cursor = live.next().and(items.last().map(|p| p.id.to_string()));
         Ok(Page { items, next_cursor })
     }
 
-    async fn create_product(&self, id: ProductId, product: NewProduct, now: DateTime<Utc>) -> Result<Product, StoreError> {
+    async fn create_product(
+        &self,
+        id: ProductId,
+        product: NewProduct,
+        now: DateTime<Utc>,
+    ) -> Result<Product, StoreError> {
         let product = product.into_product(id, now);
-        self.tables()?.products.insert(product.id.clone(), (product.clone(), false));
+        self.tables()?
+            .products
+            .insert(product.id.clone(), (product.clone(), false));
         Ok(product)
     }
 
-    async fn update_product(&self, id: &ProductId, patch: &ProductPatch, now: DateTime<Utc>) -> Result<Option<Product>, StoreError> {
+    async fn update_product(
+        &self,
+        id: &ProductId,
+        patch: &ProductPatch,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Product>, StoreError> {
         let mut tables = self.tables()?;
-        let Some((product, false)) = tables.products.get_mut(id) else { return Ok(None) };
+        let Some((product, false)) = tables.products.get_mut(id) else {
+            return Ok(None);
+        };
         if let Some(name) = &patch.name {
             product.name = name.clone();
         }
@@ -113,7 +165,11 @@ impl ProductCatalog for InMemoryStore {
         Ok(Some(product.clone()))
     }
 
-    async fn delete_product(&self, id: &ProductId, _now: DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn delete_product(
+        &self,
+        id: &ProductId,
+        _now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         match self.tables()?.products.get_mut(id) {
             Some((_, deleted)) if !*deleted => {
                 *deleted = true;
@@ -131,44 +187,87 @@ impl OrderReader for InMemoryStore {
 
     async fn list_orders(&self, query: &OrderQuery) -> Result<Page<Order>, StoreError> {
         let tables = self.tables()?;
-        let mut mine: Vec<&Order> = tables.orders.values().filter(|o| o.user_id == query.user_id).collect();
+        let mut mine: Vec<&Order> = tables
+            .orders
+            .values()
+            .filter(|o| o.user_id == query.user_id)
+            .collect();
         mine.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
         let start = match &query.cursor {
-            Some(cursor) => mine.iter().position(|o| o.id.as_str() == cursor).ok_or(StoreError::InvalidCursor)? + 1,
+            Some(cursor) => {
+                mine.iter()
+                    .position(|o| o.id.as_str() == cursor)
+                    .ok_or(StoreError::InvalidCursor)?
+                    + 1
+            }
             None => 0,
         };
-        let mut matching = mine[start..].iter().filter(|o| query.status.is_none_or(|s| o.status == s));
-        let items: Vec<Order> = matching.by_ref().take(query.limit as usize).map(|o| (*o).clone()).collect();
+        let mut matching = mine[start..]
+            .iter()
+            .filter(|o| query.status.is_none_or(|s| o.status == s));
+        let items: Vec<Order> = matching
+            .by_ref()
+            .take(query.limit as usize)
+            .map(|o| (*o).clone())
+            .collect();
         let next_cursor = matching.next().and(items.last().map(|o| o.id.to_string()));
         Ok(Page { items, next_cursor })
     }
 }
 
 impl IdempotencyStore for InMemoryStore {
-    async fn get_idempotency_record(&self, user_id: &UserId, key: &IdempotencyKey) -> Result<Option<IdempotencyRecord>, StoreError> {
-        Ok(self.tables()?.idempotency.get(&(user_id.clone(), key.as_str().to_owned())).cloned())
+    async fn get_idempotency_record(
+        &self,
+        user_id: &UserId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        Ok(self
+            .tables()?
+            .idempotency
+            .get(&(user_id.clone(), key.as_str().to_owned()))
+            .cloned())
     }
 }
 
 impl StockReserver for InMemoryStore {
-    async fn place_order(&self, order: &Order, request_fingerprint: &str) -> Result<(), PlaceOrderError> {
+    async fn place_order(
+        &self,
+        order: &Order,
+        request_fingerprint: &str,
+    ) -> Result<(), PlaceOrderError> {
         let mut tables = self.tables()?;
-        let record_key = (order.user_id.clone(), order.idempotency_key.as_str().to_owned());
+        let record_key = (
+            order.user_id.clone(),
+            order.idempotency_key.as_str().to_owned(),
+        );
         if tables.idempotency.contains_key(&record_key) {
             return Err(PlaceOrderError::DuplicateKey);
         }
         for item in &order.items {
             match tables.products.get(&item.product_id) {
                 Some((product, false)) if product.stock >= item.quantity.get() => {}
-                _ => return Err(PlaceOrderError::InsufficientStock { product_id: item.product_id.clone() }),
+                _ => {
+                    return Err(PlaceOrderError::InsufficientStock {
+                        product_id: item.product_id.clone(),
+                    });
+                }
             }
         }
         for item in &order.items {
-            let (product, _) = tables.products.get_mut(&item.product_id).expect("checked above");
+            let (product, _) = tables
+                .products
+                .get_mut(&item.product_id)
+                .expect("checked above");
             product.stock -= item.quantity.get();
         }
         tables.orders.insert(order.id.clone(), order.clone());
-        tables.idempotency.insert(record_key, IdempotencyRecord { order_id: order.id.clone(), request_fingerprint: request_fingerprint.to_owned() });
+        tables.idempotency.insert(
+            record_key,
+            IdempotencyRecord {
+                order_id: order.id.clone(),
+                request_fingerprint: request_fingerprint.to_owned(),
+            },
+        );
         Ok(())
     }
 
@@ -188,19 +287,35 @@ impl StockReserver for InMemoryStore {
 }
 
 impl StockLocks for InMemoryStore {
-    async fn try_lock(&self, product_id: &ProductId, token: &str, now: DateTime<Utc>, lease: Duration) -> Result<bool, StoreError> {
+    async fn try_lock(
+        &self,
+        product_id: &ProductId,
+        token: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
         let mut tables = self.tables()?;
-        if tables.locks.get(product_id).is_some_and(|(_, until)| *until >= now) {
+        if tables
+            .locks
+            .get(product_id)
+            .is_some_and(|(_, until)| *until >= now)
+        {
             return Ok(false);
         }
         let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
-        tables.locks.insert(product_id.clone(), (token.to_owned(), until));
+        tables
+            .locks
+            .insert(product_id.clone(), (token.to_owned(), until));
         Ok(true)
     }
 
     async fn unlock(&self, product_id: &ProductId, token: &str) -> Result<(), StoreError> {
         let mut tables = self.tables()?;
-        if tables.locks.get(product_id).is_some_and(|(owner, _)| owner == token) {
+        if tables
+            .locks
+            .get(product_id)
+            .is_some_and(|(owner, _)| owner == token)
+        {
             tables.locks.remove(product_id);
         }
         Ok(())
@@ -210,7 +325,10 @@ impl StockLocks for InMemoryStore {
 impl RateCounter for InMemoryStore {
     async fn try_count(&self, subject: &str, window: i64, limit: u32) -> Result<bool, StoreError> {
         let mut tables = self.tables()?;
-        let count = tables.counters.entry(format!("{subject}#{window}")).or_default();
+        let count = tables
+            .counters
+            .entry(format!("{subject}#{window}"))
+            .or_default();
         if *count >= limit {
             return Ok(false);
         }
@@ -266,7 +384,11 @@ pub struct FixedClock(Mutex<DateTime<Utc>>);
 
 impl Default for FixedClock {
     fn default() -> Self {
-        FixedClock(Mutex::new(Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 30).single().expect("valid date")))
+        FixedClock(Mutex::new(
+            Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 30)
+                .single()
+                .expect("valid date"),
+        ))
     }
 }
 

@@ -31,7 +31,10 @@ impl SqsOrderQueue {
             .queue_name(&config.order_queue_name)
             .send()
             .await
-            .map_err(|e| BootError::QueueUrl { name: config.order_queue_name.clone(), source: Box::new(e) })?;
+            .map_err(|e| BootError::QueueUrl {
+                name: config.order_queue_name.clone(),
+                source: Box::new(e),
+            })?;
         let url = output.queue_url.unwrap_or_default();
         Ok(Self::new(client, url))
     }
@@ -64,7 +67,14 @@ impl OrderQueue for SqsOrderQueue {
 
 impl Reachable for SqsOrderQueue {
     async fn reachable(&self) -> bool {
-        let probe = self.client.get_queue_attributes().queue_url(&self.queue_url).send();
-        matches!(tokio::time::timeout(std::time::Duration::from_secs(2), probe).await, Ok(Ok(_)))
+        let probe = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .send();
+        matches!(
+            tokio::time::timeout(std::time::Duration::from_secs(2), probe).await,
+            Ok(Ok(_))
+        )
     }
 }

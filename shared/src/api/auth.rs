@@ -50,7 +50,10 @@ pub struct Authenticator {
 impl Authenticator {
     /// Keys from the configuration: always the HS256 secret, plus RS256 when a public key is set.
     pub fn from_config(config: &Config) -> Result<Self, AuthError> {
-        let mut keys = vec![(DecodingKey::from_secret(config.jwt_secret.as_bytes()), strict(Algorithm::HS256))];
+        let mut keys = vec![(
+            DecodingKey::from_secret(config.jwt_secret.as_bytes()),
+            strict(Algorithm::HS256),
+        )];
         if let Some(pem) = &config.jwt_public_key {
             let key = DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(AuthError::BadPublicKey)?;
             keys.push((key, strict(Algorithm::RS256)));
@@ -61,7 +64,10 @@ impl Authenticator {
     /// Verifies an `Authorization` header value.
     pub fn verify_header(&self, header: Option<&str>) -> Result<Caller, AuthError> {
         let token = header
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(AuthError::Missing)?;
@@ -70,9 +76,15 @@ impl Authenticator {
 
     /// Verifies a bare token (also used by the WebSocket `?token=`).
     pub fn verify(&self, token: &str) -> Result<Caller, AuthError> {
-        let algorithm = jsonwebtoken::decode_header(token).map_err(AuthError::Invalid)?.alg;
+        let algorithm = jsonwebtoken::decode_header(token)
+            .map_err(AuthError::Invalid)?
+            .alg;
         let mut last = None;
-        for (key, validation) in self.keys.iter().filter(|(_, v)| v.algorithms.contains(&algorithm)) {
+        for (key, validation) in self
+            .keys
+            .iter()
+            .filter(|(_, v)| v.algorithms.contains(&algorithm))
+        {
             match jsonwebtoken::decode::<Claims>(token, key, validation) {
                 Ok(data) if data.claims.sub.trim().is_empty() => return Err(AuthError::NoSubject),
                 Ok(data) => {
@@ -84,7 +96,9 @@ impl Authenticator {
                 Err(e) => last = Some(e),
             }
         }
-        Err(AuthError::Invalid(last.unwrap_or_else(|| jsonwebtoken::errors::ErrorKind::InvalidAlgorithm.into())))
+        Err(AuthError::Invalid(last.unwrap_or_else(|| {
+            jsonwebtoken::errors::ErrorKind::InvalidAlgorithm.into()
+        })))
     }
 }
 
@@ -97,10 +111,23 @@ fn strict(algorithm: Algorithm) -> Validation {
 }
 
 /// Signs an HS256 token: the development token `make run` prints, and the tokens tests use.
-pub fn mint_hs256(secret: &str, sub: &str, role: Option<&str>, expires_at: DateTime<Utc>) -> String {
-    let claims = Claims { sub: sub.to_owned(), exp: expires_at.timestamp(), role: role.map(str::to_owned) };
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes()))
-        .expect("HS256 signing with an in-memory secret cannot fail")
+pub fn mint_hs256(
+    secret: &str,
+    sub: &str,
+    role: Option<&str>,
+    expires_at: DateTime<Utc>,
+) -> String {
+    let claims = Claims {
+        sub: sub.to_owned(),
+        exp: expires_at.timestamp(),
+        role: role.map(str::to_owned),
+    };
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("HS256 signing with an in-memory secret cannot fail")
 }
 
 #[cfg(test)]
@@ -114,20 +141,91 @@ mod tests {
 
     #[test]
     fn accepts_a_fresh_token_and_reads_the_role() {
-        let token = mint_hs256("local-dev-secret", "alice", Some("admin"), Utc::now() + Duration::hours(1));
-        let caller = authenticator().verify_header(Some(&format!("Bearer {token}"))).unwrap();
+        let token = mint_hs256(
+            "local-dev-secret",
+            "alice",
+            Some("admin"),
+            Utc::now() + Duration::hours(1),
+        );
+        let caller = authenticator()
+            .verify_header(Some(&format!("Bearer {token}")))
+            .unwrap();
         assert_eq!(caller.user_id.as_str(), "alice");
         assert!(caller.is_admin);
     }
 
     #[test]
     fn refuses_expired_foreign_and_missing_tokens() {
-        let expired = mint_hs256("local-dev-secret", "alice", None, Utc::now() - Duration::seconds(5));
-        let foreign = mint_hs256("another-secret", "alice", None, Utc::now() + Duration::hours(1));
-        assert!(matches!(authenticator().verify(&expired), Err(AuthError::Invalid(_))));
-        assert!(matches!(authenticator().verify(&foreign), Err(AuthError::Invalid(_))));
-        assert!(matches!(authenticator().verify("not.a.jwt"), Err(AuthError::Invalid(_))));
-        assert!(matches!(authenticator().verify_header(None), Err(AuthError::Missing)));
-        assert!(matches!(authenticator().verify_header(Some("Basic abc")), Err(AuthError::Missing)));
+        let expired = mint_hs256(
+            "local-dev-secret",
+            "alice",
+            None,
+            Utc::now() - Duration::seconds(5),
+        );
+        let foreign = mint_hs256(
+            "another-secret",
+            "alice",
+            None,
+            Utc::now() + Duration::hours(1),
+        );
+        assert!(matches!(
+            authenticator().verify(&expired),
+            Err(AuthError::Invalid(_))
+        ));
+        assert!(matches!(
+            authenticator().verify(&foreign),
+            Err(AuthError::Invalid(_))
+        ));
+        assert!(matches!(
+            authenticator().verify("not.a.jwt"),
+            Err(AuthError::Invalid(_))
+        ));
+        assert!(matches!(
+            authenticator().verify_header(None),
+            Err(AuthError::Missing)
+        ));
+        assert!(matches!(
+            authenticator().verify_header(Some("Basic abc")),
+            Err(AuthError::Missing)
+        ));
+    }
+
+    #[test]
+    fn accepts_rs256_tokens_when_a_public_key_is_configured() {
+        // Test-only key pair, generated with openssl for this test and used nowhere else.
+        let private = include_str!("testdata/rs256-test-private.pem");
+        let config = Config {
+            jwt_public_key: Some(include_str!("testdata/rs256-test-public.pem").into()),
+            ..Config::default()
+        };
+        let claims = Claims {
+            sub: "carol".into(),
+            exp: (Utc::now() + Duration::hours(1)).timestamp(),
+            role: None,
+        };
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::RS256),
+            &claims,
+            &EncodingKey::from_rsa_pem(private.as_bytes()).unwrap(),
+        )
+        .unwrap();
+
+        let caller = Authenticator::from_config(&config)
+            .unwrap()
+            .verify(&token)
+            .unwrap();
+
+        assert_eq!(caller.user_id.as_str(), "carol");
+        assert!(
+            authenticator().verify(&token).is_err(),
+            "without the public key RS256 is refused"
+        );
+        assert!(
+            Authenticator::from_config(&Config {
+                jwt_public_key: Some("not a pem".into()),
+                ..Config::default()
+            })
+            .is_err()
+        );
     }
 }

@@ -72,7 +72,10 @@ pub enum ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::InvalidCursor => ApiError::Validation(FieldErrors::single("cursor", "is not a cursor this API handed out")),
+            StoreError::InvalidCursor => ApiError::Validation(FieldErrors::single(
+                "cursor",
+                "is not a cursor this API handed out",
+            )),
             other => ApiError::Unavailable(Box::new(other)),
         }
     }
@@ -105,8 +108,12 @@ impl ApiError {
             Self::LockConflict { .. } => (StatusCode::CONFLICT, "LOCK_CONFLICT"),
             Self::IdempotencyInProgress => (StatusCode::CONFLICT, "IDEMPOTENCY_IN_PROGRESS"),
             Self::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR"),
-            Self::IdempotencyKeyReused => (StatusCode::UNPROCESSABLE_ENTITY, "IDEMPOTENCY_KEY_REUSED"),
-            Self::NotCancellable { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "ORDER_NOT_CANCELLABLE"),
+            Self::IdempotencyKeyReused => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "IDEMPOTENCY_KEY_REUSED")
+            }
+            Self::NotCancellable { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "ORDER_NOT_CANCELLABLE")
+            }
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE"),
         }
@@ -115,13 +122,19 @@ impl ApiError {
     fn details(&self) -> Value {
         match self {
             Self::NotFound { what, id } => json!({ "resource": what, "id": id }),
-            Self::InsufficientStock { product_id, requested, available } => {
+            Self::InsufficientStock {
+                product_id,
+                requested,
+                available,
+            } => {
                 json!({ "product_id": product_id, "requested": requested, "available": available })
             }
             Self::LockConflict { product_id } => json!({ "product_id": product_id }),
             Self::Validation(errors) => json!(errors),
             Self::NotCancellable { status } => json!({ "status": status }),
-            Self::RateLimited { retry_after_secs } => json!({ "retry_after_seconds": retry_after_secs }),
+            Self::RateLimited { retry_after_secs } => {
+                json!({ "retry_after_seconds": retry_after_secs })
+            }
             _ => json!({}),
         }
     }
@@ -146,10 +159,14 @@ impl ApiError {
     /// The JSON error response.
     pub fn into_response(self) -> Response<Body> {
         let (status, code) = self.status_and_code();
-        let body = json!({ "message": self.to_string(), "error_code": code, "details": self.details() });
+        let body =
+            json!({ "message": self.to_string(), "error_code": code, "details": self.details() });
         let mut response = super::response::json(status, &body);
         if let Self::RateLimited { retry_after_secs } = self {
-            response.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from(retry_after_secs));
+            response.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from(retry_after_secs),
+            );
         }
         response
     }

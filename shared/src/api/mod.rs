@@ -95,7 +95,11 @@ impl Endpoint {
 
 /// Serves one request: trace id, size limit, authentication, rate limit, the endpoint, and the
 /// one mapping of errors to HTTP. Never fails: every error becomes a JSON error response.
-pub async fn handle<S, Q, C>(app: &App<S, Q, C>, endpoint: Endpoint, request: Request) -> Response<Body>
+pub async fn handle<S, Q, C>(
+    app: &App<S, Q, C>,
+    endpoint: Endpoint,
+    request: Request,
+) -> Response<Body>
 where
     S: Store,
     Q: OrderQueue + Reachable,
@@ -119,7 +123,12 @@ where
     .await
 }
 
-async fn serve<S, Q, C>(app: &App<S, Q, C>, endpoint: Endpoint, request: &Request, trace_id: &str) -> Result<Response<Body>, ApiError>
+async fn serve<S, Q, C>(
+    app: &App<S, Q, C>,
+    endpoint: Endpoint,
+    request: &Request,
+    trace_id: &str,
+) -> Result<Response<Body>, ApiError>
 where
     S: Store,
     Q: OrderQueue + Reachable,
@@ -129,7 +138,9 @@ where
     if endpoint == Endpoint::Health {
         return Ok(system::health(&app.store, &app.queue).await);
     }
-    let caller = app.auth.verify_header(request::header(request, "authorization"));
+    let caller = app
+        .auth
+        .verify_header(request::header(request, "authorization"));
     let subject = match &caller {
         Ok(caller) => format!("user:{}", caller.user_id),
         Err(_) => format!("ip:{}", request::source_ip(request)),
@@ -140,13 +151,21 @@ where
         Endpoint::Health => unreachable!("answered above"),
         Endpoint::ListProducts => products::list(&app.store, request).await,
         Endpoint::GetProduct => products::get(&app.store, request).await,
-        Endpoint::CreateProduct => products::create(&app.store, &app.clock, admin(&caller)?, request).await,
-        Endpoint::UpdateProduct => products::update(&app.store, &app.clock, admin(&caller)?, request).await,
-        Endpoint::DeleteProduct => products::delete(&app.store, &app.clock, admin(&caller)?, request).await,
+        Endpoint::CreateProduct => {
+            products::create(&app.store, &app.clock, admin(&caller)?, request).await
+        }
+        Endpoint::UpdateProduct => {
+            products::update(&app.store, &app.clock, admin(&caller)?, request).await
+        }
+        Endpoint::DeleteProduct => {
+            products::delete(&app.store, &app.clock, admin(&caller)?, request).await
+        }
         Endpoint::CreateOrder => orders::create(app, user(&caller)?, request, trace_id).await,
         Endpoint::GetOrder => orders::get(&app.store, user(&caller)?, request).await,
         Endpoint::ListOrders => orders::list(&app.store, user(&caller)?, request).await,
-        Endpoint::CancelOrder => orders::cancel(&app.store, &app.clock, user(&caller)?, request).await,
+        Endpoint::CancelOrder => {
+            orders::cancel(&app.store, &app.clock, user(&caller)?, request).await
+        }
     }
 }
 

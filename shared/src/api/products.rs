@@ -11,40 +11,81 @@ use super::request::{json_body, page_limit, path_param, query_param};
 use super::{ApiError, response};
 
 fn not_found(id: String) -> ApiError {
-    ApiError::NotFound { what: "product", id }
+    ApiError::NotFound {
+        what: "product",
+        id,
+    }
 }
 
 /// `GET /products`
-pub(crate) async fn list(catalog: &impl ProductCatalog, request: &Request) -> Result<Response<Body>, ApiError> {
-    let page = catalog.list_products(page_limit(request)?, query_param(request, "cursor")).await?;
+pub(crate) async fn list(
+    catalog: &impl ProductCatalog,
+    request: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let page = catalog
+        .list_products(page_limit(request)?, query_param(request, "cursor"))
+        .await?;
     Ok(response::page(&page.items, page.next_cursor.as_deref()))
 }
 
 /// `GET /products/{id}`
-pub(crate) async fn get(catalog: &impl ProductCatalog, request: &Request) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn get(
+    catalog: &impl ProductCatalog,
+    request: &Request,
+) -> Result<Response<Body>, ApiError> {
     let id = path_param(request, "id")?;
-    let product = catalog.get_product(&ProductId::new(&id)).await?.ok_or_else(|| not_found(id))?;
+    let product = catalog
+        .get_product(&ProductId::new(&id))
+        .await?
+        .ok_or_else(|| not_found(id))?;
     Ok(response::data(StatusCode::OK, &product))
 }
 
 /// `POST /products`
-pub(crate) async fn create(catalog: &impl ProductCatalog, clock: &impl Clock, _admin: &Caller, request: &Request) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn create(
+    catalog: &impl ProductCatalog,
+    clock: &impl Clock,
+    _admin: &Caller,
+    request: &Request,
+) -> Result<Response<Body>, ApiError> {
     let new = NewProduct::parse(&json_body(request)?)?;
-    let product = catalog.create_product(ProductId::generate(), new, clock.now()).await?;
+    let product = catalog
+        .create_product(ProductId::generate(), new, clock.now())
+        .await?;
     tracing::info!(product_id = %product.id, "product created");
     Ok(response::data(StatusCode::CREATED, &product))
 }
 
 /// `PUT /products/{id}`
-pub(crate) async fn update(catalog: &impl ProductCatalog, clock: &impl Clock, _admin: &Caller, request: &Request) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn update(
+    catalog: &impl ProductCatalog,
+    clock: &impl Clock,
+    _admin: &Caller,
+    request: &Request,
+) -> Result<Response<Body>, ApiError> {
     let id = path_param(request, "id")?;
     let patch = ProductPatch::parse(&json_body(request)?)?;
-    let product = catalog.update_product(&ProductId::new(&id), &patch, clock.now()).await?.ok_or_else(|| not_found(id))?;
+    let product = catalog
+        .update_product(&ProductId::new(&id), &patch, clock.now())
+        .await?
+        .ok_or_else(|| not_found(id))?;
     Ok(response::data(StatusCode::OK, &product))
 }
 
 /// `DELETE /products/{id}`
-pub(crate) async fn delete(catalog: &impl ProductCatalog, clock: &impl Clock, _admin: &Caller, request: &Request) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn delete(
+    catalog: &impl ProductCatalog,
+    clock: &impl Clock,
+    _admin: &Caller,
+    request: &Request,
+) -> Result<Response<Body>, ApiError> {
     let id = path_param(request, "id")?;
-    if catalog.delete_product(&ProductId::new(&id), clock.now()).await? { Ok(response::no_content()) } else { Err(not_found(id)) }
+    if catalog
+        .delete_product(&ProductId::new(&id), clock.now())
+        .await?
+    {
+        Ok(response::no_content())
+    } else {
+        Err(not_found(id))
+    }
 }

@@ -6,7 +6,12 @@ use crate::ports::{Clock, RateCounter};
 use super::ApiError;
 
 /// Counts this request against `subject`'s current minute; 429 with `Retry-After` when over.
-pub(crate) async fn check(counter: &impl RateCounter, clock: &impl Clock, subject: &str, per_minute: u32) -> Result<(), ApiError> {
+pub(crate) async fn check(
+    counter: &impl RateCounter,
+    clock: &impl Clock,
+    subject: &str,
+    per_minute: u32,
+) -> Result<(), ApiError> {
     if per_minute == 0 {
         return Ok(());
     }
@@ -15,6 +20,8 @@ pub(crate) async fn check(counter: &impl RateCounter, clock: &impl Clock, subjec
     if counter.try_count(subject, window, per_minute).await? {
         Ok(())
     } else {
-        Err(ApiError::RateLimited { retry_after_secs: (60 - now.rem_euclid(60)) as u64 })
+        Err(ApiError::RateLimited {
+            retry_after_secs: (60 - now.rem_euclid(60)) as u64,
+        })
     }
 }

@@ -23,14 +23,21 @@ pub(crate) fn header<'r>(request: &'r Request, name: &str) -> Option<&'r str> {
 pub(crate) fn trace_id(request: &Request) -> String {
     header(request, TRACE_ID_HEADER)
         .map(str::trim)
-        .filter(|t| !t.is_empty() && t.len() <= 128 && t.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c)))
+        .filter(|t| {
+            !t.is_empty()
+                && t.len() <= 128
+                && t.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+        })
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
 }
 
 /// The client address API Gateway saw, for anonymous rate limiting.
 pub(crate) fn source_ip(request: &Request) -> String {
     match request.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.clone().unwrap_or_default(),
+        Some(RequestContext::ApiGatewayV2(context)) => {
+            context.http.source_ip.clone().unwrap_or_default()
+        }
         _ => String::from("unknown"),
     }
 }
@@ -48,7 +55,9 @@ fn body_bytes(request: &Request) -> &[u8] {
 pub(crate) fn check_size(request: &Request) -> Result<(), ApiError> {
     let size = body_bytes(request).len();
     if size > MAX_BODY_BYTES {
-        return Err(ApiError::Malformed(format!("request body is {size} bytes; the limit is {MAX_BODY_BYTES}")));
+        return Err(ApiError::Malformed(format!(
+            "request body is {size} bytes; the limit is {MAX_BODY_BYTES}"
+        )));
     }
     Ok(())
 }
@@ -58,9 +67,12 @@ pub(crate) fn json_body(request: &Request) -> Result<Value, ApiError> {
     let content_type = header(request, "content-type").unwrap_or_default();
     let media_type = content_type.split(';').next().unwrap_or_default().trim();
     if !media_type.eq_ignore_ascii_case("application/json") {
-        return Err(ApiError::Malformed("Content-Type must be application/json".into()));
+        return Err(ApiError::Malformed(
+            "Content-Type must be application/json".into(),
+        ));
     }
-    serde_json::from_slice(body_bytes(request)).map_err(|e| ApiError::Malformed(format!("body is not valid JSON: {e}")))
+    serde_json::from_slice(body_bytes(request))
+        .map_err(|e| ApiError::Malformed(format!("body is not valid JSON: {e}")))
 }
 
 /// A path parameter that the route guarantees.
@@ -69,12 +81,18 @@ pub(crate) fn path_param(request: &Request, name: &str) -> Result<String, ApiErr
         .path_parameters_ref()
         .and_then(|params| params.first(name))
         .map(str::to_owned)
-        .ok_or_else(|| ApiError::NotFound { what: "route", id: name.to_owned() })
+        .ok_or_else(|| ApiError::NotFound {
+            what: "route",
+            id: name.to_owned(),
+        })
 }
 
 /// A query string parameter, if present.
 pub(crate) fn query_param(request: &Request, name: &str) -> Option<String> {
-    request.query_string_parameters_ref().and_then(|params| params.first(name)).map(str::to_owned)
+    request
+        .query_string_parameters_ref()
+        .and_then(|params| params.first(name))
+        .map(str::to_owned)
 }
 
 /// The caller, or 401 saying what was wrong with the token.
@@ -90,7 +108,11 @@ pub(crate) fn require_user(caller: &Result<Caller, AuthError>) -> Result<&Caller
 /// An admin caller, or 401/403.
 pub(crate) fn require_admin(caller: &Result<Caller, AuthError>) -> Result<&Caller, ApiError> {
     let caller = require_user(caller)?;
-    if caller.is_admin { Ok(caller) } else { Err(ApiError::Forbidden("only admins may manage products")) }
+    if caller.is_admin {
+        Ok(caller)
+    } else {
+        Err(ApiError::Forbidden("only admins may manage products"))
+    }
 }
 
 /// Default page size of listings.
@@ -106,6 +128,11 @@ pub(crate) fn page_limit(request: &Request) -> Result<u32, ApiError> {
             .parse::<u32>()
             .ok()
             .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
-            .ok_or_else(|| ApiError::Validation(crate::domain::FieldErrors::single("limit", format!("must be an integer from 1 to {MAX_PAGE_SIZE}")))),
+            .ok_or_else(|| {
+                ApiError::Validation(crate::domain::FieldErrors::single(
+                    "limit",
+                    format!("must be an integer from 1 to {MAX_PAGE_SIZE}"),
+                ))
+            }),
     }
 }

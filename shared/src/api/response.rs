@@ -9,7 +9,8 @@ use super::request::TRACE_ID_HEADER;
 
 /// A JSON response with the given status.
 pub(crate) fn json(status: StatusCode, body: &impl Serialize) -> Response<Body> {
-    let text = serde_json::to_string(body).expect("response bodies are plain data and always serialize");
+    let text =
+        serde_json::to_string(body).expect("response bodies are plain data and always serialize");
     Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "application/json")
@@ -24,12 +25,18 @@ pub(crate) fn data(status: StatusCode, data: &impl Serialize) -> Response<Body> 
 
 /// `{"data": [...], "next_cursor": ...}`.
 pub(crate) fn page<T: Serialize>(items: &[T], next_cursor: Option<&str>) -> Response<Body> {
-    json(StatusCode::OK, &json!({ "data": items, "next_cursor": next_cursor }))
+    json(
+        StatusCode::OK,
+        &json!({ "data": items, "next_cursor": next_cursor }),
+    )
 }
 
 /// 204 with no body.
 pub(crate) fn no_content() -> Response<Body> {
-    Response::builder().status(StatusCode::NO_CONTENT).body(Body::Empty).expect("static response is valid")
+    Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .body(Body::Empty)
+        .expect("static response is valid")
 }
 
 /// Adds `X-Trace-Id` to every response.

@@ -12,7 +12,10 @@ pub(crate) fn rfc3339<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Resul
 }
 
 /// Like [`rfc3339`] for an optional timestamp (`null` when absent).
-pub(crate) fn rfc3339_opt<S: Serializer>(at: &Option<DateTime<Utc>>, serializer: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn rfc3339_opt<S: Serializer>(
+    at: &Option<DateTime<Utc>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     match at {
         Some(at) => rfc3339(at, serializer),
         None => serializer.serialize_none(),
@@ -20,7 +23,11 @@ pub(crate) fn rfc3339_opt<S: Serializer>(at: &Option<DateTime<Utc>>, serializer:
 }
 
 /// A string field, or a message against `path`.
-pub(crate) fn field_string<'a>(object: &'a Value, path: &str, errors: &mut FieldErrors) -> Option<&'a str> {
+pub(crate) fn field_string<'a>(
+    object: &'a Value,
+    path: &str,
+    errors: &mut FieldErrors,
+) -> Option<&'a str> {
     let name = path.rsplit('.').next().unwrap_or(path);
     match object.get(name) {
         Some(Value::String(s)) => Some(s),
@@ -36,7 +43,11 @@ pub(crate) fn field_string<'a>(object: &'a Value, path: &str, errors: &mut Field
 }
 
 /// An integer field bounded by `max`; fractions, strings and negatives are messages.
-pub(crate) fn field_integer(value: Option<&Value>, path: &str, errors: &mut FieldErrors) -> Option<i64> {
+pub(crate) fn field_integer(
+    value: Option<&Value>,
+    path: &str,
+    errors: &mut FieldErrors,
+) -> Option<i64> {
     match value {
         Some(Value::Number(n)) => match n.as_i64() {
             Some(i) => Some(i),
@@ -57,7 +68,12 @@ pub(crate) fn field_integer(value: Option<&Value>, path: &str, errors: &mut Fiel
 }
 
 /// A non-negative integer field up to `max`.
-pub(crate) fn field_u32(object: &Value, name: &str, max: u32, errors: &mut FieldErrors) -> Option<u32> {
+pub(crate) fn field_u32(
+    object: &Value,
+    name: &str,
+    max: u32,
+    errors: &mut FieldErrors,
+) -> Option<u32> {
     let value = field_integer(object.get(name), name, errors)?;
     if (0..=i64::from(max)).contains(&value) {
         Some(value as u32)

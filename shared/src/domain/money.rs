@@ -42,7 +42,11 @@ impl Money {
     pub fn parse(text: &str) -> Result<Self, MoneyError> {
         let text = text.trim();
         // Exponent forms ("1e3") would hide the written precision; accept only plain decimals.
-        if text.is_empty() || !text.chars().all(|c| c.is_ascii_digit() || c == '.' || c == '-') {
+        if text.is_empty()
+            || !text
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == '.' || c == '-')
+        {
             return Err(MoneyError::NotANumber);
         }
         let value = Decimal::from_str(text).map_err(|_| MoneyError::NotANumber)?;
@@ -126,7 +130,8 @@ mod tests {
     #[test]
     fn sums_line_totals_without_float_error() {
         let q = |n| Quantity::parse(n).unwrap();
-        let total = Money::parse("0.10").unwrap().times(q(3)) + Money::parse("999.99").unwrap().times(q(2));
+        let total =
+            Money::parse("0.10").unwrap().times(q(3)) + Money::parse("999.99").unwrap().times(q(2));
         assert_eq!(total.to_string(), "2000.28");
     }
 }

@@ -34,14 +34,23 @@ pub enum OrderStatus {
 
 impl OrderStatus {
     /// Every status, in lifecycle order.
-    pub const ALL: [OrderStatus; 5] = [Self::Pending, Self::Processing, Self::Paid, Self::Failed, Self::Cancelled];
+    pub const ALL: [OrderStatus; 5] = [
+        Self::Pending,
+        Self::Processing,
+        Self::Paid,
+        Self::Failed,
+        Self::Cancelled,
+    ];
 
     /// Whether the lifecycle allows moving from `self` to `next`.
     pub fn can_transition_to(self, next: OrderStatus) -> bool {
         use OrderStatus::*;
         matches!(
             (self, next),
-            (Pending, Processing) | (Pending, Cancelled) | (Processing, Paid) | (Processing, Failed)
+            (Pending, Processing)
+                | (Pending, Cancelled)
+                | (Processing, Paid)
+                | (Processing, Failed)
         )
     }
 
@@ -122,7 +131,13 @@ pub struct Order {
 
 impl Order {
     /// A new PENDING order whose total is computed from the price snapshots.
-    pub fn place(id: OrderId, user_id: UserId, key: IdempotencyKey, items: Vec<OrderItem>, now: DateTime<Utc>) -> Order {
+    pub fn place(
+        id: OrderId,
+        user_id: UserId,
+        key: IdempotencyKey,
+        items: Vec<OrderItem>,
+        now: DateTime<Utc>,
+    ) -> Order {
         let total_amount = items.iter().map(|i| i.unit_price.times(i.quantity)).sum();
         Order {
             id,
@@ -139,12 +154,14 @@ impl Order {
 
     /// The order after a cancel, or `None` when its status does not allow one.
     pub fn cancelled(&self, now: DateTime<Utc>) -> Option<Order> {
-        self.status.can_transition_to(OrderStatus::Cancelled).then(|| Order {
-            status: OrderStatus::Cancelled,
-            updated_at: now,
-            cancelled_at: Some(now),
-            ..self.clone()
-        })
+        self.status
+            .can_transition_to(OrderStatus::Cancelled)
+            .then(|| Order {
+                status: OrderStatus::Cancelled,
+                updated_at: now,
+                cancelled_at: Some(now),
+                ..self.clone()
+            })
     }
 }
 
@@ -178,7 +195,10 @@ impl OrderRequest {
             (Some(_), _) => field_string(body, "idempotency_key", &mut errors).map(str::to_owned),
             (None, Some(header)) => Some(header.to_owned()),
             (None, None) => {
-                errors.add("idempotency_key", "is required (in the body or the Idempotency-Key header)");
+                errors.add(
+                    "idempotency_key",
+                    "is required (in the body or the Idempotency-Key header)",
+                );
                 None
             }
         };
@@ -191,7 +211,10 @@ impl OrderRequest {
         });
         let lines = parse_lines(body.get("items"), &mut errors);
         match (key, lines) {
-            (Some(idempotency_key), Some(lines)) if errors.is_empty() => Ok(OrderRequest { idempotency_key, lines }),
+            (Some(idempotency_key), Some(lines)) if errors.is_empty() => Ok(OrderRequest {
+                idempotency_key,
+                lines,
+            }),
             _ => Err(errors),
         }
     }
@@ -199,7 +222,11 @@ impl OrderRequest {
     /// A fingerprint of what was asked for, so a reused key with another payload is detected.
     /// The lines are sorted first: the same basket in another order is the same request.
     pub fn fingerprint(&self) -> String {
-        let mut lines: Vec<(&str, u32)> = self.lines.iter().map(|l| (l.product_id.as_str(), l.quantity.get())).collect();
+        let mut lines: Vec<(&str, u32)> = self
+            .lines
+            .iter()
+            .map(|l| (l.product_id.as_str(), l.quantity.get()))
+            .collect();
         lines.sort_unstable();
         let mut hasher = Sha256::new();
         for (product, quantity) in lines {
@@ -207,7 +234,11 @@ impl OrderRequest {
             hasher.update([0]);
             hasher.update(quantity.to_be_bytes());
         }
-        hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 }
 
@@ -235,27 +266,37 @@ fn parse_lines(items: Option<&Value>, errors: &mut FieldErrors) -> Option<Vec<Or
             errors.add(format!("items[{i}]"), "must be an object");
             continue;
         }
-        let product_id = field_string(item, &at("product_id"), errors).and_then(|text| match ProductId::parse(text) {
-            Ok(id) => Some(id),
-            Err(msg) => {
-                errors.add(at("product_id"), msg);
-                None
+        let product_id = field_string(item, &at("product_id"), errors).and_then(|text| {
+            match ProductId::parse(text) {
+                Ok(id) => Some(id),
+                Err(msg) => {
+                    errors.add(at("product_id"), msg);
+                    None
+                }
             }
         });
-        let quantity = field_integer(item.get("quantity"), &at("quantity"), errors).and_then(|n| match Quantity::parse(n) {
-            Ok(q) => Some(q),
-            Err(e) => {
-                errors.add(at("quantity"), e.to_string());
-                None
+        let quantity = field_integer(item.get("quantity"), &at("quantity"), errors).and_then(|n| {
+            match Quantity::parse(n) {
+                Ok(q) => Some(q),
+                Err(e) => {
+                    errors.add(at("quantity"), e.to_string());
+                    None
+                }
             }
         });
         if let Some(id) = &product_id {
             if !seen.insert(id.clone()) {
-                errors.add(at("product_id"), "appears more than once; send one line per product");
+                errors.add(
+                    at("product_id"),
+                    "appears more than once; send one line per product",
+                );
             }
         }
         if let (Some(product_id), Some(quantity)) = (product_id, quantity) {
-            lines.push(OrderLine { product_id, quantity });
+            lines.push(OrderLine {
+                product_id,
+                quantity,
+            });
         }
     }
     errors.is_empty().then_some(lines)
@@ -281,7 +322,10 @@ mod tests {
         assert!(!Paid.can_transition_to(Cancelled));
         assert!(!Cancelled.can_transition_to(Pending));
         for s in OrderStatus::ALL {
-            assert_eq!(s.is_terminal(), OrderStatus::ALL.iter().all(|n| !s.can_transition_to(*n)));
+            assert_eq!(
+                s.is_terminal(),
+                OrderStatus::ALL.iter().all(|n| !s.can_transition_to(*n))
+            );
         }
     }
 
@@ -305,8 +349,17 @@ mod tests {
 
     #[test]
     fn cancel_is_only_possible_from_pending() {
-        let mut order = Order::place(OrderId::new("o"), UserId::new("u"), IdempotencyKey::parse("k").unwrap(), vec![], Utc::now());
-        assert_eq!(order.cancelled(Utc::now()).unwrap().status, OrderStatus::Cancelled);
+        let mut order = Order::place(
+            OrderId::new("o"),
+            UserId::new("u"),
+            IdempotencyKey::parse("k").unwrap(),
+            vec![],
+            Utc::now(),
+        );
+        assert_eq!(
+            order.cancelled(Utc::now()).unwrap().status,
+            OrderStatus::Cancelled
+        );
         order.status = OrderStatus::Processing;
         assert!(order.cancelled(Utc::now()).is_none());
     }
@@ -321,14 +374,24 @@ mod tests {
         ]}))
         .unwrap_err();
         for i in 0..4 {
-            assert!(errors.get(&format!("items[{i}].quantity")).is_some(), "line {i}: {errors:?}");
+            assert!(
+                errors.get(&format!("items[{i}].quantity")).is_some(),
+                "line {i}: {errors:?}"
+            );
         }
     }
 
     #[test]
     fn rejects_too_many_lines_and_duplicates() {
-        let lines: Vec<Value> = (0..=MAX_ORDER_LINES).map(|i| json!({"product_id": format!("p{i}"), "quantity": 1})).collect();
-        assert!(request(json!({"idempotency_key": "k", "items": lines})).unwrap_err().get("items").is_some());
+        let lines: Vec<Value> = (0..=MAX_ORDER_LINES)
+            .map(|i| json!({"product_id": format!("p{i}"), "quantity": 1}))
+            .collect();
+        assert!(
+            request(json!({"idempotency_key": "k", "items": lines}))
+                .unwrap_err()
+                .get("items")
+                .is_some()
+        );
         let dup = request(json!({"idempotency_key": "k", "items": [
             {"product_id": "a", "quantity": 1}, {"product_id": "a", "quantity": 2}]}));
         assert!(dup.unwrap_err().get("items[1].product_id").is_some());
@@ -336,7 +399,11 @@ mod tests {
 
     #[test]
     fn key_may_come_from_the_header() {
-        let req = OrderRequest::parse(&json!({"items": [{"product_id": "a", "quantity": 1}]}), Some("hdr")).unwrap();
+        let req = OrderRequest::parse(
+            &json!({"items": [{"product_id": "a", "quantity": 1}]}),
+            Some("hdr"),
+        )
+        .unwrap();
         assert_eq!(req.idempotency_key.as_str(), "hdr");
         assert!(request(json!({"items": [{"product_id": "a", "quantity": 1}]})).is_err());
     }

@@ -76,17 +76,30 @@ impl NewProduct {
             }
         }
         let name = body.get("name").and_then(|_| parse_name(body, &mut errors));
-        let price = body.get("price").and_then(|_| field_money(body, "price", &mut errors));
-        let stock = body.get("stock").and_then(|_| field_u32(body, "stock", MAX_STOCK, &mut errors));
+        let price = body
+            .get("price")
+            .and_then(|_| field_money(body, "price", &mut errors));
+        let stock = body
+            .get("stock")
+            .and_then(|_| field_u32(body, "stock", MAX_STOCK, &mut errors));
         match (name, price, stock) {
-            (Some(name), Some(price), Some(stock)) if errors.is_empty() => Ok(NewProduct { name, price, stock }),
+            (Some(name), Some(price), Some(stock)) if errors.is_empty() => {
+                Ok(NewProduct { name, price, stock })
+            }
             _ => Err(errors),
         }
     }
 
     /// The product this body creates.
     pub fn into_product(self, id: ProductId, now: DateTime<Utc>) -> Product {
-        Product { id, name: self.name, price: self.price, stock: self.stock, created_at: now, updated_at: now }
+        Product {
+            id,
+            name: self.name,
+            price: self.price,
+            stock: self.stock,
+            created_at: now,
+            updated_at: now,
+        }
     }
 }
 
@@ -99,8 +112,12 @@ impl ProductPatch {
         }
         let patch = ProductPatch {
             name: body.get("name").and_then(|_| parse_name(body, &mut errors)),
-            price: body.get("price").and_then(|_| field_money(body, "price", &mut errors)),
-            stock: body.get("stock").and_then(|_| field_u32(body, "stock", MAX_STOCK, &mut errors)),
+            price: body
+                .get("price")
+                .and_then(|_| field_money(body, "price", &mut errors)),
+            stock: body
+                .get("stock")
+                .and_then(|_| field_u32(body, "stock", MAX_STOCK, &mut errors)),
         };
         if errors.is_empty() && patch == ProductPatch::default() {
             errors.add("body", "must set at least one of name, price, stock");
@@ -116,7 +133,8 @@ mod tests {
 
     #[test]
     fn new_product_reports_every_bad_field() {
-        let errors = NewProduct::parse(&json!({"name": "", "price": "1.999", "stock": -1})).unwrap_err();
+        let errors =
+            NewProduct::parse(&json!({"name": "", "price": "1.999", "stock": -1})).unwrap_err();
         assert!(errors.get("name").is_some());
         assert!(errors.get("price").is_some());
         assert!(errors.get("stock").is_some());
@@ -132,6 +150,9 @@ mod tests {
     #[test]
     fn empty_patch_is_rejected() {
         assert!(ProductPatch::parse(&json!({})).is_err());
-        assert_eq!(ProductPatch::parse(&json!({"stock": 5})).unwrap().stock, Some(5));
+        assert_eq!(
+            ProductPatch::parse(&json!({"stock": 5})).unwrap().stock,
+            Some(5)
+        );
     }
 }

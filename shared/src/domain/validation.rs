@@ -29,7 +29,11 @@ impl FieldErrors {
 
     /// `Ok(value)` when nothing was recorded, else the errors.
     pub fn into_result<T>(self, value: T) -> Result<T, FieldErrors> {
-        if self.is_empty() { Ok(value) } else { Err(self) }
+        if self.is_empty() {
+            Ok(value)
+        } else {
+            Err(self)
+        }
     }
 
     /// Messages recorded for one field.

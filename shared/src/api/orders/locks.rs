@@ -20,16 +20,26 @@ pub(super) struct HeldLocks {
 
 /// Takes every lock or none: on a lock that stays busy past the budget, the ones already taken
 /// are released and the busy product is reported.
-pub(super) async fn lock_products(locks: &impl StockLocks, clock: &impl Clock, settings: &LockSettings, products: &[ProductId]) -> Result<HeldLocks, ApiError> {
+pub(super) async fn lock_products(
+    locks: &impl StockLocks,
+    clock: &impl Clock,
+    settings: &LockSettings,
+    products: &[ProductId],
+) -> Result<HeldLocks, ApiError> {
     let mut sorted = products.to_vec();
     sorted.sort();
-    let mut held = HeldLocks { token: uuid::Uuid::new_v4().to_string(), products: Vec::with_capacity(sorted.len()) };
+    let mut held = HeldLocks {
+        token: uuid::Uuid::new_v4().to_string(),
+        products: Vec::with_capacity(sorted.len()),
+    };
     for product in sorted {
         match take(locks, clock, settings, &product, &held.token).await {
             Ok(true) => held.products.push(product),
             Ok(false) => {
                 held.release(locks).await;
-                return Err(ApiError::LockConflict { product_id: product });
+                return Err(ApiError::LockConflict {
+                    product_id: product,
+                });
             }
             Err(e) => {
                 held.release(locks).await;
@@ -40,9 +50,18 @@ pub(super) async fn lock_products(locks: &impl StockLocks, clock: &impl Clock, s
     Ok(held)
 }
 
-async fn take(locks: &impl StockLocks, clock: &impl Clock, settings: &LockSettings, product: &ProductId, token: &str) -> Result<bool, crate::ports::StoreError> {
+async fn take(
+    locks: &impl StockLocks,
+    clock: &impl Clock,
+    settings: &LockSettings,
+    product: &ProductId,
+    token: &str,
+) -> Result<bool, crate::ports::StoreError> {
     for attempt in 0..settings.attempts {
-        if locks.try_lock(product, token, clock.now(), settings.lease).await? {
+        if locks
+            .try_lock(product, token, clock.now(), settings.lease)
+            .await?
+        {
             return Ok(true);
         }
         if attempt + 1 < settings.attempts {
@@ -55,7 +74,10 @@ async fn take(locks: &impl StockLocks, clock: &impl Clock, settings: &LockSettin
 /// Full jitter: uniform in [0, min(max, base * 2^attempt)], so waiters spread out instead of
 /// retrying in lock-step.
 fn backoff(settings: &LockSettings, attempt: u32) -> Duration {
-    let ceiling = settings.base_backoff.saturating_mul(1 << attempt.min(16)).min(settings.max_backoff);
+    let ceiling = settings
+        .base_backoff
+        .saturating_mul(1 << attempt.min(16))
+        .min(settings.max_backoff);
     let millis = ceiling.as_millis() as u64;
     Duration::from_millis(rand::rng().random_range(0..=millis))
 }
@@ -78,7 +100,13 @@ mod tests {
     use crate::adapters::in_memory::{FixedClock, InMemoryStore};
 
     fn settings() -> LockSettings {
-        LockSettings { enabled: true, lease: Duration::from_secs(5), attempts: 3, base_backoff: Duration::from_millis(1), max_backoff: Duration::from_millis(2) }
+        LockSettings {
+            enabled: true,
+            lease: Duration::from_secs(5),
+            attempts: 3,
+            base_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(2),
+        }
     }
 
     #[tokio::test]
@@ -86,25 +114,70 @@ mod tests {
         let store = InMemoryStore::default();
         let clock = FixedClock::default();
         let ids = [ProductId::new("b"), ProductId::new("a")];
-        let held = lock_products(&store, &clock, &settings(), &ids).await.unwrap();
-        assert!(!store.try_lock(&ids[0], "other", clock.now(), Duration::from_secs(5)).await.unwrap());
+        let held = lock_products(&store, &clock, &settings(), &ids)
+            .await
+            .unwrap();
+        assert!(
+            !store
+                .try_lock(&ids[0], "other", clock.now(), Duration::from_secs(5))
+                .await
+                .unwrap()
+        );
         held.release(&store).await;
-        assert!(store.try_lock(&ids[0], "other", clock.now(), Duration::from_secs(5)).await.unwrap());
+        assert!(
+            store
+                .try_lock(&ids[0], "other", clock.now(), Duration::from_secs(5))
+                .await
+                .unwrap()
+        );
     }
 
     #[tokio::test]
     async fn busy_lock_gives_lock_conflict_and_releases_what_was_taken() {
         let store = InMemoryStore::default();
         let clock = FixedClock::default();
-        assert!(store.try_lock(&ProductId::new("b"), "holder", clock.now(), Duration::from_secs(5)).await.unwrap());
-        let err = lock_products(&store, &clock, &settings(), &[ProductId::new("a"), ProductId::new("b")]).await.err().unwrap();
+        assert!(
+            store
+                .try_lock(
+                    &ProductId::new("b"),
+                    "holder",
+                    clock.now(),
+                    Duration::from_secs(5)
+                )
+                .await
+                .unwrap()
+        );
+        let err = lock_products(
+            &store,
+            &clock,
+            &settings(),
+            &[ProductId::new("a"), ProductId::new("b")],
+        )
+        .await
+        .err()
+        .unwrap();
         assert!(matches!(err, ApiError::LockConflict { product_id } if product_id.as_str() == "b"));
-        assert!(store.try_lock(&ProductId::new("a"), "next", clock.now(), Duration::from_secs(5)).await.unwrap(), "a was released");
+        assert!(
+            store
+                .try_lock(
+                    &ProductId::new("a"),
+                    "next",
+                    clock.now(),
+                    Duration::from_secs(5)
+                )
+                .await
+                .unwrap(),
+            "a was released"
+        );
     }
 
     #[test]
     fn backoff_never_exceeds_the_ceiling() {
-        let s = LockSettings { base_backoff: Duration::from_millis(20), max_backoff: Duration::from_millis(400), ..settings() };
+        let s = LockSettings {
+            base_backoff: Duration::from_millis(20),
+            max_backoff: Duration::from_millis(400),
+            ..settings()
+        };
         for attempt in 0..30 {
             assert!(backoff(&s, attempt) <= Duration::from_millis(400));
         }

@@ -1,0 +1,188 @@
+//! The embedded AWS services: Dynoxide (DynamoDB) and rustack-sqs (SQS), in-process on port-0
+//! listeners, behind one endpoint.
+//!
+//! A Lambda's SDK clients share one endpoint URL (`AWS_ENDPOINT_URL`), so the stack exposes one: a
+//! front listener that hands `AmazonSQS.*` requests to the SQS service in-process and forwards the
+//! rest to Dynoxide, whose router is only reachable through a listener of its own. Both speak the
+//! awsJson1_0 protocol, where the `X-Amz-Target` header names the service and the operation.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::body::Body;
+use http::{HeaderMap, Request, Response, StatusCode, Uri};
+use hyper::body::Incoming;
+use hyper::service::Service;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustack_sqs_core::config::SqsConfig;
+use rustack_sqs_core::handler::RustackSqsHandler;
+use rustack_sqs_core::provider::RustackSqs;
+use rustack_sqs_http::service::{SqsHttpConfig, SqsHttpService};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use crate::LOCAL_ACCOUNT_ID;
+use crate::server::{ServerTask, StopSignal};
+
+/// The running emulators.
+pub(crate) struct Emulators {
+    endpoint: String,
+    sqs: Arc<RustackSqs>,
+    front: ServerTask,
+    dynamodb: ServerTask,
+}
+
+impl Emulators {
+    /// Starts Dynoxide on an in-memory database and rustack-sqs, both reachable at [`Emulators::endpoint`].
+    pub(crate) async fn start(region: &str) -> anyhow::Result<Self> {
+        let dynamodb_listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("binding Dynoxide's listener")?;
+        let dynamodb_addr = dynamodb_listener.local_addr()?;
+        let database =
+            dynoxide::Database::memory().context("opening Dynoxide's in-memory database")?;
+        let dynamodb = ServerTask::spawn("dynoxide", move |stop| async move {
+            if let Err(error) =
+                dynoxide::server::serve_with_shutdown(dynamodb_listener, database, stop).await
+            {
+                tracing::error!(%error, "Dynoxide stopped");
+            }
+        });
+
+        let front_listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("binding the AWS endpoint")?;
+        let front_addr = front_listener.local_addr()?;
+        // Queue URLs carry this host and port, so every URL SQS hands out points back at the front.
+        let sqs = Arc::new(RustackSqs::new(SqsConfig {
+            skip_signature_validation: true,
+            default_region: region.to_owned(),
+            account_id: LOCAL_ACCOUNT_ID.to_owned(),
+            host: front_addr.ip().to_string(),
+            port: front_addr.port(),
+        }));
+        let front = AwsFront::new(&sqs, region, dynamodb_addr);
+        let front = ServerTask::spawn("aws-endpoint", move |stop| {
+            serve_connections(front_listener, front, stop)
+        });
+
+        Ok(Emulators {
+            endpoint: format!("http://{front_addr}"),
+            sqs,
+            front,
+            dynamodb,
+        })
+    }
+
+    /// The one endpoint URL that answers both DynamoDB and SQS.
+    pub(crate) fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Stops the endpoint, the queue actors and Dynoxide, in that order.
+    pub(crate) async fn stop(self, grace: Duration) {
+        self.front.stop(grace).await;
+        self.sqs.shutdown_all().await;
+        self.dynamodb.stop(grace).await;
+    }
+}
+
+/// Routes one AWS request to the service its `X-Amz-Target` names.
+#[derive(Clone)]
+struct AwsFront {
+    sqs: SqsHttpService<RustackSqsHandler>,
+    dynamodb: Client<HttpConnector, Incoming>,
+    dynamodb_base: Arc<str>,
+}
+
+impl AwsFront {
+    fn new(sqs: &Arc<RustackSqs>, region: &str, dynamodb_addr: SocketAddr) -> Self {
+        let handler = Arc::new(RustackSqsHandler::new(Arc::clone(sqs)));
+        let sqs_config = SqsHttpConfig {
+            skip_signature_validation: true,
+            region: region.to_owned(),
+            credential_provider: None,
+        };
+        let mut connector = HttpConnector::new();
+        // Forwarded bodies are written after their headers; Nagle would hold them back for a delayed ACK.
+        connector.set_nodelay(true);
+        AwsFront {
+            sqs: SqsHttpService::new(handler, sqs_config),
+            dynamodb: Client::builder(TokioExecutor::new()).build(connector),
+            dynamodb_base: Arc::from(format!("http://{dynamodb_addr}")),
+        }
+    }
+
+    async fn route(self, request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+        if is_sqs_request(request.headers()) {
+            let response = self.sqs.call(request).await?;
+            return Ok(response.map(Body::new));
+        }
+        Ok(self.forward_to_dynamodb(request).await)
+    }
+
+    async fn forward_to_dynamodb(&self, mut request: Request<Incoming>) -> Response<Body> {
+        let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
+        let uri: Uri = match format!("{}{path}", self.dynamodb_base).parse() {
+            Ok(uri) => uri,
+            Err(_) => return plain_response(StatusCode::BAD_REQUEST, "invalid request target"),
+        };
+        // The Host header stays as the client signed it.
+        *request.uri_mut() = uri;
+        match self.dynamodb.request(request).await {
+            Ok(response) => response.map(Body::new),
+            Err(error) => {
+                tracing::warn!(%error, "Dynoxide did not answer");
+                plain_response(StatusCode::BAD_GATEWAY, "DynamoDB emulator unavailable")
+            }
+        }
+    }
+}
+
+/// Whether a request is for SQS: the JSON protocol names `AmazonSQS.<Operation>` in `X-Amz-Target`.
+fn is_sqs_request(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|target| target.starts_with("AmazonSQS."))
+}
+
+fn plain_response(status: StatusCode, text: &'static str) -> Response<Body> {
+    let mut response = Response::new(Body::from(text));
+    *response.status_mut() = status;
+    response
+}
+
+/// Accepts connections until `stop`; the connections live in a set that is aborted with the task.
+async fn serve_connections(listener: TcpListener, front: AwsFront, mut stop: StopSignal) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    let front = front.clone();
+                    connections.spawn(async move {
+                        let service = hyper::service::service_fn(move |request| front.clone().route(request));
+                        let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                        if let Err(error) = builder.serve_connection(TokioIo::new(stream), service).await {
+                            tracing::debug!(%error, "AWS endpoint connection ended");
+                        }
+                    });
+                }
+                Err(error) => {
+                    // Out of file descriptors or similar: back off instead of spinning.
+                    tracing::warn!(%error, "AWS endpoint cannot accept");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}

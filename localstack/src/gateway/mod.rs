@@ -1,0 +1,141 @@
+//! The API Gateway emulation, HTTP side: routes each request by its route key, builds the HTTP
+//! API payload v2 event, and runs the same handler the endpoint's Lambda runs.
+
+mod event;
+mod routes;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::response::Response;
+use axum::serve::ListenerExt;
+use chrono::Utc;
+use http::{HeaderValue, StatusCode};
+use shared::AwsApp;
+use tokio::net::TcpListener;
+
+use self::event::{HttpCall, Invocation};
+use self::routes::RouteTable;
+use crate::server::ServerTask;
+
+/// API Gateway's payload limit: larger requests never reach a function.
+const MAX_REQUEST_BYTES: usize = 10 * 1024 * 1024;
+
+/// What every request of one gateway shares.
+struct HttpGateway {
+    app: Arc<AwsApp>,
+    routes: RouteTable,
+    region: String,
+}
+
+/// Serves the HTTP API on 127.0.0.1:`port` (0 = ephemeral); returns the task and the bound address.
+pub(crate) async fn serve_http(
+    app: Arc<AwsApp>,
+    port: u16,
+    region: &str,
+) -> anyhow::Result<(ServerTask, SocketAddr)> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+        .await
+        .context("binding the HTTP API")?;
+    let addr = listener.local_addr()?;
+    let gateway = Arc::new(HttpGateway {
+        app,
+        routes: RouteTable::new(),
+        region: region.to_owned(),
+    });
+    let router = Router::new().fallback(serve_request).with_state(gateway);
+    let task = ServerTask::spawn("http-gateway", move |stop| async move {
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        if let Err(error) = axum::serve(listener, service)
+            .with_graceful_shutdown(stop)
+            .await
+        {
+            tracing::error!(%error, "HTTP API stopped");
+        }
+    });
+    Ok((task, addr))
+}
+
+async fn serve_request(
+    State(gateway): State<Arc<HttpGateway>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let received_at = Utc::now();
+    let (parts, body) = request.into_parts();
+    let Some(route) = gateway.routes.find(&parts.method, parts.uri.path()) else {
+        return gateway_error(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let declared_length = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared_length.is_some_and(|length| length > MAX_REQUEST_BYTES as u64) {
+        return gateway_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
+    }
+    let Ok(body) = axum::body::to_bytes(body, MAX_REQUEST_BYTES).await else {
+        return gateway_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
+    };
+
+    let invocation = Invocation {
+        request_id: uuid::Uuid::new_v4().to_string(),
+        received_at,
+        account_id: crate::LOCAL_ACCOUNT_ID.to_owned(),
+        region: gateway.region.clone(),
+    };
+    let call = HttpCall {
+        method: &parts.method,
+        uri: &parts.uri,
+        version: parts.version,
+        headers: &parts.headers,
+        body: &body,
+        source_ip: peer.ip(),
+    };
+    let event = event::api_gateway_event(call, &route, &invocation);
+    let request = match event::lambda_request(event, &route, &invocation) {
+        Ok(request) => request,
+        Err(error) => {
+            tracing::error!(%error, route = route.endpoint.route_key(), "the event does not deserialize as the runtime would");
+            return gateway_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+        }
+    };
+
+    let response = shared::api::handle(gateway.app.as_ref(), route.endpoint, request).await;
+    let mut response = into_http_response(response);
+    if let Ok(id) = HeaderValue::from_str(&invocation.request_id) {
+        response.headers_mut().insert("apigw-requestid", id);
+    }
+    response
+}
+
+/// The function's response as API Gateway returns it: status, headers and the body bytes.
+fn into_http_response(response: lambda_http::Response<lambda_http::Body>) -> Response {
+    let (parts, body) = response.into_parts();
+    let body = match body {
+        lambda_http::Body::Text(text) => Body::from(text),
+        lambda_http::Body::Binary(bytes) => Body::from(bytes),
+        _ => Body::empty(),
+    };
+    Response::from_parts(parts, body)
+}
+
+/// An error API Gateway answers itself, before or instead of the function: `{"message": ...}`.
+fn gateway_error(status: StatusCode, message: &str) -> Response {
+    let mut response = Response::new(Body::from(
+        serde_json::json!({ "message": message }).to_string(),
+    ));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}

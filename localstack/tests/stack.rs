@@ -1,0 +1,236 @@
+//! The local stack end to end: emulators, provisioning and the HTTP gateway, several stacks at once.
+
+use std::time::Duration;
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use localstack::{Stack, StackOptions};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn options(seed_products: bool) -> StackOptions {
+    StackOptions {
+        config: shared::Config {
+            http_port: 0,
+            ..shared::Config::default()
+        },
+        seed_products,
+    }
+}
+
+async fn get(url: &str) -> reqwest::Response {
+    reqwest::get(url).await.expect("the gateway answers")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stacks_run_side_by_side_and_report_healthy() {
+    let (first, second) = tokio::join!(Stack::start(options(false)), Stack::start(options(false)));
+    let (first, second) = (first.unwrap(), second.unwrap());
+
+    assert_ne!(first.http_url(), second.http_url());
+    assert_ne!(first.aws_endpoint(), second.aws_endpoint());
+    for stack in [&first, &second] {
+        let response = get(&format!("{}/health", stack.http_url())).await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(
+            body,
+            json!({"status": "ok", "services": {"dynamodb": "ok", "sqs": "ok"}})
+        );
+    }
+    first.shutdown().await;
+    second.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_routes_get_api_gateways_404() {
+    let stack = Stack::start(options(false)).await.unwrap();
+
+    let unknown_path = get(&format!("{}/nope", stack.http_url())).await;
+    let wrong_method = reqwest::Client::new()
+        .patch(format!("{}/products/x", stack.http_url()))
+        .send()
+        .await
+        .unwrap();
+
+    for response in [unknown_path, wrong_method] {
+        assert_eq!(response.status(), 404);
+        assert_eq!(
+            response.json::<Value>().await.unwrap(),
+            json!({"message": "Not Found"})
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_response_carries_a_trace_id_and_a_sent_one_is_echoed() {
+    let stack = Stack::start(options(false)).await.unwrap();
+    let client = reqwest::Client::new();
+
+    let fresh = client
+        .get(format!("{}/health", stack.http_url()))
+        .send()
+        .await
+        .unwrap();
+    let echoed = client
+        .get(format!("{}/health", stack.http_url()))
+        .header("x-trace-id", "trace-abc-123")
+        .send()
+        .await
+        .unwrap();
+
+    let fresh_id = fresh
+        .headers()
+        .get("x-trace-id")
+        .expect("x-trace-id on every response")
+        .to_str()
+        .unwrap();
+    assert!(uuid::Uuid::parse_str(fresh_id).is_ok(), "{fresh_id}");
+    assert_eq!(echoed.headers().get("x-trace-id").unwrap(), "trace-abc-123");
+    assert!(echoed.headers().contains_key("apigw-requestid"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_over_api_gateways_10_mb_limit_are_refused_with_413() {
+    let stack = Stack::start(options(false)).await.unwrap();
+    let mut connection =
+        tokio::net::TcpStream::connect(stack.http_url().trim_start_matches("http://"))
+            .await
+            .unwrap();
+
+    // Like curl with a large upload: announce the body and wait for the verdict before sending it.
+    let head = format!(
+        "POST /orders HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\nexpect: 100-continue\r\n\r\n",
+        10 * 1024 * 1024 + 1
+    );
+    connection.write_all(head.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        connection.read_to_end(&mut response),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+    assert!(
+        response.ends_with(r#"{"message":"Request Entity Too Large"}"#),
+        "{response}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeded_products_are_served_and_provisioning_again_is_idempotent() {
+    let stack = Stack::start(options(true)).await.unwrap();
+    // A second stack on the first one's endpoint starts no emulator and provisions the same names again.
+    let mut again = options(true);
+    again.config.aws_endpoint_url = Some(stack.aws_endpoint());
+    let second = Stack::start(again).await.unwrap();
+
+    let response = get(&format!("{}/products/espresso-beans", second.http_url())).await;
+
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["data"]["price"], "14.90");
+    assert_eq!(second.order_queue_url(), stack.order_queue_url());
+    assert_eq!(second.dlq_url(), stack.dlq_url());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_order_queue_is_reachable_at_its_url_and_redrives_to_the_dlq() {
+    let stack = Stack::start(options(false)).await.unwrap();
+    let sqs = aws_sdk_sqs::Client::new(&shared::aws::sdk_config(stack.config()).await);
+
+    sqs.send_message()
+        .queue_url(stack.order_queue_url())
+        .message_body("hello")
+        .send()
+        .await
+        .unwrap();
+    let received = sqs
+        .receive_message()
+        .queue_url(stack.order_queue_url())
+        .visibility_timeout(0)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .unwrap();
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(stack.order_queue_url())
+        .attribute_names(QueueAttributeName::All)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap();
+
+    assert_eq!(received.messages().len(), 1);
+    assert_eq!(received.messages()[0].body(), Some("hello"));
+    let policy: Value =
+        serde_json::from_str(&attributes[&QueueAttributeName::RedrivePolicy]).unwrap();
+    assert_eq!(policy["maxReceiveCount"].as_u64(), Some(5));
+    assert!(
+        policy["deadLetterTargetArn"]
+            .as_str()
+            .unwrap()
+            .ends_with(":orders-dlq")
+    );
+    assert_eq!(attributes[&QueueAttributeName::VisibilityTimeout], "30");
+    assert_eq!(
+        stack.config().order_queue_url.as_deref(),
+        Some(stack.order_queue_url())
+    );
+
+    // Received (and given back at once) up to maxReceiveCount times, the message then moves to the DLQ.
+    let mut receives = 1;
+    loop {
+        let batch = sqs
+            .receive_message()
+            .queue_url(stack.order_queue_url())
+            .visibility_timeout(0)
+            .send()
+            .await
+            .unwrap();
+        if batch.messages().is_empty() {
+            break;
+        }
+        receives += 1;
+        assert!(
+            receives <= 5,
+            "received {receives} times, more than maxReceiveCount"
+        );
+    }
+    let dead = sqs
+        .receive_message()
+        .queue_url(stack.dlq_url())
+        .wait_time_seconds(2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(receives, 5);
+    assert_eq!(dead.messages().len(), 1);
+    assert_eq!(dead.messages()[0].body(), Some("hello"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_stack_stops_its_listeners() {
+    let stack = Stack::start(options(false)).await.unwrap();
+    let addresses = [stack.http_url(), stack.aws_endpoint()]
+        .map(|url| url.trim_start_matches("http://").to_owned());
+
+    drop(stack);
+
+    for address in addresses {
+        let mut closed = false;
+        for _ in 0..50 {
+            if tokio::net::TcpStream::connect(&address).await.is_err() {
+                closed = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(closed, "{address} still accepts connections");
+    }
+}

@@ -1,0 +1,403 @@
+//! Every mapping between DynamoDB items and the domain: keys, attribute values and `TryFrom<Item>`.
+//! The other files of the adapter build expressions; only this one knows how a value is encoded.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use crate::domain::{
+    IdempotencyKey, Money, Order, OrderId, OrderItem, OrderStatus, Product, ProductId, Quantity,
+    UserId,
+};
+use crate::ports::{IdempotencyRecord, StoreError};
+
+/// One item (or key) as the SDK hands it over.
+pub(super) type Item = HashMap<String, AttributeValue>;
+
+/// Key attributes of a products-table `LastEvaluatedKey`, which is all a products cursor holds.
+pub(super) const PRODUCT_CURSOR_KEY: &[&str] = &["id"];
+/// Key attributes of a `user-orders` `LastEvaluatedKey`: the table key plus the index key.
+pub(super) const USER_ORDERS_CURSOR_KEY: &[&str] = &["id", "user_id", "user_created"];
+
+/// How long an idempotency record lives before TTL removes it.
+const IDEMPOTENCY_TTL_SECONDS: i64 = 24 * 60 * 60;
+/// How long a lock item outlives its lease before TTL removes it; the lease, not TTL, decides.
+const LOCK_TTL_GRACE_SECONDS: i64 = 60;
+
+/// A string value.
+pub(super) fn string(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+/// A number value from anything that prints as a DynamoDB number.
+pub(super) fn number(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+/// A money value: the two-place decimal text, so a stored price reads back exactly.
+pub(super) fn money(value: Money) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+/// A timestamp as RFC 3339 UTC with milliseconds and `Z`, so stored times sort lexically.
+pub(super) fn timestamp(at: DateTime<Utc>) -> AttributeValue {
+    AttributeValue::S(timestamp_text(at))
+}
+
+/// An order status as stored (`PENDING`, ...).
+pub(super) fn status(value: OrderStatus) -> AttributeValue {
+    string(value.as_str())
+}
+
+fn timestamp_text(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Key of a product.
+pub(super) fn product_key(id: &ProductId) -> Item {
+    HashMap::from([("id".to_owned(), string(id.as_str()))])
+}
+
+/// Key of an order.
+pub(super) fn order_key(id: &OrderId) -> Item {
+    HashMap::from([("id".to_owned(), string(id.as_str()))])
+}
+
+/// Key of an idempotency record.
+pub(super) fn idempotency_key(user_id: &UserId, key: &IdempotencyKey) -> Item {
+    HashMap::from([
+        ("user_id".to_owned(), string(user_id.as_str())),
+        ("idempotency_key".to_owned(), string(key.as_str())),
+    ])
+}
+
+/// Key of a product's lock item.
+pub(super) fn lock_key(product_id: &ProductId) -> Item {
+    HashMap::from([("product_id".to_owned(), string(product_id.as_str()))])
+}
+
+/// Key of a rate counter: one item per subject and epoch minute.
+pub(super) fn rate_limit_key(subject: &str, window: i64) -> Item {
+    HashMap::from([("pk".to_owned(), string(format!("{subject}#{window}")))])
+}
+
+/// The epoch second at which TTL may remove a rate counter: two minutes after its window.
+pub(super) fn rate_limit_expiry(window: i64) -> AttributeValue {
+    number((window + 2) * 60)
+}
+
+/// A new product item.
+pub(super) fn product_item(product: &Product) -> Item {
+    HashMap::from([
+        ("id".to_owned(), string(product.id.as_str())),
+        ("name".to_owned(), string(&product.name)),
+        ("price".to_owned(), money(product.price)),
+        ("stock".to_owned(), number(product.stock)),
+        ("created_at".to_owned(), timestamp(product.created_at)),
+        ("updated_at".to_owned(), timestamp(product.updated_at)),
+    ])
+}
+
+/// An order item, with `user_created` as the `user-orders` sort key (newest first when descending).
+pub(super) fn order_item(order: &Order) -> Item {
+    let lines = order
+        .items
+        .iter()
+        .map(|line| {
+            AttributeValue::M(HashMap::from([
+                ("product_id".to_owned(), string(line.product_id.as_str())),
+                ("quantity".to_owned(), number(line.quantity.get())),
+                ("unit_price".to_owned(), money(line.unit_price)),
+            ]))
+        })
+        .collect();
+    let mut item = HashMap::from([
+        ("id".to_owned(), string(order.id.as_str())),
+        ("user_id".to_owned(), string(order.user_id.as_str())),
+        ("status".to_owned(), status(order.status)),
+        ("total_amount".to_owned(), money(order.total_amount)),
+        (
+            "idempotency_key".to_owned(),
+            string(order.idempotency_key.as_str()),
+        ),
+        ("items".to_owned(), AttributeValue::L(lines)),
+        ("created_at".to_owned(), timestamp(order.created_at)),
+        ("updated_at".to_owned(), timestamp(order.updated_at)),
+        (
+            "user_created".to_owned(),
+            string(format!("{}#{}", timestamp_text(order.created_at), order.id)),
+        ),
+    ]);
+    if let Some(at) = order.cancelled_at {
+        item.insert("cancelled_at".to_owned(), timestamp(at));
+    }
+    item
+}
+
+/// The idempotency record an order's placement writes, expiring 24 hours after the order.
+pub(super) fn idempotency_item(order: &Order, request_fingerprint: &str) -> Item {
+    let mut item = idempotency_key(&order.user_id, &order.idempotency_key);
+    item.extend([
+        ("order_id".to_owned(), string(order.id.as_str())),
+        (
+            "request_fingerprint".to_owned(),
+            string(request_fingerprint),
+        ),
+        ("created_at".to_owned(), timestamp(order.created_at)),
+        (
+            "expires_at".to_owned(),
+            number(order.created_at.timestamp() + IDEMPOTENCY_TTL_SECONDS),
+        ),
+    ]);
+    item
+}
+
+/// A lock item owned by `token` until `lease_until_ms` (epoch milliseconds).
+pub(super) fn lock_item(product_id: &ProductId, token: &str, lease_until_ms: i64) -> Item {
+    let mut item = lock_key(product_id);
+    item.extend([
+        ("token".to_owned(), string(token)),
+        ("lease_until_ms".to_owned(), number(lease_until_ms)),
+        (
+            "expires_at".to_owned(),
+            number(lease_until_ms.div_euclid(1000) + LOCK_TTL_GRACE_SECONDS),
+        ),
+    ]);
+    item
+}
+
+/// The user a `user-orders` cursor key belongs to.
+pub(super) fn cursor_owner(key: &Item) -> Option<&str> {
+    match key.get("user_id") {
+        Some(AttributeValue::S(user)) => Some(user),
+        _ => None,
+    }
+}
+
+/// A stored product and whether it was soft-deleted (reads treat a deleted product as absent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ProductItem {
+    /// The product as the domain sees it.
+    pub(super) product: Product,
+    /// Whether `deleted_at` is set.
+    pub(super) deleted: bool,
+}
+
+impl ProductItem {
+    /// The product unless it was deleted.
+    pub(super) fn live(self) -> Option<Product> {
+        (!self.deleted).then_some(self.product)
+    }
+}
+
+impl TryFrom<Item> for ProductItem {
+    type Error = StoreError;
+
+    fn try_from(item: Item) -> Result<Self, StoreError> {
+        let fields = Fields::new(&item, "product");
+        Ok(ProductItem {
+            product: Product {
+                id: ProductId::new(fields.string("id")?),
+                name: fields.string("name")?.to_owned(),
+                price: fields.money("price")?,
+                stock: fields.number("stock")?,
+                created_at: fields.time("created_at")?,
+                updated_at: fields.time("updated_at")?,
+            },
+            deleted: item.contains_key("deleted_at"),
+        })
+    }
+}
+
+impl TryFrom<Item> for Order {
+    type Error = StoreError;
+
+    fn try_from(item: Item) -> Result<Self, StoreError> {
+        let fields = Fields::new(&item, "order");
+        let status = fields.string("status")?;
+        let key = fields.string("idempotency_key")?;
+        Ok(Order {
+            id: OrderId::new(fields.string("id")?),
+            user_id: UserId::new(fields.string("user_id")?),
+            status: OrderStatus::from_str(status).map_err(|e| fields.corrupt("status", e))?,
+            total_amount: fields.money("total_amount")?,
+            idempotency_key: IdempotencyKey::parse(key)
+                .map_err(|e| fields.corrupt("idempotency_key", e))?,
+            items: fields
+                .list("items")?
+                .iter()
+                .map(order_line)
+                .collect::<Result<_, _>>()?,
+            created_at: fields.time("created_at")?,
+            updated_at: fields.time("updated_at")?,
+            cancelled_at: fields.optional_time("cancelled_at")?,
+        })
+    }
+}
+
+fn order_line(value: &AttributeValue) -> Result<OrderItem, StoreError> {
+    let AttributeValue::M(line) = value else {
+        return Err(StoreError::Corrupt(
+            "order line: not a map attribute".into(),
+        ));
+    };
+    let fields = Fields::new(line, "order line");
+    let quantity = fields.number::<i64>("quantity")?;
+    Ok(OrderItem {
+        product_id: ProductId::new(fields.string("product_id")?),
+        quantity: Quantity::parse(quantity).map_err(|e| fields.corrupt("quantity", e))?,
+        unit_price: fields.money("unit_price")?,
+    })
+}
+
+impl TryFrom<Item> for IdempotencyRecord {
+    type Error = StoreError;
+
+    fn try_from(item: Item) -> Result<Self, StoreError> {
+        let fields = Fields::new(&item, "idempotency record");
+        Ok(IdempotencyRecord {
+            order_id: OrderId::new(fields.string("order_id")?),
+            request_fingerprint: fields.string("request_fingerprint")?.to_owned(),
+        })
+    }
+}
+
+/// Typed reads of one item's attributes; a missing or mistyped attribute is [`StoreError::Corrupt`].
+struct Fields<'a> {
+    item: &'a Item,
+    what: &'static str,
+}
+
+impl<'a> Fields<'a> {
+    fn new(item: &'a Item, what: &'static str) -> Self {
+        Self { item, what }
+    }
+
+    fn corrupt(&self, name: &str, reason: impl std::fmt::Display) -> StoreError {
+        StoreError::Corrupt(format!("{} attribute {name}: {reason}", self.what))
+    }
+
+    fn string(&self, name: &str) -> Result<&'a str, StoreError> {
+        match self.item.get(name) {
+            Some(AttributeValue::S(value)) => Ok(value),
+            Some(_) => Err(self.corrupt(name, "not a string")),
+            None => Err(self.corrupt(name, "missing")),
+        }
+    }
+
+    fn number<T: FromStr>(&self, name: &str) -> Result<T, StoreError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.item.get(name) {
+            Some(AttributeValue::N(text)) => text.parse().map_err(|e| self.corrupt(name, e)),
+            Some(_) => Err(self.corrupt(name, "not a number")),
+            None => Err(self.corrupt(name, "missing")),
+        }
+    }
+
+    fn money(&self, name: &str) -> Result<Money, StoreError> {
+        match self.item.get(name) {
+            Some(AttributeValue::N(text)) => Money::parse(text).map_err(|e| self.corrupt(name, e)),
+            Some(_) => Err(self.corrupt(name, "not a number")),
+            None => Err(self.corrupt(name, "missing")),
+        }
+    }
+
+    fn time(&self, name: &str) -> Result<DateTime<Utc>, StoreError> {
+        let text = self.string(name)?;
+        DateTime::parse_from_rfc3339(text)
+            .map(|at| at.with_timezone(&Utc))
+            .map_err(|e| self.corrupt(name, e))
+    }
+
+    fn optional_time(&self, name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        if self.item.contains_key(name) {
+            self.time(name).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    fn list(&self, name: &str) -> Result<&'a [AttributeValue], StoreError> {
+        match self.item.get(name) {
+            Some(AttributeValue::L(values)) => Ok(values),
+            Some(_) => Err(self.corrupt(name, "not a list")),
+            None => Err(self.corrupt(name, "missing")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        Utc.timestamp_millis_opt(1_767_225_600_000 + seconds * 1000 + 123)
+            .unwrap()
+    }
+
+    #[test]
+    fn order_survives_a_round_trip_through_its_item() {
+        let line = |p: &str, q, price| OrderItem {
+            product_id: ProductId::new(p),
+            quantity: Quantity::parse(q).unwrap(),
+            unit_price: Money::parse(price).unwrap(),
+        };
+        let placed = Order::place(
+            OrderId::new("o1"),
+            UserId::new("u1"),
+            IdempotencyKey::parse("k").unwrap(),
+            vec![line("a", 3, "0.10"), line("b", 2, "999.90")],
+            at(0),
+        );
+        let order = placed.cancelled(at(5)).unwrap();
+        let mut item = order_item(&order);
+        // DynamoDB normalises numbers: "999.90" comes back as "999.9".
+        item.insert("total_amount".into(), AttributeValue::N("2000.1".into()));
+        assert_eq!(Order::try_from(item).unwrap(), order);
+    }
+
+    #[test]
+    fn order_sort_key_is_creation_time_then_id() {
+        let order = Order::place(
+            OrderId::new("o1"),
+            UserId::new("u1"),
+            IdempotencyKey::parse("k").unwrap(),
+            vec![],
+            at(0),
+        );
+        let item = order_item(&order);
+        assert_eq!(item["user_created"], string("2026-01-01T00:00:00.123Z#o1"));
+    }
+
+    #[test]
+    fn product_with_a_missing_or_mistyped_attribute_is_corrupt() {
+        let product = Product {
+            id: ProductId::new("p"),
+            name: "Mug".into(),
+            price: Money::parse("9.99").unwrap(),
+            stock: 3,
+            created_at: at(0),
+            updated_at: at(0),
+        };
+        let mut item = product_item(&product);
+        assert_eq!(
+            ProductItem::try_from(item.clone()).unwrap().live(),
+            Some(product)
+        );
+        item.insert("stock".into(), string("3"));
+        assert!(matches!(
+            ProductItem::try_from(item.clone()),
+            Err(StoreError::Corrupt(_))
+        ));
+        item.remove("stock");
+        assert!(matches!(
+            ProductItem::try_from(item),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+}

@@ -1,0 +1,85 @@
+//! The DynamoDB adapter: every store port on five tables, through the AWS SDK.
+//! The tables, their keys and every access pattern are described in `docs/data-model.md`.
+//!
+//! - `items`: attribute values, keys and item <-> domain mapping (the only place that knows them)
+//! - `products`, `orders`, `idempotency`: reads and admin writes
+//! - `transactions`: order placement and cancellation, where stock is decremented and restored
+//! - `locks`, `rate_limits`: per-product lock items and per-minute request counters
+//! - `schema`: table creation for the local stack and tests
+//! - `cursor`: opaque pagination cursors
+
+mod cursor;
+mod idempotency;
+mod items;
+mod locks;
+mod orders;
+mod products;
+mod rate_limits;
+mod schema;
+mod transactions;
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+
+use crate::config::TableNames;
+use crate::ports::Reachable;
+
+pub use schema::ensure_tables;
+
+/// How long `/health` waits for DynamoDB before calling it unreachable.
+const REACHABILITY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The DynamoDB adapter: one client shared by every request, and the table names.
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: aws_sdk_dynamodb::Client,
+    tables: TableNames,
+}
+
+impl DynamoStore {
+    /// Wraps a client and the table names.
+    pub fn new(client: aws_sdk_dynamodb::Client, tables: TableNames) -> Self {
+        Self { client, tables }
+    }
+}
+
+impl Reachable for DynamoStore {
+    async fn reachable(&self) -> bool {
+        let probe = self
+            .client
+            .describe_table()
+            .table_name(&self.tables.products)
+            .send();
+        matches!(
+            tokio::time::timeout(REACHABILITY_TIMEOUT, probe).await,
+            Ok(Ok(_))
+        )
+    }
+}
+
+/// Whether a call failed only because its condition expression was false.
+fn is_condition_failure<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> bool {
+    error
+        .as_service_error()
+        .and_then(ProvideErrorMetadata::code)
+        == Some("ConditionalCheckFailedException")
+}
+
+/// A `BatchGetItem` that kept returning `UnprocessedKeys` (sustained throttling).
+#[derive(Debug, thiserror::Error)]
+#[error("{remaining} keys were still unprocessed after {attempts} BatchGetItem calls")]
+struct UnprocessedKeys {
+    remaining: usize,
+    attempts: u32,
+}
+
+/// A pause of `base` doubled per attempt, capped at one second, with full jitter: retries of
+/// throttled or conflicting calls must not line up with each other.
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    let ceiling = base
+        .saturating_mul(2u32.saturating_pow(attempt))
+        .min(Duration::from_secs(1));
+    let millis = u64::try_from(ceiling.as_millis()).unwrap_or(1_000);
+    Duration::from_millis(rand::random_range(1..=millis.max(1)))
+}

@@ -1,0 +1,225 @@
+//! The product catalogue: reads with live stock, admin writes, soft delete.
+//! A deleted product keeps its item (with `deleted_at`) so a cancelled order can still restore stock.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnValue};
+use chrono::{DateTime, Utc};
+
+use super::items::{self, Item, ProductItem};
+use super::{DynamoStore, UnprocessedKeys, backoff, cursor, is_condition_failure};
+use crate::domain::{NewProduct, Product, ProductId, ProductPatch};
+use crate::ports::{Page, ProductCatalog, StoreError};
+
+/// BatchGetItem's limit on keys per call.
+const BATCH_GET_KEYS: usize = 100;
+/// Calls per chunk before unprocessed keys (sustained throttling) become an error.
+const BATCH_GET_ATTEMPTS: u32 = 8;
+/// Only products that were not soft-deleted exist for readers and admins.
+const LIVE_PRODUCT: &str = "attribute_exists(id) AND attribute_not_exists(deleted_at)";
+
+impl ProductCatalog for DynamoStore {
+    async fn get_product(&self, id: &ProductId) -> Result<Option<Product>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.tables.products)
+            .set_key(Some(items::product_key(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::unavailable)?;
+        match output.item {
+            Some(item) => Ok(ProductItem::try_from(item)?.live()),
+            None => Ok(None),
+        }
+    }
+
+    async fn get_products(&self, ids: &[ProductId]) -> Result<Vec<Product>, StoreError> {
+        // BatchGetItem refuses a request that names the same key twice.
+        let mut seen = HashSet::new();
+        let unique: Vec<&ProductId> = ids.iter().filter(|id| seen.insert(*id)).collect();
+        let mut found = HashMap::with_capacity(unique.len());
+        for chunk in unique.chunks(BATCH_GET_KEYS) {
+            let keys = chunk.iter().map(|id| items::product_key(id)).collect();
+            for item in self.batch_get_products(keys).await? {
+                if let Some(product) = ProductItem::try_from(item)?.live() {
+                    found.insert(product.id.clone(), product);
+                }
+            }
+        }
+        // Answer in the order asked, which BatchGetItem does not keep.
+        Ok(unique
+            .into_iter()
+            .filter_map(|id| found.remove(id))
+            .collect())
+    }
+
+    async fn list_products(
+        &self,
+        limit: u32,
+        cursor: Option<String>,
+    ) -> Result<Page<Product>, StoreError> {
+        let limit = limit.max(1) as usize;
+        let mut start = cursor
+            .map(|c| cursor::decode(&c, items::PRODUCT_CURSOR_KEY))
+            .transpose()?;
+        let mut products = Vec::with_capacity(limit);
+        // Scan's Limit counts items evaluated before the filter, so asking for exactly what is
+        // missing never reads past the page and the last key is a gap-free cursor.
+        loop {
+            let remaining = i32::try_from(limit - products.len()).unwrap_or(i32::MAX);
+            let output = self
+                .client
+                .scan()
+                .table_name(&self.tables.products)
+                .filter_expression("attribute_not_exists(deleted_at)")
+                .limit(remaining)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(StoreError::unavailable)?;
+            for item in output.items.unwrap_or_default() {
+                products.extend(ProductItem::try_from(item)?.live());
+            }
+            start = output.last_evaluated_key;
+            if products.len() >= limit || start.is_none() {
+                break;
+            }
+        }
+        let next_cursor = start.as_ref().map(cursor::encode).transpose()?;
+        Ok(Page {
+            items: products,
+            next_cursor,
+        })
+    }
+
+    async fn create_product(
+        &self,
+        id: ProductId,
+        product: NewProduct,
+        now: DateTime<Utc>,
+    ) -> Result<Product, StoreError> {
+        let product = product.into_product(id, now);
+        // A generated id never collides in practice; if it did, overwriting would be the bug.
+        self.client
+            .put_item()
+            .table_name(&self.tables.products)
+            .set_item(Some(items::product_item(&product)))
+            .condition_expression("attribute_not_exists(id)")
+            .send()
+            .await
+            .map_err(StoreError::unavailable)?;
+        Ok(product)
+    }
+
+    async fn update_product(
+        &self,
+        id: &ProductId,
+        patch: &ProductPatch,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Product>, StoreError> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.tables.products)
+            .set_key(Some(items::product_key(id)))
+            .condition_expression(LIVE_PRODUCT)
+            .expression_attribute_values(":now", items::timestamp(now))
+            .return_values(ReturnValue::AllNew);
+        let mut set = vec!["updated_at = :now"];
+        if let Some(name) = &patch.name {
+            set.push("#name = :name");
+            update = update
+                .expression_attribute_names("#name", "name")
+                .expression_attribute_values(":name", items::string(name));
+        }
+        if let Some(price) = patch.price {
+            set.push("price = :price");
+            update = update.expression_attribute_values(":price", items::money(price));
+        }
+        if let Some(stock) = patch.stock {
+            set.push("stock = :stock");
+            update = update.expression_attribute_values(":stock", items::number(stock));
+        }
+        match update
+            .update_expression(format!("SET {}", set.join(", ")))
+            .send()
+            .await
+        {
+            Ok(output) => match output.attributes {
+                Some(item) => Ok(ProductItem::try_from(item)?.live()),
+                None => Err(StoreError::Corrupt(
+                    "UpdateItem with ALL_NEW returned no attributes".into(),
+                )),
+            },
+            Err(e) if is_condition_failure(&e) => Ok(None),
+            Err(e) => Err(StoreError::unavailable(e)),
+        }
+    }
+
+    async fn delete_product(&self, id: &ProductId, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.products)
+            .set_key(Some(items::product_key(id)))
+            .update_expression("SET deleted_at = :now")
+            .condition_expression(LIVE_PRODUCT)
+            .expression_attribute_values(":now", items::timestamp(now))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(StoreError::unavailable(e)),
+        }
+    }
+}
+
+impl DynamoStore {
+    /// One BatchGetItem chunk (at most 100 keys), retrying `UnprocessedKeys` with backoff.
+    async fn batch_get_products(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let table = &self.tables.products;
+        let mut pending = keys;
+        let mut found = Vec::with_capacity(pending.len());
+        for attempt in 0..BATCH_GET_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(backoff(Duration::from_millis(20), attempt)).await;
+            }
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut pending)))
+                .consistent_read(true)
+                .build()
+                .map_err(StoreError::unavailable)?;
+            let mut output = self
+                .client
+                .batch_get_item()
+                .request_items(table, request)
+                .send()
+                .await
+                .map_err(StoreError::unavailable)?;
+            found.extend(
+                output
+                    .responses
+                    .as_mut()
+                    .and_then(|r| r.remove(table))
+                    .unwrap_or_default(),
+            );
+            pending = output
+                .unprocessed_keys
+                .as_mut()
+                .and_then(|u| u.remove(table))
+                .map(|k| k.keys)
+                .unwrap_or_default();
+            if pending.is_empty() {
+                return Ok(found);
+            }
+        }
+        Err(StoreError::unavailable(UnprocessedKeys {
+            remaining: pending.len(),
+            attempts: BATCH_GET_ATTEMPTS,
+        }))
+    }
+}

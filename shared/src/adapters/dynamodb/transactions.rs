@@ -1,0 +1,335 @@
+//! Where stock is decremented and restored: order placement and cancellation, each one
+//! TransactWriteItems, so stock, the order and its idempotency record change together or not at all.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+
+use super::{DynamoStore, backoff, items};
+use crate::domain::{Order, OrderItem, OrderStatus, ProductId};
+use crate::ports::{PlaceOrderError, StockReserver, StoreError};
+
+/// Cancellation attempts: the first and three retries when another transaction touched the same items.
+const CANCEL_ATTEMPTS: u32 = 4;
+/// First pause before a cancellation retry; doubles per retry, with full jitter.
+const CANCEL_BACKOFF: Duration = Duration::from_millis(15);
+
+impl StockReserver for DynamoStore {
+    async fn place_order(
+        &self,
+        order: &Order,
+        request_fingerprint: &str,
+    ) -> Result<(), PlaceOrderError> {
+        let lines = merged_lines(&order.items);
+        let now = items::timestamp(order.created_at);
+        // Action order is the contract of the cancellation reasons: one stock decrement per line,
+        // then the order, then the idempotency record.
+        let mut actions = Vec::with_capacity(lines.len() + 2);
+        for (product_id, quantity) in &lines {
+            let decrement = Update::builder()
+                .table_name(&self.tables.products)
+                .set_key(Some(items::product_key(product_id)))
+                .update_expression("SET stock = stock - :q, updated_at = :now")
+                .condition_expression(
+                    "attribute_exists(id) AND attribute_not_exists(deleted_at) AND stock >= :q",
+                )
+                .expression_attribute_values(":q", items::number(quantity))
+                .expression_attribute_values(":now", now.clone())
+                .build()
+                .map_err(StoreError::unavailable)?;
+            actions.push(TransactWriteItem::builder().update(decrement).build());
+        }
+        let order_put = Put::builder()
+            .table_name(&self.tables.orders)
+            .set_item(Some(items::order_item(order)))
+            .condition_expression("attribute_not_exists(id)")
+            .build()
+            .map_err(StoreError::unavailable)?;
+        let record_put = Put::builder()
+            .table_name(&self.tables.idempotency)
+            .set_item(Some(items::idempotency_item(order, request_fingerprint)))
+            .condition_expression("attribute_not_exists(user_id)")
+            .build()
+            .map_err(StoreError::unavailable)?;
+        actions.push(TransactWriteItem::builder().put(order_put).build());
+        actions.push(TransactWriteItem::builder().put(record_put).build());
+
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(actions))
+            .send()
+            .await;
+        result.map(|_| ()).map_err(|e| placement_error(e, &lines))
+    }
+
+    async fn cancel_order(&self, cancelled: &Order) -> Result<bool, StoreError> {
+        let lines = merged_lines(&cancelled.items);
+        let now = items::timestamp(cancelled.updated_at);
+        let cancelled_at = items::timestamp(cancelled.cancelled_at.unwrap_or(cancelled.updated_at));
+        // The status condition is what makes the restore happen once: a second cancel, or a
+        // consumer that moved the order on, fails it and the whole transaction writes nothing.
+        let status_change = Update::builder()
+            .table_name(&self.tables.orders)
+            .set_key(Some(items::order_key(&cancelled.id)))
+            .update_expression(
+                "SET #status = :cancelled, updated_at = :now, cancelled_at = :cancelled_at",
+            )
+            .condition_expression("#status = :pending")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":cancelled", items::status(OrderStatus::Cancelled))
+            .expression_attribute_values(":pending", items::status(OrderStatus::Pending))
+            .expression_attribute_values(":now", now.clone())
+            .expression_attribute_values(":cancelled_at", cancelled_at)
+            .build()
+            .map_err(StoreError::unavailable)?;
+        let mut actions = vec![TransactWriteItem::builder().update(status_change).build()];
+        for (product_id, quantity) in &lines {
+            // `attribute_exists(id)` only: a soft-deleted product still takes its units back.
+            let restore = Update::builder()
+                .table_name(&self.tables.products)
+                .set_key(Some(items::product_key(product_id)))
+                .update_expression("SET stock = stock + :q, updated_at = :now")
+                .condition_expression("attribute_exists(id)")
+                .expression_attribute_values(":q", items::number(quantity))
+                .expression_attribute_values(":now", now.clone())
+                .build()
+                .map_err(StoreError::unavailable)?;
+            actions.push(TransactWriteItem::builder().update(restore).build());
+        }
+
+        let mut attempt = 0;
+        loop {
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(actions.clone()))
+                .send()
+                .await;
+            let Err(error) = result else {
+                return Ok(true);
+            };
+            let reasons = cancellation_reasons(&error).unwrap_or_default();
+            if reasons.first() == Some(&Reason::ConditionFailed) {
+                return Ok(false);
+            }
+            if let Some(i) = reasons
+                .iter()
+                .skip(1)
+                .position(|r| *r == Reason::ConditionFailed)
+            {
+                return Err(StoreError::Corrupt(format!(
+                    "product {} of order {} no longer exists",
+                    lines[i].0, cancelled.id
+                )));
+            }
+            attempt += 1;
+            if is_conflict(&error, &reasons) && attempt < CANCEL_ATTEMPTS {
+                tracing::debug!(order_id = %cancelled.id, attempt, "cancel conflicted, retrying");
+                tokio::time::sleep(backoff(CANCEL_BACKOFF, attempt)).await;
+                continue;
+            }
+            return Err(StoreError::unavailable(error));
+        }
+    }
+}
+
+/// One entry per product with the summed quantity, in first-seen order: a transaction may touch
+/// an item only once, and the domain already refuses duplicate lines, so this is a safety net.
+fn merged_lines(items: &[OrderItem]) -> Vec<(ProductId, u64)> {
+    let mut lines: Vec<(ProductId, u64)> = Vec::with_capacity(items.len());
+    for item in items {
+        let quantity = u64::from(item.quantity.get());
+        match lines.iter_mut().find(|(id, _)| *id == item.product_id) {
+            Some((_, total)) => *total += quantity,
+            None => lines.push((item.product_id.clone(), quantity)),
+        }
+    }
+    lines
+}
+
+/// Why one action of a cancelled transaction failed, as far as this adapter cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reason {
+    /// The action would have succeeded (`None`, or no code).
+    Passed,
+    /// Its condition expression was false.
+    ConditionFailed,
+    /// Another transaction held the item.
+    Conflict,
+    /// Throttling, validation, capacity, or a code this adapter does not know.
+    Other,
+}
+
+impl Reason {
+    fn from_code(code: Option<&str>) -> Self {
+        // AWS says `ConditionalCheckFailed` and `TransactionConflict`; accept an `Exception`
+        // suffix too so an emulator's spelling cannot turn a clean outcome into a 503.
+        match code {
+            None | Some("None" | "") => Self::Passed,
+            Some(code) if code.starts_with("ConditionalCheckFailed") => Self::ConditionFailed,
+            Some(code) if code.starts_with("TransactionConflict") => Self::Conflict,
+            Some(_) => Self::Other,
+        }
+    }
+}
+
+/// The per-action reasons of a `TransactionCanceledException`, in action order.
+fn cancellation_reasons<R>(error: &SdkError<TransactWriteItemsError, R>) -> Option<Vec<Reason>> {
+    match error.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+            let reasons = cancelled.cancellation_reasons();
+            tracing::debug!(
+                codes = ?reasons.iter().map(|r| r.code()).collect::<Vec<_>>(),
+                "transaction cancelled"
+            );
+            Some(
+                reasons
+                    .iter()
+                    .map(|r| Reason::from_code(r.code()))
+                    .collect(),
+            )
+        }
+        _ => None,
+    }
+}
+
+fn is_conflict<R>(error: &SdkError<TransactWriteItemsError, R>, reasons: &[Reason]) -> bool {
+    reasons.contains(&Reason::Conflict)
+        || error
+            .as_service_error()
+            .and_then(ProvideErrorMetadata::code)
+            .is_some_and(|code| code.starts_with("TransactionConflict"))
+}
+
+/// Maps a failed placement: the idempotency record first (a replay must not read as a stock
+/// problem), then the first product short of stock, then conflicts; anything else is a 503.
+fn placement_error<R>(
+    error: SdkError<TransactWriteItemsError, R>,
+    lines: &[(ProductId, u64)],
+) -> PlaceOrderError
+where
+    SdkError<TransactWriteItemsError, R>: std::error::Error + Send + Sync + 'static,
+{
+    let reasons = cancellation_reasons(&error).unwrap_or_default();
+    if reasons.get(lines.len() + 1) == Some(&Reason::ConditionFailed) {
+        return PlaceOrderError::DuplicateKey;
+    }
+    if let Some(i) = reasons
+        .iter()
+        .take(lines.len())
+        .position(|r| *r == Reason::ConditionFailed)
+    {
+        return PlaceOrderError::InsufficientStock {
+            product_id: lines[i].0.clone(),
+        };
+    }
+    if is_conflict(&error, &reasons) {
+        return PlaceOrderError::Conflict;
+    }
+    PlaceOrderError::Store(StoreError::unavailable(error))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Money, Quantity};
+
+    #[test]
+    fn reason_codes_are_read_with_or_without_the_exception_suffix() {
+        assert_eq!(Reason::from_code(Some("None")), Reason::Passed);
+        assert_eq!(Reason::from_code(None), Reason::Passed);
+        assert_eq!(
+            Reason::from_code(Some("ConditionalCheckFailed")),
+            Reason::ConditionFailed
+        );
+        assert_eq!(
+            Reason::from_code(Some("ConditionalCheckFailedException")),
+            Reason::ConditionFailed
+        );
+        assert_eq!(
+            Reason::from_code(Some("TransactionConflict")),
+            Reason::Conflict
+        );
+        assert_eq!(Reason::from_code(Some("ThrottlingError")), Reason::Other);
+    }
+
+    fn cancelled_with(codes: &[&str]) -> SdkError<TransactWriteItemsError, ()> {
+        use aws_sdk_dynamodb::types::CancellationReason;
+        use aws_sdk_dynamodb::types::error::TransactionCanceledException;
+        let reasons = codes
+            .iter()
+            .map(|code| CancellationReason::builder().code(*code).build())
+            .collect();
+        let cancelled = TransactionCanceledException::builder()
+            .set_cancellation_reasons(Some(reasons))
+            .build();
+        SdkError::service_error(
+            TransactWriteItemsError::TransactionCanceledException(cancelled),
+            (),
+        )
+    }
+
+    fn two_lines() -> Vec<(ProductId, u64)> {
+        vec![(ProductId::new("a"), 1), (ProductId::new("b"), 1)]
+    }
+
+    #[test]
+    fn a_used_key_is_reported_before_short_stock() {
+        let error = cancelled_with(&[
+            "None",
+            "ConditionalCheckFailed",
+            "None",
+            "ConditionalCheckFailed",
+        ]);
+        assert!(matches!(
+            placement_error(error, &two_lines()),
+            PlaceOrderError::DuplicateKey
+        ));
+    }
+
+    #[test]
+    fn the_first_product_short_of_stock_is_named() {
+        let error = cancelled_with(&["None", "ConditionalCheckFailed", "None", "None"]);
+        let mapped = placement_error(error, &two_lines());
+        assert!(
+            matches!(&mapped, PlaceOrderError::InsufficientStock { product_id } if product_id.as_str() == "b"),
+            "{mapped:?}"
+        );
+    }
+
+    #[test]
+    fn a_conflict_is_retryable_and_anything_else_is_unavailable() {
+        let conflict = cancelled_with(&["TransactionConflict", "None", "None", "None"]);
+        assert!(matches!(
+            placement_error(conflict, &two_lines()),
+            PlaceOrderError::Conflict
+        ));
+        let throttled = cancelled_with(&["ThrottlingError", "None", "None", "None"]);
+        assert!(matches!(
+            placement_error(throttled, &two_lines()),
+            PlaceOrderError::Store(StoreError::Unavailable(_))
+        ));
+        let order_taken = cancelled_with(&["None", "None", "ConditionalCheckFailed", "None"]);
+        assert!(matches!(
+            placement_error(order_taken, &two_lines()),
+            PlaceOrderError::Store(StoreError::Unavailable(_))
+        ));
+    }
+
+    #[test]
+    fn repeated_products_merge_into_one_action_in_first_seen_order() {
+        let line = |p: &str, q| OrderItem {
+            product_id: ProductId::new(p),
+            quantity: Quantity::parse(q).unwrap(),
+            unit_price: Money::ZERO,
+        };
+        let merged = merged_lines(&[line("b", 1), line("a", 2), line("b", 3)]);
+        assert_eq!(
+            merged,
+            vec![(ProductId::new("b"), 4), (ProductId::new("a"), 2)]
+        );
+    }
+}
