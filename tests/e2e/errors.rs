@@ -297,3 +297,73 @@ async fn rate_limit_answers_429_with_retry_after() {
         "other users are not affected"
     );
 }
+
+/// A lock item held by someone else (as a crashed or slow request leaves it) makes orders for
+/// that product wait out the budget and answer 409 LOCK_CONFLICT; with `STOCK_LOCKS=off` the
+/// same lock item is ignored.
+async fn held_lock_item_gives_lock_conflict(locks: bool) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let stack = spawn(locks).await;
+    let product = stack.product("1.00", 5).await;
+    let lease_until = (Utc::now() + chrono::Duration::minutes(5)).timestamp_millis();
+    stack
+        .dynamodb()
+        .await
+        .put_item()
+        .table_name(&stack.stack.config().tables.locks)
+        .item("product_id", AttributeValue::S(product.clone()))
+        .item("token", AttributeValue::S("someone-else".into()))
+        .item("lease_until_ms", AttributeValue::N(lease_until.to_string()))
+        .item(
+            "expires_at",
+            AttributeValue::N((lease_until / 1000 + 60).to_string()),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let reply = stack.order("alice", "k", &[(product.as_str(), 1)]).await;
+
+    if locks {
+        assert_eq!(
+            (reply.status, reply.code()),
+            (StatusCode::CONFLICT, "LOCK_CONFLICT"),
+            "{}",
+            reply.body
+        );
+        assert_eq!(reply.body["details"]["product_id"], product.as_str());
+        assert_eq!(stack.stock(&product).await, 5);
+    } else {
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        assert_eq!(stack.stock(&product).await, 4);
+    }
+}
+both_lock_modes!(held_lock_item_gives_lock_conflict);
+
+/// When DynamoDB and SQS stop answering, health is 503 degraded and requests are 503
+/// SERVICE_UNAVAILABLE rather than hanging or 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_backends_give_503() {
+    let backend = spawn(true).await;
+    let endpoint = backend.stack.aws_endpoint();
+    let stack = spawn_with(true, |c| c.aws_endpoint_url = Some(endpoint)).await;
+    let product = stack.product("1.00", 5).await;
+    backend.stack.shutdown().await;
+
+    let health = stack.send("GET", "/health", None, None).await;
+    let read = stack
+        .send("GET", &format!("/products/{product}"), None, None)
+        .await;
+    let order = stack.order("alice", "k", &[(product.as_str(), 1)]).await;
+
+    assert_eq!(health.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(health.body["status"], "degraded");
+    assert_eq!(
+        (read.status, read.code()),
+        (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE")
+    );
+    assert_eq!(
+        (order.status, order.code()),
+        (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE")
+    );
+}
