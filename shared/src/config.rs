@@ -15,6 +15,8 @@ pub struct TableNames {
     pub locks: String,
     /// `RATE_LIMITS_TABLE`: per-subject, per-minute request counters.
     pub rate_limits: String,
+    /// `CONNECTIONS_TABLE`: open WebSocket connections and their users.
+    pub connections: String,
 }
 
 /// How order placement takes per-product locks.
@@ -60,6 +62,13 @@ pub struct Config {
     pub order_queue_url: Option<String>,
     /// `ORDER_DLQ_NAME` (orders-dlq).
     pub order_dlq_name: String,
+    /// `ORDER_QUEUE_VISIBILITY_SECONDS` (30): how long a received message stays hidden.
+    pub queue_visibility_timeout: Duration,
+    /// `ORDER_QUEUE_MAX_RECEIVE_COUNT` (5): receives before a message moves to the DLQ.
+    pub max_receive_count: u32,
+    /// `WS_MANAGEMENT_ENDPOINT`: the WebSocket API's management endpoint
+    /// (`https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`); locally `http://127.0.0.1:{WS_PORT}`.
+    pub ws_management_endpoint: Option<String>,
     /// `JWT_SECRET` for HS256 tokens (local-dev-secret).
     pub jwt_secret: String,
     /// `JWT_PUBLIC_KEY`: PEM of an RS256 public key; when set, RS256 tokens are accepted too.
@@ -70,6 +79,8 @@ pub struct Config {
     pub payment_success_rate: f64,
     /// `PAYMENT_SEED`: makes the simulated gateway deterministic.
     pub payment_seed: Option<u64>,
+    /// `PAYMENT_TRANSIENT_ERROR_RATE` (0): share of charges that fail with a technical error.
+    pub payment_transient_error_rate: f64,
     /// `HOLD_TTL_SECONDS` (120).
     pub hold_ttl: Duration,
     /// `HOLD_SWEEP_SECONDS` (60).
@@ -106,15 +117,20 @@ impl Default for Config {
                 idempotency: "idempotency".into(),
                 locks: "stock-locks".into(),
                 rate_limits: "rate-limits".into(),
+                connections: "ws-connections".into(),
             },
             order_queue_name: "orders".into(),
             order_queue_url: None,
             order_dlq_name: "orders-dlq".into(),
+            queue_visibility_timeout: Duration::from_secs(30),
+            max_receive_count: 5,
+            ws_management_endpoint: None,
             jwt_secret: "local-dev-secret".into(),
             jwt_public_key: None,
             webhook_secret: "local-webhook-secret".into(),
             payment_success_rate: 0.8,
             payment_seed: None,
+            payment_transient_error_rate: 0.0,
             hold_ttl: Duration::from_secs(120),
             hold_sweep: Duration::from_secs(60),
             reconcile_after: Duration::from_secs(60),
@@ -155,6 +171,14 @@ impl Config {
                 reason: "must be between 0 and 1".into(),
             });
         }
+        let payment_transient_error_rate = parsed::<f64>(&lookup, "PAYMENT_TRANSIENT_ERROR_RATE")?
+            .unwrap_or(d.payment_transient_error_rate);
+        if !(0.0..=1.0).contains(&payment_transient_error_rate) {
+            return Err(ConfigError {
+                name: "PAYMENT_TRANSIENT_ERROR_RATE",
+                reason: "must be between 0 and 1".into(),
+            });
+        }
         let stock_locks = match lookup("STOCK_LOCKS")
             .as_deref()
             .map(str::to_ascii_lowercase)
@@ -192,15 +216,25 @@ impl Config {
                 idempotency: text("IDEMPOTENCY_TABLE", d.tables.idempotency),
                 locks: text("LOCKS_TABLE", d.tables.locks),
                 rate_limits: text("RATE_LIMITS_TABLE", d.tables.rate_limits),
+                connections: text("CONNECTIONS_TABLE", d.tables.connections),
             },
             order_queue_name: text("ORDER_QUEUE_NAME", d.order_queue_name),
             order_queue_url: lookup("ORDER_QUEUE_URL"),
             order_dlq_name: text("ORDER_DLQ_NAME", d.order_dlq_name),
+            queue_visibility_timeout: secs(
+                "ORDER_QUEUE_VISIBILITY_SECONDS",
+                d.queue_visibility_timeout,
+            )?,
+            max_receive_count: parsed(&lookup, "ORDER_QUEUE_MAX_RECEIVE_COUNT")?
+                .unwrap_or(d.max_receive_count)
+                .max(1),
+            ws_management_endpoint: lookup("WS_MANAGEMENT_ENDPOINT"),
             jwt_secret: text("JWT_SECRET", d.jwt_secret),
             jwt_public_key: lookup("JWT_PUBLIC_KEY"),
             webhook_secret: text("WEBHOOK_SECRET", d.webhook_secret),
             payment_success_rate,
             payment_seed: parsed(&lookup, "PAYMENT_SEED")?,
+            payment_transient_error_rate,
             hold_ttl: secs("HOLD_TTL_SECONDS", d.hold_ttl)?,
             hold_sweep: secs("HOLD_SWEEP_SECONDS", d.hold_sweep)?,
             reconcile_after: secs("RECONCILE_AFTER_SECONDS", d.reconcile_after)?,

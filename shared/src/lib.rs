@@ -10,7 +10,8 @@
 //! - [`api`]: request parsing, authentication, rate limiting, errors to HTTP, one module per endpoint.
 //! - [`app`]: the ports wired together per cold start.
 //! - [`config`]: the one typed `Config`, read from the environment at cold start.
-//! - [`messages`]: bodies of queue messages.
+//! - [`messages`]: bodies of queue messages and WebSocket events.
+//! - [`notify`]: order events to the owner's WebSocket connections.
 //! - [`telemetry`]: tracing set-up.
 
 pub mod adapters;
@@ -20,6 +21,7 @@ pub mod aws;
 pub mod config;
 pub mod domain;
 pub mod messages;
+pub mod notify;
 pub mod ports;
 pub mod telemetry;
 

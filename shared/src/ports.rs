@@ -10,7 +10,7 @@ use crate::domain::{
     IdempotencyKey, NewProduct, Order, OrderId, OrderStatus, Product, ProductId, ProductPatch,
     UserId,
 };
-use crate::messages::OrderPlaced;
+use crate::messages::{OrderEvent, OrderPlaced};
 
 /// A failure of a backing store, kept with its cause.
 #[derive(Debug, thiserror::Error)]
@@ -226,4 +226,117 @@ impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
     }
+}
+
+/// Moves orders through payment; every move is conditional on the current status.
+pub trait OrderSettler: Send + Sync {
+    /// PENDING -> PROCESSING (`processing` is the order after the move). `Ok(false)` when the
+    /// order was no longer PENDING, so nothing changed.
+    fn start_processing(
+        &self,
+        processing: &Order,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// PROCESSING -> PAID, or PROCESSING -> FAILED with every item's stock restored in the same
+    /// transaction (`settled` is the order after the move). `Ok(false)` when it was no longer PROCESSING.
+    fn settle(&self, settled: &Order) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// Finds orders that should have been settled by now (the reconciler's query).
+pub trait UnsettledOrders: Send + Sync {
+    /// Up to `limit` orders in `status` whose last change is older than `before`, oldest first.
+    fn unsettled(
+        &self,
+        status: OrderStatus,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Order>, StoreError>> + Send;
+}
+
+/// What the payment provider decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentOutcome {
+    /// Charged.
+    Approved,
+    /// Refused for a business reason (card declined, ...): the order fails.
+    Declined {
+        /// The provider's reason, passed on to the buyer.
+        reason: String,
+    },
+}
+
+/// A technical failure of the payment provider: retried, never a business decision.
+#[derive(Debug, thiserror::Error)]
+#[error("the payment provider failed")]
+pub struct PaymentError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+
+/// Charges an order. Providers are called with the order id as idempotency key, so a charge
+/// repeated after a crash or a duplicate message does not charge twice.
+pub trait PaymentGateway: Send + Sync {
+    /// Charges `order.total_amount`.
+    fn charge(
+        &self,
+        order: &Order,
+    ) -> impl Future<Output = Result<PaymentOutcome, PaymentError>> + Send;
+}
+
+/// A stored WebSocket connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    /// API Gateway's connection id.
+    pub connection_id: String,
+    /// The authenticated user.
+    pub user_id: UserId,
+    /// When it connected.
+    pub connected_at: DateTime<Utc>,
+}
+
+/// Open WebSocket connections by user.
+pub trait ConnectionStore: Send + Sync {
+    /// Stores a connection with a TTL (API Gateway closes connections after two hours).
+    fn save_connection(
+        &self,
+        connection: &Connection,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Forgets a connection (disconnect, or 410 Gone on send).
+    fn delete_connection(
+        &self,
+        connection_id: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Ids of a user's open connections.
+    fn connections_of(
+        &self,
+        user_id: &UserId,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+}
+
+/// What happened to one pushed message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// The connection took it.
+    Delivered,
+    /// 410 Gone: the connection no longer exists.
+    Gone,
+}
+
+/// A failure to push to a connection other than 410 Gone.
+#[derive(Debug, thiserror::Error)]
+#[error("pushing to the connection failed")]
+pub struct PushError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+
+/// Pushes bytes to one WebSocket connection (API Gateway's `PostToConnection`).
+pub trait ConnectionPusher: Send + Sync {
+    /// Sends one text frame.
+    fn push(
+        &self,
+        connection_id: &str,
+        payload: &[u8],
+    ) -> impl Future<Output = Result<Delivery, PushError>> + Send;
+}
+
+/// Tells an order's owner what happened to it. Best effort: a notification never fails or
+/// undoes the change it reports.
+pub trait Notifier: Send + Sync {
+    /// Pushes `event` to every open connection of `user_id`.
+    fn notify(&self, user_id: &UserId, event: &OrderEvent) -> impl Future<Output = ()> + Send;
 }

@@ -50,6 +50,7 @@ async fn start() -> anyhow::Result<Stack> {
         idempotency: "t-idempotency".into(),
         locks: "t-stock-locks".into(),
         rate_limits: "t-rate-limits".into(),
+        connections: "t-connections".into(),
     };
     ensure_tables(&client, &tables)
         .await

@@ -13,11 +13,12 @@ use crate::domain::{
     IdempotencyKey, NewProduct, Order, OrderId, OrderStatus, Product, ProductId, ProductPatch,
     UserId,
 };
-use crate::messages::OrderPlaced;
+use crate::messages::{OrderEvent, OrderPlaced};
 use crate::ports::{
-    Clock, IdempotencyRecord, IdempotencyStore, OrderQuery, OrderQueue, OrderReader, Page,
-    PlaceOrderError, ProductCatalog, QueueError, RateCounter, Reachable, StockLocks, StockReserver,
-    StoreError,
+    Clock, Connection, ConnectionPusher, ConnectionStore, Delivery, IdempotencyRecord,
+    IdempotencyStore, Notifier, OrderQuery, OrderQueue, OrderReader, OrderSettler, Page,
+    PaymentError, PaymentGateway, PaymentOutcome, PlaceOrderError, ProductCatalog, PushError,
+    QueueError, RateCounter, Reachable, StockLocks, StockReserver, StoreError, UnsettledOrders,
 };
 
 #[derive(Debug, Default)]
@@ -27,6 +28,7 @@ struct Tables {
     idempotency: HashMap<(UserId, String), IdempotencyRecord>,
     locks: HashMap<ProductId, (String, DateTime<Utc>)>,
     counters: HashMap<String, u32>,
+    connections: HashMap<String, UserId>,
 }
 
 /// Every store port over one mutex-guarded set of maps.
@@ -403,5 +405,194 @@ impl FixedClock {
 impl Clock for FixedClock {
     fn now(&self) -> DateTime<Utc> {
         *self.0.lock().unwrap()
+    }
+}
+
+impl OrderSettler for InMemoryStore {
+    async fn start_processing(&self, processing: &Order) -> Result<bool, StoreError> {
+        let mut tables = self.tables()?;
+        match tables.orders.get_mut(&processing.id) {
+            Some(order) if order.status == OrderStatus::Pending => {
+                *order = processing.clone();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn settle(&self, settled: &Order) -> Result<bool, StoreError> {
+        let mut tables = self.tables()?;
+        match tables.orders.get_mut(&settled.id) {
+            Some(order) if order.status == OrderStatus::Processing => *order = settled.clone(),
+            _ => return Ok(false),
+        }
+        if settled.status == OrderStatus::Failed {
+            for item in &settled.items {
+                if let Some((product, _)) = tables.products.get_mut(&item.product_id) {
+                    product.stock += item.quantity.get();
+                }
+            }
+        }
+        Ok(true)
+    }
+}
+
+impl UnsettledOrders for InMemoryStore {
+    async fn unsettled(
+        &self,
+        status: OrderStatus,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Order>, StoreError> {
+        let tables = self.tables()?;
+        let mut found: Vec<Order> = tables
+            .orders
+            .values()
+            .filter(|o| o.status == status && o.updated_at < before)
+            .cloned()
+            .collect();
+        found.sort_by_key(|o| o.updated_at);
+        found.truncate(limit as usize);
+        Ok(found)
+    }
+}
+
+impl ConnectionStore for InMemoryStore {
+    async fn save_connection(
+        &self,
+        connection: &Connection,
+        _ttl: Duration,
+    ) -> Result<(), StoreError> {
+        self.tables()?
+            .connections
+            .insert(connection.connection_id.clone(), connection.user_id.clone());
+        Ok(())
+    }
+
+    async fn delete_connection(&self, connection_id: &str) -> Result<(), StoreError> {
+        self.tables()?.connections.remove(connection_id);
+        Ok(())
+    }
+
+    async fn connections_of(&self, user_id: &UserId) -> Result<Vec<String>, StoreError> {
+        let tables = self.tables()?;
+        let mut ids: Vec<String> = tables
+            .connections
+            .iter()
+            .filter(|(_, owner)| *owner == user_id)
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+}
+
+impl InMemoryStore {
+    /// Ids of every stored connection (test assertions).
+    pub fn connection_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .tables
+            .lock()
+            .unwrap()
+            .connections
+            .keys()
+            .cloned()
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// Inserts an order directly, as if placed and never enqueued (test arrangement).
+    pub fn insert_order(&self, order: Order) {
+        self.tables
+            .lock()
+            .unwrap()
+            .orders
+            .insert(order.id.clone(), order);
+    }
+}
+
+/// Records every event it is asked to push.
+#[derive(Debug, Default)]
+pub struct RecordingNotifier {
+    events: Mutex<Vec<(UserId, OrderEvent)>>,
+}
+
+impl RecordingNotifier {
+    /// Events so far, with their users.
+    pub fn events(&self) -> Vec<(UserId, OrderEvent)> {
+        self.events.lock().unwrap().clone()
+    }
+}
+
+impl Notifier for RecordingNotifier {
+    async fn notify(&self, user_id: &UserId, event: &OrderEvent) {
+        self.events
+            .lock()
+            .unwrap()
+            .push((user_id.clone(), event.clone()));
+    }
+}
+
+/// Pushes into memory; connections listed in `gone` answer 410.
+#[derive(Debug, Default)]
+pub struct RecordingPusher {
+    pushed: Mutex<Vec<(String, String)>>,
+    gone: Mutex<Vec<String>>,
+}
+
+impl RecordingPusher {
+    /// Makes a connection answer 410 Gone from now on.
+    pub fn mark_gone(&self, connection_id: &str) {
+        self.gone.lock().unwrap().push(connection_id.to_owned());
+    }
+
+    /// (connection, payload) pairs delivered so far.
+    pub fn pushed(&self) -> Vec<(String, String)> {
+        self.pushed.lock().unwrap().clone()
+    }
+}
+
+impl ConnectionPusher for RecordingPusher {
+    async fn push(&self, connection_id: &str, payload: &[u8]) -> Result<Delivery, PushError> {
+        if self.gone.lock().unwrap().iter().any(|g| g == connection_id) {
+            return Ok(Delivery::Gone);
+        }
+        self.pushed.lock().unwrap().push((
+            connection_id.to_owned(),
+            String::from_utf8_lossy(payload).into_owned(),
+        ));
+        Ok(Delivery::Delivered)
+    }
+}
+
+/// A payment gateway that answers from a script, then approves; counts charges.
+#[derive(Debug, Default)]
+pub struct ScriptedPayments {
+    script: Mutex<std::collections::VecDeque<Result<PaymentOutcome, ()>>>,
+    charges: Mutex<Vec<OrderId>>,
+}
+
+impl ScriptedPayments {
+    /// Queues the next answers: `Ok(outcome)`, or `Err(())` for a technical error.
+    pub fn then(&self, answer: Result<PaymentOutcome, ()>) -> &Self {
+        self.script.lock().unwrap().push_back(answer);
+        self
+    }
+
+    /// Orders charged so far (technical errors included).
+    pub fn charges(&self) -> Vec<OrderId> {
+        self.charges.lock().unwrap().clone()
+    }
+}
+
+impl PaymentGateway for ScriptedPayments {
+    async fn charge(&self, order: &Order) -> Result<PaymentOutcome, PaymentError> {
+        self.charges.lock().unwrap().push(order.id.clone());
+        match self.script.lock().unwrap().pop_front() {
+            None | Some(Ok(PaymentOutcome::Approved)) => Ok(PaymentOutcome::Approved),
+            Some(Ok(declined)) => Ok(declined),
+            Some(Err(())) => Err(PaymentError(Box::new(SwitchedOff))),
+        }
     }
 }

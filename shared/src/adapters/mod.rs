@@ -1,6 +1,7 @@
 //! Implementations of the ports: DynamoDB and SQS through the AWS SDK, and in-memory fakes for
 //! unit tests of the handlers.
 
+pub mod apigw;
 pub mod dynamodb;
 pub mod in_memory;
 pub mod sqs;

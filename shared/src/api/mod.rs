@@ -15,7 +15,7 @@ use lambda_http::{Body, Request, Response};
 use tracing::Instrument;
 
 use crate::app::{App, Store};
-use crate::ports::{Clock, OrderQueue, Reachable};
+use crate::ports::{Clock, Notifier, OrderQueue, Reachable};
 
 pub use error::ApiError;
 pub use request::TRACE_ID_HEADER;
@@ -95,14 +95,15 @@ impl Endpoint {
 
 /// Serves one request: trace id, size limit, authentication, rate limit, the endpoint, and the
 /// one mapping of errors to HTTP. Never fails: every error becomes a JSON error response.
-pub async fn handle<S, Q, C>(
-    app: &App<S, Q, C>,
+pub async fn handle<S, Q, N, C>(
+    app: &App<S, Q, N, C>,
     endpoint: Endpoint,
     request: Request,
 ) -> Response<Body>
 where
     S: Store,
     Q: OrderQueue + Reachable,
+    N: Notifier,
     C: Clock,
 {
     let trace_id = request::trace_id(&request);
@@ -123,8 +124,8 @@ where
     .await
 }
 
-async fn serve<S, Q, C>(
-    app: &App<S, Q, C>,
+async fn serve<S, Q, N, C>(
+    app: &App<S, Q, N, C>,
     endpoint: Endpoint,
     request: &Request,
     trace_id: &str,
@@ -132,6 +133,7 @@ async fn serve<S, Q, C>(
 where
     S: Store,
     Q: OrderQueue + Reachable,
+    N: Notifier,
     C: Clock,
 {
     request::check_size(request)?;
@@ -164,7 +166,16 @@ where
         Endpoint::GetOrder => orders::get(&app.store, user(&caller)?, request).await,
         Endpoint::ListOrders => orders::list(&app.store, user(&caller)?, request).await,
         Endpoint::CancelOrder => {
-            orders::cancel(&app.store, &app.clock, user(&caller)?, request).await
+            let caller = user(&caller)?;
+            orders::cancel(
+                &app.store,
+                &app.notifier,
+                &app.clock,
+                caller,
+                request,
+                trace_id,
+            )
+            .await
         }
     }
 }

@@ -15,12 +15,12 @@ use serde_json::{Value, json};
 
 use super::auth::mint_hs256;
 use super::{Endpoint, handle};
-use crate::adapters::in_memory::{FixedClock, InMemoryStore, RecordingQueue};
+use crate::adapters::in_memory::{FixedClock, InMemoryStore, RecordingNotifier, RecordingQueue};
 use crate::app::App;
 use crate::config::{Config, LockSettings};
 use crate::domain::{Money, OrderId, OrderStatus, Product, ProductId};
 
-type TestApp = App<InMemoryStore, RecordingQueue, FixedClock>;
+type TestApp = App<InMemoryStore, RecordingQueue, RecordingNotifier, FixedClock>;
 
 fn app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let defaults = Config::default();
@@ -38,6 +38,7 @@ fn app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let app = App::new(
         InMemoryStore::default(),
         RecordingQueue::default(),
+        RecordingNotifier::default(),
         FixedClock::default(),
         &config,
     )

@@ -1,13 +1,16 @@
-//! The DynamoDB adapter: every store port on five tables, through the AWS SDK.
+//! The DynamoDB adapter: every store port on six tables, through the AWS SDK.
 //! The tables, their keys and every access pattern are described in `docs/data-model.md`.
 //!
 //! - `items`: attribute values, keys and item <-> domain mapping (the only place that knows them)
 //! - `products`, `orders`, `idempotency`: reads and admin writes
 //! - `transactions`: order placement and cancellation, where stock is decremented and restored
 //! - `locks`, `rate_limits`: per-product lock items and per-minute request counters
+//! - `settlement`: payment status moves and the reconciler's query
+//! - `connections`: open WebSocket connections by user
 //! - `schema`: table creation for the local stack and tests
 //! - `cursor`: opaque pagination cursors
 
+mod connections;
 mod cursor;
 mod idempotency;
 mod items;
@@ -16,6 +19,7 @@ mod orders;
 mod products;
 mod rate_limits;
 mod schema;
+mod settlement;
 mod transactions;
 
 use std::time::Duration;

@@ -16,18 +16,29 @@ use crate::ports::StoreError;
 
 /// The index that lists a user's orders newest first.
 pub(super) const USER_ORDERS_INDEX: &str = "user-orders";
+/// The index that finds orders by status and age (the reconciler's unsettled orders).
+pub(super) const STATUS_UPDATED_INDEX: &str = "status-updated";
+/// The index that finds a user's WebSocket connections.
+pub(super) const USER_CONNECTIONS_INDEX: &str = "user-connections";
 /// The TTL attribute (epoch seconds) of idempotency records, lock items and rate counters.
 const TTL_ATTRIBUTE: &str = "expires_at";
 /// How long to wait for a new table to become ACTIVE.
 const TABLE_ACTIVE_WAIT: Duration = Duration::from_secs(60);
 
-/// Keys and index of one table.
+/// Keys and indexes of one table.
 struct TableSpec<'a> {
     name: &'a str,
     hash: &'static str,
     range: Option<&'static str>,
-    user_orders_index: bool,
+    indexes: &'static [IndexSpec],
     ttl: bool,
+}
+
+/// A global secondary index with projection ALL; every key attribute is a string.
+struct IndexSpec {
+    name: &'static str,
+    hash: &'static str,
+    range: Option<&'static str>,
 }
 
 /// Creates every table the adapter uses (on-demand capacity) unless it exists, waits until each
@@ -39,35 +50,57 @@ pub async fn ensure_tables(client: &Client, tables: &TableNames) -> Result<(), S
             name: &tables.products,
             hash: "id",
             range: None,
-            user_orders_index: false,
+            indexes: &[],
             ttl: false,
         },
         TableSpec {
             name: &tables.orders,
             hash: "id",
             range: None,
-            user_orders_index: true,
+            indexes: &[
+                IndexSpec {
+                    name: USER_ORDERS_INDEX,
+                    hash: "user_id",
+                    range: Some("user_created"),
+                },
+                IndexSpec {
+                    name: STATUS_UPDATED_INDEX,
+                    hash: "status",
+                    range: Some("updated_at"),
+                },
+            ],
             ttl: false,
         },
         TableSpec {
             name: &tables.idempotency,
             hash: "user_id",
             range: Some("idempotency_key"),
-            user_orders_index: false,
+            indexes: &[],
             ttl: true,
         },
         TableSpec {
             name: &tables.locks,
             hash: "product_id",
             range: None,
-            user_orders_index: false,
+            indexes: &[],
+            ttl: true,
+        },
+        TableSpec {
+            name: &tables.connections,
+            hash: "connection_id",
+            range: None,
+            indexes: &[IndexSpec {
+                name: USER_CONNECTIONS_INDEX,
+                hash: "user_id",
+                range: None,
+            }],
             ttl: true,
         },
         TableSpec {
             name: &tables.rate_limits,
             hash: "pk",
             range: None,
-            user_orders_index: false,
+            indexes: &[],
             ttl: true,
         },
     ];
@@ -99,21 +132,25 @@ async fn create_table(client: &Client, spec: &TableSpec<'_>) -> Result<(), Store
         attributes.push(range);
         request = request.key_schema(key(range, KeyType::Range)?);
     }
-    if spec.user_orders_index {
-        attributes.extend(["user_id", "user_created"]);
-        let index = GlobalSecondaryIndex::builder()
-            .index_name(USER_ORDERS_INDEX)
-            .key_schema(key("user_id", KeyType::Hash)?)
-            .key_schema(key("user_created", KeyType::Range)?)
+    for index in spec.indexes {
+        let mut builder = GlobalSecondaryIndex::builder()
+            .index_name(index.name)
+            .key_schema(key(index.hash, KeyType::Hash)?)
             .projection(
                 Projection::builder()
                     .projection_type(ProjectionType::All)
                     .build(),
-            )
-            .build()
-            .map_err(StoreError::unavailable)?;
-        request = request.global_secondary_indexes(index);
+            );
+        attributes.push(index.hash);
+        if let Some(range) = index.range {
+            attributes.push(range);
+            builder = builder.key_schema(key(range, KeyType::Range)?);
+        }
+        request =
+            request.global_secondary_indexes(builder.build().map_err(StoreError::unavailable)?);
     }
+    attributes.sort_unstable();
+    attributes.dedup();
     for name in attributes {
         let definition = AttributeDefinition::builder()
             .attribute_name(name)

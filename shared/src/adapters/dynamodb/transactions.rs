@@ -138,7 +138,7 @@ impl StockReserver for DynamoStore {
 
 /// One entry per product with the summed quantity, in first-seen order: a transaction may touch
 /// an item only once, and the domain already refuses duplicate lines, so this is a safety net.
-fn merged_lines(items: &[OrderItem]) -> Vec<(ProductId, u64)> {
+pub(super) fn merged_lines(items: &[OrderItem]) -> Vec<(ProductId, u64)> {
     let mut lines: Vec<(ProductId, u64)> = Vec::with_capacity(items.len());
     for item in items {
         let quantity = u64::from(item.quantity.get());
@@ -202,6 +202,13 @@ fn is_conflict<R>(error: &SdkError<TransactWriteItemsError, R>, reasons: &[Reaso
             .as_service_error()
             .and_then(ProvideErrorMetadata::code)
             .is_some_and(|code| code.starts_with("TransactionConflict"))
+}
+
+/// Whether a transaction whose first action is an order's status change failed because that
+/// status was no longer the expected one (another writer won the race).
+pub(super) fn order_condition_failed<R>(error: &SdkError<TransactWriteItemsError, R>) -> bool {
+    cancellation_reasons(error)
+        .is_some_and(|reasons| reasons.first() == Some(&Reason::ConditionFailed))
 }
 
 /// Maps a failed placement: the idempotency record first (a replay must not read as a stock

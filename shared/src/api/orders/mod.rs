@@ -7,7 +7,8 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 
 use crate::domain::{FieldErrors, Order, OrderId, OrderStatus, UserId};
-use crate::ports::{Clock, OrderQuery, OrderReader, StockReserver};
+use crate::messages::OrderEvent;
+use crate::ports::{Clock, Notifier, OrderQuery, OrderReader, StockReserver};
 
 use super::auth::Caller;
 use super::request::{page_limit, path_param, query_param};
@@ -72,14 +73,20 @@ pub(crate) async fn list(
 /// Cancelling a cancelled order answers 200 again; any other status is 422.
 pub(crate) async fn cancel<S: OrderReader + StockReserver>(
     store: &S,
+    notifier: &impl Notifier,
     clock: &impl Clock,
     caller: &Caller,
     request: &Request,
+    trace_id: &str,
 ) -> Result<Response<Body>, ApiError> {
     let order = visible_order(store, caller, path_param(request, "id")?).await?;
     let settled = match order.cancelled(clock.now()) {
         Some(cancelled) if store.cancel_order(&cancelled).await? => {
             tracing::info!(order_id = %order.id, "order cancelled, stock restored");
+            // Only the cancel that won the conditional write announces it: one event per change.
+            if let Some(event) = OrderEvent::for_order(&cancelled, None, trace_id) {
+                notifier.notify(&cancelled.user_id, &event).await;
+            }
             cancelled
         }
         // Lost a race (another cancel, or the consumer moved it on): report what won.

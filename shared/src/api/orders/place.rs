@@ -37,8 +37,8 @@ use super::locks::lock_products;
 const COMMIT_ATTEMPTS: u32 = 4;
 
 /// `POST /orders`
-pub(crate) async fn create<S: Store, Q: OrderQueue, C: Clock>(
-    app: &App<S, Q, C>,
+pub(crate) async fn create<S: Store, Q: OrderQueue, N, C: Clock>(
+    app: &App<S, Q, N, C>,
     caller: &Caller,
     request: &Request,
     trace_id: &str,

@@ -1,0 +1,120 @@
+//! Payment settlement: PENDING -> PROCESSING -> PAID | FAILED, each move conditional on the
+//! current status; FAILED gives the stock back in the same transaction. Also the reconciler's
+//! query for orders that stayed unsettled too long.
+
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+
+use super::schema::STATUS_UPDATED_INDEX;
+use super::transactions::{merged_lines, order_condition_failed};
+use super::{DynamoStore, is_condition_failure, items};
+use crate::domain::{Order, OrderStatus};
+use crate::ports::{OrderSettler, StoreError, UnsettledOrders};
+
+impl DynamoStore {
+    /// The status change of `order` to its current status, conditional on `from`.
+    fn status_change(&self, order: &Order, from: OrderStatus) -> Result<Update, StoreError> {
+        Update::builder()
+            .table_name(&self.tables.orders)
+            .set_key(Some(items::order_key(&order.id)))
+            .update_expression("SET #status = :to, updated_at = :now")
+            .condition_expression("#status = :from")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":to", items::status(order.status))
+            .expression_attribute_values(":from", items::status(from))
+            .expression_attribute_values(":now", items::timestamp(order.updated_at))
+            .build()
+            .map_err(StoreError::unavailable)
+    }
+
+    /// A single conditional status change; `Ok(false)` when the condition failed.
+    async fn change_status(&self, order: &Order, from: OrderStatus) -> Result<bool, StoreError> {
+        let update = self.status_change(order, from)?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(update.table_name)
+            .set_key(Some(update.key))
+            .update_expression(update.update_expression)
+            .set_condition_expression(update.condition_expression)
+            .set_expression_attribute_names(update.expression_attribute_names)
+            .set_expression_attribute_values(update.expression_attribute_values)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(StoreError::unavailable(e)),
+        }
+    }
+}
+
+impl OrderSettler for DynamoStore {
+    async fn start_processing(&self, processing: &Order) -> Result<bool, StoreError> {
+        self.change_status(processing, OrderStatus::Pending).await
+    }
+
+    async fn settle(&self, settled: &Order) -> Result<bool, StoreError> {
+        if settled.status != OrderStatus::Failed {
+            return self.change_status(settled, OrderStatus::Processing).await;
+        }
+        // FAILED: the status change and every restore in one transaction, so the units come back
+        // exactly once, and only if this writer won the move out of PROCESSING.
+        let mut actions = vec![
+            TransactWriteItem::builder()
+                .update(self.status_change(settled, OrderStatus::Processing)?)
+                .build(),
+        ];
+        for (product_id, quantity) in merged_lines(&settled.items) {
+            let restore = Update::builder()
+                .table_name(&self.tables.products)
+                .set_key(Some(items::product_key(&product_id)))
+                .update_expression("SET stock = stock + :q, updated_at = :now")
+                .condition_expression("attribute_exists(id)")
+                .expression_attribute_values(":q", items::number(quantity))
+                .expression_attribute_values(":now", items::timestamp(settled.updated_at))
+                .build()
+                .map_err(StoreError::unavailable)?;
+            actions.push(TransactWriteItem::builder().update(restore).build());
+        }
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(actions))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if order_condition_failed(&e) => Ok(false),
+            Err(e) => Err(StoreError::unavailable(e)),
+        }
+    }
+}
+
+impl UnsettledOrders for DynamoStore {
+    async fn unsettled(
+        &self,
+        status: OrderStatus,
+        before: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> Result<Vec<Order>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.tables.orders)
+            .index_name(STATUS_UPDATED_INDEX)
+            .key_condition_expression("#status = :s AND updated_at < :before")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":s", items::status(status))
+            .expression_attribute_values(":before", items::timestamp(before))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(StoreError::unavailable)?;
+        output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(Order::try_from)
+            .collect()
+    }
+}
