@@ -1,7 +1,11 @@
-# The two commands of the README, plus conveniences. Everything runs through cargo; nothing is
-# installed outside the project.
+# The two commands of the README, plus conveniences. Everything runs through cargo, and the one
+# Python tool the tests use (moto's server) goes into the project's own .venv; nothing is installed
+# outside the project.
 
 CARGO ?= cargo
+PYTHON ?= python3
+VENV := .venv
+MOTO_REQUIREMENTS := localstack/tests/moto-requirements.txt
 
 .PHONY: run test fmt fmt-check lint
 
@@ -10,8 +14,15 @@ run:
 	$(CARGO) run -p order-localstack --bin local-stack
 
 ## test: formatting, lints and every test; .ci/run calls exactly this
-test: fmt-check lint
+test: fmt-check lint $(VENV)/.moto-installed
 	$(CARGO) test --workspace
+
+## .venv with moto's server, pinned in $(MOTO_REQUIREMENTS): the independent SQS the queue-semantics
+## tests check rustack-sqs against. Reinstalled when the pins change.
+$(VENV)/.moto-installed: $(MOTO_REQUIREMENTS)
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --requirement $(MOTO_REQUIREMENTS)
+	touch $@
 
 ## fmt: format the workspace in place
 fmt:

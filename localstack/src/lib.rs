@@ -1,14 +1,19 @@
 //! The whole order-processing stack on one machine: embedded DynamoDB (Dynoxide) and SQS
 //! (rustack-sqs) behind one AWS endpoint, idempotent provisioning of tables and queues, and the
-//! API Gateway emulation that feeds the very same handlers the Lambda binaries run.
+//! API Gateway emulation that feeds the very same handlers the Lambda binaries run; the SQS event
+//! source and the reconciler schedule do the same for the consumer and the reconciler.
 //!
 //! Every [`Stack`] binds its own port-0 listeners and reads every setting from its
 //! [`StackOptions`], so tests run many stacks in one process side by side.
 
 mod emulators;
+mod event_source;
 mod gateway;
 mod provision;
+mod schedule;
 mod server;
+pub mod testing;
+mod worker;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -18,6 +23,7 @@ use shared::Config;
 
 use crate::emulators::Emulators;
 use crate::server::ServerTask;
+use crate::worker::WorkerTasks;
 
 /// Account id in the ARNs and queue URLs the local stack hands out (LocalStack's default).
 pub(crate) const LOCAL_ACCOUNT_ID: &str = "000000000000";
@@ -33,6 +39,9 @@ pub struct StackOptions {
     pub config: Config,
     /// Whether to create the demo products (idempotent).
     pub seed_products: bool,
+    /// Whether to run the payment consumer and the reconciler. Off, orders stay PENDING until
+    /// cancelled: what tests of the synchronous API need, and handy to inspect orders by hand.
+    pub run_workers: bool,
 }
 
 /// A running stack. Dropping it aborts everything it started; [`Stack::shutdown`] lets
@@ -40,17 +49,22 @@ pub struct StackOptions {
 pub struct Stack {
     config: Config,
     http_addr: SocketAddr,
+    ws_addr: SocketAddr,
     aws_endpoint: String,
     order_queue_url: String,
+    order_queue_arn: String,
     dlq_url: String,
+    worker: Option<WorkerTasks>,
     gateway: Option<ServerTask>,
+    ws_gateway: Option<ServerTask>,
     emulators: Option<Emulators>,
 }
 
 impl Stack {
     /// Starts emulators (unless `config.aws_endpoint_url` is set), provisions tables and queues
-    /// idempotently, optionally seeds products, and serves the HTTP API on `config.http_port`
-    /// (0 = ephemeral) on 127.0.0.1.
+    /// idempotently, optionally seeds products, and serves the HTTP API on `config.http_port` and
+    /// the WebSocket API (with its management API) on `config.ws_port` (0 = ephemeral) on 127.0.0.1.
+    /// `ws_management_endpoint` is set to that WebSocket port, so every push goes through it.
     pub async fn start(options: StackOptions) -> anyhow::Result<Stack> {
         let mut config = options.config;
         let emulators = match &config.aws_endpoint_url {
@@ -69,21 +83,43 @@ impl Stack {
         let queues = provision::provision(&config, options.seed_products).await?;
         config.order_queue_url = Some(queues.order_queue_url.clone());
 
+        // Bound before the handlers are built: their notifier pushes through this port.
+        let ws_listener = gateway::bind_ws(config.ws_port).await?;
+        let ws_addr = ws_listener.local_addr()?;
+        config.ws_management_endpoint = Some(format!("http://{ws_addr}"));
+
         let app = shared::AwsApp::connect(&config)
             .await
             .context("connecting the handlers to DynamoDB and SQS")?;
         let (gateway, http_addr) = gateway::serve_http(app, config.http_port, &config.aws_region)
             .await
             .with_context(|| format!("serving the HTTP API on 127.0.0.1:{}", config.http_port))?;
-        tracing::info!(http = %http_addr, aws = %aws_endpoint, "local stack ready");
+        let ws_app = shared::ws::AwsWsApp::connect(&config)
+            .await
+            .context("connecting the WebSocket handlers to DynamoDB")?;
+        let ws_gateway = gateway::serve_ws(ws_listener, ws_app);
+        // The consumer on the order queue and the reconciler, as the Lambdas run in AWS.
+        let worker = match options.run_workers {
+            true => Some(
+                WorkerTasks::start(&config, &queues.order_queue_arn)
+                    .await
+                    .context("starting the consumer and the reconciler")?,
+            ),
+            false => None,
+        };
+        tracing::info!(http = %http_addr, ws = %ws_addr, aws = %aws_endpoint, "local stack ready");
 
         Ok(Stack {
             config,
             http_addr,
+            ws_addr,
             aws_endpoint,
             order_queue_url: queues.order_queue_url,
+            order_queue_arn: queues.order_queue_arn,
             dlq_url: queues.dlq_url,
+            worker,
             gateway: Some(gateway),
+            ws_gateway: Some(ws_gateway),
             emulators,
         })
     }
@@ -91,6 +127,12 @@ impl Stack {
     /// Base URL of the HTTP API, e.g. `http://127.0.0.1:41234`.
     pub fn http_url(&self) -> String {
         format!("http://{}", self.http_addr)
+    }
+
+    /// URL of the WebSocket API, e.g. `ws://127.0.0.1:41235`; connect to `{ws_url}/?token=<JWT>`.
+    /// Its management API (`/@connections/{id}`) is `config().ws_management_endpoint`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}", self.ws_addr)
     }
 
     /// The AWS endpoint the stack uses for DynamoDB. With the embedded emulators it answers SQS too,
@@ -109,6 +151,11 @@ impl Stack {
         &self.order_queue_url
     }
 
+    /// ARN of the order queue, the `eventSourceARN` of the records the consumer receives.
+    pub fn order_queue_arn(&self) -> &str {
+        &self.order_queue_arn
+    }
+
     /// URL of the order queue's dead-letter queue.
     pub fn dlq_url(&self) -> &str {
         &self.dlq_url
@@ -122,8 +169,15 @@ impl Stack {
     /// Stops accepting requests, lets in-flight ones finish (up to a few seconds), then stops the
     /// emulators.
     pub async fn shutdown(mut self) {
+        if let Some(worker) = self.worker.take() {
+            worker.stop(SHUTDOWN_GRACE).await;
+        }
         if let Some(gateway) = self.gateway.take() {
             gateway.stop(SHUTDOWN_GRACE).await;
+        }
+        // Closes every open WebSocket (1001) and waits for their `$disconnect` handlers.
+        if let Some(ws_gateway) = self.ws_gateway.take() {
+            ws_gateway.stop(SHUTDOWN_GRACE).await;
         }
         if let Some(emulators) = self.emulators.take() {
             emulators.stop(SHUTDOWN_GRACE).await;
@@ -134,8 +188,10 @@ impl Stack {
 impl Drop for Stack {
     /// Aborts every task the stack spawned, so a test that forgets to shut down leaves nothing running.
     fn drop(&mut self) {
-        // The gateway goes first: its handlers hold SDK clients of the emulators.
+        // The consumer and the gateway go first: they hold SDK clients of the emulators.
+        drop(self.worker.take());
         drop(self.gateway.take());
+        drop(self.ws_gateway.take());
         drop(self.emulators.take());
     }
 }

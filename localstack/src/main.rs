@@ -19,6 +19,7 @@ async fn main() -> anyhow::Result<()> {
     let stack = Stack::start(StackOptions {
         config,
         seed_products: true,
+        run_workers: true,
     })
     .await?;
     print_banner(&stack);
@@ -44,6 +45,7 @@ fn print_banner(stack: &Stack) {
 Local stack ready.
 
   HTTP API       {http}
+  WebSocket API  {ws}/?token=<JWT>  (management API: {ws_management}/@connections/{{connectionId}})
   AWS endpoint   {aws}  (DynamoDB and SQS; export AWS_ENDPOINT_URL={aws} to point SDK clients and the AWS CLI at it)
   Order queue    {queue}
   Dead letters   {dlq}
@@ -57,7 +59,12 @@ Try it:
   curl -s {http}/products/espresso-beans
   curl -s -X POST {http}/orders -H "Authorization: Bearer {user_token}" -H 'Content-Type: application/json' -d '{{"idempotency_key":"first-order","items":[{{"product_id":"espresso-beans","quantity":2}}]}}'
 
+Watch dev-user's order events (in a second terminal, before placing the order):
+  cargo run -q -p order-localstack --bin ws-listen -- '{ws}/?token={user_token}'
+
 Ctrl-C stops everything."#,
+        ws = stack.ws_url(),
+        ws_management = config.ws_management_endpoint.as_deref().unwrap_or_default(),
         aws = stack.aws_endpoint(),
         queue = stack.order_queue_url(),
         dlq = stack.dlq_url(),

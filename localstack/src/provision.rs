@@ -9,11 +9,6 @@ use shared::adapters::dynamodb::DynamoStore;
 use shared::domain::{Money, NewProduct, ProductId};
 use shared::ports::ProductCatalog;
 
-/// Receives before SQS moves a message to the dead-letter queue.
-pub(crate) const MAX_RECEIVE_COUNT: u32 = 5;
-/// Seconds a received message stays invisible to other consumers.
-pub(crate) const VISIBILITY_TIMEOUT_SECONDS: u32 = 30;
-
 /// The demo products: (id, name, price, stock).
 pub(crate) const DEMO_PRODUCTS: [(&str, &str, &str, u32); 3] = [
     ("espresso-beans", "Espresso beans, 1 kg", "14.90", 500),
@@ -21,11 +16,13 @@ pub(crate) const DEMO_PRODUCTS: [(&str, &str, &str, u32); 3] = [
     ("flash-sale-sneaker", "Flash-sale sneaker", "120.00", 10),
 ];
 
-/// URLs of the queues the stack provisioned.
+/// The queues the stack provisioned.
 #[derive(Debug, Clone)]
 pub(crate) struct Queues {
-    /// The order queue.
+    /// The order queue's URL.
     pub(crate) order_queue_url: String,
+    /// The order queue's ARN, which the event source puts in every record.
+    pub(crate) order_queue_arn: String,
     /// Its dead-letter queue.
     pub(crate) dlq_url: String,
 }
@@ -44,37 +41,46 @@ pub(crate) async fn provision(config: &Config, seed_products: bool) -> anyhow::R
     Ok(queues)
 }
 
-/// The dead-letter queue first, then the order queue whose redrive policy names it.
+/// The dead-letter queue first, then the order queue whose redrive policy names it, with the
+/// visibility timeout and `maxReceiveCount` of `config`.
 async fn ensure_queues(sqs: &aws_sdk_sqs::Client, config: &Config) -> anyhow::Result<Queues> {
     let dlq_url = ensure_queue(sqs, &config.order_dlq_name, &[]).await?;
-    let dlq_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .with_context(|| format!("reading the ARN of queue {}", config.order_dlq_name))?
-        .attributes
-        .and_then(|mut attributes| attributes.remove(&QueueAttributeName::QueueArn))
-        .with_context(|| format!("queue {} has no QueueArn attribute", config.order_dlq_name))?;
+    let dlq_arn = queue_arn(sqs, &dlq_url).await?;
     let attributes = [
-        (QueueAttributeName::RedrivePolicy, redrive_policy(&dlq_arn)),
+        (
+            QueueAttributeName::RedrivePolicy,
+            redrive_policy(&dlq_arn, config.max_receive_count),
+        ),
         (
             QueueAttributeName::VisibilityTimeout,
-            VISIBILITY_TIMEOUT_SECONDS.to_string(),
+            config.queue_visibility_timeout.as_secs().to_string(),
         ),
     ];
     let order_queue_url = ensure_queue(sqs, &config.order_queue_name, &attributes).await?;
+    let order_queue_arn = queue_arn(sqs, &order_queue_url).await?;
     Ok(Queues {
         order_queue_url,
+        order_queue_arn,
         dlq_url,
     })
 }
 
+async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<String> {
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .with_context(|| format!("reading the ARN of queue {url}"))?
+        .attributes
+        .and_then(|mut attributes| attributes.remove(&QueueAttributeName::QueueArn))
+        .with_context(|| format!("queue {url} has no QueueArn attribute"))
+}
+
 /// The redrive policy of the order queue. `maxReceiveCount` is a JSON number: AWS accepts a number
 /// or a string, rustack-sqs only a number.
-pub(crate) fn redrive_policy(dlq_arn: &str) -> String {
-    serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT })
+pub(crate) fn redrive_policy(dlq_arn: &str, max_receive_count: u32) -> String {
+    serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count })
         .to_string()
 }
 
@@ -157,6 +163,7 @@ mod tests {
     fn redrive_policy_gives_max_receive_count_as_a_number() {
         let policy: serde_json::Value = serde_json::from_str(&redrive_policy(
             "arn:aws:sqs:us-east-1:000000000000:orders-dlq",
+            5,
         ))
         .unwrap();
 

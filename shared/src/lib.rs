@@ -13,6 +13,8 @@
 //! - [`messages`]: bodies of queue messages and WebSocket events.
 //! - [`notify`]: order events to the owner's WebSocket connections.
 //! - [`telemetry`]: tracing set-up.
+//! - [`worker`]: the payment consumer and the reconciler.
+//! - [`ws`]: the WebSocket API's `$connect`, `$disconnect` and `$default` routes.
 
 pub mod adapters;
 pub mod api;
@@ -24,6 +26,8 @@ pub mod messages;
 pub mod notify;
 pub mod ports;
 pub mod telemetry;
+pub mod worker;
+pub mod ws;
 
 pub use api::Endpoint;
 pub use app::{App, AwsApp, Store};

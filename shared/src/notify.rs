@@ -53,3 +53,117 @@ impl<C: ConnectionStore, P: ConnectionPusher> Notifier for ConnectionNotifier<C,
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use chrono::Utc;
+    use serde_json::Value;
+
+    use super::*;
+    use crate::adapters::in_memory::{InMemoryStore, RecordingPusher};
+    use crate::domain::{OrderId, OrderStatus};
+    use crate::messages::OrderEventKind;
+    use crate::ports::{Connection, PushError, StoreError};
+
+    /// Lets the test keep a handle on a fake the notifier owns.
+    struct Shared<T>(Arc<T>);
+
+    impl<T: ConnectionStore> ConnectionStore for Shared<T> {
+        async fn save_connection(
+            &self,
+            connection: &Connection,
+            ttl: Duration,
+        ) -> Result<(), StoreError> {
+            self.0.save_connection(connection, ttl).await
+        }
+
+        async fn delete_connection(&self, connection_id: &str) -> Result<(), StoreError> {
+            self.0.delete_connection(connection_id).await
+        }
+
+        async fn connections_of(&self, user_id: &UserId) -> Result<Vec<String>, StoreError> {
+            self.0.connections_of(user_id).await
+        }
+    }
+
+    impl<T: ConnectionPusher> ConnectionPusher for Shared<T> {
+        async fn push(&self, connection_id: &str, payload: &[u8]) -> Result<Delivery, PushError> {
+            self.0.push(connection_id, payload).await
+        }
+    }
+
+    async fn connect(store: &InMemoryStore, connection_id: &str, user: &str) {
+        let connection = Connection {
+            connection_id: connection_id.into(),
+            user_id: UserId::new(user),
+            connected_at: Utc::now(),
+        };
+        store
+            .save_connection(&connection, Duration::from_secs(7_200))
+            .await
+            .unwrap();
+    }
+
+    fn cancelled(order_id: &str) -> OrderEvent {
+        OrderEvent {
+            event: OrderEventKind::OrderCancelled,
+            order_id: OrderId::new(order_id),
+            status: OrderStatus::Cancelled,
+            total_amount: "10.00".into(),
+            reason: None,
+            trace_id: "trace-1".into(),
+            timestamp: "2026-11-22T12:00:30.000Z".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn events_reach_only_the_owners_connections_and_a_gone_one_is_forgotten() {
+        let store = Arc::new(InMemoryStore::default());
+        let pusher = Arc::new(RecordingPusher::default());
+        connect(&store, "alice-phone", "alice").await;
+        connect(&store, "alice-laptop", "alice").await;
+        connect(&store, "alice-stale", "alice").await;
+        connect(&store, "bob-phone", "bob").await;
+        pusher.mark_gone("alice-stale");
+        let notifier = ConnectionNotifier::new(
+            Shared(Arc::clone(&store)),
+            Some(Shared(Arc::clone(&pusher))),
+        );
+
+        notifier
+            .notify(&UserId::new("alice"), &cancelled("order-1"))
+            .await;
+
+        let pushed = pusher.pushed();
+        let receivers: Vec<&str> = pushed.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(receivers, ["alice-laptop", "alice-phone"]);
+        for (_, payload) in &pushed {
+            let json: Value = serde_json::from_str(payload).unwrap();
+            assert_eq!(json["event"], "OrderCancelled");
+            assert_eq!(json["order_id"], "order-1");
+            assert_eq!(json["status"], "CANCELLED");
+        }
+        assert_eq!(
+            store.connection_ids(),
+            ["alice-laptop", "alice-phone", "bob-phone"],
+            "the gone connection is deleted, every other one kept"
+        );
+    }
+
+    #[tokio::test]
+    async fn without_a_pusher_nothing_is_sent_or_deleted() {
+        let store = Arc::new(InMemoryStore::default());
+        connect(&store, "alice-phone", "alice").await;
+        let notifier =
+            ConnectionNotifier::<_, RecordingPusher>::new(Shared(Arc::clone(&store)), None);
+
+        notifier
+            .notify(&UserId::new("alice"), &cancelled("order-1"))
+            .await;
+
+        assert_eq!(store.connection_ids(), ["alice-phone"]);
+    }
+}

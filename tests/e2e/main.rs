@@ -8,4 +8,6 @@ mod cancel;
 mod errors;
 mod idempotency;
 mod oversell;
+mod payments;
 mod products;
+mod ws;

@@ -8,6 +8,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shared::Config;
 use shared::api::auth::mint_hs256;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// Runs an async test body once with `STOCK_LOCKS=on` and once with `off`.
 #[macro_export]
@@ -34,8 +37,18 @@ pub struct TestStack {
     secret: String,
 }
 
-/// A stack with the given lock mode, no rate limit, and `adjust` applied to its config.
+/// A stack for the synchronous API (no payment consumer, so orders stay PENDING) with the given
+/// lock mode, no rate limit, and `adjust` applied to its config.
 pub async fn spawn_with(locks: bool, adjust: impl FnOnce(&mut Config)) -> TestStack {
+    start(locks, false, adjust).await
+}
+
+/// The whole stack, payment consumer and reconciler included, with `adjust` applied.
+pub async fn spawn_pipeline(locks: bool, adjust: impl FnOnce(&mut Config)) -> TestStack {
+    start(locks, true, adjust).await
+}
+
+async fn start(locks: bool, run_workers: bool, adjust: impl FnOnce(&mut Config)) -> TestStack {
     let mut config = Config {
         http_port: 0,
         ws_port: 0,
@@ -48,6 +61,7 @@ pub async fn spawn_with(locks: bool, adjust: impl FnOnce(&mut Config)) -> TestSt
     let stack = Stack::start(StackOptions {
         config,
         seed_products: false,
+        run_workers,
     })
     .await
     .expect("the local stack starts");
@@ -207,4 +221,38 @@ impl TestStack {
 /// A `POST /orders` body.
 pub fn order_body(key: &str, items: &[(&str, i64)]) -> Value {
     json!({ "idempotency_key": key, "items": items.iter().map(|(p, q)| json!({"product_id": p, "quantity": q})).collect::<Vec<_>>() })
+}
+
+/// A WebSocket client (tokio-tungstenite) connected to the stack's WebSocket API.
+pub type WsClient = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+impl TestStack {
+    /// Opens a WebSocket to the stack with `?token=`; a refused handshake is the error
+    /// (`tungstenite::Error::Http` with the status `$connect` answered).
+    pub async fn ws_connect(&self, token: &str) -> Result<WsClient, tungstenite::Error> {
+        let url = format!("{}/?token={token}", self.stack.ws_url());
+        tokio_tungstenite::connect_async(url)
+            .await
+            .map(|(client, _)| client)
+    }
+}
+
+/// The next text frame as JSON, or `None` when none arrives within `wait` (or the socket ends).
+pub async fn next_ws_event(client: &mut WsClient, wait: Duration) -> Option<Value> {
+    use futures::StreamExt;
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let frame = tokio::time::timeout_at(deadline, client.next())
+            .await
+            .ok()??;
+        match frame.expect("the WebSocket reads cleanly") {
+            Message::Text(text) => {
+                return Some(
+                    serde_json::from_str(&text).unwrap_or(Value::String(text.to_string())),
+                );
+            }
+            Message::Close(_) => return None,
+            _ => continue,
+        }
+    }
 }

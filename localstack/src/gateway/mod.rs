@@ -1,8 +1,10 @@
 //! The API Gateway emulation, HTTP side: routes each request by its route key, builds the HTTP
-//! API payload v2 event, and runs the same handler the endpoint's Lambda runs.
+//! API payload v2 event, and runs the same handler the endpoint's Lambda runs. The WebSocket side
+//! (and its management API) lives in [`ws`].
 
 mod event;
 mod routes;
+mod ws;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -21,6 +23,8 @@ use tokio::net::TcpListener;
 use self::event::{HttpCall, Invocation};
 use self::routes::RouteTable;
 use crate::server::ServerTask;
+
+pub(crate) use self::ws::{bind_ws, serve_ws};
 
 /// API Gateway's payload limit: larger requests never reach a function.
 const MAX_REQUEST_BYTES: usize = 10 * 1024 * 1024;

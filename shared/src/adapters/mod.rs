@@ -4,4 +4,5 @@
 pub mod apigw;
 pub mod dynamodb;
 pub mod in_memory;
+pub mod payments;
 pub mod sqs;

@@ -154,14 +154,21 @@ impl Order {
 
     /// The order after a cancel, or `None` when its status does not allow one.
     pub fn cancelled(&self, now: DateTime<Utc>) -> Option<Order> {
-        self.status
-            .can_transition_to(OrderStatus::Cancelled)
-            .then(|| Order {
-                status: OrderStatus::Cancelled,
-                updated_at: now,
-                cancelled_at: Some(now),
-                ..self.clone()
-            })
+        self.transitioned(OrderStatus::Cancelled, now)
+    }
+
+    /// The order moved to `next` at `now`, or `None` when the lifecycle does not allow the move.
+    pub fn transitioned(&self, next: OrderStatus, now: DateTime<Utc>) -> Option<Order> {
+        self.status.can_transition_to(next).then(|| Order {
+            status: next,
+            updated_at: now,
+            cancelled_at: if next == OrderStatus::Cancelled {
+                Some(now)
+            } else {
+                self.cancelled_at
+            },
+            ..self.clone()
+        })
     }
 }
 

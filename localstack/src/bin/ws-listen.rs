@@ -1,0 +1,161 @@
+//! `ws-listen`: a minimal WebSocket client for the local stack (or a deployed WebSocket API).
+//! Prints every text frame on its own line, sends `{"action":"ping"}` every 30 s so an idle
+//! connection stays open, and exits when the server closes the connection.
+//!
+//! ```text
+//! cargo run -q -p order-localstack --bin ws-listen -- 'ws://127.0.0.1:3001/?token=<JWT>'
+//! cargo run -q -p order-localstack --bin ws-listen -- --token <JWT> [--url ws://127.0.0.1:3001]
+//! ```
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use futures::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::{Error, Message};
+
+/// Where `make run` serves the WebSocket API by default.
+const DEFAULT_URL: &str = "ws://127.0.0.1:3001";
+
+/// API Gateway closes a connection after 10 idle minutes; a ping well inside that keeps it open.
+const PING_EVERY: Duration = Duration::from_secs(30);
+
+const USAGE: &str =
+    "usage: ws-listen <ws-url-with-?token=> | ws-listen --token <JWT> [--url <ws-url>]";
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    match listen().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("ws-listen: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Connects, then prints frames until the server closes the connection or Ctrl-C.
+async fn listen() -> anyhow::Result<()> {
+    let url = url_from_args(std::env::args().skip(1))?;
+    let (socket, _) = match tokio_tungstenite::connect_async(url.as_str()).await {
+        Ok(connected) => connected,
+        Err(Error::Http(response)) => bail!(
+            "the handshake was refused: HTTP {} (a missing, expired or badly signed token is 401)",
+            response.status()
+        ),
+        Err(error) => {
+            return Err(error).with_context(|| format!("connecting to {}", redacted(&url)));
+        }
+    };
+    eprintln!(
+        "connected to {}; waiting for events (Ctrl-C quits)",
+        redacted(&url)
+    );
+
+    let (mut sink, mut stream) = socket.split();
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+    loop {
+        tokio::select! {
+            frame = stream.next() => match frame {
+                Some(Ok(Message::Text(text))) => println!("{text}"),
+                Some(Ok(Message::Binary(bytes))) => println!("{}", String::from_utf8_lossy(&bytes)),
+                Some(Ok(Message::Close(frame))) => {
+                    match frame {
+                        Some(frame) => eprintln!("closed by the server: {} {}", u16::from(frame.code), frame.reason),
+                        None => eprintln!("closed by the server"),
+                    }
+                    // Reading on sends the close reply and ends the stream.
+                    while let Some(Ok(_)) = stream.next().await {}
+                    return Ok(());
+                }
+                Some(Ok(_)) => {}
+                Some(Err(error)) => return Err(error).context("reading from the WebSocket"),
+                None => {
+                    eprintln!("the connection ended");
+                    return Ok(());
+                }
+            },
+            _ = ping.tick() => {
+                sink.send(Message::Text(r#"{"action":"ping"}"#.into()))
+                    .await
+                    .context("sending a ping")?;
+            }
+            _ = tokio::signal::ctrl_c() => {
+                let _ = sink.send(Message::Close(None)).await;
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// The URL to connect to: the positional URL, or `--url` (default [`DEFAULT_URL`]) with `--token`.
+fn url_from_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<String> {
+    let (mut url, mut token) = (None, None);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            "--token" => token = Some(args.next().context(USAGE)?),
+            "--url" => url = Some(args.next().context(USAGE)?),
+            other if other.starts_with("ws://") || other.starts_with("wss://") => {
+                url = Some(other.to_owned())
+            }
+            other => bail!("unexpected argument {other:?}\n{USAGE}"),
+        }
+    }
+    let url = url.unwrap_or_else(|| DEFAULT_URL.to_owned());
+    Ok(match token {
+        Some(token) => {
+            let separator = if url.contains('?') { '&' } else { '?' };
+            let path = if url
+                .trim_start_matches("ws://")
+                .trim_start_matches("wss://")
+                .contains('/')
+            {
+                ""
+            } else {
+                "/"
+            };
+            format!("{url}{path}{separator}token={token}")
+        }
+        None if url.contains("token=") => url,
+        None => bail!("no token: pass a URL with ?token=<JWT>, or --token <JWT>\n{USAGE}"),
+    })
+}
+
+/// The URL without its token, for messages.
+fn redacted(url: &str) -> String {
+    match url.split_once("token=") {
+        Some((before, _)) => format!("{before}token=…"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(args: &[&str]) -> anyhow::Result<String> {
+        url_from_args(args.iter().map(|a| a.to_string()))
+    }
+
+    #[test]
+    fn a_token_goes_into_the_default_or_given_url() {
+        assert_eq!(
+            url(&["--token", "abc"]).unwrap(),
+            "ws://127.0.0.1:3001/?token=abc"
+        );
+        assert_eq!(
+            url(&["--token", "abc", "--url", "ws://h:1/prod"]).unwrap(),
+            "ws://h:1/prod?token=abc"
+        );
+        assert_eq!(
+            url(&["ws://h:1/?token=xyz"]).unwrap(),
+            "ws://h:1/?token=xyz"
+        );
+        assert!(url(&["ws://h:1/"]).is_err());
+        assert!(url(&["--bogus"]).is_err());
+    }
+}

@@ -1,0 +1,71 @@
+//! Test support: pieces of the local stack that integration tests drive on their own, without a
+//! whole [`Stack`](crate::Stack). Not used by the stack itself.
+
+use std::time::Duration;
+
+use crate::emulators::Emulators;
+use crate::event_source::{EventSourceOptions, spawn_sqs_event_source};
+use crate::server::ServerTask;
+
+pub use crate::event_source::SqsHandler;
+
+/// How long a stop waits for in-flight work.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// The embedded AWS endpoint alone (rustack-sqs and Dynoxide behind one URL), with no table, queue
+/// or gateway. Dropping it aborts its servers.
+pub struct EmbeddedAws {
+    emulators: Emulators,
+}
+
+impl EmbeddedAws {
+    /// Starts the emulators on port-0 listeners; queue ARNs and URLs carry `region`.
+    pub async fn start(region: &str) -> anyhow::Result<Self> {
+        Ok(EmbeddedAws {
+            emulators: Emulators::start(region).await?,
+        })
+    }
+
+    /// The endpoint URL that answers SQS and DynamoDB.
+    pub fn endpoint(&self) -> &str {
+        self.emulators.endpoint()
+    }
+
+    /// Stops the endpoint and the queues.
+    pub async fn stop(self) {
+        self.emulators.stop(STOP_GRACE).await;
+    }
+}
+
+/// Lambda's SQS event source mapping over `handler` on one queue, with the options the stack uses for
+/// the order consumer. Dropping it aborts the pollers.
+pub struct SqsEventSource {
+    task: ServerTask,
+}
+
+impl SqsEventSource {
+    /// Starts polling `queue_url`; records name `queue_arn` and `region` as their source.
+    pub fn start(
+        client: aws_sdk_sqs::Client,
+        queue_url: String,
+        queue_arn: String,
+        region: String,
+        handler: SqsHandler,
+    ) -> Self {
+        SqsEventSource {
+            task: spawn_sqs_event_source(
+                client,
+                queue_url,
+                queue_arn,
+                region,
+                EventSourceOptions::default(),
+                handler,
+            ),
+        }
+    }
+
+    /// Stops polling; an invocation in flight finishes and its batch is settled first.
+    pub async fn stop(self) {
+        self.task.stop(STOP_GRACE).await;
+    }
+}

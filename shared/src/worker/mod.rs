@@ -1,0 +1,52 @@
+//! The asynchronous side: the SQS consumer that settles payments, and the reconciler that makes
+//! sure no order stays unsettled. Both run with a [`Worker`]: the ports, wired once per cold start.
+
+pub mod consumer;
+pub mod reconciler;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::adapters::dynamodb::DynamoStore;
+use crate::adapters::payments::SimulatedPayments;
+use crate::adapters::sqs::SqsOrderQueue;
+use crate::app::{AwsNotifier, BootError, aws_notifier};
+use crate::config::Config;
+use crate::ports::SystemClock;
+
+/// The ports the consumer and the reconciler use.
+pub struct Worker<S, P, N, Q, C = SystemClock> {
+    /// Orders and stock.
+    pub store: S,
+    /// The payment provider.
+    pub payments: P,
+    /// Order events to WebSocket connections.
+    pub notifier: N,
+    /// The order queue (the reconciler re-enqueues).
+    pub queue: Q,
+    /// The time.
+    pub clock: C,
+    /// `RECONCILE_AFTER_SECONDS`: how long an order may stay PENDING or PROCESSING unnoticed.
+    pub reconcile_after: Duration,
+}
+
+/// The production wiring.
+pub type AwsWorker = Worker<DynamoStore, SimulatedPayments, AwsNotifier, SqsOrderQueue>;
+
+impl AwsWorker {
+    /// Builds the SDK clients once and resolves the queue URL.
+    pub async fn connect(config: &Config) -> Result<Arc<Self>, BootError> {
+        let sdk = crate::aws::sdk_config(config).await;
+        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.tables.clone());
+        let queue = SqsOrderQueue::connect(aws_sdk_sqs::Client::new(&sdk), config).await?;
+        let notifier = aws_notifier(&sdk, &store, config);
+        Ok(Arc::new(Worker {
+            store,
+            payments: SimulatedPayments::from_config(config),
+            notifier,
+            queue,
+            clock: SystemClock,
+            reconcile_after: config.reconcile_after,
+        }))
+    }
+}

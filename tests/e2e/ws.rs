@@ -1,0 +1,242 @@
+//! The WebSocket API through the real local stack with a real client (tokio-tungstenite): the
+//! handshake's authentication, ping/pong, order events reaching only their owner, and a stale
+//! connection record removed by the next push's 410 Gone.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use futures::SinkExt;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use shared::api::auth::mint_hs256;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+use crate::support::{TestStack, WsClient, next_ws_event, spawn};
+
+/// How long a pushed event may take (the issue's acceptance bound).
+const EVENT_WITHIN: Duration = Duration::from_secs(5);
+/// How long a socket that must receive nothing is watched.
+const QUIET_FOR: Duration = Duration::from_secs(1);
+
+type Item = HashMap<String, AttributeValue>;
+
+fn refusal_status(result: Result<WsClient, tungstenite::Error>) -> u16 {
+    match result {
+        Err(tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(other) => panic!("expected an HTTP refusal of the handshake, got {other}"),
+        Ok(_) => panic!("the handshake was accepted"),
+    }
+}
+
+/// The connection records of `user` in the stack's connections table.
+async fn connection_records(stack: &TestStack, user: &str) -> Vec<Item> {
+    let output = stack
+        .dynamodb()
+        .await
+        .scan()
+        .table_name(&stack.stack.config().tables.connections)
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    output
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|item| item.get("user_id") == Some(&AttributeValue::S(user.into())))
+        .collect()
+}
+
+fn connection_id(item: &Item) -> String {
+    item["connection_id"].as_s().unwrap().clone()
+}
+
+/// Waits until `user` has exactly `expected` connection records.
+async fn wait_for_records(stack: &TestStack, user: &str, expected: usize) -> Vec<Item> {
+    let deadline = tokio::time::Instant::now() + EVENT_WITHIN;
+    loop {
+        let records = connection_records(stack, user).await;
+        if records.len() == expected {
+            return records;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{user} has {} connection records, expected {expected}",
+            records.len()
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Places an order for `user` and cancels it through the HTTP API; the id of the cancelled order.
+/// The payment consumer may take an order first (then cancel answers 422 and the order settles),
+/// so this places again until a cancel wins the race.
+async fn place_and_cancel(stack: &TestStack, user: &str, product: &str) -> String {
+    for attempt in 0..20 {
+        let placed = stack
+            .order(user, &format!("ws-cancel-{attempt}"), &[(product, 1)])
+            .await;
+        assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
+        let id = placed.body["data"]["id"].as_str().unwrap().to_owned();
+        let cancelled = stack
+            .send(
+                "POST",
+                &format!("/orders/{id}/cancel"),
+                Some(&stack.token(user)),
+                None,
+            )
+            .await;
+        match (cancelled.status, cancelled.body["data"]["status"].as_str()) {
+            (StatusCode::OK, Some("CANCELLED")) => return id,
+            (StatusCode::UNPROCESSABLE_ENTITY, _) => continue,
+            _ => panic!("cancel answered {}: {}", cancelled.status, cancelled.body),
+        }
+    }
+    panic!("the payment consumer took every order before its cancel");
+}
+
+/// Reads `client`'s events until `OrderCancelled` for `order_id` arrives; events of other orders
+/// (ones the consumer took in [`place_and_cancel`]) are skipped.
+async fn cancelled_event(client: &mut WsClient, order_id: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + EVENT_WITHIN;
+    loop {
+        let wait = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let event = next_ws_event(client, wait)
+            .await
+            .unwrap_or_else(|| panic!("no OrderCancelled for {order_id} within {EVENT_WITHIN:?}"));
+        if event["order_id"] == order_id && event["event"] == "OrderCancelled" {
+            return event;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_and_expired_tokens_are_refused_at_the_handshake_and_a_good_one_gets_pong() {
+    let stack = spawn(true).await;
+    let expired = mint_hs256(
+        &stack.stack.config().jwt_secret,
+        "alice",
+        None,
+        chrono::Utc::now() - chrono::Duration::seconds(30),
+    );
+    let foreign = mint_hs256(
+        "not-the-stack-secret",
+        "alice",
+        None,
+        chrono::Utc::now() + chrono::Duration::hours(1),
+    );
+
+    let bad = stack.ws_connect(&foreign).await;
+    let late = stack.ws_connect(&expired).await;
+    let garbage = stack.ws_connect("not-a-jwt").await;
+    let mut good = stack
+        .ws_connect(&stack.token("alice"))
+        .await
+        .expect("a valid token connects");
+    good.send(Message::Text(r#"{"action":"ping"}"#.into()))
+        .await
+        .unwrap();
+    let pong = next_ws_event(&mut good, EVENT_WITHIN).await;
+
+    assert_eq!(refusal_status(bad), 401);
+    assert_eq!(refusal_status(late), 401);
+    assert_eq!(refusal_status(garbage), 401);
+    assert_eq!(pong, Some(json!({"event": "pong"})));
+    assert_eq!(
+        connection_records(&stack, "alice").await.len(),
+        1,
+        "only the accepted handshake is stored"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cancelled_order_reaches_every_socket_of_its_owner_and_no_one_else() {
+    let stack = spawn(true).await;
+    let product = stack.product("12.50", 100).await;
+    let mut phone = stack.ws_connect(&stack.token("alice")).await.unwrap();
+    let mut laptop = stack.ws_connect(&stack.token("alice")).await.unwrap();
+    let mut bob = stack.ws_connect(&stack.token("bob")).await.unwrap();
+
+    let order_id = place_and_cancel(&stack, "alice", &product).await;
+    let (on_phone, on_laptop) = tokio::join!(
+        cancelled_event(&mut phone, &order_id),
+        cancelled_event(&mut laptop, &order_id)
+    );
+    let on_bobs = next_ws_event(&mut bob, QUIET_FOR).await;
+
+    for event in [&on_phone, &on_laptop] {
+        assert_eq!(event["event"], "OrderCancelled");
+        assert_eq!(event["order_id"], order_id.as_str());
+        assert_eq!(event["status"], "CANCELLED");
+        assert_eq!(event["total_amount"], "12.50");
+        assert!(event["trace_id"].as_str().is_some_and(|t| !t.is_empty()));
+        assert!(event["timestamp"].as_str().is_some());
+    }
+    assert_eq!(on_bobs, None, "bob's socket stays silent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stale_record_of_a_closed_socket_is_removed_by_the_next_push() {
+    let stack = spawn(true).await;
+    let product = stack.product("3.00", 100).await;
+    let mut live = stack.ws_connect(&stack.token("alice")).await.unwrap();
+    let first = wait_for_records(&stack, "alice", 1).await.remove(0);
+    let mut closing = stack.ws_connect(&stack.token("alice")).await.unwrap();
+    let records = wait_for_records(&stack, "alice", 2).await;
+    let stale = records
+        .into_iter()
+        .find(|item| connection_id(item) != connection_id(&first))
+        .unwrap();
+
+    // The client closes; `$disconnect` deletes the record. API Gateway delivers `$disconnect` on a
+    // best-effort basis, so put the record back as if it had been lost: only a push's 410 removes it.
+    closing.close(None).await.unwrap();
+    wait_for_records(&stack, "alice", 1).await;
+    stack
+        .dynamodb()
+        .await
+        .put_item()
+        .table_name(&stack.stack.config().tables.connections)
+        .set_item(Some(stale.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(connection_records(&stack, "alice").await.len(), 2);
+    let management = management_client(&stack).await;
+    let lookup = management
+        .get_connection()
+        .connection_id(connection_id(&stale))
+        .send()
+        .await;
+    assert!(
+        matches!(&lookup, Err(e) if e.as_service_error().is_some_and(|e| e.is_gone_exception())),
+        "the closed connection is gone at the gateway: {lookup:?}"
+    );
+
+    let order_id = place_and_cancel(&stack, "alice", &product).await;
+    let event = cancelled_event(&mut live, &order_id).await;
+    let remaining = wait_for_records(&stack, "alice", 1).await;
+
+    assert_eq!(event["status"], "CANCELLED");
+    assert_eq!(
+        connection_id(&remaining[0]),
+        connection_id(&first),
+        "the live connection keeps its record, the stale one is gone"
+    );
+}
+
+/// The real aws-sdk-apigatewaymanagement client on the stack's management endpoint.
+async fn management_client(stack: &TestStack) -> aws_sdk_apigatewaymanagement::Client {
+    let config = stack.stack.config();
+    let endpoint = config
+        .ws_management_endpoint
+        .clone()
+        .expect("the stack sets its management endpoint");
+    let sdk = shared::aws::sdk_config(config).await;
+    aws_sdk_apigatewaymanagement::Client::from_conf(
+        aws_sdk_apigatewaymanagement::config::Builder::from(&sdk)
+            .endpoint_url(endpoint)
+            .build(),
+    )
+}
