@@ -34,8 +34,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// What to start.
 #[derive(Debug, Clone)]
 pub struct StackOptions {
-    /// Every setting; `http_port` 0 binds an ephemeral port, `aws_endpoint_url` set means "use that
-    /// endpoint and start no emulator".
+    /// Every setting; `http_port` / `ws_port` 0 bind ephemeral ports, `aws_endpoint_url` set means
+    /// "use that endpoint and start no emulator"; `ws_management_endpoint` is always replaced by
+    /// the stack's own WebSocket port.
     pub config: Config,
     /// Whether to create the demo products (idempotent).
     pub seed_products: bool,

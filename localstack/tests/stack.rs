@@ -11,6 +11,7 @@ fn options(seed_products: bool) -> StackOptions {
     StackOptions {
         config: shared::Config {
             http_port: 0,
+            ws_port: 0,
             ..shared::Config::default()
         },
         seed_products,
@@ -201,8 +202,11 @@ async fn the_order_queue_has_the_configured_redrive_and_the_consumer_dead_letter
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_a_stack_stops_its_listeners() {
     let stack = Stack::start(options(false)).await.unwrap();
-    let addresses = [stack.http_url(), stack.aws_endpoint()]
-        .map(|url| url.trim_start_matches("http://").to_owned());
+    let addresses = [stack.http_url(), stack.ws_url(), stack.aws_endpoint()].map(|url| {
+        url.trim_start_matches("http://")
+            .trim_start_matches("ws://")
+            .to_owned()
+    });
 
     drop(stack);
 

@@ -720,14 +720,18 @@ async fn ensure_tables_is_safe_to_run_concurrently_and_sets_up_index_and_ttl() -
         .table()
         .and_then(|t| t.global_secondary_indexes.clone())
         .unwrap_or_default();
-    assert_eq!(
-        indexes
-            .iter()
-            .map(|i| i.index_name().unwrap_or_default())
-            .collect::<Vec<_>>(),
-        ["user-orders"]
-    );
-    for table in [&tables.idempotency, &tables.locks, &tables.rate_limits] {
+    let mut names: Vec<_> = indexes
+        .iter()
+        .map(|i| i.index_name().unwrap_or_default())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["status-updated", "user-orders"]);
+    for table in [
+        &tables.idempotency,
+        &tables.locks,
+        &tables.rate_limits,
+        &tables.connections,
+    ] {
         let ttl = client
             .describe_time_to_live()
             .table_name(table)

@@ -1,6 +1,6 @@
 //! The WebSocket API through the real local stack with a real client (tokio-tungstenite): the
-//! handshake's authentication, ping/pong, order events reaching only their owner, and a stale
-//! connection record removed by the next push's 410 Gone.
+//! handshake's authentication, ping/pong, order events (cancel, and payment through the consumer)
+//! reaching only their owner, and a stale connection record removed by the next push's 410 Gone.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use shared::api::auth::mint_hs256;
 use tokio_tungstenite::tungstenite::{self, Message};
 
-use crate::support::{TestStack, WsClient, next_ws_event, spawn};
+use crate::support::{TestStack, WsClient, next_ws_event, spawn, spawn_pipeline};
 
 /// How long a pushed event may take (the acceptance bound).
 const EVENT_WITHIN: Duration = Duration::from_secs(5);
@@ -172,6 +172,58 @@ async fn a_cancelled_order_reaches_every_socket_of_its_owner_and_no_one_else() {
         assert_eq!(event["total_amount"], "12.50");
         assert!(event["trace_id"].as_str().is_some_and(|t| !t.is_empty()));
         assert!(event["timestamp"].as_str().is_some());
+    }
+    assert_eq!(on_bobs, None, "bob's socket stays silent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_paid_or_failed_order_reaches_its_owner_through_the_consumer() {
+    let stack = spawn_pipeline(true, |config| {
+        config.payment_success_rate = 0.5;
+    })
+    .await;
+    let product = stack.product("7.25", 100).await;
+    let mut alice = stack.ws_connect(&stack.token("alice")).await.unwrap();
+    let mut bob = stack.ws_connect(&stack.token("bob")).await.unwrap();
+
+    let placed = stack
+        .order("alice", "ws-paid", &[(product.as_str(), 2)])
+        .await;
+    assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
+    let order_id = placed.body["data"]["id"].as_str().unwrap().to_owned();
+    let deadline = tokio::time::Instant::now() + EVENT_WITHIN;
+    let mut seen = vec![];
+    let settled = loop {
+        let wait = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let event = next_ws_event(&mut alice, wait)
+            .await
+            .unwrap_or_else(|| panic!("no terminal event within {EVENT_WITHIN:?}; saw {seen:?}"));
+        seen.push(event["event"].clone());
+        if event["order_id"] == order_id.as_str()
+            && matches!(event["event"].as_str(), Some("OrderPaid" | "OrderFailed"))
+        {
+            break event;
+        }
+    };
+    let stored = stack
+        .send(
+            "GET",
+            &format!("/orders/{order_id}"),
+            Some(&stack.token("alice")),
+            None,
+        )
+        .await;
+    let on_bobs = next_ws_event(&mut bob, QUIET_FOR).await;
+
+    assert_eq!(seen.first(), Some(&json!("OrderProcessing")));
+    assert_eq!(settled["status"], stored.body["data"]["status"]);
+    assert_eq!(settled["total_amount"], "14.50");
+    match settled["event"].as_str() {
+        Some("OrderPaid") => assert_eq!(settled["status"], "PAID"),
+        _ => {
+            assert_eq!(settled["status"], "FAILED");
+            assert!(settled["reason"].as_str().is_some(), "{settled}");
+        }
     }
     assert_eq!(on_bobs, None, "bob's socket stays silent");
 }
