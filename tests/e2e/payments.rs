@@ -14,7 +14,7 @@ use shared::domain::{
 };
 use shared::ports::StockReserver;
 
-use crate::support::{TestStack, spawn_pipeline};
+use crate::support::{TestStack, next_ws_event, spawn_pipeline};
 
 /// Fast retries and redrive so failure paths finish in seconds.
 fn pipeline(config: &mut Config) {
@@ -133,7 +133,8 @@ async fn fifty_orders_settle_and_stock_is_conserved() {
     }
 }
 
-/// Two extra deliveries of one order's message (plus the one placement sent) settle it once.
+/// Two extra deliveries of one order's message (plus the one placement sent) settle it once and
+/// push one terminal event to the owner's socket.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn duplicate_deliveries_settle_once() {
     let stack = spawn_pipeline(true, |c| {
@@ -142,6 +143,7 @@ async fn duplicate_deliveries_settle_once() {
     })
     .await;
     let product = stack.product("1.00", 10).await;
+    let mut socket = stack.ws_connect(&stack.token("alice")).await.unwrap();
     let reply = stack.order("alice", "dup", &[(product.as_str(), 4)]).await;
     let id = reply.body["data"]["id"].as_str().unwrap().to_owned();
     let body = json!({"order_id": id, "user_id": "alice", "trace_id": "dup-test"}).to_string();
@@ -164,6 +166,15 @@ async fn duplicate_deliveries_settle_once() {
         stack.stock(&product).await,
         10,
         "a failed order gives its 4 units back exactly once"
+    );
+    let mut events = vec![];
+    while let Some(event) = next_ws_event(&mut socket, Duration::from_millis(500)).await {
+        events.push(event["event"].as_str().unwrap_or_default().to_owned());
+    }
+    assert_eq!(
+        events,
+        ["OrderProcessing", "OrderFailed"],
+        "one event per change"
     );
 }
 
