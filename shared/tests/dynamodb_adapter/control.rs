@@ -1,0 +1,136 @@
+//! Locks, rate counters, reachability and table creation.
+
+use super::*;
+
+#[tokio::test]
+async fn a_lock_is_exclusive_until_its_lease_ends_and_only_its_owner_unlocks_it()
+-> anyhow::Result<()> {
+    let stack = start().await?;
+    let p = ProductId::new("p");
+    let lease = Duration::from_secs(5);
+
+    assert!(stack.store.try_lock(&p, "a", at(0), lease).await?);
+    assert!(!stack.store.try_lock(&p, "b", at(1), lease).await?, "held");
+    assert!(
+        stack
+            .store
+            .try_lock(&ProductId::new("other"), "b", at(1), lease)
+            .await?,
+        "locks are per product"
+    );
+    assert!(
+        stack.store.try_lock(&p, "b", at(6), lease).await?,
+        "expired lease taken over"
+    );
+
+    stack.store.unlock(&p, "a").await?;
+    assert!(
+        !stack.store.try_lock(&p, "c", at(7), lease).await?,
+        "a stale owner's unlock left b's lock alone"
+    );
+    stack.store.unlock(&p, "b").await?;
+    assert!(
+        stack.store.try_lock(&p, "c", at(7), lease).await?,
+        "free after its owner unlocked"
+    );
+    stack
+        .store
+        .unlock(&ProductId::new("never-locked"), "x")
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn rate_counter_allows_exactly_the_limit_per_window() -> anyhow::Result<()> {
+    let stack = start().await?;
+    let window = at(0).timestamp() / 60;
+    let mut allowed = 0;
+    for _ in 0..5 {
+        if stack.store.try_count("alice", window, 3).await? {
+            allowed += 1;
+        }
+    }
+    assert_eq!(allowed, 3);
+    assert!(
+        stack.store.try_count("alice", window + 1, 3).await?,
+        "a new minute starts over"
+    );
+    assert!(
+        stack.store.try_count("bob", window, 3).await?,
+        "subjects are counted apart"
+    );
+    assert!(!stack.store.try_count("carol", window, 0).await?);
+    Ok(())
+}
+
+#[tokio::test]
+async fn reachable_only_while_the_endpoint_answers() -> anyhow::Result<()> {
+    let stack = start().await?;
+    assert!(stack.store.reachable().await);
+
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await?
+        .local_addr()?
+        .port();
+    let nowhere = DynamoStore::new(client_for(closed), stack.tables.clone());
+    assert!(!nowhere.reachable().await);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ensure_tables_is_safe_to_run_concurrently_and_sets_up_index_and_ttl() -> anyhow::Result<()>
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    tokio::spawn(dynoxide::server::serve_on(
+        listener,
+        dynoxide::Database::memory()?,
+    ));
+    let client = client_for(port);
+    let tables = shared::Config::default().tables;
+
+    let (first, second) = tokio::join!(
+        ensure_tables(&client, &tables),
+        ensure_tables(&client, &tables)
+    );
+    first?;
+    second?;
+
+    let orders = client
+        .describe_table()
+        .table_name(&tables.orders)
+        .send()
+        .await?;
+    let indexes: Vec<_> = orders
+        .table()
+        .and_then(|t| t.global_secondary_indexes.clone())
+        .unwrap_or_default();
+    let mut names: Vec<_> = indexes
+        .iter()
+        .map(|i| i.index_name().unwrap_or_default())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["status-updated", "user-orders"]);
+    for table in [
+        &tables.idempotency,
+        &tables.locks,
+        &tables.rate_limits,
+        &tables.connections,
+    ] {
+        let ttl = client
+            .describe_time_to_live()
+            .table_name(table)
+            .send()
+            .await?;
+        let description = ttl
+            .time_to_live_description()
+            .context("no TTL description")?;
+        assert_eq!(description.attribute_name(), Some("expires_at"), "{table}");
+        assert_eq!(
+            description.time_to_live_status(),
+            Some(&aws_sdk_dynamodb::types::TimeToLiveStatus::Enabled),
+            "{table}"
+        );
+    }
+    Ok(())
+}
