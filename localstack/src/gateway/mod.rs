@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 
 use self::event::{HttpCall, Invocation};
 use self::routes::RouteTable;
-use crate::server::ServerTask;
+use crate::server::{ServerTask, StopSignal};
 
 pub(crate) use self::ws::{bind_ws, serve_ws};
 
@@ -53,14 +53,7 @@ pub(crate) async fn serve_http(
     });
     let router = Router::new().fallback(serve_request).with_state(gateway);
     let task = ServerTask::spawn("http-gateway", move |stop| async move {
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        if let Err(error) = axum::serve(listener, service)
-            .with_graceful_shutdown(stop)
-            .await
-        {
+        if let Err(error) = serve_router(listener, router, stop).await {
             tracing::error!(%error, "HTTP API stopped");
         }
     });
@@ -118,6 +111,22 @@ async fn serve_request(
         response.headers_mut().insert("apigw-requestid", id);
     }
     response
+}
+
+/// Serves `router` on `listener` until `stop`, as both gateways do: no Nagle delay on small
+/// responses, and the peer address available to handlers (it becomes the event's `sourceIp`).
+async fn serve_router(
+    listener: TcpListener,
+    router: Router,
+    stop: StopSignal,
+) -> std::io::Result<()> {
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
+        .with_graceful_shutdown(stop)
+        .await
 }
 
 /// The function's response as API Gateway returns it: status, headers and the body bytes.

@@ -19,7 +19,6 @@ use axum::body::{Body, Bytes};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::serve::ListenerExt;
 use base64::Engine;
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures::{SinkExt, StreamExt};
@@ -69,14 +68,7 @@ where
     });
     let router = Router::new().fallback(dispatch::<C, K>).with_state(gateway);
     ServerTask::spawn("ws-gateway", move |stop| async move {
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        if let Err(error) = axum::serve(listener, service)
-            .with_graceful_shutdown(stop)
-            .await
-        {
+        if let Err(error) = super::serve_router(listener, router, stop).await {
             tracing::error!(%error, "WebSocket API stopped");
         }
         let _ = closing.send(true);

@@ -199,32 +199,18 @@ async fn announce<S, P, N: Notifier, Q, C>(
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use serde_json::json;
 
     use super::*;
-    use crate::adapters::in_memory::{
-        FixedClock, InMemoryStore, RecordingNotifier, RecordingQueue, ScriptedPayments,
-    };
     use crate::domain::{
         IdempotencyKey, Money, OrderId, OrderItem, Product, ProductId, Quantity, UserId,
     };
     use crate::messages::OrderEventKind;
     use crate::ports::{OrderReader, StockReserver};
-
-    type TestWorker =
-        Worker<InMemoryStore, ScriptedPayments, RecordingNotifier, RecordingQueue, FixedClock>;
+    use crate::worker::TestWorker;
 
     fn worker() -> TestWorker {
-        let worker = Worker {
-            store: InMemoryStore::default(),
-            payments: ScriptedPayments::default(),
-            notifier: RecordingNotifier::default(),
-            queue: RecordingQueue::default(),
-            clock: FixedClock::default(),
-            reconcile_after: Duration::from_secs(60),
-        };
+        let worker = TestWorker::with_fakes();
         worker.store.insert_product(Product {
             id: ProductId::new("p"),
             name: "P".into(),

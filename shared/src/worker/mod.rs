@@ -50,3 +50,28 @@ impl AwsWorker {
         }))
     }
 }
+
+/// A worker over the in-memory fakes, for the consumer's and the reconciler's unit tests.
+#[cfg(test)]
+pub(crate) type TestWorker = Worker<
+    crate::adapters::in_memory::InMemoryStore,
+    crate::adapters::in_memory::ScriptedPayments,
+    crate::adapters::in_memory::RecordingNotifier,
+    crate::adapters::in_memory::RecordingQueue,
+    crate::adapters::in_memory::FixedClock,
+>;
+
+#[cfg(test)]
+impl TestWorker {
+    /// Empty fakes, an approving provider, a fixed clock, 60 s before reconciling.
+    pub(crate) fn with_fakes() -> Self {
+        Worker {
+            store: Default::default(),
+            payments: Default::default(),
+            notifier: Default::default(),
+            queue: Default::default(),
+            clock: Default::default(),
+            reconcile_after: Duration::from_secs(60),
+        }
+    }
+}

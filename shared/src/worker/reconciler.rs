@@ -67,21 +67,12 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::adapters::in_memory::{
-        FixedClock, InMemoryStore, RecordingNotifier, RecordingQueue, ScriptedPayments,
-    };
     use crate::domain::{IdempotencyKey, Order, OrderId, UserId};
+    use crate::worker::TestWorker;
 
     #[tokio::test]
     async fn only_orders_unsettled_for_longer_than_the_delay_are_enqueued_again() {
-        let worker = Worker {
-            store: InMemoryStore::default(),
-            payments: ScriptedPayments::default(),
-            notifier: RecordingNotifier::default(),
-            queue: RecordingQueue::default(),
-            clock: FixedClock::default(),
-            reconcile_after: Duration::from_secs(60),
-        };
+        let worker = TestWorker::with_fakes();
         let order = |id: &str, status| {
             let mut order = Order::place(
                 OrderId::new(id),

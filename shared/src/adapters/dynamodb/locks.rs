@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{DynamoStore, is_condition_failure, items};
+use super::{DynamoStore, condition_held, is_condition_failure, items};
 use crate::domain::ProductId;
 use crate::ports::{StockLocks, StoreError};
 
@@ -31,11 +31,7 @@ impl StockLocks for DynamoStore {
             .expression_attribute_values(":now_ms", items::number(now_ms))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(StoreError::unavailable(e)),
-        }
+        condition_held(result)
     }
 
     async fn unlock(&self, product_id: &ProductId, token: &str) -> Result<(), StoreError> {

@@ -28,6 +28,7 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 use crate::config::TableNames;
 use crate::ports::Reachable;
+use crate::ports::StoreError;
 
 pub use schema::ensure_tables;
 
@@ -68,6 +69,20 @@ fn is_condition_failure<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> b
         .as_service_error()
         .and_then(ProvideErrorMetadata::code)
         == Some("ConditionalCheckFailedException")
+}
+
+/// The outcome of a conditional write: `Ok(true)` when it was applied, `Ok(false)` when only its
+/// condition was false (another writer won, or the state was not the expected one), else 503.
+fn condition_held<T, E, R>(result: Result<T, SdkError<E, R>>) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if is_condition_failure(&e) => Ok(false),
+        Err(e) => Err(StoreError::unavailable(e)),
+    }
 }
 
 /// A `BatchGetItem` that kept returning `UnprocessedKeys` (sustained throttling).

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnValue};
 use chrono::{DateTime, Utc};
 
 use super::items::{self, Item, ProductItem};
-use super::{DynamoStore, UnprocessedKeys, backoff, cursor, is_condition_failure};
+use super::{DynamoStore, UnprocessedKeys, backoff, condition_held, cursor, is_condition_failure};
 use crate::domain::{NewProduct, Product, ProductId, ProductPatch};
 use crate::ports::{Page, ProductCatalog, StoreError};
 
@@ -170,11 +170,7 @@ impl ProductCatalog for DynamoStore {
             .expression_attribute_values(":now", items::timestamp(now))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(StoreError::unavailable(e)),
-        }
+        condition_held(result)
     }
 }
 

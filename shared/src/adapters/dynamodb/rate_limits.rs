@@ -1,7 +1,7 @@
 //! Request counters per subject and epoch minute, shared by every Lambda instance: one
 //! conditional update per request, removed by TTL two minutes after their window.
 
-use super::{DynamoStore, is_condition_failure, items};
+use super::{DynamoStore, condition_held, items};
 use crate::ports::{RateCounter, StoreError};
 
 impl RateCounter for DynamoStore {
@@ -23,10 +23,6 @@ impl RateCounter for DynamoStore {
             .expression_attribute_values(":limit", items::number(limit))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(StoreError::unavailable(e)),
-        }
+        condition_held(result)
     }
 }

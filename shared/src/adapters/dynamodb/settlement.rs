@@ -6,18 +6,23 @@ use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 
 use super::schema::STATUS_UPDATED_INDEX;
 use super::transactions::{merged_lines, order_condition_failed};
-use super::{DynamoStore, is_condition_failure, items};
+use super::{DynamoStore, condition_held, items};
 use crate::domain::{Order, OrderStatus};
 use crate::ports::{OrderSettler, StoreError, UnsettledOrders};
 
+/// Moves an order to its new status, only from the expected one.
+const STATUS_MOVE: &str = "SET #status = :to, updated_at = :now";
+/// The guard of every status move: two racing writers, one winner.
+const STATUS_GUARD: &str = "#status = :from";
+
 impl DynamoStore {
-    /// The status change of `order` to its current status, conditional on `from`.
+    /// The move of `order` to its current status, as a transaction action, guarded by `from`.
     fn status_change(&self, order: &Order, from: OrderStatus) -> Result<Update, StoreError> {
         Update::builder()
             .table_name(&self.tables.orders)
             .set_key(Some(items::order_key(&order.id)))
-            .update_expression("SET #status = :to, updated_at = :now")
-            .condition_expression("#status = :from")
+            .update_expression(STATUS_MOVE)
+            .condition_expression(STATUS_GUARD)
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":to", items::status(order.status))
             .expression_attribute_values(":from", items::status(from))
@@ -26,25 +31,22 @@ impl DynamoStore {
             .map_err(StoreError::unavailable)
     }
 
-    /// A single conditional status change; `Ok(false)` when the condition failed.
+    /// The same move as a single UpdateItem; `Ok(false)` when the guard failed.
     async fn change_status(&self, order: &Order, from: OrderStatus) -> Result<bool, StoreError> {
-        let update = self.status_change(order, from)?;
         let result = self
             .client
             .update_item()
-            .table_name(update.table_name)
-            .set_key(Some(update.key))
-            .update_expression(update.update_expression)
-            .set_condition_expression(update.condition_expression)
-            .set_expression_attribute_names(update.expression_attribute_names)
-            .set_expression_attribute_values(update.expression_attribute_values)
+            .table_name(&self.tables.orders)
+            .set_key(Some(items::order_key(&order.id)))
+            .update_expression(STATUS_MOVE)
+            .condition_expression(STATUS_GUARD)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":to", items::status(order.status))
+            .expression_attribute_values(":from", items::status(from))
+            .expression_attribute_values(":now", items::timestamp(order.updated_at))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(StoreError::unavailable(e)),
-        }
+        condition_held(result)
     }
 }
 
