@@ -24,6 +24,18 @@ $(VENV)/.moto-installed: $(MOTO_REQUIREMENTS)
 	$(VENV)/bin/python -m pip install --quiet --requirement $(MOTO_REQUIREMENTS)
 	touch $@
 
+## Python tools beyond moto, one virtualenv per group under .tools/ (their pins conflict: aws-sam-cli
+## and awscli each pin their own botocore). Pins live in localstack/python/<group>.txt; a venv is
+## rebuilt when its pins change. Use as a prerequisite: `.tools/sam/.installed`.
+TOOLS := .tools
+PY_PINS := localstack/python
+
+$(TOOLS)/%/.installed: $(PY_PINS)/%.txt
+	rm -rf $(TOOLS)/$*
+	$(PYTHON) -m venv $(TOOLS)/$*
+	$(TOOLS)/$*/bin/python -m pip install --quiet --requirement $<
+	touch $@
+
 ## fmt: format the workspace in place
 fmt:
 	$(CARGO) fmt --all
