@@ -1,19 +1,30 @@
-//! What every HTTP and WebSocket Lambda binary does at cold start: tracing, one typed `Config`,
-//! SDK clients built once, then the runtime loop over the shared handler for its endpoint or route.
+//! The composition root of every Lambda binary: tracing, the settings of the function's
+//! footprint (and nothing else), only the clients that footprint uses, then the runtime loop over
+//! the shared handler. Everything fails at cold start, never inside a request.
 
 use std::sync::Arc;
 
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_http::{Error, Request, service_fn};
 use lambda_runtime::LambdaEvent;
+use serde_json::{Value, json};
+use shared::worker::AwsWorker;
 use shared::ws::{AwsWsApp, WsRoute};
-use shared::{AwsApp, Config, Endpoint};
+use shared::{AwsApp, Config, Endpoint, Footprint, Function};
+
+/// Tracing and the settings of `function`'s footprint.
+fn start(function: Function) -> Result<(Config, Footprint), Error> {
+    let footprint = function.footprint();
+    let config = Config::for_footprint(&footprint)?;
+    shared::telemetry::init(config.log_format);
+    Ok((config, footprint))
+}
 
 /// Runs `endpoint` as a Lambda function behind an API Gateway HTTP API.
 pub async fn run_http(endpoint: Endpoint) -> Result<(), Error> {
-    let config = Config::from_env()?;
-    shared::telemetry::init(config.log_format);
-    let app: Arc<AwsApp> = AwsApp::connect(&config).await?;
+    let (config, footprint) = start(Function::Http(endpoint))?;
+    let app: Arc<AwsApp> = AwsApp::connect(&config, &footprint).await?;
     lambda_http::run(service_fn(move |request: Request| {
         let app = Arc::clone(&app);
         async move { Ok::<_, Error>(shared::api::handle(&app, endpoint, request).await) }
@@ -23,9 +34,8 @@ pub async fn run_http(endpoint: Endpoint) -> Result<(), Error> {
 
 /// Runs `route` as a Lambda function behind an API Gateway WebSocket API.
 pub async fn run_ws(route: WsRoute) -> Result<(), Error> {
-    let config = Config::from_env()?;
-    shared::telemetry::init(config.log_format);
-    let app: Arc<AwsWsApp> = AwsWsApp::connect(&config).await?;
+    let (config, footprint) = start(Function::Ws(route))?;
+    let app: Arc<AwsWsApp> = AwsWsApp::connect(&config, &footprint).await?;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
             let app = Arc::clone(&app);
@@ -34,6 +44,42 @@ pub async fn run_ws(route: WsRoute) -> Result<(), Error> {
                 // than rustc's default layout query limit.
                 let handled = Box::pin(shared::ws::handle(&app, route, event.payload));
                 Ok::<_, Error>(handled.await)
+            }
+        },
+    ))
+    .await
+}
+
+/// Runs the payment consumer on the order queue (SQS event source, `ReportBatchItemFailures`).
+pub async fn run_order_consumer() -> Result<(), Error> {
+    let (config, footprint) = start(Function::OrderConsumer)?;
+    let worker = AwsWorker::connect(&config, &footprint).await?;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: LambdaEvent<SqsEvent>| {
+            let worker = Arc::clone(&worker);
+            async move {
+                Ok::<SqsBatchResponse, Error>(
+                    shared::worker::consumer::handle(&worker, event.payload).await,
+                )
+            }
+        },
+    ))
+    .await
+}
+
+/// Runs the reconciler (EventBridge schedule, every minute).
+pub async fn run_reconciler() -> Result<(), Error> {
+    let (config, footprint) = start(Function::Reconciler)?;
+    let worker = AwsWorker::connect(&config, &footprint).await?;
+    // The scheduled event's content carries nothing the run needs.
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |_event: LambdaEvent<Value>| {
+            let worker = Arc::clone(&worker);
+            async move {
+                let report = shared::worker::reconciler::run(&worker).await?;
+                Ok::<Value, Error>(
+                    json!({ "requeued": report.requeued, "enqueue_failures": report.enqueue_failures }),
+                )
             }
         },
     ))

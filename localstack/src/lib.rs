@@ -12,6 +12,7 @@ mod gateway;
 mod provision;
 mod schedule;
 mod server;
+mod settings;
 pub mod testing;
 mod worker;
 
@@ -19,7 +20,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use shared::Config;
+use shared::{Config, Footprint};
+
+pub use crate::settings::LocalSettings;
 
 use crate::emulators::Emulators;
 use crate::server::ServerTask;
@@ -34,10 +37,12 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// What to start.
 #[derive(Debug, Clone)]
 pub struct StackOptions {
-    /// Every setting; `http_port` / `ws_port` 0 bind ephemeral ports, `aws_endpoint_url` set means
-    /// "use that endpoint and start no emulator"; `ws_management_endpoint` is always replaced by
-    /// the stack's own WebSocket port.
+    /// Every setting the functions read; `aws_endpoint_url` set means "use that endpoint and
+    /// start no emulator"; `ws_management_endpoint` is always replaced by the stack's own WebSocket
+    /// port, and `order_queue_url` by the queue it provisions.
     pub config: Config,
+    /// The stack's own settings; `http_port` / `ws_port` 0 bind ephemeral ports.
+    pub local: LocalSettings,
     /// Whether to create the demo products (idempotent).
     pub seed_products: bool,
     /// Whether to run the payment consumer and the reconciler. Off, orders stay PENDING until
@@ -63,11 +68,12 @@ pub struct Stack {
 
 impl Stack {
     /// Starts emulators (unless `config.aws_endpoint_url` is set), provisions tables and queues
-    /// idempotently, optionally seeds products, and serves the HTTP API on `config.http_port` and
-    /// the WebSocket API (with its management API) on `config.ws_port` (0 = ephemeral) on 127.0.0.1.
+    /// idempotently, optionally seeds products, and serves the HTTP API on `local.http_port` and
+    /// the WebSocket API (with its management API) on `local.ws_port` (0 = ephemeral) on 127.0.0.1.
     /// `ws_management_endpoint` is set to that WebSocket port, so every push goes through it.
     pub async fn start(options: StackOptions) -> anyhow::Result<Stack> {
         let mut config = options.config;
+        let local = options.local;
         let emulators = match &config.aws_endpoint_url {
             Some(_) => None,
             None => Some(
@@ -81,21 +87,23 @@ impl Stack {
         }
         let aws_endpoint = config.aws_endpoint_url.clone().unwrap_or_default();
 
-        let queues = provision::provision(&config, options.seed_products).await?;
+        let queues = provision::provision(&config, &local, options.seed_products).await?;
         config.order_queue_url = Some(queues.order_queue_url.clone());
 
         // Bound before the handlers are built: their notifier pushes through this port.
-        let ws_listener = gateway::bind_ws(config.ws_port).await?;
+        let ws_listener = gateway::bind_ws(local.ws_port).await?;
         let ws_addr = ws_listener.local_addr()?;
         config.ws_management_endpoint = Some(format!("http://{ws_addr}"));
 
-        let app = shared::AwsApp::connect(&config)
+        // One process serves every function, so it wires everything they use between them.
+        let everything = Footprint::everything();
+        let app = shared::AwsApp::connect(&config, &everything)
             .await
             .context("connecting the handlers to DynamoDB and SQS")?;
-        let (gateway, http_addr) = gateway::serve_http(app, config.http_port, &config.aws_region)
+        let (gateway, http_addr) = gateway::serve_http(app, local.http_port, &config.aws_region)
             .await
-            .with_context(|| format!("serving the HTTP API on 127.0.0.1:{}", config.http_port))?;
-        let ws_app = shared::ws::AwsWsApp::connect(&config)
+            .with_context(|| format!("serving the HTTP API on 127.0.0.1:{}", local.http_port))?;
+        let ws_app = shared::ws::AwsWsApp::connect(&config, &everything)
             .await
             .context("connecting the WebSocket handlers to DynamoDB")?;
         let ws_gateway = gateway::serve_ws(ws_listener, ws_app);

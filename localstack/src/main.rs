@@ -2,12 +2,20 @@
 
 use anyhow::Context;
 use chrono::{Duration, Utc};
-use localstack::{Stack, StackOptions};
-use shared::config::LogFormat;
+use localstack::{LocalSettings, Stack, StackOptions};
+use shared::config::{AuthSettings, LogFormat};
+use shared::{Config, Footprint};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = shared::Config::from_env().context("reading the settings")?;
+    let mut config =
+        Config::for_footprint(&Footprint::everything()).context("reading the settings")?;
+    // The one place with a default key: the local stack, whose AWS endpoint is always an emulator
+    // (or LocalStack), signs its development tokens with the published development secret.
+    if config.auth.jwt_secret.is_none() && config.auth.jwt_public_key.is_none() {
+        config.auth.jwt_secret = AuthSettings::development().jwt_secret;
+    }
+    let local = LocalSettings::from_env().context("reading the local stack's settings")?;
     // Humans read this terminal: pretty lines unless LOG_FORMAT asks otherwise.
     let log_format = if std::env::var_os("LOG_FORMAT").is_some() {
         config.log_format
@@ -18,6 +26,7 @@ async fn main() -> anyhow::Result<()> {
 
     let stack = Stack::start(StackOptions {
         config,
+        local,
         seed_products: true,
         run_workers: true,
     })
@@ -35,10 +44,21 @@ async fn main() -> anyhow::Result<()> {
 fn print_banner(stack: &Stack) {
     let config = stack.config();
     let expires_at = Utc::now() + Duration::hours(24);
-    let user_token =
-        shared::api::auth::mint_hs256(&config.jwt_secret, "dev-user", None, expires_at);
-    let admin_token =
-        shared::api::auth::mint_hs256(&config.jwt_secret, "dev-admin", Some("admin"), expires_at);
+    // With JWT_PUBLIC_KEY set the stack accepts only RS256 tokens, which it cannot sign.
+    let Some(secret) = config
+        .auth
+        .jwt_secret
+        .as_deref()
+        .filter(|_| config.auth.jwt_public_key.is_none())
+    else {
+        println!(
+            "\nLocal stack ready: HTTP API {} (JWT_PUBLIC_KEY is set: bring RS256 tokens).",
+            stack.http_url()
+        );
+        return;
+    };
+    let user_token = shared::api::auth::mint_hs256(secret, "dev-user", None, expires_at);
+    let admin_token = shared::api::auth::mint_hs256(secret, "dev-admin", Some("admin"), expires_at);
     let http = stack.http_url();
     println!(
         r#"

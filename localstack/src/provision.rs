@@ -9,6 +9,8 @@ use shared::adapters::dynamodb::DynamoStore;
 use shared::domain::{Money, NewProduct, ProductId};
 use shared::ports::ProductCatalog;
 
+use crate::settings::LocalSettings;
+
 /// The demo products: (id, name, price, stock).
 pub(crate) const DEMO_PRODUCTS: [(&str, &str, &str, u32); 3] = [
     ("espresso-beans", "Espresso beans, 1 kg", "14.90", 500),
@@ -28,13 +30,17 @@ pub(crate) struct Queues {
 }
 
 /// Tables, queues and (when `seed_products`) demo products, against `config.aws_endpoint_url`.
-pub(crate) async fn provision(config: &Config, seed_products: bool) -> anyhow::Result<Queues> {
+pub(crate) async fn provision(
+    config: &Config,
+    local: &LocalSettings,
+    seed_products: bool,
+) -> anyhow::Result<Queues> {
     let sdk = shared::aws::sdk_config(config).await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     shared::adapters::dynamodb::ensure_tables(&dynamodb, &config.tables)
         .await
         .context("creating the DynamoDB tables")?;
-    let queues = ensure_queues(&aws_sdk_sqs::Client::new(&sdk), config).await?;
+    let queues = ensure_queues(&aws_sdk_sqs::Client::new(&sdk), local).await?;
     if seed_products {
         seed_demo_products(&DynamoStore::new(dynamodb, config.tables.clone())).await?;
     }
@@ -42,21 +48,21 @@ pub(crate) async fn provision(config: &Config, seed_products: bool) -> anyhow::R
 }
 
 /// The dead-letter queue first, then the order queue whose redrive policy names it, with the
-/// visibility timeout and `maxReceiveCount` of `config`.
-async fn ensure_queues(sqs: &aws_sdk_sqs::Client, config: &Config) -> anyhow::Result<Queues> {
-    let dlq_url = ensure_queue(sqs, &config.order_dlq_name, &[]).await?;
+/// visibility timeout and `maxReceiveCount` of `local`.
+async fn ensure_queues(sqs: &aws_sdk_sqs::Client, local: &LocalSettings) -> anyhow::Result<Queues> {
+    let dlq_url = ensure_queue(sqs, &local.order_dlq_name, &[]).await?;
     let dlq_arn = queue_arn(sqs, &dlq_url).await?;
     let attributes = [
         (
             QueueAttributeName::RedrivePolicy,
-            redrive_policy(&dlq_arn, config.max_receive_count),
+            redrive_policy(&dlq_arn, local.max_receive_count),
         ),
         (
             QueueAttributeName::VisibilityTimeout,
-            config.queue_visibility_timeout.as_secs().to_string(),
+            local.queue_visibility_timeout.as_secs().to_string(),
         ),
     ];
-    let order_queue_url = ensure_queue(sqs, &config.order_queue_name, &attributes).await?;
+    let order_queue_url = ensure_queue(sqs, &local.order_queue_name, &attributes).await?;
     let order_queue_arn = queue_arn(sqs, &order_queue_url).await?;
     Ok(Queues {
         order_queue_url,

@@ -32,7 +32,7 @@ impl WorkerTasks {
             .order_queue_url
             .clone()
             .context("the order queue's URL is not known")?;
-        let worker = AwsWorker::connect(config)
+        let worker = AwsWorker::connect(config, &shared::Footprint::everything())
             .await
             .context("connecting the consumer and the reconciler to DynamoDB and SQS")?;
         let sqs = aws_sdk_sqs::Client::new(&shared::aws::sdk_config(config).await);

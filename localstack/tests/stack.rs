@@ -3,16 +3,17 @@
 use std::time::Duration;
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use localstack::{Stack, StackOptions};
+use localstack::{LocalSettings, Stack, StackOptions};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn options(seed_products: bool) -> StackOptions {
     StackOptions {
-        config: shared::Config {
+        config: shared::Config::default(),
+        local: LocalSettings {
             http_port: 0,
             ws_port: 0,
-            ..shared::Config::default()
+            ..LocalSettings::default()
         },
         seed_products,
         run_workers: true,
@@ -142,8 +143,8 @@ async fn seeded_products_are_served_and_provisioning_again_is_idempotent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_order_queue_has_the_configured_redrive_and_the_consumer_dead_letters_poison() {
     let mut options = options(false);
-    options.config.queue_visibility_timeout = Duration::from_secs(1);
-    options.config.max_receive_count = 2;
+    options.local.queue_visibility_timeout = Duration::from_secs(1);
+    options.local.max_receive_count = 2;
     let stack = Stack::start(options).await.unwrap();
     let sqs = aws_sdk_sqs::Client::new(&shared::aws::sdk_config(stack.config()).await);
 

@@ -6,7 +6,8 @@ use crate::adapters::apigw::ApiGatewayPusher;
 use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::sqs::SqsOrderQueue;
 use crate::api::auth::{AuthError, Authenticator};
-use crate::config::{Config, LockSettings};
+use crate::config::{Config, ConfigError, LockSettings};
+use crate::function::Footprint;
 use crate::notify::ConnectionNotifier;
 use crate::ports::{
     Clock, IdempotencyStore, Notifier, OrderQueue, OrderReader, ProductCatalog, RateCounter,
@@ -53,8 +54,9 @@ pub struct App<S, Q, N, C = SystemClock> {
     pub rate_limit_per_minute: u32,
 }
 
-/// The production wiring: DynamoDB and SQS through the AWS SDK.
-pub type AwsApp = App<DynamoStore, SqsOrderQueue, AwsNotifier>;
+/// The production wiring: DynamoDB and SQS through the AWS SDK. The queue and the notifier are
+/// `None` in a function whose footprint leaves them out.
+pub type AwsApp = App<DynamoStore, Option<SqsOrderQueue>, Option<AwsNotifier>>;
 
 /// Order events pushed through API Gateway's management API to connections stored in DynamoDB.
 pub type AwsNotifier = ConnectionNotifier<DynamoStore, ApiGatewayPusher>;
@@ -62,22 +64,16 @@ pub type AwsNotifier = ConnectionNotifier<DynamoStore, ApiGatewayPusher>;
 /// Why an instance could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum BootError {
+    /// A setting is missing or unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// The JWT settings are unusable.
     #[error(transparent)]
     Auth(#[from] AuthError),
-    /// The order queue's URL could not be resolved.
-    #[error("cannot resolve the URL of queue {name}")]
-    QueueUrl {
-        /// The queue name.
-        name: String,
-        /// What SQS said.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
 }
 
 impl<S: Store, Q: OrderQueue + Reachable, N: Notifier, C: Clock> App<S, Q, N, C> {
-    /// Wires ports that were built elsewhere (tests, fakes).
+    /// Wires ports that were built elsewhere (tests, fakes), verifying tokens with `config.auth`.
     pub fn new(
         store: S,
         queue: Q,
@@ -90,7 +86,7 @@ impl<S: Store, Q: OrderQueue + Reachable, N: Notifier, C: Clock> App<S, Q, N, C>
             queue,
             notifier,
             clock,
-            auth: Authenticator::from_config(config)?,
+            auth: Authenticator::from_settings(&config.auth)?,
             locks: config.locks.clone(),
             rate_limit_per_minute: config.rate_limit_per_minute,
         })
@@ -98,25 +94,60 @@ impl<S: Store, Q: OrderQueue + Reachable, N: Notifier, C: Clock> App<S, Q, N, C>
 }
 
 impl AwsApp {
-    /// Builds the SDK clients once and resolves the queue URL: the cold-start half of every function.
-    pub async fn connect(config: &Config) -> Result<Arc<Self>, BootError> {
+    /// The cold-start half of an HTTP function: builds only the clients `footprint` uses (the
+    /// local gateway passes [`Footprint::everything`]). No network call happens here.
+    pub async fn connect(config: &Config, footprint: &Footprint) -> Result<Arc<Self>, BootError> {
+        let auth = authenticator(config, footprint)?;
         let sdk = crate::aws::sdk_config(config).await;
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.tables.clone());
-        let queue = SqsOrderQueue::connect(aws_sdk_sqs::Client::new(&sdk), config).await?;
-        let notifier = aws_notifier(&sdk, &store, config);
-        Ok(Arc::new(App::new(
+        let queue = order_queue(&sdk, config, footprint)?;
+        let notifier = footprint.pushes.then(|| aws_notifier(&sdk, &store, config));
+        Ok(Arc::new(App {
             store,
             queue,
             notifier,
-            SystemClock,
-            config,
-        )?))
+            clock: SystemClock,
+            auth,
+            locks: config.locks.clone(),
+            rate_limit_per_minute: config.rate_limit_per_minute,
+        }))
     }
+}
+
+/// The token verifier of a function: none for one that does not authenticate; otherwise the
+/// configured key, and never the published development secret outside an emulator.
+pub(crate) fn authenticator(
+    config: &Config,
+    footprint: &Footprint,
+) -> Result<Authenticator, BootError> {
+    if !footprint.authenticates {
+        return Ok(Authenticator::refusing_every_token());
+    }
+    config
+        .auth
+        .refuse_development_secret(config.aws_endpoint_url.as_deref())?;
+    Ok(Authenticator::from_settings(&config.auth)?)
+}
+
+/// The order queue at `ORDER_QUEUE_URL`, for a footprint that uses it.
+pub(crate) fn order_queue(
+    sdk: &aws_config::SdkConfig,
+    config: &Config,
+    footprint: &Footprint,
+) -> Result<Option<SqsOrderQueue>, BootError> {
+    if !footprint.order_queue {
+        return Ok(None);
+    }
+    let url = config.require_order_queue_url()?;
+    Ok(Some(SqsOrderQueue::new(
+        aws_sdk_sqs::Client::new(sdk),
+        url.to_owned(),
+    )))
 }
 
 /// The notifier every function that changes an order uses; without `WS_MANAGEMENT_ENDPOINT` it
 /// only logs (a deployment without the WebSocket API).
-pub fn aws_notifier(
+pub(crate) fn aws_notifier(
     sdk: &aws_config::SdkConfig,
     store: &DynamoStore,
     config: &Config,

@@ -1,13 +1,26 @@
-//! One typed `Config` read from the environment at cold start; a bad value fails the start, never a request.
+//! One typed `Config` read from the environment at cold start; a bad value fails the start, never a
+//! request. A Lambda reads only the settings its [`Footprint`] names (see [`Config::for_footprint`]),
+//! so `template.yaml` gives each function exactly those; the local stack reads them all.
 
+use std::collections::BTreeSet;
+use std::sync::Mutex;
 use std::time::Duration;
 
-/// Names of the DynamoDB tables.
+use crate::function::{Footprint, Table};
+
+/// The HS256 secret the local stack signs its development tokens with. It is published (README,
+/// sample events), so a function refuses it unless its AWS endpoint is an emulator: see
+/// [`AuthSettings::refuse_development_secret`].
+pub const DEVELOPMENT_JWT_SECRET: &str = "local-dev-secret";
+
+/// Names of the DynamoDB tables. A table outside a function's footprint is not read from the
+/// environment and keeps a name DynamoDB refuses, so a call to it fails loudly instead of reaching
+/// a default table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableNames {
     /// `PRODUCTS_TABLE`: products and their live stock.
     pub products: String,
-    /// `ORDERS_TABLE`: orders, with the `user-orders` index.
+    /// `ORDERS_TABLE`: orders, with the `user-orders` and `status-updated` indexes.
     pub orders: String,
     /// `IDEMPOTENCY_TABLE`: one record per (user, idempotency key).
     pub idempotency: String,
@@ -17,6 +30,53 @@ pub struct TableNames {
     pub rate_limits: String,
     /// `CONNECTIONS_TABLE`: open WebSocket connections and their users.
     pub connections: String,
+}
+
+impl TableNames {
+    /// The name of `table`.
+    pub fn name(&self, table: Table) -> &str {
+        match table {
+            Table::Products => &self.products,
+            Table::Orders => &self.orders,
+            Table::Idempotency => &self.idempotency,
+            Table::Locks => &self.locks,
+            Table::RateLimits => &self.rate_limits,
+            Table::Connections => &self.connections,
+        }
+    }
+
+    fn name_mut(&mut self, table: Table) -> &mut String {
+        match table {
+            Table::Products => &mut self.products,
+            Table::Orders => &mut self.orders,
+            Table::Idempotency => &mut self.idempotency,
+            Table::Locks => &mut self.locks,
+            Table::RateLimits => &mut self.rate_limits,
+            Table::Connections => &mut self.connections,
+        }
+    }
+
+    /// Every table under its default name, as the local stack and the tests create them.
+    pub fn defaults() -> Self {
+        let mut names = Self::unconfigured();
+        for table in Table::ALL {
+            *names.name_mut(table) = table.default_name().to_owned();
+        }
+        names
+    }
+
+    /// No table configured: every name is one DynamoDB rejects (it allows only `[a-zA-Z0-9_.-]`).
+    fn unconfigured() -> Self {
+        let none = |setting: &str| format!("<{setting} is not in this function's footprint>");
+        TableNames {
+            products: none("PRODUCTS_TABLE"),
+            orders: none("ORDERS_TABLE"),
+            idempotency: none("IDEMPOTENCY_TABLE"),
+            locks: none("LOCKS_TABLE"),
+            rate_limits: none("RATE_LIMITS_TABLE"),
+            connections: none("CONNECTIONS_TABLE"),
+        }
+    }
 }
 
 /// How order placement takes per-product locks.
@@ -34,6 +94,86 @@ pub struct LockSettings {
     pub max_backoff: Duration,
 }
 
+impl Default for LockSettings {
+    fn default() -> Self {
+        LockSettings {
+            enabled: true,
+            lease: Duration::from_millis(5_000),
+            attempts: 8,
+            base_backoff: Duration::from_millis(20),
+            max_backoff: Duration::from_millis(400),
+        }
+    }
+}
+
+/// How bearer tokens are verified. There is no default key: a function that authenticates and has
+/// neither `JWT_SECRET` nor `JWT_PUBLIC_KEY` refuses to start.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthSettings {
+    /// `JWT_SECRET`: HS256 secret. Ignored when `JWT_PUBLIC_KEY` is set.
+    pub jwt_secret: Option<String>,
+    /// `JWT_PUBLIC_KEY`: PEM of an RS256 public key; when set, only RS256 tokens are accepted.
+    pub jwt_public_key: Option<String>,
+    /// `JWT_ISSUER`: when set, tokens must carry this `iss`.
+    pub jwt_issuer: Option<String>,
+    /// `JWT_AUDIENCE`: when set, tokens must carry this `aud`.
+    pub jwt_audience: Option<String>,
+}
+
+impl AuthSettings {
+    /// HS256 with the development secret: the local stack's default and the tests'.
+    pub fn development() -> Self {
+        AuthSettings {
+            jwt_secret: Some(DEVELOPMENT_JWT_SECRET.to_owned()),
+            ..AuthSettings::default()
+        }
+    }
+
+    /// Refuses the published development secret unless the function talks to an emulator
+    /// (`AWS_ENDPOINT_URL` set: the local stack, `cargo lambda watch`, `sam local`). A deployed
+    /// function has no endpoint override, so a deployment that copied the README's secret cannot
+    /// start, rather than accepting tokens anyone can mint.
+    pub fn refuse_development_secret(
+        &self,
+        aws_endpoint_url: Option<&str>,
+    ) -> Result<(), ConfigError> {
+        let development = self.jwt_public_key.is_none()
+            && self.jwt_secret.as_deref() == Some(DEVELOPMENT_JWT_SECRET);
+        if development && aws_endpoint_url.is_none() {
+            return Err(ConfigError {
+                name: "JWT_SECRET",
+                reason: format!(
+                    "{DEVELOPMENT_JWT_SECRET:?} is the published development secret; it is accepted \
+                     only against an emulator (AWS_ENDPOINT_URL). Set a secret of your own \
+                     (from Secrets Manager) or JWT_PUBLIC_KEY"
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The simulated payment provider.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PaymentSettings {
+    /// `PAYMENT_SUCCESS_RATE` (0.8).
+    pub success_rate: f64,
+    /// `PAYMENT_SEED`: makes the simulated gateway deterministic (tests).
+    pub seed: Option<u64>,
+    /// `PAYMENT_TRANSIENT_ERROR_RATE` (0): share of charges that fail with a technical error.
+    pub transient_error_rate: f64,
+}
+
+impl Default for PaymentSettings {
+    fn default() -> Self {
+        PaymentSettings {
+            success_rate: 0.8,
+            seed: None,
+            transient_error_rate: 0.0,
+        }
+    }
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -43,48 +183,25 @@ pub enum LogFormat {
     Pretty,
 }
 
-/// Everything a function or the local stack needs to know about its environment.
+/// What a function (or the local stack, which runs them all) reads from its environment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// `HTTP_PORT` of the local HTTP API (3000).
-    pub http_port: u16,
-    /// `WS_PORT` of the local WebSocket API (3001).
-    pub ws_port: u16,
-    /// `AWS_ENDPOINT_URL`: use this endpoint instead of AWS (and start no emulator locally).
+    /// `AWS_ENDPOINT_URL`: use this endpoint instead of AWS (an emulator, LocalStack).
     pub aws_endpoint_url: Option<String>,
-    /// `AWS_REGION` (us-east-1).
+    /// `AWS_REGION` (us-east-1; Lambda sets it).
     pub aws_region: String,
-    /// Table names.
+    /// Table names (only the footprint's are read).
     pub tables: TableNames,
-    /// `ORDER_QUEUE_NAME` (orders).
-    pub order_queue_name: String,
-    /// `ORDER_QUEUE_URL`: skips the GetQueueUrl lookup at cold start when set.
+    /// `ORDER_QUEUE_URL`: required by the functions that send to or check the order queue; the
+    /// template passes it, so no `GetQueueUrl` runs at cold start.
     pub order_queue_url: Option<String>,
-    /// `ORDER_DLQ_NAME` (orders-dlq).
-    pub order_dlq_name: String,
-    /// `ORDER_QUEUE_VISIBILITY_SECONDS` (30): how long a received message stays hidden.
-    pub queue_visibility_timeout: Duration,
-    /// `ORDER_QUEUE_MAX_RECEIVE_COUNT` (5): receives before a message moves to the DLQ.
-    pub max_receive_count: u32,
     /// `WS_MANAGEMENT_ENDPOINT`: the WebSocket API's management endpoint
-    /// (`https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`); locally `http://127.0.0.1:{WS_PORT}`.
+    /// (`https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`); without it events are not pushed.
     pub ws_management_endpoint: Option<String>,
-    /// `JWT_SECRET` for HS256 tokens (local-dev-secret).
-    pub jwt_secret: String,
-    /// `JWT_PUBLIC_KEY`: PEM of an RS256 public key; when set, RS256 tokens are accepted too.
-    pub jwt_public_key: Option<String>,
-    /// `WEBHOOK_SECRET` for payment webhook signatures.
-    pub webhook_secret: String,
-    /// `PAYMENT_SUCCESS_RATE` (0.8).
-    pub payment_success_rate: f64,
-    /// `PAYMENT_SEED`: makes the simulated gateway deterministic.
-    pub payment_seed: Option<u64>,
-    /// `PAYMENT_TRANSIENT_ERROR_RATE` (0): share of charges that fail with a technical error.
-    pub payment_transient_error_rate: f64,
-    /// `HOLD_TTL_SECONDS` (120).
-    pub hold_ttl: Duration,
-    /// `HOLD_SWEEP_SECONDS` (60).
-    pub hold_sweep: Duration,
+    /// Token verification.
+    pub auth: AuthSettings,
+    /// The simulated payment provider.
+    pub payments: PaymentSettings,
     /// `RECONCILE_AFTER_SECONDS` (60).
     pub reconcile_after: Duration,
     /// Lock settings, `STOCK_LOCKS` among them.
@@ -95,166 +212,202 @@ pub struct Config {
     pub log_format: LogFormat,
 }
 
-/// A setting that is present but unusable.
+/// A setting that is present but unusable, or missing where it is required.
 #[derive(Debug, thiserror::Error)]
 #[error("setting {name}: {reason}")]
 pub struct ConfigError {
-    name: &'static str,
-    reason: String,
+    /// The environment variable.
+    pub name: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl ConfigError {
+    /// `name` is required and unset.
+    pub fn missing(name: &'static str, why: &str) -> Self {
+        ConfigError {
+            name,
+            reason: format!("not set; {why}"),
+        }
+    }
 }
 
 impl Default for Config {
-    /// The local development defaults documented in the README.
+    /// The local development defaults documented in the README (the development secret included).
     fn default() -> Self {
         Config {
-            http_port: 3000,
-            ws_port: 3001,
             aws_endpoint_url: None,
             aws_region: "us-east-1".into(),
-            tables: TableNames {
-                products: "products".into(),
-                orders: "orders".into(),
-                idempotency: "idempotency".into(),
-                locks: "stock-locks".into(),
-                rate_limits: "rate-limits".into(),
-                connections: "ws-connections".into(),
-            },
-            order_queue_name: "orders".into(),
+            tables: TableNames::defaults(),
             order_queue_url: None,
-            order_dlq_name: "orders-dlq".into(),
-            queue_visibility_timeout: Duration::from_secs(30),
-            max_receive_count: 5,
             ws_management_endpoint: None,
-            jwt_secret: "local-dev-secret".into(),
-            jwt_public_key: None,
-            webhook_secret: "local-webhook-secret".into(),
-            payment_success_rate: 0.8,
-            payment_seed: None,
-            payment_transient_error_rate: 0.0,
-            hold_ttl: Duration::from_secs(120),
-            hold_sweep: Duration::from_secs(60),
+            auth: AuthSettings::development(),
+            payments: PaymentSettings::default(),
             reconcile_after: Duration::from_secs(60),
-            locks: LockSettings {
-                enabled: true,
-                lease: Duration::from_millis(5_000),
-                attempts: 8,
-                base_backoff: Duration::from_millis(20),
-                max_backoff: Duration::from_millis(400),
-            },
+            locks: LockSettings::default(),
             rate_limit_per_minute: 120,
             log_format: LogFormat::Json,
         }
     }
 }
 
+/// Settings always read: where AWS is and how to log. The `AWS_*` ones Lambda sets itself (or the
+/// developer, locally), so they are not part of a function's template environment.
+pub const AMBIENT_SETTINGS: [&str; 4] = [
+    "AWS_ENDPOINT_URL",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "LOG_FORMAT",
+];
+
+/// Settings only tests set (a seed makes the payment simulator deterministic).
+pub const TEST_ONLY_SETTINGS: [&str; 1] = ["PAYMENT_SEED"];
+
 impl Config {
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    /// Reads the settings `footprint` names from the process environment.
+    pub fn for_footprint(footprint: &Footprint) -> Result<Self, ConfigError> {
+        Self::from_lookup(footprint, |name| {
+            std::env::var(name).ok().filter(|v| !v.is_empty())
+        })
     }
 
-    /// Reads settings through `lookup`, so tests need not touch the process environment.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    /// Every setting name [`Config::from_lookup`] reads for `footprint`, found by reading an empty
+    /// environment through a recording lookup: the truth the template is checked against.
+    pub fn settings_read(footprint: &Footprint) -> BTreeSet<String> {
+        let read = Mutex::new(BTreeSet::new());
+        let _ = Self::from_lookup(footprint, |name| {
+            read.lock().unwrap().insert(name.to_owned());
+            None
+        });
+        read.into_inner().unwrap()
+    }
+
+    /// Reads the settings `footprint` names through `lookup`, so tests need not touch the process
+    /// environment. Settings outside the footprint keep their defaults and are never looked up.
+    pub fn from_lookup(
+        footprint: &Footprint,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
         let d = Config::default();
-        let text = |name: &str, default: String| lookup(name).unwrap_or(default);
-        let secs = |name: &'static str, default: Duration| -> Result<Duration, ConfigError> {
-            parsed::<u64>(&lookup, name).map(|v| v.map_or(default, Duration::from_secs))
-        };
-        let millis = |name: &'static str, default: Duration| -> Result<Duration, ConfigError> {
-            parsed::<u64>(&lookup, name).map(|v| v.map_or(default, Duration::from_millis))
-        };
-        let payment_success_rate =
-            parsed::<f64>(&lookup, "PAYMENT_SUCCESS_RATE")?.unwrap_or(d.payment_success_rate);
-        if !(0.0..=1.0).contains(&payment_success_rate) {
-            return Err(ConfigError {
-                name: "PAYMENT_SUCCESS_RATE",
-                reason: "must be between 0 and 1".into(),
-            });
-        }
-        let payment_transient_error_rate = parsed::<f64>(&lookup, "PAYMENT_TRANSIENT_ERROR_RATE")?
-            .unwrap_or(d.payment_transient_error_rate);
-        if !(0.0..=1.0).contains(&payment_transient_error_rate) {
-            return Err(ConfigError {
-                name: "PAYMENT_TRANSIENT_ERROR_RATE",
-                reason: "must be between 0 and 1".into(),
-            });
-        }
-        let stock_locks = match lookup("STOCK_LOCKS")
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            None | Some("on" | "true" | "1") => true,
-            Some("off" | "false" | "0") => false,
-            Some(other) => {
-                return Err(ConfigError {
-                    name: "STOCK_LOCKS",
-                    reason: format!("{other:?} is not on or off"),
-                });
-            }
-        };
-        let log_format = match lookup("LOG_FORMAT").as_deref() {
-            None | Some("json") => LogFormat::Json,
-            Some("pretty") => LogFormat::Pretty,
-            Some(other) => {
-                return Err(ConfigError {
-                    name: "LOG_FORMAT",
-                    reason: format!("{other:?} is not json or pretty"),
-                });
-            }
-        };
-        Ok(Config {
-            http_port: parsed(&lookup, "HTTP_PORT")?.unwrap_or(d.http_port),
-            ws_port: parsed(&lookup, "WS_PORT")?.unwrap_or(d.ws_port),
+        let mut config = Config {
             aws_endpoint_url: lookup("AWS_ENDPOINT_URL"),
             aws_region: lookup("AWS_REGION")
                 .or_else(|| lookup("AWS_DEFAULT_REGION"))
                 .unwrap_or(d.aws_region),
-            tables: TableNames {
-                products: text("PRODUCTS_TABLE", d.tables.products),
-                orders: text("ORDERS_TABLE", d.tables.orders),
-                idempotency: text("IDEMPOTENCY_TABLE", d.tables.idempotency),
-                locks: text("LOCKS_TABLE", d.tables.locks),
-                rate_limits: text("RATE_LIMITS_TABLE", d.tables.rate_limits),
-                connections: text("CONNECTIONS_TABLE", d.tables.connections),
+            tables: TableNames::unconfigured(),
+            auth: AuthSettings::default(),
+            log_format: match lookup("LOG_FORMAT").as_deref() {
+                None | Some("json") => LogFormat::Json,
+                Some("pretty") => LogFormat::Pretty,
+                Some(other) => {
+                    return Err(ConfigError {
+                        name: "LOG_FORMAT",
+                        reason: format!("{other:?} is not json or pretty"),
+                    });
+                }
             },
-            order_queue_name: text("ORDER_QUEUE_NAME", d.order_queue_name),
-            order_queue_url: lookup("ORDER_QUEUE_URL"),
-            order_dlq_name: text("ORDER_DLQ_NAME", d.order_dlq_name),
-            queue_visibility_timeout: secs(
-                "ORDER_QUEUE_VISIBILITY_SECONDS",
-                d.queue_visibility_timeout,
-            )?,
-            max_receive_count: parsed(&lookup, "ORDER_QUEUE_MAX_RECEIVE_COUNT")?
-                .unwrap_or(d.max_receive_count)
-                .max(1),
-            ws_management_endpoint: lookup("WS_MANAGEMENT_ENDPOINT"),
-            jwt_secret: text("JWT_SECRET", d.jwt_secret),
-            jwt_public_key: lookup("JWT_PUBLIC_KEY"),
-            webhook_secret: text("WEBHOOK_SECRET", d.webhook_secret),
-            payment_success_rate,
-            payment_seed: parsed(&lookup, "PAYMENT_SEED")?,
-            payment_transient_error_rate,
-            hold_ttl: secs("HOLD_TTL_SECONDS", d.hold_ttl)?,
-            hold_sweep: secs("HOLD_SWEEP_SECONDS", d.hold_sweep)?,
-            reconcile_after: secs("RECONCILE_AFTER_SECONDS", d.reconcile_after)?,
-            locks: LockSettings {
-                enabled: stock_locks,
-                lease: millis("LOCK_LEASE_MS", d.locks.lease)?,
-                attempts: parsed(&lookup, "LOCK_ATTEMPTS")?
-                    .unwrap_or(d.locks.attempts)
-                    .max(1),
-                base_backoff: millis("LOCK_BACKOFF_MS", d.locks.base_backoff)?,
-                max_backoff: d.locks.max_backoff,
-            },
-            rate_limit_per_minute: parsed(&lookup, "RATE_LIMIT_PER_MINUTE")?
-                .unwrap_or(d.rate_limit_per_minute),
-            log_format,
+            ..d
+        };
+        for &table in footprint.tables {
+            *config.tables.name_mut(table) =
+                lookup(table.setting()).unwrap_or_else(|| table.default_name().to_owned());
+        }
+        if footprint.order_queue {
+            config.order_queue_url = lookup("ORDER_QUEUE_URL");
+        }
+        if footprint.pushes {
+            config.ws_management_endpoint = lookup("WS_MANAGEMENT_ENDPOINT");
+        }
+        if footprint.authenticates {
+            config.auth = AuthSettings {
+                jwt_secret: lookup("JWT_SECRET"),
+                jwt_public_key: lookup("JWT_PUBLIC_KEY"),
+                jwt_issuer: lookup("JWT_ISSUER"),
+                jwt_audience: lookup("JWT_AUDIENCE"),
+            };
+        }
+        if footprint.rate_limited {
+            config.rate_limit_per_minute =
+                parsed(&lookup, "RATE_LIMIT_PER_MINUTE")?.unwrap_or(config.rate_limit_per_minute);
+        }
+        if footprint.stock_locks {
+            config.locks = read_locks(&lookup, config.locks)?;
+        }
+        if footprint.payments {
+            config.payments = read_payments(&lookup, config.payments)?;
+        }
+        if footprint.reconciles {
+            config.reconcile_after = parsed::<u64>(&lookup, "RECONCILE_AFTER_SECONDS")?
+                .map_or(config.reconcile_after, Duration::from_secs);
+        }
+        Ok(config)
+    }
+
+    /// The order queue's URL, required by a function whose footprint sends to the queue.
+    pub fn require_order_queue_url(&self) -> Result<&str, ConfigError> {
+        self.order_queue_url.as_deref().ok_or_else(|| {
+            ConfigError::missing(
+                "ORDER_QUEUE_URL",
+                "this function sends to the order queue (the template passes the queue's URL)",
+            )
         })
     }
 }
 
-fn parsed<T: std::str::FromStr>(
+fn read_locks(
+    lookup: &impl Fn(&str) -> Option<String>,
+    d: LockSettings,
+) -> Result<LockSettings, ConfigError> {
+    let enabled = match lookup("STOCK_LOCKS")
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None => d.enabled,
+        Some("on" | "true" | "1") => true,
+        Some("off" | "false" | "0") => false,
+        Some(other) => {
+            return Err(ConfigError {
+                name: "STOCK_LOCKS",
+                reason: format!("{other:?} is not on or off"),
+            });
+        }
+    };
+    Ok(LockSettings {
+        enabled,
+        lease: parsed::<u64>(lookup, "LOCK_LEASE_MS")?.map_or(d.lease, Duration::from_millis),
+        attempts: parsed(lookup, "LOCK_ATTEMPTS")?
+            .unwrap_or(d.attempts)
+            .max(1),
+        base_backoff: parsed::<u64>(lookup, "LOCK_BACKOFF_MS")?
+            .map_or(d.base_backoff, Duration::from_millis),
+        max_backoff: d.max_backoff,
+    })
+}
+
+fn read_payments(
+    lookup: &impl Fn(&str) -> Option<String>,
+    d: PaymentSettings,
+) -> Result<PaymentSettings, ConfigError> {
+    let rate = |name: &'static str, default: f64| -> Result<f64, ConfigError> {
+        let value = parsed::<f64>(lookup, name)?.unwrap_or(default);
+        if !(0.0..=1.0).contains(&value) {
+            return Err(ConfigError {
+                name,
+                reason: "must be between 0 and 1".into(),
+            });
+        }
+        Ok(value)
+    };
+    Ok(PaymentSettings {
+        success_rate: rate("PAYMENT_SUCCESS_RATE", d.success_rate)?,
+        seed: parsed(lookup, "PAYMENT_SEED")?,
+        transient_error_rate: rate("PAYMENT_TRANSIENT_ERROR_RATE", d.transient_error_rate)?,
+    })
+}
+
+/// `name` parsed as `T`, `None` when unset.
+pub fn parsed<T: std::str::FromStr>(
     lookup: &impl Fn(&str) -> Option<String>,
     name: &'static str,
 ) -> Result<Option<T>, ConfigError>
@@ -274,26 +427,74 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::function::Function;
     use std::collections::HashMap;
 
-    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    fn config(footprint: &Footprint, pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let map: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Config::from_lookup(|k| map.get(k).cloned())
+        Config::from_lookup(footprint, |k| map.get(k).cloned())
     }
 
     #[test]
-    fn empty_environment_gives_the_documented_defaults() {
-        assert_eq!(config(&[]).unwrap(), Config::default());
+    fn an_empty_environment_gives_the_defaults_but_no_key() {
+        let read = config(&Footprint::everything(), &[]).unwrap();
+        assert_eq!(
+            read,
+            Config {
+                auth: AuthSettings::default(),
+                ..Config::default()
+            }
+        );
     }
 
     #[test]
     fn stock_locks_off_and_bad_values_are_reported() {
-        assert!(!config(&[("STOCK_LOCKS", "off")]).unwrap().locks.enabled);
-        assert!(config(&[("STOCK_LOCKS", "maybe")]).is_err());
-        assert!(config(&[("HTTP_PORT", "x")]).is_err());
-        assert!(config(&[("PAYMENT_SUCCESS_RATE", "1.5")]).is_err());
+        let all = Footprint::everything();
+        assert!(
+            !config(&all, &[("STOCK_LOCKS", "off")])
+                .unwrap()
+                .locks
+                .enabled
+        );
+        assert!(config(&all, &[("STOCK_LOCKS", "maybe")]).is_err());
+        assert!(config(&all, &[("LOCK_ATTEMPTS", "x")]).is_err());
+        assert!(config(&all, &[("PAYMENT_SUCCESS_RATE", "1.5")]).is_err());
+    }
+
+    #[test]
+    fn a_function_reads_only_the_settings_of_its_footprint() {
+        let footprint = Function::Http(crate::Endpoint::GetProduct).footprint();
+        let read = Config::settings_read(&footprint);
+        assert!(read.contains("PRODUCTS_TABLE"));
+        assert!(read.contains("JWT_SECRET"));
+        assert!(!read.contains("ORDERS_TABLE"));
+        assert!(!read.contains("ORDER_QUEUE_URL"));
+        assert!(!read.contains("PAYMENT_SUCCESS_RATE"));
+
+        let config = config(&footprint, &[("ORDERS_TABLE", "elsewhere")]).unwrap();
+        assert!(
+            config.tables.orders.starts_with('<'),
+            "a table outside the footprint keeps a name DynamoDB refuses: {}",
+            config.tables.orders
+        );
+    }
+
+    #[test]
+    fn the_development_secret_is_refused_unless_the_endpoint_is_an_emulator() {
+        let development = AuthSettings::development();
+        assert!(development.refuse_development_secret(None).is_err());
+        assert!(
+            development
+                .refuse_development_secret(Some("http://127.0.0.1:4566"))
+                .is_ok()
+        );
+        let own = AuthSettings {
+            jwt_secret: Some("a-secret-of-our-own".into()),
+            ..AuthSettings::default()
+        };
+        assert!(own.refuse_development_secret(None).is_ok());
     }
 }

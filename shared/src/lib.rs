@@ -10,6 +10,7 @@
 //! - [`api`]: request parsing, authentication, rate limiting, errors to HTTP, one module per endpoint.
 //! - [`app`]: the ports wired together per cold start.
 //! - [`config`]: the one typed `Config`, read from the environment at cold start.
+//! - [`function`]: the catalogue of Lambda functions and what each one uses (its footprint).
 //! - [`messages`]: bodies of queue messages and WebSocket events.
 //! - [`notify`]: order events to the owner's WebSocket connections.
 //! - [`telemetry`]: tracing set-up.
@@ -22,6 +23,7 @@ pub mod app;
 pub mod aws;
 pub mod config;
 pub mod domain;
+pub mod function;
 pub mod messages;
 pub mod notify;
 pub mod ports;
@@ -32,3 +34,4 @@ pub mod ws;
 pub use api::Endpoint;
 pub use app::{App, AwsApp, Store};
 pub use config::Config;
+pub use function::{Footprint, Function};

@@ -340,3 +340,68 @@ pub trait Notifier: Send + Sync {
     /// Pushes `event` to every open connection of `user_id`.
     fn notify(&self, user_id: &UserId, event: &OrderEvent) -> impl Future<Output = ()> + Send;
 }
+
+/// A port outside the function's [`Footprint`](crate::function::Footprint) is wired as `None`: the
+/// function builds no client for it and has no permission to use it, so reaching it is a bug in
+/// the footprint, reported as a failure of that port rather than a call to AWS.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} is not in this function's footprint")]
+pub struct NotWired(pub &'static str);
+
+impl<Q: OrderQueue> OrderQueue for Option<Q> {
+    async fn enqueue(&self, message: &OrderPlaced) -> Result<(), QueueError> {
+        match self {
+            Some(queue) => queue.enqueue(message).await,
+            None => Err(QueueError(Box::new(NotWired("the order queue")))),
+        }
+    }
+}
+
+impl<R: Reachable> Reachable for Option<R> {
+    async fn reachable(&self) -> bool {
+        match self {
+            Some(service) => service.reachable().await,
+            None => false,
+        }
+    }
+}
+
+impl<N: Notifier> Notifier for Option<N> {
+    async fn notify(&self, user_id: &UserId, event: &OrderEvent) {
+        match self {
+            Some(notifier) => notifier.notify(user_id, event).await,
+            None => tracing::error!(
+                order_id = %event.order_id,
+                "{}; event not pushed",
+                NotWired("the WebSocket notifier")
+            ),
+        }
+    }
+}
+
+impl<C: ConnectionStore> ConnectionStore for Option<C> {
+    async fn save_connection(
+        &self,
+        connection: &Connection,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        match self {
+            Some(store) => store.save_connection(connection, ttl).await,
+            None => Err(StoreError::unavailable(NotWired("the connections table"))),
+        }
+    }
+
+    async fn delete_connection(&self, connection_id: &str) -> Result<(), StoreError> {
+        match self {
+            Some(store) => store.delete_connection(connection_id).await,
+            None => Err(StoreError::unavailable(NotWired("the connections table"))),
+        }
+    }
+
+    async fn connections_of(&self, user_id: &UserId) -> Result<Vec<String>, StoreError> {
+        match self {
+            Some(store) => store.connections_of(user_id).await,
+            None => Err(StoreError::unavailable(NotWired("the connections table"))),
+        }
+    }
+}

@@ -39,7 +39,7 @@ async fn rejected_requests_change_nothing(locks: bool) {
     let with_quantity =
         |q: Value| json!({"idempotency_key": "k", "items": [{"product_id": p, "quantity": q}]});
     let expired = mint_hs256(
-        &stack.stack.config().jwt_secret,
+        stack.stack.config().auth.jwt_secret.as_deref().unwrap(),
         "alice",
         None,
         Utc::now() - chrono::Duration::minutes(5),
@@ -265,7 +265,7 @@ both_lock_modes!(rejected_requests_change_nothing);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limit_answers_429_with_retry_after() {
-    let stack = spawn_with(true, |c| c.rate_limit_per_minute = 3).await;
+    let stack = spawn_with(true, |o| o.config.rate_limit_per_minute = 3).await;
     let token = stack.token("alice");
     let mut statuses = vec![];
     for _ in 0..5 {
@@ -346,7 +346,7 @@ both_lock_modes!(held_lock_item_gives_lock_conflict);
 async fn unreachable_backends_give_503() {
     let backend = spawn(true).await;
     let endpoint = backend.stack.aws_endpoint();
-    let stack = spawn_with(true, |c| c.aws_endpoint_url = Some(endpoint)).await;
+    let stack = spawn_with(true, |o| o.config.aws_endpoint_url = Some(endpoint)).await;
     let product = stack.product("1.00", 5).await;
     backend.stack.shutdown().await;
 

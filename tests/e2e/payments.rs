@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::future::join_all;
+use localstack::StackOptions;
 use reqwest::StatusCode;
 use serde_json::json;
-use shared::Config;
 use shared::adapters::dynamodb::DynamoStore;
 use shared::domain::{
     IdempotencyKey, Money, Order, OrderId, OrderItem, ProductId, Quantity, UserId,
@@ -17,11 +17,11 @@ use shared::ports::StockReserver;
 use crate::support::{TestStack, next_ws_event, spawn_pipeline};
 
 /// Fast retries and redrive so failure paths finish in seconds.
-fn pipeline(config: &mut Config) {
-    config.payment_seed = Some(20261122);
-    config.queue_visibility_timeout = Duration::from_secs(1);
-    config.max_receive_count = 2;
-    config.reconcile_after = Duration::from_secs(2);
+fn pipeline(options: &mut StackOptions) {
+    options.config.payments.seed = Some(20261122);
+    options.local.queue_visibility_timeout = Duration::from_secs(1);
+    options.local.max_receive_count = 2;
+    options.config.reconcile_after = Duration::from_secs(2);
 }
 
 /// Polls an order until it is terminal (or the deadline passes) and returns its status.
@@ -75,7 +75,7 @@ async fn sqs(stack: &TestStack) -> aws_sdk_sqs::Client {
 async fn fifty_orders_settle_and_stock_is_conserved() {
     let stack = spawn_pipeline(true, |c| {
         pipeline(c);
-        c.payment_success_rate = 0.5;
+        c.config.payments.success_rate = 0.5;
     })
     .await;
     let products = [
@@ -139,7 +139,7 @@ async fn fifty_orders_settle_and_stock_is_conserved() {
 async fn duplicate_deliveries_settle_once() {
     let stack = spawn_pipeline(true, |c| {
         pipeline(c);
-        c.payment_success_rate = 0.0;
+        c.config.payments.success_rate = 0.0;
     })
     .await;
     let product = stack.product("1.00", 10).await;

@@ -3,10 +3,9 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use localstack::{Stack, StackOptions};
+use localstack::{LocalSettings, Stack, StackOptions};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use shared::Config;
 use shared::api::auth::mint_hs256;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::{self, Message};
@@ -38,33 +37,43 @@ pub struct TestStack {
 }
 
 /// A stack for the synchronous API (no payment consumer, so orders stay PENDING) with the given
-/// lock mode, no rate limit, and `adjust` applied to its config.
-pub async fn spawn_with(locks: bool, adjust: impl FnOnce(&mut Config)) -> TestStack {
+/// lock mode, no rate limit, and `adjust` applied to its options.
+pub async fn spawn_with(locks: bool, adjust: impl FnOnce(&mut StackOptions)) -> TestStack {
     start(locks, false, adjust).await
 }
 
 /// The whole stack, payment consumer and reconciler included, with `adjust` applied.
-pub async fn spawn_pipeline(locks: bool, adjust: impl FnOnce(&mut Config)) -> TestStack {
+pub async fn spawn_pipeline(locks: bool, adjust: impl FnOnce(&mut StackOptions)) -> TestStack {
     start(locks, true, adjust).await
 }
 
-async fn start(locks: bool, run_workers: bool, adjust: impl FnOnce(&mut Config)) -> TestStack {
-    let mut config = Config {
-        http_port: 0,
-        ws_port: 0,
-        rate_limit_per_minute: 0,
-        ..Config::default()
-    };
-    config.locks.enabled = locks;
-    adjust(&mut config);
-    let secret = config.jwt_secret.clone();
-    let stack = Stack::start(StackOptions {
-        config,
+async fn start(
+    locks: bool,
+    run_workers: bool,
+    adjust: impl FnOnce(&mut StackOptions),
+) -> TestStack {
+    let mut options = StackOptions {
+        config: shared::Config {
+            rate_limit_per_minute: 0,
+            ..shared::Config::default()
+        },
+        local: LocalSettings {
+            http_port: 0,
+            ws_port: 0,
+            ..LocalSettings::default()
+        },
         seed_products: false,
         run_workers,
-    })
-    .await
-    .expect("the local stack starts");
+    };
+    options.config.locks.enabled = locks;
+    adjust(&mut options);
+    let secret = options
+        .config
+        .auth
+        .jwt_secret
+        .clone()
+        .expect("the test stack signs tokens with an HS256 secret");
+    let stack = Stack::start(options).await.expect("the local stack starts");
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
         .timeout(Duration::from_secs(60))

@@ -115,7 +115,7 @@ async fn cancelled_event(client: &mut WsClient, order_id: &str) -> Value {
 async fn bad_and_expired_tokens_are_refused_at_the_handshake_and_a_good_one_gets_pong() {
     let stack = spawn(true).await;
     let expired = mint_hs256(
-        &stack.stack.config().jwt_secret,
+        stack.stack.config().auth.jwt_secret.as_deref().unwrap(),
         "alice",
         None,
         chrono::Utc::now() - chrono::Duration::seconds(30),
@@ -178,8 +178,8 @@ async fn a_cancelled_order_reaches_every_socket_of_its_owner_and_no_one_else() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_paid_or_failed_order_reaches_its_owner_through_the_consumer() {
-    let stack = spawn_pipeline(true, |config| {
-        config.payment_success_rate = 0.5;
+    let stack = spawn_pipeline(true, |options| {
+        options.config.payments.success_rate = 0.5;
     })
     .await;
     let product = stack.product("7.25", 100).await;

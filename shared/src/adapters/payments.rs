@@ -12,7 +12,7 @@ use std::time::Duration;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::config::Config;
+use crate::config::PaymentSettings;
 use crate::domain::Order;
 use crate::ports::{PaymentError, PaymentGateway, PaymentOutcome};
 
@@ -35,11 +35,11 @@ pub struct SimulatedPayments {
 
 impl SimulatedPayments {
     /// From `PAYMENT_SUCCESS_RATE`, `PAYMENT_SEED` and `PAYMENT_TRANSIENT_ERROR_RATE`.
-    pub fn from_config(config: &Config) -> Self {
+    pub fn from_settings(settings: &PaymentSettings) -> Self {
         Self {
-            seed: config.payment_seed.unwrap_or_else(rand::random),
-            success_rate: config.payment_success_rate,
-            transient_error_rate: config.payment_transient_error_rate,
+            seed: settings.seed.unwrap_or_else(rand::random),
+            success_rate: settings.success_rate,
+            transient_error_rate: settings.transient_error_rate,
             latency: (50, 200),
         }
     }
@@ -95,12 +95,12 @@ mod tests {
     }
 
     fn gateway(seed: u64, success_rate: f64) -> SimulatedPayments {
-        let config = Config {
-            payment_seed: Some(seed),
-            payment_success_rate: success_rate,
-            ..Config::default()
+        let settings = PaymentSettings {
+            seed: Some(seed),
+            success_rate,
+            ..PaymentSettings::default()
         };
-        SimulatedPayments::from_config(&config).instant()
+        SimulatedPayments::from_settings(&settings).instant()
     }
 
     #[tokio::test]
@@ -141,12 +141,12 @@ mod tests {
 
     #[tokio::test]
     async fn transient_errors_are_thrown_at_the_configured_rate() {
-        let config = Config {
-            payment_transient_error_rate: 1.0,
-            ..Config::default()
+        let settings = PaymentSettings {
+            transient_error_rate: 1.0,
+            ..PaymentSettings::default()
         };
         assert!(
-            SimulatedPayments::from_config(&config)
+            SimulatedPayments::from_settings(&settings)
                 .instant()
                 .charge(&order("o"))
                 .await

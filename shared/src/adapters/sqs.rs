@@ -3,8 +3,6 @@
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::MessageAttributeValue;
 
-use crate::app::BootError;
-use crate::config::Config;
 use crate::messages::{OrderPlaced, TRACE_ID_ATTRIBUTE};
 use crate::ports::{OrderQueue, QueueError, Reachable};
 
@@ -16,27 +14,10 @@ pub struct SqsOrderQueue {
 }
 
 impl SqsOrderQueue {
-    /// Uses a known queue URL.
+    /// Sends to `queue_url` (`ORDER_QUEUE_URL`: the template passes it, so no `GetQueueUrl` runs
+    /// at cold start).
     pub fn new(client: Client, queue_url: String) -> Self {
         Self { client, queue_url }
-    }
-
-    /// Uses `ORDER_QUEUE_URL`, or looks the URL up by `ORDER_QUEUE_NAME` once at cold start.
-    pub async fn connect(client: Client, config: &Config) -> Result<Self, BootError> {
-        if let Some(url) = &config.order_queue_url {
-            return Ok(Self::new(client, url.clone()));
-        }
-        let output = client
-            .get_queue_url()
-            .queue_name(&config.order_queue_name)
-            .send()
-            .await
-            .map_err(|e| BootError::QueueUrl {
-                name: config.order_queue_name.clone(),
-                source: Box::new(e),
-            })?;
-        let url = output.queue_url.unwrap_or_default();
-        Ok(Self::new(client, url))
     }
 
     /// The queue's URL.

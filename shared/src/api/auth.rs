@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::config::Config;
+use crate::config::AuthSettings;
 use crate::domain::UserId;
 
 /// The authenticated caller.
@@ -37,28 +37,67 @@ pub enum AuthError {
     /// `sub` is empty.
     #[error("token has no subject")]
     NoSubject,
+    /// Neither `JWT_SECRET` nor `JWT_PUBLIC_KEY` is set: there is no default key.
+    #[error(
+        "neither JWT_SECRET nor JWT_PUBLIC_KEY is set; a function that verifies tokens needs one"
+    )]
+    NoKey,
     /// `JWT_PUBLIC_KEY` is not an RSA public key in PEM.
     #[error("JWT_PUBLIC_KEY is not a usable RSA public key")]
     BadPublicKey(#[source] jsonwebtoken::errors::Error),
 }
 
-/// Verifies tokens with the configured keys.
+/// Verifies tokens with the configured key.
 pub struct Authenticator {
     keys: Vec<(DecodingKey, Validation)>,
 }
 
 impl Authenticator {
-    /// Keys from the configuration: always the HS256 secret, plus RS256 when a public key is set.
-    pub fn from_config(config: &Config) -> Result<Self, AuthError> {
-        let mut keys = vec![(
-            DecodingKey::from_secret(config.jwt_secret.as_bytes()),
-            strict(Algorithm::HS256),
-        )];
-        if let Some(pem) = &config.jwt_public_key {
-            let key = DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(AuthError::BadPublicKey)?;
-            keys.push((key, strict(Algorithm::RS256)));
+    /// The key from the settings: RS256 when `JWT_PUBLIC_KEY` is set (and then HS256 tokens are
+    /// refused, so a token signed with a shared secret can never pass for one signed with the
+    /// private key), else HS256 with `JWT_SECRET`; neither is an error, never a default.
+    /// `JWT_ISSUER` and `JWT_AUDIENCE`, when set, become required claims.
+    pub fn from_settings(settings: &AuthSettings) -> Result<Self, AuthError> {
+        let (key, algorithm) = match (&settings.jwt_public_key, &settings.jwt_secret) {
+            (Some(pem), secret) => {
+                if secret.is_some() {
+                    tracing::warn!(
+                        "JWT_PUBLIC_KEY and JWT_SECRET are both set: only RS256 tokens are accepted"
+                    );
+                }
+                let key =
+                    DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(AuthError::BadPublicKey)?;
+                (key, Algorithm::RS256)
+            }
+            (None, Some(secret)) => (
+                DecodingKey::from_secret(secret.as_bytes()),
+                Algorithm::HS256,
+            ),
+            (None, None) => return Err(AuthError::NoKey),
+        };
+        let mut validation = strict(algorithm);
+        let mut required = vec!["exp", "sub"];
+        if let Some(issuer) = &settings.jwt_issuer {
+            validation.set_issuer(&[issuer]);
+            required.push("iss");
         }
-        Ok(Authenticator { keys })
+        match &settings.jwt_audience {
+            Some(audience) => {
+                validation.set_audience(&[audience]);
+                required.push("aud");
+            }
+            None => validation.validate_aud = false,
+        }
+        validation.set_required_spec_claims(&required);
+        Ok(Authenticator {
+            keys: vec![(key, validation)],
+        })
+    }
+
+    /// An authenticator for a function that does not authenticate (`GET /health`, the WebSocket
+    /// routes other than `$connect`): every token is refused, and nothing is read to build it.
+    pub fn refusing_every_token() -> Self {
+        Authenticator { keys: Vec::new() }
     }
 
     /// Verifies an `Authorization` header value.
@@ -106,7 +145,6 @@ fn strict(algorithm: Algorithm) -> Validation {
     let mut validation = Validation::new(algorithm);
     // No leeway: an expired token is expired; clocks in Lambda are NTP-synced.
     validation.leeway = 0;
-    validation.set_required_spec_claims(&["exp", "sub"]);
     validation
 }
 
@@ -136,7 +174,7 @@ mod tests {
     use chrono::Duration;
 
     fn authenticator() -> Authenticator {
-        Authenticator::from_config(&Config::default()).unwrap()
+        Authenticator::from_settings(&AuthSettings::development()).unwrap()
     }
 
     #[test]
@@ -190,27 +228,35 @@ mod tests {
         ));
     }
 
+    /// Test-only key pair, generated with openssl for these tests and used nowhere else.
+    const TEST_PRIVATE_KEY: &str = include_str!("testdata/rs256-test-private.pem");
+    const TEST_PUBLIC_KEY: &str = include_str!("testdata/rs256-test-public.pem");
+
+    fn rs256_settings() -> AuthSettings {
+        AuthSettings {
+            jwt_public_key: Some(TEST_PUBLIC_KEY.into()),
+            ..AuthSettings::default()
+        }
+    }
+
+    fn rs256_token(claims: &serde_json::Value) -> String {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::RS256),
+            claims,
+            &EncodingKey::from_rsa_pem(TEST_PRIVATE_KEY.as_bytes()).unwrap(),
+        )
+        .unwrap()
+    }
+
+    fn in_an_hour() -> i64 {
+        (Utc::now() + Duration::hours(1)).timestamp()
+    }
+
     #[test]
     fn accepts_rs256_tokens_when_a_public_key_is_configured() {
-        // Test-only key pair, generated with openssl for this test and used nowhere else.
-        let private = include_str!("testdata/rs256-test-private.pem");
-        let config = Config {
-            jwt_public_key: Some(include_str!("testdata/rs256-test-public.pem").into()),
-            ..Config::default()
-        };
-        let claims = Claims {
-            sub: "carol".into(),
-            exp: (Utc::now() + Duration::hours(1)).timestamp(),
-            role: None,
-        };
-        let token = jsonwebtoken::encode(
-            &Header::new(Algorithm::RS256),
-            &claims,
-            &EncodingKey::from_rsa_pem(private.as_bytes()).unwrap(),
-        )
-        .unwrap();
+        let token = rs256_token(&serde_json::json!({ "sub": "carol", "exp": in_an_hour() }));
 
-        let caller = Authenticator::from_config(&config)
+        let caller = Authenticator::from_settings(&rs256_settings())
             .unwrap()
             .verify(&token)
             .unwrap();
@@ -221,11 +267,91 @@ mod tests {
             "without the public key RS256 is refused"
         );
         assert!(
-            Authenticator::from_config(&Config {
+            Authenticator::from_settings(&AuthSettings {
                 jwt_public_key: Some("not a pem".into()),
-                ..Config::default()
+                ..AuthSettings::default()
             })
             .is_err()
+        );
+    }
+
+    #[test]
+    fn with_a_public_key_configured_an_hs256_token_is_refused_even_with_the_secret_set() {
+        let hs256 = mint_hs256(
+            crate::config::DEVELOPMENT_JWT_SECRET,
+            "mallory",
+            Some("admin"),
+            Utc::now() + Duration::hours(1),
+        );
+        for settings in [
+            rs256_settings(),
+            AuthSettings {
+                jwt_secret: Some(crate::config::DEVELOPMENT_JWT_SECRET.into()),
+                ..rs256_settings()
+            },
+        ] {
+            let verified = Authenticator::from_settings(&settings)
+                .unwrap()
+                .verify(&hs256);
+            assert!(
+                matches!(verified, Err(AuthError::Invalid(_))),
+                "{verified:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn without_any_key_there_is_no_authenticator() {
+        assert!(matches!(
+            Authenticator::from_settings(&AuthSettings::default()),
+            Err(AuthError::NoKey)
+        ));
+    }
+
+    #[test]
+    fn issuer_and_audience_are_required_when_configured_and_ignored_otherwise() {
+        let settings = AuthSettings {
+            jwt_issuer: Some("https://issuer.example".into()),
+            jwt_audience: Some("orders-api".into()),
+            ..rs256_settings()
+        };
+        let checked = Authenticator::from_settings(&settings).unwrap();
+        let exp = in_an_hour();
+        let good = rs256_token(&serde_json::json!({
+            "sub": "carol", "exp": exp, "iss": "https://issuer.example", "aud": "orders-api"
+        }));
+        let wrong_issuer = rs256_token(&serde_json::json!({
+            "sub": "carol", "exp": exp, "iss": "https://other.example", "aud": "orders-api"
+        }));
+        let wrong_audience = rs256_token(&serde_json::json!({
+            "sub": "carol", "exp": exp, "iss": "https://issuer.example", "aud": "another-api"
+        }));
+        let neither = rs256_token(&serde_json::json!({ "sub": "carol", "exp": exp }));
+
+        assert!(checked.verify(&good).is_ok());
+        assert!(checked.verify(&wrong_issuer).is_err());
+        assert!(checked.verify(&wrong_audience).is_err());
+        assert!(checked.verify(&neither).is_err());
+        let unchecked = Authenticator::from_settings(&rs256_settings()).unwrap();
+        assert!(
+            unchecked.verify(&good).is_ok(),
+            "unconfigured claims are not checked"
+        );
+        assert!(unchecked.verify(&neither).is_ok());
+    }
+
+    #[test]
+    fn a_function_that_does_not_authenticate_refuses_every_token() {
+        let token = mint_hs256(
+            crate::config::DEVELOPMENT_JWT_SECRET,
+            "alice",
+            None,
+            Utc::now() + Duration::hours(1),
+        );
+        assert!(
+            Authenticator::refusing_every_token()
+                .verify(&token)
+                .is_err()
         );
     }
 }

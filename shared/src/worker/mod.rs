@@ -10,8 +10,9 @@ use std::time::Duration;
 use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::payments::SimulatedPayments;
 use crate::adapters::sqs::SqsOrderQueue;
-use crate::app::{AwsNotifier, BootError, aws_notifier};
+use crate::app::{AwsNotifier, BootError, aws_notifier, order_queue};
 use crate::config::Config;
+use crate::function::Footprint;
 use crate::ports::SystemClock;
 
 /// The ports the consumer and the reconciler use.
@@ -30,19 +31,21 @@ pub struct Worker<S, P, N, Q, C = SystemClock> {
     pub reconcile_after: Duration,
 }
 
-/// The production wiring.
-pub type AwsWorker = Worker<DynamoStore, SimulatedPayments, AwsNotifier, SqsOrderQueue>;
+/// The production wiring. The consumer has no queue (it only receives, through the event source)
+/// and the reconciler no notifier: each is `None` where the footprint leaves it out.
+pub type AwsWorker =
+    Worker<DynamoStore, SimulatedPayments, Option<AwsNotifier>, Option<SqsOrderQueue>>;
 
 impl AwsWorker {
-    /// Builds the SDK clients once and resolves the queue URL.
-    pub async fn connect(config: &Config) -> Result<Arc<Self>, BootError> {
+    /// Builds only the clients `footprint` uses, once per cold start. No network call happens here.
+    pub async fn connect(config: &Config, footprint: &Footprint) -> Result<Arc<Self>, BootError> {
         let sdk = crate::aws::sdk_config(config).await;
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.tables.clone());
-        let queue = SqsOrderQueue::connect(aws_sdk_sqs::Client::new(&sdk), config).await?;
-        let notifier = aws_notifier(&sdk, &store, config);
+        let queue = order_queue(&sdk, config, footprint)?;
+        let notifier = footprint.pushes.then(|| aws_notifier(&sdk, &store, config));
         Ok(Arc::new(Worker {
             store,
-            payments: SimulatedPayments::from_config(config),
+            payments: SimulatedPayments::from_settings(&config.payments),
             notifier,
             queue,
             clock: SystemClock,

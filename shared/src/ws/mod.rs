@@ -18,8 +18,9 @@ use tracing::Instrument;
 
 use crate::adapters::dynamodb::DynamoStore;
 use crate::api::auth::{AuthError, Authenticator};
-use crate::app::BootError;
+use crate::app::{BootError, authenticator};
 use crate::config::Config;
+use crate::function::{Footprint, Table};
 use crate::ports::{Clock, Connection, ConnectionStore, SystemClock};
 
 /// How long a connection record lives: API Gateway closes every connection after two hours, so
@@ -82,26 +83,37 @@ pub struct WsApp<C, K = SystemClock> {
     pub clock: K,
 }
 
-/// The production wiring: connections in DynamoDB.
-pub type AwsWsApp = WsApp<DynamoStore>;
+/// The production wiring: connections in DynamoDB; `None` for `$default`, which stores nothing.
+pub type AwsWsApp = WsApp<Option<DynamoStore>>;
 
 impl<C: ConnectionStore, K: Clock> WsApp<C, K> {
-    /// Wires ports that were built elsewhere (tests, the local gateway).
+    /// Wires ports that were built elsewhere (tests, fakes), verifying tokens with `config.auth`.
     pub fn new(connections: C, clock: K, config: &Config) -> Result<Self, AuthError> {
         Ok(WsApp {
             connections,
-            auth: Authenticator::from_config(config)?,
+            auth: Authenticator::from_settings(&config.auth)?,
             clock,
         })
     }
 }
 
 impl AwsWsApp {
-    /// Builds the DynamoDB client once: the cold-start half of every WebSocket function.
-    pub async fn connect(config: &Config) -> Result<Arc<Self>, BootError> {
-        let sdk = crate::aws::sdk_config(config).await;
-        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.tables.clone());
-        Ok(Arc::new(WsApp::new(store, SystemClock, config)?))
+    /// The cold-start half of a WebSocket function: builds only the clients `footprint` uses.
+    pub async fn connect(config: &Config, footprint: &Footprint) -> Result<Arc<Self>, BootError> {
+        let auth = authenticator(config, footprint)?;
+        let connections = match footprint.tables.contains(&Table::Connections) {
+            true => {
+                let sdk = crate::aws::sdk_config(config).await;
+                let client = aws_sdk_dynamodb::Client::new(&sdk);
+                Some(DynamoStore::new(client, config.tables.clone()))
+            }
+            false => None,
+        };
+        Ok(Arc::new(WsApp {
+            connections,
+            auth,
+            clock: SystemClock,
+        }))
     }
 }
 

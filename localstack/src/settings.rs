@@ -1,0 +1,75 @@
+//! What only the local stack reads: its ports, and how it creates the order queue (in AWS the
+//! template does that). Everything the functions read is `shared::Config`.
+
+use std::time::Duration;
+
+use shared::config::{ConfigError, parsed};
+
+/// The local stack's own settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalSettings {
+    /// `HTTP_PORT` of the local HTTP API (3000; 0 = any free port).
+    pub http_port: u16,
+    /// `WS_PORT` of the local WebSocket API and its management API (3001; 0 = any free port).
+    pub ws_port: u16,
+    /// `ORDER_QUEUE_NAME` (orders).
+    pub order_queue_name: String,
+    /// `ORDER_DLQ_NAME` (orders-dlq).
+    pub order_dlq_name: String,
+    /// `ORDER_QUEUE_VISIBILITY_SECONDS` (30): how long a received message stays hidden.
+    pub queue_visibility_timeout: Duration,
+    /// `ORDER_QUEUE_MAX_RECEIVE_COUNT` (5): receives before a message moves to the DLQ.
+    pub max_receive_count: u32,
+}
+
+impl Default for LocalSettings {
+    fn default() -> Self {
+        LocalSettings {
+            http_port: 3000,
+            ws_port: 3001,
+            order_queue_name: "orders".into(),
+            order_dlq_name: "orders-dlq".into(),
+            queue_visibility_timeout: Duration::from_secs(30),
+            max_receive_count: 5,
+        }
+    }
+}
+
+impl LocalSettings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// Reads settings through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let d = LocalSettings::default();
+        Ok(LocalSettings {
+            http_port: parsed(&lookup, "HTTP_PORT")?.unwrap_or(d.http_port),
+            ws_port: parsed(&lookup, "WS_PORT")?.unwrap_or(d.ws_port),
+            order_queue_name: lookup("ORDER_QUEUE_NAME").unwrap_or(d.order_queue_name),
+            order_dlq_name: lookup("ORDER_DLQ_NAME").unwrap_or(d.order_dlq_name),
+            queue_visibility_timeout: parsed::<u64>(&lookup, "ORDER_QUEUE_VISIBILITY_SECONDS")?
+                .map_or(d.queue_visibility_timeout, Duration::from_secs),
+            max_receive_count: parsed(&lookup, "ORDER_QUEUE_MAX_RECEIVE_COUNT")?
+                .unwrap_or(d.max_receive_count)
+                .max(1),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_environment_gives_the_defaults_and_bad_ports_are_reported() {
+        assert_eq!(
+            LocalSettings::from_lookup(|_| None).unwrap(),
+            LocalSettings::default()
+        );
+        assert!(
+            LocalSettings::from_lookup(|name| (name == "HTTP_PORT").then(|| "x".into())).is_err()
+        );
+    }
+}

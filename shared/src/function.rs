@@ -1,0 +1,237 @@
+//! The catalogue of Lambda functions: each one's name (its binary, its `events/<name>.json`, its
+//! resource in `template.yaml`) and its [`Footprint`], the tables, queue and settings it uses. The
+//! footprint decides what a function reads from its environment and which clients it builds; the
+//! drift test (`functions/tests/template.rs`) holds the template to it.
+
+use crate::api::Endpoint;
+use crate::ws::WsRoute;
+
+/// A DynamoDB table of the application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Table {
+    /// Products and their live stock.
+    Products,
+    /// Orders.
+    Orders,
+    /// Idempotency records.
+    Idempotency,
+    /// Per-product lock items.
+    Locks,
+    /// Rate-limit counters.
+    RateLimits,
+    /// WebSocket connections.
+    Connections,
+}
+
+impl Table {
+    /// Every table.
+    pub const ALL: [Table; 6] = [
+        Table::Products,
+        Table::Orders,
+        Table::Idempotency,
+        Table::Locks,
+        Table::RateLimits,
+        Table::Connections,
+    ];
+
+    /// The environment variable that names it.
+    pub fn setting(self) -> &'static str {
+        match self {
+            Table::Products => "PRODUCTS_TABLE",
+            Table::Orders => "ORDERS_TABLE",
+            Table::Idempotency => "IDEMPOTENCY_TABLE",
+            Table::Locks => "LOCKS_TABLE",
+            Table::RateLimits => "RATE_LIMITS_TABLE",
+            Table::Connections => "CONNECTIONS_TABLE",
+        }
+    }
+
+    /// Its name when the setting is unset (the local stack's names).
+    pub fn default_name(self) -> &'static str {
+        match self {
+            Table::Products => "products",
+            Table::Orders => "orders",
+            Table::Idempotency => "idempotency",
+            Table::Locks => "stock-locks",
+            Table::RateLimits => "rate-limits",
+            Table::Connections => "ws-connections",
+        }
+    }
+}
+
+/// What a function uses. Everything outside it is neither read from the environment nor wired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Footprint {
+    /// The tables it reads or writes.
+    pub tables: &'static [Table],
+    /// Verifies bearer tokens (`JWT_*`).
+    pub authenticates: bool,
+    /// Counts requests per caller (`RATE_LIMIT_PER_MINUTE`, with [`Table::RateLimits`]).
+    pub rate_limited: bool,
+    /// Sends to or checks the order queue (`ORDER_QUEUE_URL`).
+    pub order_queue: bool,
+    /// Pushes order events to WebSocket connections (`WS_MANAGEMENT_ENDPOINT`, with
+    /// [`Table::Connections`]).
+    pub pushes: bool,
+    /// Takes stock locks (`STOCK_LOCKS`, `LOCK_*`).
+    pub stock_locks: bool,
+    /// Charges through the simulated provider (`PAYMENT_*`).
+    pub payments: bool,
+    /// Finds unsettled orders (`RECONCILE_AFTER_SECONDS`).
+    pub reconciles: bool,
+}
+
+impl Footprint {
+    const NOTHING: Footprint = Footprint {
+        tables: &[],
+        authenticates: false,
+        rate_limited: false,
+        order_queue: false,
+        pushes: false,
+        stock_locks: false,
+        payments: false,
+        reconciles: false,
+    };
+
+    /// An HTTP endpoint behind authentication and the rate limit, using `tables` besides the
+    /// rate-limit table.
+    const fn http(tables: &'static [Table]) -> Footprint {
+        Footprint {
+            tables,
+            authenticates: true,
+            rate_limited: true,
+            ..Footprint::NOTHING
+        }
+    }
+
+    /// Everything: the local stack, which runs every function in one process.
+    pub fn everything() -> Footprint {
+        Footprint {
+            tables: &Table::ALL,
+            authenticates: true,
+            rate_limited: true,
+            order_queue: true,
+            pushes: true,
+            stock_locks: true,
+            payments: true,
+            reconciles: true,
+        }
+    }
+}
+
+/// Every Lambda function of the application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Function {
+    /// One HTTP endpoint (HTTP API route).
+    Http(Endpoint),
+    /// One WebSocket API route.
+    Ws(WsRoute),
+    /// The payment consumer on the order queue.
+    OrderConsumer,
+    /// The scheduled reconciler.
+    Reconciler,
+}
+
+impl Function {
+    /// Every function: adding one means adding it here, its binary in `functions/src/bin/`, its
+    /// `events/<name>.json` and its resource in `template.yaml`; the drift test checks all four.
+    pub fn all() -> Vec<Function> {
+        let http = Endpoint::ALL.into_iter().map(Function::Http);
+        let ws = WsRoute::ALL.into_iter().map(Function::Ws);
+        http.chain(ws)
+            .chain([Function::OrderConsumer, Function::Reconciler])
+            .collect()
+    }
+
+    /// The function's name: its binary, its `events/<name>.json`, its `Binary` in the template.
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::Http(endpoint) => endpoint.function_name(),
+            Function::Ws(route) => route.function_name(),
+            Function::OrderConsumer => "order-consumer",
+            Function::Reconciler => "reconciler",
+        }
+    }
+
+    /// What it uses.
+    pub fn footprint(self) -> Footprint {
+        use Table::*;
+        // Every authenticated endpoint also counts requests in RateLimits.
+        const PRODUCTS: &[Table] = &[Products, RateLimits];
+        const ORDERS: &[Table] = &[Orders, RateLimits];
+        match self {
+            Function::Http(Endpoint::Health) => Footprint {
+                tables: &[Products],
+                order_queue: true,
+                ..Footprint::NOTHING
+            },
+            Function::Http(
+                Endpoint::ListProducts
+                | Endpoint::GetProduct
+                | Endpoint::CreateProduct
+                | Endpoint::UpdateProduct
+                | Endpoint::DeleteProduct,
+            ) => Footprint::http(PRODUCTS),
+            Function::Http(Endpoint::CreateOrder) => Footprint {
+                order_queue: true,
+                stock_locks: true,
+                ..Footprint::http(&[Products, Orders, Idempotency, Locks, RateLimits])
+            },
+            Function::Http(Endpoint::GetOrder | Endpoint::ListOrders) => Footprint::http(ORDERS),
+            Function::Http(Endpoint::CancelOrder) => Footprint {
+                pushes: true,
+                ..Footprint::http(&[Products, Orders, RateLimits, Connections])
+            },
+            Function::Ws(WsRoute::Connect) => Footprint {
+                tables: &[Connections],
+                authenticates: true,
+                ..Footprint::NOTHING
+            },
+            Function::Ws(WsRoute::Disconnect) => Footprint {
+                tables: &[Connections],
+                ..Footprint::NOTHING
+            },
+            Function::Ws(WsRoute::Default) => Footprint::NOTHING,
+            Function::OrderConsumer => Footprint {
+                tables: &[Products, Orders, Connections],
+                pushes: true,
+                payments: true,
+                ..Footprint::NOTHING
+            },
+            Function::Reconciler => Footprint {
+                tables: &[Orders],
+                order_queue: true,
+                reconciles: true,
+                ..Footprint::NOTHING
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_every_footprint_stays_inside_everything() {
+        let all = Function::all();
+        let mut names: Vec<_> = all.iter().map(|f| f.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), all.len());
+        for function in all {
+            let footprint = function.footprint();
+            assert_eq!(
+                footprint.rate_limited,
+                footprint.tables.contains(&Table::RateLimits),
+                "{}",
+                function.name()
+            );
+            assert!(
+                !footprint.pushes || footprint.tables.contains(&Table::Connections),
+                "{}",
+                function.name()
+            );
+        }
+    }
+}
