@@ -16,15 +16,26 @@ use shared::{AwsApp, Config, Endpoint, Footprint, Function};
 /// Tracing and the settings of `function`'s footprint.
 fn start(function: Function) -> Result<(Config, Footprint), Error> {
     let footprint = function.footprint();
-    let config = Config::for_footprint(&footprint)?;
+    let config = Config::for_footprint(&footprint).map_err(|e| refusal(function, e))?;
     shared::telemetry::init(config.log_format);
     Ok((config, footprint))
 }
 
+/// Why `function` refuses to start, as one readable line: the runtime prints a returned error
+/// with `Debug`, which for a nested error enum names variants rather than the problem.
+fn refusal(function: Function, error: impl std::fmt::Display) -> Error {
+    let message = format!("{} cannot start: {error}", function.name());
+    tracing::error!("{message}");
+    message.into()
+}
+
 /// Runs `endpoint` as a Lambda function behind an API Gateway HTTP API.
 pub async fn run_http(endpoint: Endpoint) -> Result<(), Error> {
-    let (config, footprint) = start(Function::Http(endpoint))?;
-    let app: Arc<AwsApp> = AwsApp::connect(&config, &footprint).await?;
+    let function = Function::Http(endpoint);
+    let (config, footprint) = start(function)?;
+    let app: Arc<AwsApp> = AwsApp::connect(&config, &footprint)
+        .await
+        .map_err(|e| refusal(function, e))?;
     lambda_http::run(service_fn(move |request: Request| {
         let app = Arc::clone(&app);
         async move { Ok::<_, Error>(shared::api::handle(&app, endpoint, request).await) }
@@ -34,8 +45,11 @@ pub async fn run_http(endpoint: Endpoint) -> Result<(), Error> {
 
 /// Runs `route` as a Lambda function behind an API Gateway WebSocket API.
 pub async fn run_ws(route: WsRoute) -> Result<(), Error> {
-    let (config, footprint) = start(Function::Ws(route))?;
-    let app: Arc<AwsWsApp> = AwsWsApp::connect(&config, &footprint).await?;
+    let function = Function::Ws(route);
+    let (config, footprint) = start(function)?;
+    let app: Arc<AwsWsApp> = AwsWsApp::connect(&config, &footprint)
+        .await
+        .map_err(|e| refusal(function, e))?;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
             let app = Arc::clone(&app);
@@ -53,7 +67,9 @@ pub async fn run_ws(route: WsRoute) -> Result<(), Error> {
 /// Runs the payment consumer on the order queue (SQS event source, `ReportBatchItemFailures`).
 pub async fn run_order_consumer() -> Result<(), Error> {
     let (config, footprint) = start(Function::OrderConsumer)?;
-    let worker = AwsWorker::connect(&config, &footprint).await?;
+    let worker = AwsWorker::connect(&config, &footprint)
+        .await
+        .map_err(|e| refusal(Function::OrderConsumer, e))?;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: LambdaEvent<SqsEvent>| {
             let worker = Arc::clone(&worker);
@@ -70,7 +86,9 @@ pub async fn run_order_consumer() -> Result<(), Error> {
 /// Runs the reconciler (EventBridge schedule, every minute).
 pub async fn run_reconciler() -> Result<(), Error> {
     let (config, footprint) = start(Function::Reconciler)?;
-    let worker = AwsWorker::connect(&config, &footprint).await?;
+    let worker = AwsWorker::connect(&config, &footprint)
+        .await
+        .map_err(|e| refusal(Function::Reconciler, e))?;
     // The scheduled event's content carries nothing the run needs.
     lambda_runtime::run(lambda_runtime::service_fn(
         move |_event: LambdaEvent<Value>| {
