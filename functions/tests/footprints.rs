@@ -94,11 +94,7 @@ fn for_order(endpoint: Endpoint, order_id: &str) -> Value {
 async fn every_function_serves_its_sample_event_with_only_its_footprint() {
     let stack = Stack::start(StackOptions {
         config: Config::default(),
-        local: LocalSettings {
-            http_port: 0,
-            ws_port: 0,
-            ..LocalSettings::default()
-        },
+        local: LocalSettings::ephemeral(),
         seed_products: true,
         run_workers: false,
     })

@@ -38,8 +38,9 @@ pub(crate) struct Emulators {
 }
 
 impl Emulators {
-    /// Starts Dynoxide on an in-memory database and rustack-sqs, both reachable at [`Emulators::endpoint`].
-    pub(crate) async fn start(region: &str) -> anyhow::Result<Self> {
+    /// Starts Dynoxide on an in-memory database and rustack-sqs, both reachable at
+    /// [`Emulators::endpoint`] on 127.0.0.1:`port` (0 = any free port).
+    pub(crate) async fn start(region: &str, port: u16) -> anyhow::Result<Self> {
         let dynamodb_listener = TcpListener::bind("127.0.0.1:0")
             .await
             .context("binding Dynoxide's listener")?;
@@ -54,9 +55,9 @@ impl Emulators {
             }
         });
 
-        let front_listener = TcpListener::bind("127.0.0.1:0")
+        let front_listener = TcpListener::bind(("127.0.0.1", port))
             .await
-            .context("binding the AWS endpoint")?;
+            .with_context(|| format!("binding the AWS endpoint on 127.0.0.1:{port} (AWS_PORT)"))?;
         let front_addr = front_listener.local_addr()?;
         // Queue URLs carry this host and port, so every URL SQS hands out points back at the front.
         let sqs = Arc::new(RustackSqs::new(SqsConfig {

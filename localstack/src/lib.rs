@@ -77,7 +77,7 @@ impl Stack {
         let emulators = match &config.aws_endpoint_url {
             Some(_) => None,
             None => Some(
-                Emulators::start(&config.aws_region)
+                Emulators::start(&config.aws_region, local.aws_port)
                     .await
                     .context("starting the embedded DynamoDB and SQS")?,
             ),

@@ -12,6 +12,10 @@ pub struct LocalSettings {
     pub http_port: u16,
     /// `WS_PORT` of the local WebSocket API and its management API (3001; 0 = any free port).
     pub ws_port: u16,
+    /// `AWS_PORT` of the embedded emulators' one AWS endpoint (4566, LocalStack's, so one
+    /// `AWS_ENDPOINT_URL` serves both paths; 0 = any free port). A fixed port lets `cargo lambda
+    /// watch` and `sam local` use a checked-in environment file.
+    pub aws_port: u16,
     /// `ORDER_QUEUE_NAME` (orders).
     pub order_queue_name: String,
     /// `ORDER_DLQ_NAME` (orders-dlq).
@@ -27,6 +31,7 @@ impl Default for LocalSettings {
         LocalSettings {
             http_port: 3000,
             ws_port: 3001,
+            aws_port: 4566,
             order_queue_name: "orders".into(),
             order_dlq_name: "orders-dlq".into(),
             queue_visibility_timeout: Duration::from_secs(30),
@@ -36,6 +41,16 @@ impl Default for LocalSettings {
 }
 
 impl LocalSettings {
+    /// Every port ephemeral: what tests use, so that stacks run side by side.
+    pub fn ephemeral() -> Self {
+        LocalSettings {
+            http_port: 0,
+            ws_port: 0,
+            aws_port: 0,
+            ..LocalSettings::default()
+        }
+    }
+
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
@@ -47,6 +62,7 @@ impl LocalSettings {
         Ok(LocalSettings {
             http_port: parsed(&lookup, "HTTP_PORT")?.unwrap_or(d.http_port),
             ws_port: parsed(&lookup, "WS_PORT")?.unwrap_or(d.ws_port),
+            aws_port: parsed(&lookup, "AWS_PORT")?.unwrap_or(d.aws_port),
             order_queue_name: lookup("ORDER_QUEUE_NAME").unwrap_or(d.order_queue_name),
             order_dlq_name: lookup("ORDER_DLQ_NAME").unwrap_or(d.order_dlq_name),
             queue_visibility_timeout: parsed::<u64>(&lookup, "ORDER_QUEUE_VISIBILITY_SECONDS")?

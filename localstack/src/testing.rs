@@ -22,7 +22,7 @@ impl EmbeddedAws {
     /// Starts the emulators on port-0 listeners; queue ARNs and URLs carry `region`.
     pub async fn start(region: &str) -> anyhow::Result<Self> {
         Ok(EmbeddedAws {
-            emulators: Emulators::start(region).await?,
+            emulators: Emulators::start(region, 0).await?,
         })
     }
 

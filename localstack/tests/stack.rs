@@ -10,11 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 fn options(seed_products: bool) -> StackOptions {
     StackOptions {
         config: shared::Config::default(),
-        local: LocalSettings {
-            http_port: 0,
-            ws_port: 0,
-            ..LocalSettings::default()
-        },
+        local: LocalSettings::ephemeral(),
         seed_products,
         run_workers: true,
     }

@@ -57,11 +57,7 @@ async fn start(
             rate_limit_per_minute: 0,
             ..shared::Config::default()
         },
-        local: LocalSettings {
-            http_port: 0,
-            ws_port: 0,
-            ..LocalSettings::default()
-        },
+        local: LocalSettings::ephemeral(),
         seed_products: false,
         run_workers,
     };

@@ -1,0 +1,677 @@
+//! Local and cloud cannot drift: `template.yaml` is read and held to the code.
+//!
+//! - the functions: `shared::Function::all()` = `functions/src/bin/*.rs` = `events/<name>.json` =
+//!   the template's functions (by `Metadata.BuildProperties.Binary`): adding a function means all four;
+//! - each function's environment = exactly the settings its code reads (its footprint);
+//! - each function's IAM names exactly the tables of its footprint, the queue only where it is
+//!   used, `execute-api:ManageConnections` only where it pushes, no wildcard data action;
+//! - the tables (keys, attribute types, GSIs, projections, TTL) = what the local stack provisions,
+//!   read back from the running emulator;
+//! - the queue: DLQ and `maxReceiveCount` = the local queues, visibility >= 6 x the consumer's timeout;
+//! - the HTTP routes = the local gateway's route table (`Endpoint::ALL`), the WebSocket routes =
+//!   `WsRoute::ALL`, each to the function of the same name; the consumer's event source reports
+//!   batch item failures; the reconciler has a schedule.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use aws_sdk_dynamodb::types::{KeyType, TimeToLiveStatus};
+use aws_sdk_sqs::types::QueueAttributeName;
+use localstack::{LocalSettings, Stack, StackOptions};
+use serde_norway::Value;
+use shared::function::Table;
+use shared::ws::WsRoute;
+use shared::{Config, Endpoint, Function};
+
+fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The template, with CloudFormation's short-form tags (`!Ref`, `!Sub`, ...) as tagged values.
+struct Template {
+    root: Value,
+}
+
+impl Template {
+    fn load() -> Self {
+        let text = std::fs::read_to_string(repository().join("template.yaml"))
+            .expect("template.yaml at the repository root");
+        Template {
+            root: serde_norway::from_str(&text).expect("template.yaml is YAML"),
+        }
+    }
+
+    fn resources(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.root["Resources"]
+            .as_mapping()
+            .expect("Resources")
+            .iter()
+            .map(|(id, resource)| (id.as_str().unwrap(), resource))
+    }
+
+    fn resources_of_type<'a>(
+        &'a self,
+        kind: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a Value)> {
+        self.resources()
+            .filter(move |(_, resource)| resource["Type"].as_str() == Some(kind))
+    }
+
+    fn resource(&self, id: &str) -> &Value {
+        &self.root["Resources"][id]
+    }
+
+    /// Serverless functions by binary name: (logical id, resource).
+    fn functions(&self) -> BTreeMap<String, (String, &Value)> {
+        self.resources_of_type("AWS::Serverless::Function")
+            .map(|(id, resource)| {
+                let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{id} has no Metadata.BuildProperties.Binary"));
+                (binary.to_owned(), (id.to_owned(), resource))
+            })
+            .collect()
+    }
+
+    fn global(&self, property: &str) -> &Value {
+        &self.root["Globals"]["Function"][property]
+    }
+
+    /// A function property, or its `Globals.Function` value.
+    fn property<'a>(&'a self, function: &'a Value, property: &str) -> &'a Value {
+        match &function["Properties"][property] {
+            Value::Null => self.global(property),
+            value => value,
+        }
+    }
+
+    /// A function's environment: `Globals` merged with its own.
+    fn environment(&self, function: &Value) -> BTreeMap<String, Value> {
+        let mut variables = BTreeMap::new();
+        for source in [
+            &self.global("Environment")["Variables"],
+            &function["Properties"]["Environment"]["Variables"],
+        ] {
+            if let Some(mapping) = source.as_mapping() {
+                for (name, value) in mapping {
+                    variables.insert(name.as_str().unwrap().to_owned(), value.clone());
+                }
+            }
+        }
+        variables
+    }
+}
+
+/// Every logical id `value` refers to (`Ref`, `GetAtt`, `${...}` in `Sub`), in short or long form.
+fn references(value: &Value) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    collect_references(value, &mut found);
+    found.retain(|id| !id.starts_with("AWS::"));
+    found
+}
+
+/// The logical ids one intrinsic function call names directly.
+fn intrinsic(function: &str, argument: &Value, found: &mut BTreeSet<String>) {
+    match function {
+        "Ref" => {
+            if let Some(id) = argument.as_str() {
+                found.insert(id.to_owned());
+            }
+        }
+        "GetAtt" | "Fn::GetAtt" => match argument {
+            Value::String(text) => {
+                found.insert(text.split('.').next().unwrap().to_owned());
+            }
+            Value::Sequence(parts) => {
+                if let Some(id) = parts.first().and_then(Value::as_str) {
+                    found.insert(id.to_owned());
+                }
+            }
+            _ => {}
+        },
+        "Sub" | "Fn::Sub" => {
+            let text = match argument {
+                Value::String(text) => Some(text.as_str()),
+                Value::Sequence(parts) => parts.first().and_then(Value::as_str),
+                _ => None,
+            };
+            for piece in text.unwrap_or_default().split("${").skip(1) {
+                let name = piece.split('}').next().unwrap_or_default();
+                if !name.starts_with('!') {
+                    found.insert(name.split('.').next().unwrap().to_owned());
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn collect_references(value: &Value, found: &mut BTreeSet<String>) {
+    match value {
+        Value::Tagged(tagged) => {
+            let tag = tagged.tag.to_string();
+            intrinsic(tag.trim_start_matches('!'), &tagged.value, found);
+            collect_references(&tagged.value, found);
+        }
+        Value::Mapping(mapping) => {
+            for (key, inner) in mapping {
+                if let Some(key) = key.as_str() {
+                    intrinsic(key, inner, found);
+                }
+                collect_references(inner, found);
+            }
+        }
+        Value::Sequence(items) => items
+            .iter()
+            .for_each(|item| collect_references(item, found)),
+        _ => {}
+    }
+}
+
+/// Every string in `value` (actions of a policy statement, ...).
+fn strings(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(text) => vec![text.clone()],
+        Value::Sequence(items) => items.iter().flat_map(strings).collect(),
+        Value::Tagged(tagged) => strings(&tagged.value),
+        _ => Vec::new(),
+    }
+}
+
+fn file_stems(directory: &str, extension: &str) -> BTreeSet<String> {
+    std::fs::read_dir(repository().join(directory))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().and_then(|e| e.to_str()) == Some(extension))
+        .map(|path| path.file_stem().unwrap().to_str().unwrap().to_owned())
+        .collect()
+}
+
+fn names(functions: &[Function]) -> BTreeSet<String> {
+    functions.iter().map(|f| f.name().to_owned()).collect()
+}
+
+#[test]
+fn every_function_has_a_binary_a_sample_event_and_a_template_resource() {
+    let catalogue = names(&Function::all());
+    assert_eq!(
+        file_stems("functions/src/bin", "rs"),
+        catalogue,
+        "functions/src/bin"
+    );
+    let events = file_stems("events", "json");
+    let missing: Vec<_> = catalogue.difference(&events).collect();
+    assert!(
+        missing.is_empty(),
+        "functions without events/<name>.json: {missing:?}"
+    );
+    let template: BTreeSet<String> = Template::load().functions().into_keys().collect();
+    assert_eq!(template, catalogue, "template.yaml's functions (Binary)");
+}
+
+#[test]
+fn every_function_is_built_for_lambda_on_arm64_with_cargo_lambda() {
+    let template = Template::load();
+    for (binary, (id, function)) in template.functions() {
+        assert_eq!(
+            template.property(function, "Runtime").as_str(),
+            Some("provided.al2023"),
+            "{id}"
+        );
+        assert_eq!(
+            strings(template.property(function, "Architectures")),
+            ["arm64"],
+            "{id}"
+        );
+        assert_eq!(
+            function["Metadata"]["BuildMethod"].as_str(),
+            Some("rust-cargolambda"),
+            "{id} ({binary})"
+        );
+    }
+}
+
+#[test]
+fn every_function_gets_exactly_the_settings_its_code_reads() {
+    let template = Template::load();
+    let functions = template.functions();
+    for function in Function::all() {
+        let mut expected = Config::settings_read(&function.footprint());
+        // Lambda sets the region; the endpoint and the seed are for emulators and tests.
+        for name in ["AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION"]
+            .into_iter()
+            .chain(shared::config::TEST_ONLY_SETTINGS)
+        {
+            expected.remove(name);
+        }
+        let (_, resource) = &functions[function.name()];
+        let given: BTreeSet<String> = template.environment(resource).into_keys().collect();
+        assert_eq!(
+            given,
+            expected,
+            "{}: template environment vs settings read",
+            function.name()
+        );
+    }
+}
+
+/// The template's logical id of each table, found through the `*_TABLE` variables.
+fn table_ids(template: &Template) -> BTreeMap<Table, String> {
+    let mut ids = BTreeMap::new();
+    for (_, function) in template.functions().into_values() {
+        let environment = template.environment(function);
+        for table in Table::ALL {
+            if let Some(value) = environment.get(table.setting()) {
+                let referenced = references(value);
+                assert_eq!(
+                    referenced.len(),
+                    1,
+                    "{} refers to one table",
+                    table.setting()
+                );
+                let id = referenced.into_iter().next().unwrap();
+                let previous = ids.insert(table, id.clone());
+                assert!(
+                    previous.is_none() || previous.as_deref() == Some(id.as_str()),
+                    "{} names two tables",
+                    table.setting()
+                );
+            }
+        }
+    }
+    for table in Table::ALL {
+        let id = ids
+            .get(&table)
+            .unwrap_or_else(|| panic!("no function names {table:?}"));
+        assert_eq!(
+            template.resource(id)["Type"].as_str(),
+            Some("AWS::DynamoDB::Table"),
+            "{id}"
+        );
+    }
+    ids
+}
+
+/// The order queue: what `ORDER_QUEUE_URL` refers to.
+fn order_queue_id(template: &Template) -> String {
+    let functions = template.functions();
+    let (_, create_order) = &functions["create-order"];
+    let environment = template.environment(create_order);
+    let referenced = references(&environment["ORDER_QUEUE_URL"]);
+    assert_eq!(referenced.len(), 1, "ORDER_QUEUE_URL refers to one queue");
+    referenced.into_iter().next().unwrap()
+}
+
+#[test]
+fn each_function_may_touch_exactly_the_tables_and_services_of_its_footprint() {
+    let template = Template::load();
+    let tables = table_ids(&template);
+    let queue = order_queue_id(&template);
+    let functions = template.functions();
+    for function in Function::all() {
+        let name = function.name();
+        let footprint = function.footprint();
+        let (_, resource) = &functions[name];
+        let policies = &resource["Properties"]["Policies"];
+        let referenced = references(policies);
+        let expected_tables: BTreeSet<&String> = footprint
+            .tables
+            .iter()
+            .map(|table| &tables[table])
+            .collect();
+        let granted_tables: BTreeSet<&String> = tables
+            .values()
+            .filter(|id| referenced.contains(*id))
+            .collect();
+        assert_eq!(
+            granted_tables, expected_tables,
+            "{name}: tables in its IAM policies"
+        );
+
+        // The consumer receives through its event source (SAM grants that with the SQS event),
+        // so only the functions that send may name the queue.
+        if function != Function::OrderConsumer {
+            assert_eq!(
+                referenced.contains(&queue),
+                footprint.order_queue,
+                "{name}: the order queue in its IAM policies"
+            );
+        }
+        let statements: Vec<&Value> = policies
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .flat_map(|policy| policy["Statement"].as_sequence().into_iter().flatten())
+            .collect();
+        let actions: BTreeSet<String> = statements
+            .iter()
+            .flat_map(|statement| strings(&statement["Action"]))
+            .collect();
+        assert_eq!(
+            actions.contains("execute-api:ManageConnections"),
+            footprint.pushes,
+            "{name}: ManageConnections"
+        );
+        assert_eq!(
+            actions.contains("sqs:SendMessage"),
+            footprint.order_queue,
+            "{name}: sqs:SendMessage"
+        );
+        for statement in &statements {
+            let actions = strings(&statement["Action"]);
+            let data = actions
+                .iter()
+                .any(|action| action.starts_with("dynamodb:") || action.starts_with("sqs:"));
+            assert!(
+                !actions
+                    .iter()
+                    .any(|action| action.ends_with(":*") || action == "*"),
+                "{name}: wildcard action in {actions:?}"
+            );
+            if data {
+                assert!(
+                    !strings(&statement["Resource"]).iter().any(|r| r == "*"),
+                    "{name}: data actions on Resource '*': {actions:?}"
+                );
+            }
+        }
+    }
+}
+
+async fn local_stack() -> Stack {
+    Stack::start(StackOptions {
+        config: Config::default(),
+        local: LocalSettings::ephemeral(),
+        seed_products: false,
+        run_workers: false,
+    })
+    .await
+    .unwrap()
+}
+
+/// `(name, type)` pairs of a list of `{AttributeName, AttributeType | KeyType}` maps.
+fn pairs(value: &Value, second: &str) -> BTreeSet<(String, String)> {
+    value
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .map(|item| {
+            (
+                item["AttributeName"].as_str().unwrap().to_owned(),
+                item[second].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tables_are_the_ones_the_local_stack_provisions() {
+    let template = Template::load();
+    let ids = table_ids(&template);
+    let stack = local_stack().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&shared::aws::sdk_config(stack.config()).await);
+    for table in Table::ALL {
+        let declared = &template.resource(&ids[&table])["Properties"];
+        let local = dynamodb
+            .describe_table()
+            .table_name(table.default_name())
+            .send()
+            .await
+            .unwrap()
+            .table
+            .unwrap();
+        let key_schema = |elements: &[aws_sdk_dynamodb::types::KeySchemaElement]| {
+            elements
+                .iter()
+                .map(|e| {
+                    let kind = match e.key_type {
+                        KeyType::Hash => "HASH",
+                        _ => "RANGE",
+                    };
+                    (e.attribute_name.clone(), kind.to_owned())
+                })
+                .collect::<BTreeSet<_>>()
+        };
+        assert_eq!(
+            pairs(&declared["KeySchema"], "KeyType"),
+            key_schema(local.key_schema()),
+            "{table:?}: key schema"
+        );
+        let attributes: BTreeSet<(String, String)> = local
+            .attribute_definitions()
+            .iter()
+            .map(|a| {
+                (
+                    a.attribute_name.clone(),
+                    a.attribute_type.as_str().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            pairs(&declared["AttributeDefinitions"], "AttributeType"),
+            attributes,
+            "{table:?}: attribute definitions"
+        );
+        let declared_indexes: BTreeMap<String, (BTreeSet<(String, String)>, String)> =
+            declared["GlobalSecondaryIndexes"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .map(|index| {
+                    (
+                        index["IndexName"].as_str().unwrap().to_owned(),
+                        (
+                            pairs(&index["KeySchema"], "KeyType"),
+                            index["Projection"]["ProjectionType"]
+                                .as_str()
+                                .unwrap()
+                                .to_owned(),
+                        ),
+                    )
+                })
+                .collect();
+        let local_indexes: BTreeMap<String, (BTreeSet<(String, String)>, String)> = local
+            .global_secondary_indexes()
+            .iter()
+            .map(|index| {
+                (
+                    index.index_name().unwrap().to_owned(),
+                    (
+                        key_schema(index.key_schema()),
+                        index
+                            .projection()
+                            .and_then(|p| p.projection_type())
+                            .map(|p| p.as_str().to_owned())
+                            .unwrap_or_default(),
+                    ),
+                )
+            })
+            .collect();
+        assert_eq!(declared_indexes, local_indexes, "{table:?}: GSIs");
+
+        let ttl = dynamodb
+            .describe_time_to_live()
+            .table_name(table.default_name())
+            .send()
+            .await
+            .unwrap()
+            .time_to_live_description
+            .filter(|d| {
+                matches!(
+                    d.time_to_live_status,
+                    Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+                )
+            })
+            .and_then(|d| d.attribute_name);
+        let declared_ttl = match &declared["TimeToLiveSpecification"] {
+            Value::Null => None,
+            spec if spec["Enabled"].as_bool() == Some(true) => {
+                spec["AttributeName"].as_str().map(str::to_owned)
+            }
+            _ => None,
+        };
+        assert_eq!(declared_ttl, ttl, "{table:?}: TTL attribute");
+        assert_eq!(
+            declared["BillingMode"].as_str(),
+            Some("PAY_PER_REQUEST"),
+            "{table:?}: on-demand"
+        );
+    }
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_dead_letters_like_the_local_one_and_outlasts_the_consumer() {
+    let template = Template::load();
+    let queue_id = order_queue_id(&template);
+    let queue = &template.resource(&queue_id)["Properties"];
+    let redrive = &queue["RedrivePolicy"];
+    let dlq = references(&redrive["deadLetterTargetArn"]);
+    assert_eq!(dlq.len(), 1, "the redrive policy names one DLQ");
+    let dlq_id = dlq.into_iter().next().unwrap();
+    assert_eq!(
+        template.resource(&dlq_id)["Type"].as_str(),
+        Some("AWS::SQS::Queue")
+    );
+
+    let stack = local_stack().await;
+    let sqs = aws_sdk_sqs::Client::new(&shared::aws::sdk_config(stack.config()).await);
+    let local_redrive: serde_json::Value = serde_json::from_str(
+        &sqs.get_queue_attributes()
+            .queue_url(stack.order_queue_url())
+            .attribute_names(QueueAttributeName::RedrivePolicy)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap()[&QueueAttributeName::RedrivePolicy],
+    )
+    .unwrap();
+    assert_eq!(
+        redrive["maxReceiveCount"].as_u64(),
+        local_redrive["maxReceiveCount"].as_u64(),
+        "maxReceiveCount: template vs local stack"
+    );
+    assert_eq!(
+        local_redrive["maxReceiveCount"].as_u64(),
+        Some(u64::from(LocalSettings::default().max_receive_count))
+    );
+    stack.shutdown().await;
+
+    let functions = template.functions();
+    let (_, consumer) = &functions["order-consumer"];
+    let timeout = template.property(consumer, "Timeout").as_u64().unwrap();
+    let visibility = queue["VisibilityTimeout"].as_u64().unwrap();
+    assert!(
+        visibility >= 6 * timeout,
+        "visibility timeout {visibility} s < 6 x the consumer's timeout {timeout} s (AWS's guidance)"
+    );
+}
+
+#[test]
+fn the_http_routes_are_the_local_gateways_each_to_its_function() {
+    let template = Template::load();
+    let mut declared = BTreeSet::new();
+    for (binary, (_, function)) in template.functions() {
+        for event in function["Properties"]["Events"]
+            .as_mapping()
+            .into_iter()
+            .flat_map(|events| events.values())
+        {
+            if event["Type"].as_str() == Some("HttpApi") {
+                let properties = &event["Properties"];
+                let route = format!(
+                    "{} {}",
+                    properties["Method"].as_str().unwrap().to_uppercase(),
+                    properties["Path"].as_str().unwrap()
+                );
+                declared.insert((route, binary.clone()));
+            }
+        }
+    }
+    let local: BTreeSet<(String, String)> = Endpoint::ALL
+        .iter()
+        .map(|e| (e.route_key().to_owned(), e.function_name().to_owned()))
+        .collect();
+    assert_eq!(declared, local);
+}
+
+#[test]
+fn the_websocket_routes_are_the_local_gateways_each_to_its_function() {
+    let template = Template::load();
+    let by_id: BTreeMap<String, String> = template
+        .functions()
+        .into_iter()
+        .map(|(binary, (id, _))| (id, binary))
+        .collect();
+    let mut declared = BTreeSet::new();
+    for (id, route) in template.resources_of_type("AWS::ApiGatewayV2::Route") {
+        let properties = &route["Properties"];
+        let integration = references(&properties["Target"])
+            .into_iter()
+            .find(|target| {
+                template.resource(target)["Type"].as_str() == Some("AWS::ApiGatewayV2::Integration")
+            })
+            .unwrap_or_else(|| panic!("{id} targets an integration"));
+        let function = references(&template.resource(&integration)["Properties"]["IntegrationUri"])
+            .into_iter()
+            .find_map(|target| by_id.get(&target).cloned())
+            .unwrap_or_else(|| panic!("{integration} invokes a function of the template"));
+        declared.insert((
+            properties["RouteKey"].as_str().unwrap().to_owned(),
+            function,
+        ));
+    }
+    let local: BTreeSet<(String, String)> = WsRoute::ALL
+        .iter()
+        .map(|r| (r.route_key().to_owned(), r.function_name().to_owned()))
+        .collect();
+    assert_eq!(declared, local);
+}
+
+#[test]
+fn the_consumer_reports_batch_item_failures_and_the_reconciler_runs_on_a_schedule() {
+    let template = Template::load();
+    let queue = order_queue_id(&template);
+    let functions = template.functions();
+    let events = |binary: &str| -> Vec<Value> {
+        let (_, function) = &functions[binary];
+        function["Properties"]["Events"]
+            .as_mapping()
+            .into_iter()
+            .flat_map(|events| events.values().cloned())
+            .collect()
+    };
+    let (consumer_id, _) = &functions["order-consumer"];
+    let mut sources: Vec<Value> = events("order-consumer")
+        .into_iter()
+        .filter(|event| event["Type"].as_str() == Some("SQS"))
+        .map(|event| event["Properties"].clone())
+        .collect();
+    sources.extend(
+        template
+            .resources_of_type("AWS::Lambda::EventSourceMapping")
+            .filter(|(_, mapping)| {
+                references(&mapping["Properties"]["FunctionName"]).contains(consumer_id)
+            })
+            .map(|(_, mapping)| mapping["Properties"].clone()),
+    );
+    assert!(!sources.is_empty(), "the consumer has an SQS event source");
+    for source in &sources {
+        let queue_ref = match &source["Queue"] {
+            Value::Null => &source["EventSourceArn"],
+            queue => queue,
+        };
+        assert!(references(queue_ref).contains(&queue), "{source:?}");
+        assert!(
+            strings(&source["FunctionResponseTypes"]).contains(&"ReportBatchItemFailures".into()),
+            "{source:?}"
+        );
+    }
+    assert!(
+        events("reconciler")
+            .iter()
+            .any(|event| matches!(event["Type"].as_str(), Some("Schedule" | "ScheduleV2"))),
+        "the reconciler runs on a schedule"
+    );
+}
