@@ -1,0 +1,317 @@
+#!/usr/bin/env bash
+# Smoke test of the Lambda binaries under cargo-lambda, against the embedded emulators.
+#
+# Starts the local stack (embedded DynamoDB and SQS behind one AWS endpoint; it creates the tables
+# and the queues and seeds the products) on free ports, then `cargo lambda watch` on a free invoke
+# port with events/cargo-lambda.env plus the addresses from the stack's banner, invokes every
+# function with `cargo lambda invoke <name> --data-file events/<name>.json` (and a few events
+# derived from the samples, for an order that exists) and checks each answer exactly. Stops
+# everything it started when it exits, whichever way it exits.
+#
+# Run by `make lambda-smoke-test` (part of `make test`). Settings:
+#   LOCAL_STACK_BIN  a built local-stack binary (default: `cargo build -p order-localstack --bin local-stack`)
+#   LAMBDA_TOOLS     the virtualenv holding cargo-lambda (default: .tools/lambda, made by
+#                    `make .tools/lambda/.installed` from localstack/python/lambda.txt)
+#   CARGO            cargo (default: cargo)
+#   INVOKE_TIMEOUT   seconds one invocation may take, cold start included (default: 120)
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+
+CARGO=${CARGO:-cargo}
+LAMBDA_TOOLS=${LAMBDA_TOOLS:-$ROOT/.tools/lambda}
+INVOKE_TIMEOUT=${INVOKE_TIMEOUT:-120}
+ENV_FILE=events/cargo-lambda.env
+# The sample events' order id: no such order exists; derived events put the placed order's id there.
+SAMPLE_ORDER_ID=00000000-0000-4000-8000-000000000001
+
+PASSED=0
+log() { printf 'lambda-smoke: %s\n' "$*" >&2; }
+fail() {
+    log "FAIL: $*"
+    printf 'lambda-smoke: %d passed, 1 failed\n' "$PASSED"
+    exit 1
+}
+
+# The pinned cargo-lambda itself: what `cargo lambda` runs with $LAMBDA_TOOLS/bin first on PATH.
+LAMBDA=$LAMBDA_TOOLS/bin/cargo-lambda
+[[ -x $LAMBDA ]] || fail "no $LAMBDA: run \`make .tools/lambda/.installed\` first"
+[[ -f $ENV_FILE ]] || fail "no $ENV_FILE"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/lambda-smoke.XXXXXX")
+STACK_PID=
+WATCH_PID=
+
+# The processes below $1, whatever their process group: cargo lambda watch starts each function
+# instance in a process group of its own.
+descendants() {
+    ps -e -o pid=,ppid= | awk -v root="$1" '
+        { parent[$1] = $2 }
+        END { for (p in parent) { q = p; while (q in parent && q != root && q > 1) q = parent[q]; if (q == root && p != root) print p } }'
+}
+
+# Whether the process group $1 or any of the processes $2... is still there.
+alive() {
+    local group=$1 pid
+    shift
+    kill -0 -- "-$group" 2>/dev/null && return 0
+    for pid; do kill -0 "$pid" 2>/dev/null && return 0; done
+    return 1
+}
+
+# Stops the process group led by $1 (started with setsid) and everything below it: TERM (the watch
+# then stops its function instances itself), KILL what is left after 10 s.
+stop_group() {
+    local leader=$1 below killer i
+    [[ -n $leader ]] || return 0
+    below=$(descendants "$leader")
+    kill -TERM -- "-$leader" 2>/dev/null || true
+    (sleep 10 && kill -KILL -- "-$leader") 2>/dev/null &
+    killer=$!
+    wait "$leader" 2>/dev/null || true
+    kill "$killer" 2>/dev/null || true
+    wait "$killer" 2>/dev/null || true
+    # shellcheck disable=SC2086 # one pid per word
+    for ((i = 0; i < 50; i++)); do
+        alive "$leader" $below || return 0
+        sleep 0.1
+    done
+    # shellcheck disable=SC2086
+    kill -KILL -- "-$leader" $below 2>/dev/null || true
+}
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    set +e
+    stop_group "$WATCH_PID"
+    stop_group "$STACK_PID"
+    if ((rc != 0)); then
+        [[ -s $WORK/watch.log ]] && { log "cargo lambda watch, last lines:"; tail -n 40 "$WORK/watch.log" >&2; }
+        [[ -s $WORK/stack.log ]] && { log "local stack, last lines:"; tail -n 20 "$WORK/stack.log" >&2; }
+    fi
+    rm -rf "$WORK"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- build -------------------------------------------------------------------------------------
+# The functions are built up front, in debug like `cargo lambda watch` builds them (same target
+# directory, same features), so the watch's own `cargo run` finds them fresh and a compile error
+# shows here rather than as an invoke time-out.
+log "building the functions (debug)"
+"$CARGO" build --quiet -p order-functions --bins
+if [[ -z ${LOCAL_STACK_BIN:-} ]]; then
+    log "building the local stack (debug)"
+    "$CARGO" build --quiet -p order-localstack --bin local-stack
+    TARGET_DIR=$("$CARGO" metadata --format-version 1 --no-deps |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+    LOCAL_STACK_BIN=$TARGET_DIR/debug/local-stack
+fi
+[[ -x $LOCAL_STACK_BIN ]] || fail "no local stack binary at $LOCAL_STACK_BIN"
+
+# --- the local stack ---------------------------------------------------------------------------
+# Free ports, state in memory, its own emulators (no AWS_ENDPOINT_URL), its development secret,
+# and the table names the functions get from the env file.
+log "starting the local stack ($LOCAL_STACK_BIN)"
+TABLES=()
+while IFS= read -r line; do TABLES+=("$line"); done < <(grep -E '^[A-Z_]+_TABLE=' "$ENV_FILE")
+setsid env -u AWS_ENDPOINT_URL -u JWT_SECRET -u JWT_PUBLIC_KEY -u LOCAL_DATA_DIR -u ORDER_QUEUE_URL \
+    -u ORDER_QUEUE_NAME -u ORDER_DLQ_NAME -u WS_MANAGEMENT_ENDPOINT \
+    HTTP_PORT=0 WS_PORT=0 AWS_PORT=0 LOG_FORMAT=json "${TABLES[@]}" \
+    "$LOCAL_STACK_BIN" >"$WORK/stack.log" 2>&1 </dev/null &
+STACK_PID=$!
+for ((i = 0; i < 600; i++)); do
+    grep -q '^  Order queue ' "$WORK/stack.log" && break
+    kill -0 "$STACK_PID" 2>/dev/null || fail "the local stack exited before it was ready"
+    sleep 0.1
+done
+banner() { sed -n "s|$1|\\1|p" "$WORK/stack.log" | head -n 1; }
+AWS_ENDPOINT=$(banner '^  AWS endpoint  *\(http[^ ]*\).*')
+ORDER_QUEUE_URL=$(banner '^  Order queue  *\(http[^ ]*\).*')
+WS_MANAGEMENT_ENDPOINT=$(banner '.*(management API: \(http[^ ]*\)/@connections/.*')
+[[ -n $AWS_ENDPOINT && -n $ORDER_QUEUE_URL && -n $WS_MANAGEMENT_ENDPOINT ]] ||
+    fail "no AWS endpoint, order queue URL or management endpoint in the local stack's banner"
+log "AWS endpoint $AWS_ENDPOINT, order queue $ORDER_QUEUE_URL, management API $WS_MANAGEMENT_ENDPOINT"
+
+# --- cargo lambda watch ------------------------------------------------------------------------
+# A free port: bind port 0, read the port, release it. --ignore-changes: files edited meanwhile
+# must not restart the functions under the test.
+INVOKE_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+log "starting cargo lambda watch on 127.0.0.1:$INVOKE_PORT"
+setsid env -u JWT_PUBLIC_KEY -u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_SESSION_TOKEN \
+    "$LAMBDA" lambda watch --ignore-changes \
+    --invoke-address 127.0.0.1 --invoke-port "$INVOKE_PORT" --timeout "$INVOKE_TIMEOUT" \
+    --env-file "$ENV_FILE" \
+    --env-var "AWS_ENDPOINT_URL=$AWS_ENDPOINT" \
+    --env-var "ORDER_QUEUE_URL=$ORDER_QUEUE_URL" \
+    --env-var "WS_MANAGEMENT_ENDPOINT=$WS_MANAGEMENT_ENDPOINT" \
+    >"$WORK/watch.log" 2>&1 </dev/null &
+WATCH_PID=$!
+for ((i = 0; ; i++)); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$INVOKE_PORT") 2>/dev/null && break
+    kill -0 "$WATCH_PID" 2>/dev/null || fail "cargo lambda watch exited before it listened"
+    ((i < 300)) || fail "cargo lambda watch did not listen on $INVOKE_PORT within 30 s"
+    sleep 0.1
+done
+
+# --- invoking and checking ---------------------------------------------------------------------
+
+# How many function processes have exited so far (cargo lambda watch logs "command exited").
+exits() { grep -c 'command exited' "$WORK/watch.log" || true; }
+
+# invoke LABEL FUNCTION EVENT-FILE: the response lands in $WORK/LABEL.json. A function that exits
+# (a refused start: its error is in the watch log) fails the test at once, not at the time-out.
+invoke() {
+    local label=$1 function=$2 event=$3 pid exited
+    exited=$(exits)
+    timeout $((INVOKE_TIMEOUT + 30)) "$LAMBDA" lambda invoke "$function" --data-file "$event" \
+        --invoke-address 127.0.0.1 --invoke-port "$INVOKE_PORT" \
+        >"$WORK/$label.json" 2>"$WORK/$label.err" &
+    pid=$!
+    while kill -0 "$pid" 2>/dev/null; do
+        if (($(exits) > exited)); then
+            kill "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+            fail "$function exited instead of answering (its error is in the watch log below)"
+        fi
+        sleep 0.1
+    done
+    if ! wait "$pid"; then
+        cat "$WORK/$label.err" >&2
+        fail "cargo lambda invoke $function --data-file $event did not answer"
+    fi
+    printf '%s: %s\n' "$label" "$(tr -d '\n' <"$WORK/$label.json")"
+}
+
+# expect LABEL CHECK...: each CHECK is a Python expression over the response of LABEL: r (the whole
+# response), s (its statusCode), h (its headers), b (its body, parsed as JSON).
+expect() {
+    local label=$1
+    shift
+    python3 - "$WORK/$label.json" "$@" <<'PY' || fail "$label answered something else (above)"
+import json, sys
+raw = open(sys.argv[1]).read()
+r = json.loads(raw)
+s = r.get("statusCode") if isinstance(r, dict) else None
+h = (r.get("headers") or {}) if isinstance(r, dict) else {}
+body = r.get("body") if isinstance(r, dict) else None
+b = json.loads(body) if isinstance(body, str) and body else None
+for check in sys.argv[2:]:
+    if not eval(check):
+        print(f"  expected: {check}\n  got: {raw.strip()}", file=sys.stderr)
+        sys.exit(1)
+PY
+    PASSED=$((PASSED + 1))
+}
+
+# field LABEL EXPRESSION: prints a value from the parsed body b of LABEL's response.
+field() {
+    python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); b = json.loads(r["body"]); print(eval(sys.argv[2]))' \
+        "$WORK/$1.json" "$2"
+}
+
+# with_order SAMPLE DEST: the sample event with the sample order id replaced by $ORDER_ID.
+with_order() { sed "s/$SAMPLE_ORDER_ID/$ORDER_ID/g" "$1" >"$2"; }
+
+invoke health health events/health.json
+expect health 's == 200' 'h.get("x-trace-id") == "sample-health"' \
+    'b["status"] == "ok"' 'b["services"] and all(v == "ok" for v in b["services"].values())'
+
+invoke list-products list-products events/list-products.json
+expect list-products 's == 200' 'len(b["data"]) == 2' 'b.get("next_cursor")'
+
+invoke get-product get-product events/get-product.json
+expect get-product 's == 200' 'b["data"]["id"] == "espresso-beans"' 'b["data"]["price"] == "14.90"'
+
+invoke create-product create-product events/create-product.json
+expect create-product 's == 201' \
+    '(b["data"]["name"], b["data"]["price"], b["data"]["stock"]) == ("Milk jug", "12.50", 40)'
+
+# The local stack is new, so the sample's idempotency key is unused: 201, then a replay of it.
+invoke create-order create-order events/create-order.json
+expect create-order 's == 201' 'h.get("x-trace-id") == "sample-create-order"' \
+    'b["data"]["status"] == "PENDING"' 'b["data"]["user_id"] == "dev-user"' \
+    'b["data"]["idempotency_key"] == "sample-order-1"' 'b["data"]["total_amount"] == "29.80"' \
+    'b["data"]["items"] == [{"product_id": "espresso-beans", "quantity": 2, "unit_price": "14.90"}]'
+ORDER_ID=$(field create-order 'b["data"]["id"]')
+invoke create-order-replay create-order events/create-order.json
+expect create-order-replay 's == 200' "b['data']['id'] == '$ORDER_ID'"
+
+invoke update-product update-product events/update-product.json
+expect update-product 's == 200' 'b["data"]["id"] == "espresso-beans"' 'b["data"]["price"] == "13.90"'
+
+invoke list-orders list-orders events/list-orders.json
+expect list-orders 's == 200' 'isinstance(b["data"], list)' \
+    'all(o["status"] == "PENDING" and o["user_id"] == "dev-user" for o in b["data"])'
+python3 - events/list-orders.json "$WORK/list-orders-all.event.json" <<'PY'
+import json, sys
+event = json.load(open(sys.argv[1]))
+event["rawQueryString"] = "limit=10"
+event["queryStringParameters"] = {"limit": "10"}
+json.dump(event, open(sys.argv[2], "w"))
+PY
+invoke list-orders-all list-orders "$WORK/list-orders-all.event.json"
+expect list-orders-all 's == 200' "[o['id'] for o in b['data']] == ['$ORDER_ID']"
+
+# The sample asks for an order that does not exist.
+invoke get-order get-order events/get-order.json
+expect get-order 's == 404' 'b["error_code"] == "NOT_FOUND"' "b['details']['id'] == '$SAMPLE_ORDER_ID'"
+
+# The placed order: create-order sent it to ORDER_QUEUE_URL, whose event source (the local stack)
+# settles it within seconds. It stays PENDING if the function sent it anywhere else.
+with_order events/get-order.json "$WORK/get-order-placed.event.json"
+for ((i = 0; ; i++)); do
+    invoke get-order-placed get-order "$WORK/get-order-placed.event.json"
+    expect get-order-placed 's == 200' "b['data']['id'] == '$ORDER_ID'" 'b["data"]["total_amount"] == "29.80"'
+    STATUS=$(field get-order-placed 'b["data"]["status"]')
+    [[ $STATUS == PAID || $STATUS == FAILED ]] && break
+    PASSED=$((PASSED - 1)) # counted once, for the answer that shows it settled
+    ((i < 60)) || fail "order $ORDER_ID is still $STATUS after 30 s: nothing consumed what create-order sent to $ORDER_QUEUE_URL"
+    sleep 0.5
+done
+
+# The sample names an unknown order: a poison message, reported so it reaches the DLQ.
+invoke order-consumer order-consumer events/order-consumer.json
+expect order-consumer 'r == {"batchItemFailures": [{"itemIdentifier": "2e1424d4-f796-459a-8184-9c92662be6da"}]}'
+# A duplicate delivery for the settled order: acknowledged, nothing to retry.
+with_order events/order-consumer.json "$WORK/order-consumer-placed.event.json"
+invoke order-consumer-placed order-consumer "$WORK/order-consumer-placed.event.json"
+expect order-consumer-placed 'r == {"batchItemFailures": []}'
+invoke get-order-settled get-order "$WORK/get-order-placed.event.json"
+expect get-order-settled "b['data']['status'] == '$STATUS'"
+
+invoke cancel-order cancel-order events/cancel-order.json
+expect cancel-order 's == 404' 'b["error_code"] == "NOT_FOUND"'
+with_order events/cancel-order.json "$WORK/cancel-order-placed.event.json"
+invoke cancel-order-placed cancel-order "$WORK/cancel-order-placed.event.json"
+expect cancel-order-placed 's == 422' 'b["error_code"] == "ORDER_NOT_CANCELLABLE"' \
+    "b['details']['status'] == '$STATUS'"
+
+# Nothing is PENDING or PROCESSING: nothing to enqueue again.
+invoke reconciler reconciler events/reconciler.json
+expect reconciler 'r == {"requeued": 0, "enqueue_failures": 0}'
+
+invoke delete-product delete-product events/delete-product.json
+expect delete-product 's == 204'
+invoke get-product-deleted get-product events/get-product.json
+expect get-product-deleted 's == 404' 'b["error_code"] == "NOT_FOUND"'
+
+# The samples' token is signed with the development secret and expires in 2100.
+invoke ws-connect ws-connect events/ws-connect.json
+expect ws-connect 's == 200'
+invoke ws-default ws-default events/ws-default.json
+expect ws-default 's == 200' 'b == {"event": "pong"}'
+invoke ws-disconnect ws-disconnect events/ws-disconnect.json
+expect ws-disconnect 's == 200'
+
+# Every function answered: 15 sample events and their derived cases.
+for bin in functions/src/bin/*.rs; do
+    name=$(basename "$bin" .rs)
+    [[ -s $WORK/$name.json ]] || fail "$name was never invoked"
+done
+printf 'lambda-smoke: %d passed, 0 failed\n' "$PASSED"
