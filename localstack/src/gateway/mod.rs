@@ -29,6 +29,12 @@ pub(crate) use self::ws::{bind_ws, serve_ws};
 /// API Gateway's payload limit: larger requests never reach a function.
 const MAX_REQUEST_BYTES: usize = 10 * 1024 * 1024;
 
+/// The HTTP API's description (`openapi.yaml` at the repository root), served at
+/// [`OPENAPI_PATH`] next to the routes it describes.
+const OPENAPI_YAML: &str = include_str!("../../../openapi.yaml");
+/// Where the local gateway serves [`OPENAPI_YAML`] (not an API Gateway route).
+const OPENAPI_PATH: &str = "/openapi.yaml";
+
 /// What every request of one gateway shares.
 struct HttpGateway {
     app: Arc<AwsApp>,
@@ -51,7 +57,15 @@ pub(crate) async fn serve_http(
         routes: RouteTable::new(),
         region: region.to_owned(),
     });
-    let router = Router::new().fallback(serve_request).with_state(gateway);
+    // `GET /openapi.yaml` is the document; any other method there, and every other path, goes
+    // through the API Gateway emulation (an unknown route is its 404).
+    let router = Router::new()
+        .route(
+            OPENAPI_PATH,
+            axum::routing::get(serve_openapi).fallback(serve_request),
+        )
+        .fallback(serve_request)
+        .with_state(gateway);
     let task = ServerTask::spawn("http-gateway", move |stop| async move {
         if let Err(error) = serve_router(listener, router, stop).await {
             tracing::error!(%error, "HTTP API stopped");
@@ -110,6 +124,16 @@ async fn serve_request(
     if let Ok(id) = HeaderValue::from_str(&invocation.request_id) {
         response.headers_mut().insert("apigw-requestid", id);
     }
+    response
+}
+
+/// `GET /openapi.yaml`: the document, as YAML.
+async fn serve_openapi() -> Response {
+    let mut response = Response::new(Body::from(OPENAPI_YAML));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/yaml"),
+    );
     response
 }
 
