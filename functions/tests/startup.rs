@@ -43,17 +43,18 @@ fn a_function_without_jwt_settings_refuses_to_start() {
 
 #[test]
 fn a_function_with_the_development_secret_refuses_to_start_outside_an_emulator() {
-    let printed = refusal(&start(
-        GET_ORDER,
-        &[
+    for endpoint in [None, Some("https://dynamodb-fips.us-east-1.amazonaws.com")] {
+        let mut env = vec![
             ("AWS_REGION", "us-east-1"),
             ("JWT_SECRET", "local-dev-secret"),
-        ],
-    ));
-    assert!(
-        printed.contains("cannot start") && printed.contains("published development secret"),
-        "{printed}"
-    );
+        ];
+        env.extend(endpoint.map(|url| ("AWS_ENDPOINT_URL", url)));
+        let printed = refusal(&start(GET_ORDER, &env));
+        assert!(
+            printed.contains("cannot start") && printed.contains("published development secret"),
+            "{endpoint:?}: {printed}"
+        );
+    }
 }
 
 #[test]

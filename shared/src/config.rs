@@ -129,28 +129,50 @@ impl AuthSettings {
         }
     }
 
-    /// Refuses the published development secret unless the function talks to an emulator
-    /// (`AWS_ENDPOINT_URL` set: the local stack, `cargo lambda watch`, `sam local`). A deployed
-    /// function has no endpoint override, so a deployment that copied the README's secret cannot
-    /// start, rather than accepting tokens anyone can mint.
+    /// Refuses the published development secret unless the function talks to an emulator on this
+    /// machine: `AWS_ENDPOINT_URL` on a loopback host (the local stack, `cargo lambda watch`,
+    /// LocalStack, `sam local` with `--docker-network host`) or Docker's name for the host
+    /// (`sam local` on Docker Desktop). An endpoint override alone is not enough: it may name a
+    /// real AWS endpoint (FIPS, a VPC endpoint). A deployed function never reaches DynamoDB on
+    /// loopback, so a deployment that copied the README's secret cannot start.
     pub fn refuse_development_secret(
         &self,
         aws_endpoint_url: Option<&str>,
     ) -> Result<(), ConfigError> {
         let development = self.jwt_public_key.is_none()
             && self.jwt_secret.as_deref() == Some(DEVELOPMENT_JWT_SECRET);
-        if development && aws_endpoint_url.is_none() {
+        if development && !aws_endpoint_url.is_some_and(is_on_this_machine) {
             return Err(ConfigError {
                 name: "JWT_SECRET",
                 reason: format!(
                     "{DEVELOPMENT_JWT_SECRET:?} is the published development secret; it is accepted \
-                     only against an emulator (AWS_ENDPOINT_URL). Set a secret of your own \
-                     (from Secrets Manager) or JWT_PUBLIC_KEY"
+                     only against an emulator on this machine (AWS_ENDPOINT_URL on 127.0.0.1 or \
+                     localhost). Set a secret of your own (from Secrets Manager) or JWT_PUBLIC_KEY"
                 ),
             });
         }
         Ok(())
     }
+}
+
+/// Whether `url`'s host is this machine: a loopback address, `localhost`, or Docker's
+/// `host.docker.internal`.
+fn is_on_this_machine(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        // [::1]:4566
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    let host = host.to_ascii_lowercase();
+    host == "localhost"
+        || host == "host.docker.internal"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The simulated payment provider.
@@ -483,14 +505,32 @@ mod tests {
     }
 
     #[test]
-    fn the_development_secret_is_refused_unless_the_endpoint_is_an_emulator() {
+    fn the_development_secret_is_refused_unless_the_endpoint_is_on_this_machine() {
         let development = AuthSettings::development();
         assert!(development.refuse_development_secret(None).is_err());
-        assert!(
-            development
-                .refuse_development_secret(Some("http://127.0.0.1:4566"))
-                .is_ok()
-        );
+        for local in [
+            "http://127.0.0.1:4566",
+            "http://localhost:4566/",
+            "http://[::1]:4566",
+            "http://host.docker.internal:4566",
+        ] {
+            assert!(
+                development.refuse_development_secret(Some(local)).is_ok(),
+                "{local}"
+            );
+        }
+        for remote in [
+            "https://dynamodb-fips.us-east-1.amazonaws.com",
+            "https://vpce-0123.dynamodb.us-east-1.vpce.amazonaws.com",
+            "http://localhost.attacker.example",
+            "http://10.0.0.5:4566",
+            "127.0.0.1:4566",
+        ] {
+            assert!(
+                development.refuse_development_secret(Some(remote)).is_err(),
+                "{remote}"
+            );
+        }
         let own = AuthSettings {
             jwt_secret: Some("a-secret-of-our-own".into()),
             ..AuthSettings::default()
