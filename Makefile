@@ -14,8 +14,11 @@ run:
 	$(CARGO) run -p order-localstack --bin local-stack
 
 ## test: formatting, lints and every test; .ci/run calls exactly this
-test: fmt-check lint $(VENV)/.moto-installed
+test: fmt-check lint lint-template $(VENV)/.moto-installed
 	$(CARGO) test --workspace
+	$(MAKE) contract-test
+	$(MAKE) localstack-path-test
+	$(MAKE) lambda-smoke-test
 
 ## .venv with moto's server, pinned in $(MOTO_REQUIREMENTS): the independent SQS the queue-semantics
 ## tests check rustack-sqs against. Reinstalled when the pins change.
@@ -35,6 +38,71 @@ $(TOOLS)/%/.installed: $(PY_PINS)/%.txt
 	$(PYTHON) -m venv $(TOOLS)/$*
 	$(TOOLS)/$*/bin/python -m pip install --quiet --requirement $<
 	touch $@
+
+## localstack-path-test: the LocalStack path without Docker: localstack/init/create-resources.sh
+## (AWS CLI from .tools/cli) against moto's server, then the local stack on that endpoint, one order
+## placed and paid (tests/localstack/moto-path.sh; LOCAL_STACK_BIN=<path> skips the cargo build)
+.PHONY: localstack-path-test
+localstack-path-test: $(VENV)/.moto-installed $(TOOLS)/cli/.installed
+	CARGO='$(CARGO)' bash tests/localstack/moto-path.sh
+
+## contract-test: schemathesis (pinned in localstack/python/api.txt, into .tools/api) against
+## openapi.yaml and a fresh local stack, without a token, with the user's and with the admin's;
+## fails on any 5xx or any response the document does not describe (tests/contract/schemathesis.sh;
+## LOCAL_STACK_BIN=<path> skips the cargo build)
+.PHONY: contract-test
+contract-test: $(TOOLS)/api/.installed
+	CARGO='$(CARGO)' SCHEMATHESIS='$(abspath $(TOOLS))/api/bin/st' bash tests/contract/schemathesis.sh
+
+## lambda-smoke-test: every Lambda binary under `cargo lambda watch` (cargo-lambda pinned in
+## localstack/python/lambda.txt, into .tools/lambda) against a fresh local stack's emulators, invoked
+## with its events/<name>.json and the answer checked (tests/lambda/smoke.sh; settings in
+## events/cargo-lambda.env; LOCAL_STACK_BIN=<path> skips the cargo build of the local stack)
+.PHONY: lambda-smoke-test
+lambda-smoke-test: $(TOOLS)/lambda/.installed
+	CARGO='$(CARGO)' LAMBDA_TOOLS='$(abspath $(TOOLS))/lambda' bash tests/lambda/smoke.sh
+
+## lint-template: template.yaml through cfn-lint with the Serverless Rules, then `sam validate
+## --lint`; both offline (pinned in localstack/python/sam.txt, into .tools/sam)
+.PHONY: lint-template
+lint-template: $(TOOLS)/sam/.installed
+	$(TOOLS)/sam/bin/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
+	SAM_CLI_TELEMETRY=0 $(TOOLS)/sam/bin/sam validate --lint --region us-east-1 --template-file template.yaml
+
+## package: every function of template.yaml built for arm64 by `sam build` (rust-cargolambda;
+## cargo-lambda links with zig against an old glibc) into target/sam/build (samconfig.toml's
+## build_dir, where `sam deploy` finds it; kept out of the work tree), then each bootstrap's
+## size, zipped size, architecture and newest glibc symbol (localstack/package-report.py). Installs
+## what it needs: Debian's Rust with an aarch64 std (arm64-toolchain; rustup cannot download targets
+## here), .tools/lambda and .tools/sam. Release builds go to target/lambda-arm64, so they never wait
+## for the debug builds' lock on target/.
+ARM64_DEBS := rustc-web cargo-web libstd-rust-web-dev:arm64
+LAMBDA_TARGET_DIR := $(abspath target/lambda-arm64)
+SAM_BUILD_DIR := target/sam/build
+LAMBDA_ENV := PATH='$(abspath $(TOOLS))/lambda/bin:$(abspath $(TOOLS))/sam/bin:/usr/bin:$(PATH)' \
+	RUSTC=/usr/bin/rustc CARGO_TARGET_DIR='$(LAMBDA_TARGET_DIR)' \
+	SAM_CLI_BETA_RUST_CARGO_LAMBDA=1 SAM_CLI_TELEMETRY=0
+.PHONY: package arm64-toolchain
+package: arm64-toolchain $(TOOLS)/lambda/.installed $(TOOLS)/sam/.installed
+	$(LAMBDA_ENV) nice -n 10 cargo lambda build --release --arm64 --package order-functions
+	$(LAMBDA_ENV) nice -n 10 sam build --beta-features --template-file template.yaml --build-dir $(SAM_BUILD_DIR)
+	$(TOOLS)/sam/bin/python localstack/package-report.py $(SAM_BUILD_DIR) template.yaml
+
+## arm64-toolchain: Debian's rustc/cargo (1.96) and its aarch64 standard library, installed with
+## apt when missing (as root; otherwise prints the command to run)
+arm64-toolchain:
+	@missing=; for p in $(ARM64_DEBS); do \
+	  dpkg-query -W -f='$${db:Status-Abbrev}' $$p 2>/dev/null | grep -q '^ii' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "arm64 toolchain: $(ARM64_DEBS) installed"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  dpkg --add-architecture arm64 && apt-get update && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y $(ARM64_DEBS); \
+	else \
+	  echo "missing:$$missing. As root, run:"; \
+	  echo "  dpkg --add-architecture arm64 && apt-get update && apt-get install -y $(ARM64_DEBS)"; \
+	  exit 1; \
+	fi
 
 ## fmt: format the workspace in place
 fmt:
