@@ -63,11 +63,13 @@ lambda-smoke-test: $(TOOLS)/lambda/.installed
 	CARGO='$(CARGO)' LAMBDA_TOOLS='$(abspath $(TOOLS))/lambda' bash tests/lambda/smoke.sh
 
 ## lint-template: template.yaml through cfn-lint with the Serverless Rules, then `sam validate
-## --lint`; both offline (pinned in localstack/python/sam.txt, into .tools/sam)
+## --lint`, then what sam local would give each function (localstack/sam-local-check.py); all
+## offline (pinned in localstack/python/sam.txt, into .tools/sam)
 .PHONY: lint-template
 lint-template: $(TOOLS)/sam/.installed
 	$(TOOLS)/sam/bin/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
 	SAM_CLI_TELEMETRY=0 $(TOOLS)/sam/bin/sam validate --lint --region us-east-1 --template-file template.yaml
+	SAM_CLI_TELEMETRY=0 $(TOOLS)/sam/bin/python localstack/sam-local-check.py
 
 ## package: every function of template.yaml built for arm64 by `sam build` (rust-cargolambda;
 ## cargo-lambda links with zig against an old glibc) into target/sam/build (samconfig.toml's
