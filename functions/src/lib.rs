@@ -64,12 +64,17 @@ pub async fn run_ws(route: WsRoute) -> Result<(), Error> {
     .await
 }
 
+/// The cold start of the consumer and the reconciler: their settings and their worker.
+async fn start_worker(function: Function) -> Result<Arc<AwsWorker>, Error> {
+    let (config, footprint) = start(function)?;
+    AwsWorker::connect(&config, &footprint)
+        .await
+        .map_err(|e| refusal(function, e))
+}
+
 /// Runs the payment consumer on the order queue (SQS event source, `ReportBatchItemFailures`).
 pub async fn run_order_consumer() -> Result<(), Error> {
-    let (config, footprint) = start(Function::OrderConsumer)?;
-    let worker = AwsWorker::connect(&config, &footprint)
-        .await
-        .map_err(|e| refusal(Function::OrderConsumer, e))?;
+    let worker = start_worker(Function::OrderConsumer).await?;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: LambdaEvent<SqsEvent>| {
             let worker = Arc::clone(&worker);
@@ -85,10 +90,7 @@ pub async fn run_order_consumer() -> Result<(), Error> {
 
 /// Runs the reconciler (EventBridge schedule, every minute).
 pub async fn run_reconciler() -> Result<(), Error> {
-    let (config, footprint) = start(Function::Reconciler)?;
-    let worker = AwsWorker::connect(&config, &footprint)
-        .await
-        .map_err(|e| refusal(Function::Reconciler, e))?;
+    let worker = start_worker(Function::Reconciler).await?;
     // The scheduled event's content carries nothing the run needs.
     lambda_runtime::run(lambda_runtime::service_fn(
         move |_event: LambdaEvent<Value>| {

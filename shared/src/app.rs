@@ -81,15 +81,30 @@ impl<S: Store, Q: OrderQueue + Reachable, N: Notifier, C: Clock> App<S, Q, N, C>
         clock: C,
         config: &Config,
     ) -> Result<Self, BootError> {
-        Ok(App {
+        let auth = Authenticator::from_settings(&config.auth)?;
+        Ok(Self::with_authenticator(
+            store, queue, notifier, clock, auth, config,
+        ))
+    }
+
+    /// Wires ports with a token verifier built elsewhere, and the settings of `config`.
+    fn with_authenticator(
+        store: S,
+        queue: Q,
+        notifier: N,
+        clock: C,
+        auth: Authenticator,
+        config: &Config,
+    ) -> Self {
+        App {
             store,
             queue,
             notifier,
             clock,
-            auth: Authenticator::from_settings(&config.auth)?,
+            auth,
             locks: config.locks.clone(),
             rate_limit_per_minute: config.rate_limit_per_minute,
-        })
+        }
     }
 }
 
@@ -102,15 +117,14 @@ impl AwsApp {
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.tables.clone());
         let queue = order_queue(&sdk, config, footprint)?;
         let notifier = footprint.pushes.then(|| aws_notifier(&sdk, &store, config));
-        Ok(Arc::new(App {
+        Ok(Arc::new(App::with_authenticator(
             store,
             queue,
             notifier,
-            clock: SystemClock,
+            SystemClock,
             auth,
-            locks: config.locks.clone(),
-            rate_limit_per_minute: config.rate_limit_per_minute,
-        }))
+            config,
+        )))
     }
 }
 

@@ -2,8 +2,8 @@
 //! request. A Lambda reads only the settings its [`Footprint`] names (see [`Config::for_footprint`]),
 //! so `template.yaml` gives each function exactly those; the local stack reads them all.
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::function::{Footprint, Table};
@@ -33,18 +33,6 @@ pub struct TableNames {
 }
 
 impl TableNames {
-    /// The name of `table`.
-    pub fn name(&self, table: Table) -> &str {
-        match table {
-            Table::Products => &self.products,
-            Table::Orders => &self.orders,
-            Table::Idempotency => &self.idempotency,
-            Table::Locks => &self.locks,
-            Table::RateLimits => &self.rate_limits,
-            Table::Connections => &self.connections,
-        }
-    }
-
     fn name_mut(&mut self, table: Table) -> &mut String {
         match table {
             Table::Products => &mut self.products,
@@ -158,16 +146,18 @@ impl AuthSettings {
 /// Whether `url`'s host is this machine: a loopback address, `localhost`, or Docker's
 /// `host.docker.internal`.
 fn is_on_this_machine(url: &str) -> bool {
-    let Some((_, rest)) = url.split_once("://") else {
+    let Ok(uri) = url.parse::<http::Uri>() else {
         return false;
     };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = match authority.strip_prefix('[') {
-        // [::1]:4566
-        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
-        None => authority.split(':').next().unwrap_or_default(),
+    // A URL without a scheme (`127.0.0.1:4566`) is no endpoint the SDK would use.
+    let (Some(_), Some(host)) = (uri.scheme(), uri.host()) else {
+        return false;
     };
-    let host = host.to_ascii_lowercase();
+    // `host()` keeps an IPv6 address in its brackets (`[::1]`).
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
     host == "localhost"
         || host == "host.docker.internal"
         || host
@@ -296,12 +286,12 @@ impl Config {
     /// Every setting name [`Config::from_lookup`] reads for `footprint`, found by reading an empty
     /// environment through a recording lookup: the truth the template is checked against.
     pub fn settings_read(footprint: &Footprint) -> BTreeSet<String> {
-        let read = Mutex::new(BTreeSet::new());
+        let read = RefCell::new(BTreeSet::new());
         let _ = Self::from_lookup(footprint, |name| {
-            read.lock().unwrap().insert(name.to_owned());
+            read.borrow_mut().insert(name.to_owned());
             None
         });
-        read.into_inner().unwrap()
+        read.into_inner()
     }
 
     /// Reads the settings `footprint` names through `lookup`, so tests need not touch the process

@@ -101,13 +101,12 @@ impl AwsWsApp {
     /// The cold-start half of a WebSocket function: builds only the clients `footprint` uses.
     pub async fn connect(config: &Config, footprint: &Footprint) -> Result<Arc<Self>, BootError> {
         let auth = authenticator(config, footprint)?;
-        let connections = match footprint.tables.contains(&Table::Connections) {
-            true => {
-                let sdk = crate::aws::sdk_config(config).await;
-                let client = aws_sdk_dynamodb::Client::new(&sdk);
-                Some(DynamoStore::new(client, config.tables.clone()))
-            }
-            false => None,
+        let connections = if footprint.tables.contains(&Table::Connections) {
+            let sdk = crate::aws::sdk_config(config).await;
+            let client = aws_sdk_dynamodb::Client::new(&sdk);
+            Some(DynamoStore::new(client, config.tables.clone()))
+        } else {
+            None
         };
         Ok(Arc::new(WsApp {
             connections,
