@@ -28,13 +28,11 @@ if [[ ! -x "$SCHEMATHESIS" ]]; then
     exit 2
 fi
 
-if [[ -z "${LOCAL_STACK_BIN:-}" ]]; then
-    (cd "$ROOT" && ${CARGO:-cargo} build -p order-localstack --bin local-stack)
-    LOCAL_STACK_BIN="$ROOT/target/debug/local-stack"
-fi
+# shellcheck source=tests/support/local-stack.sh
+source "$ROOT/tests/support/local-stack.sh"
+LOCAL_STACK_BIN=$(local_stack_bin "$ROOT")
 # schemathesis runs in a temporary directory: make relative paths absolute first.
 [[ "$SCHEMATHESIS" == /* ]] || SCHEMATHESIS="$PWD/$SCHEMATHESIS"
-[[ "$LOCAL_STACK_BIN" == /* ]] || LOCAL_STACK_BIN="$PWD/$LOCAL_STACK_BIN"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/contract-test.XXXXXX")
 STACK_LOG="$WORK/local-stack.log"
@@ -70,24 +68,11 @@ env -u AWS_ENDPOINT_URL -u LOCAL_DATA_DIR -u JWT_PUBLIC_KEY \
     "$LOCAL_STACK_BIN" >"$STACK_LOG" 2>&1 &
 STACK_PID=$!
 
-# The banner ends with the admin token; the HTTP API's address and both tokens come from it.
-deadline=$((SECONDS + STARTUP_SECS))
-until grep -q '^ *export ADMIN_TOKEN=' "$STACK_LOG"; do
-    if ! kill -0 "$STACK_PID" 2>/dev/null; then
-        echo "the local stack exited before it was ready:" >&2
-        cat "$STACK_LOG" >&2
-        exit 1
-    fi
-    if ((SECONDS >= deadline)); then
-        echo "the local stack printed no banner within ${STARTUP_SECS}s:" >&2
-        cat "$STACK_LOG" >&2
-        exit 1
-    fi
-    sleep 0.2
-done
-API_URL=$(sed -n 's|^ *HTTP API *\(http://[^ ]*\).*|\1|p' "$STACK_LOG" | head -n 1)
-TOKEN=$(sed -n 's|^ *export TOKEN=\([^ ]*\).*|\1|p' "$STACK_LOG" | head -n 1)
-ADMIN_TOKEN=$(sed -n 's|^ *export ADMIN_TOKEN=\([^ ]*\).*|\1|p' "$STACK_LOG" | head -n 1)
+# The HTTP API's address and both tokens come from the banner.
+wait_for_banner "$STACK_LOG" "$STACK_PID" "$STARTUP_SECS" || exit 1
+API_URL=$(banner_value "$STACK_LOG" http)
+TOKEN=$(banner_value "$STACK_LOG" token)
+ADMIN_TOKEN=$(banner_value "$STACK_LOG" admin-token)
 if [[ -z "$API_URL" || -z "$TOKEN" || -z "$ADMIN_TOKEN" ]]; then
     echo "cannot read the HTTP API URL and the tokens from the banner:" >&2
     cat "$STACK_LOG" >&2

@@ -19,6 +19,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
+# shellcheck source=tests/support/local-stack.sh
+source "$ROOT/tests/support/local-stack.sh"
 
 CARGO=${CARGO:-cargo}
 LAMBDA_TOOLS=${LAMBDA_TOOLS:-$ROOT/.tools/lambda}
@@ -105,13 +107,8 @@ trap 'exit 143' TERM
 # shows here rather than as an invoke time-out.
 log "building the functions (debug)"
 "$CARGO" build --quiet -p order-functions --bins
-if [[ -z ${LOCAL_STACK_BIN:-} ]]; then
-    log "building the local stack (debug)"
-    "$CARGO" build --quiet -p order-localstack --bin local-stack
-    TARGET_DIR=$("$CARGO" metadata --format-version 1 --no-deps |
-        python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
-    LOCAL_STACK_BIN=$TARGET_DIR/debug/local-stack
-fi
+[[ -n ${LOCAL_STACK_BIN:-} ]] || log "building the local stack (debug)"
+LOCAL_STACK_BIN=$(local_stack_bin "$ROOT")
 [[ -x $LOCAL_STACK_BIN ]] || fail "no local stack binary at $LOCAL_STACK_BIN"
 
 # --- the local stack ---------------------------------------------------------------------------
@@ -125,15 +122,10 @@ setsid env -u AWS_ENDPOINT_URL -u JWT_SECRET -u JWT_PUBLIC_KEY -u LOCAL_DATA_DIR
     HTTP_PORT=0 WS_PORT=0 AWS_PORT=0 LOG_FORMAT=json "${TABLES[@]}" \
     "$LOCAL_STACK_BIN" >"$WORK/stack.log" 2>&1 </dev/null &
 STACK_PID=$!
-for ((i = 0; i < 600; i++)); do
-    grep -q '^  Order queue ' "$WORK/stack.log" && break
-    kill -0 "$STACK_PID" 2>/dev/null || fail "the local stack exited before it was ready"
-    sleep 0.1
-done
-banner() { sed -n "s|$1|\\1|p" "$WORK/stack.log" | head -n 1; }
-AWS_ENDPOINT=$(banner '^  AWS endpoint  *\(http[^ ]*\).*')
-ORDER_QUEUE_URL=$(banner '^  Order queue  *\(http[^ ]*\).*')
-WS_MANAGEMENT_ENDPOINT=$(banner '.*(management API: \(http[^ ]*\)/@connections/.*')
+wait_for_banner "$WORK/stack.log" "$STACK_PID" 60 || fail "the local stack did not get ready"
+AWS_ENDPOINT=$(banner_value "$WORK/stack.log" aws)
+ORDER_QUEUE_URL=$(banner_value "$WORK/stack.log" queue)
+WS_MANAGEMENT_ENDPOINT=$(banner_value "$WORK/stack.log" management)
 [[ -n $AWS_ENDPOINT && -n $ORDER_QUEUE_URL && -n $WS_MANAGEMENT_ENDPOINT ]] ||
     fail "no AWS endpoint, order queue URL or management endpoint in the local stack's banner"
 log "AWS endpoint $AWS_ENDPOINT, order queue $ORDER_QUEUE_URL, management API $WS_MANAGEMENT_ENDPOINT"

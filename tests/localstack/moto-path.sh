@@ -19,6 +19,8 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 root="$PWD"
+# shellcheck source=tests/support/local-stack.sh
+source "$root/tests/support/local-stack.sh"
 
 MOTO_STARTUP_SECONDS=60
 STACK_STARTUP_SECONDS=120
@@ -122,14 +124,8 @@ list_queues() {
 }
 
 # --- the binary
-if [[ -n "${LOCAL_STACK_BIN:-}" ]]; then
-    stack_bin="$LOCAL_STACK_BIN"
-else
-    step "cargo build -p order-localstack --bin local-stack"
-    # shellcheck disable=SC2086 # CARGO may carry arguments, as in the Makefile (`cargo +stable`)
-    ${CARGO:-cargo} build -p order-localstack --bin local-stack
-    stack_bin="${CARGO_TARGET_DIR:-$root/target}/debug/local-stack"
-fi
+[[ -n "${LOCAL_STACK_BIN:-}" ]] || step "cargo build -p order-localstack --bin local-stack"
+stack_bin="$(local_stack_bin "$root")"
 [[ -x "$stack_bin" ]] || fail "no local-stack binary at $stack_bin"
 
 # --- moto's server on a free port; it exits when its standard input (our pipe) closes
@@ -196,15 +192,10 @@ env -u JWT_SECRET -u JWT_PUBLIC_KEY -u ORDER_QUEUE_URL -u LOG_FORMAT -u PAYMENT_
     AWS_ENDPOINT_URL="$moto" HTTP_PORT=0 WS_PORT=0 PAYMENT_SUCCESS_RATE=1 NO_COLOR=1 \
     "$stack_bin" >"$work/stack.log" 2>&1 </dev/null &
 stack_pid=$!
-for _ in $(seq $((STACK_STARTUP_SECONDS * 10))); do
-    grep -q '^  export TOKEN=' "$work/stack.log" && break
-    kill -0 "$stack_pid" 2>/dev/null || fail "the local stack exited before it was ready"
-    sleep 0.1
-done
-grep -q '^  export TOKEN=' "$work/stack.log" ||
-    fail "the local stack printed no banner within $STACK_STARTUP_SECONDS s"
-api="$(sed -n 's/^  HTTP API *\(http:[^ ]*\).*/\1/p' "$work/stack.log" | head -n 1)"
-token="$(sed -n 's/^  export TOKEN=//p' "$work/stack.log" | head -n 1)"
+wait_for_banner "$work/stack.log" "$stack_pid" "$STACK_STARTUP_SECONDS" ||
+    fail "the local stack did not get ready"
+api="$(banner_value "$work/stack.log" http)"
+token="$(banner_value "$work/stack.log" token)"
 [[ "$api" =~ ^http://127\.0\.0\.1:[0-9]+$ ]] || fail "no HTTP API address in the banner: '$api'"
 [[ -n "$token" ]] || fail "no TOKEN in the banner"
 grep -q "AWS endpoint   $moto " "$work/stack.log" || fail "the banner does not name $moto as its AWS endpoint"
