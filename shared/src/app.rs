@@ -10,8 +10,8 @@ use crate::config::{Config, ConfigError, LockSettings};
 use crate::function::Footprint;
 use crate::notify::ConnectionNotifier;
 use crate::ports::{
-    Clock, IdempotencyStore, Notifier, OrderQueue, OrderReader, ProductCatalog, RateCounter,
-    Reachable, StockLocks, StockReserver, SystemClock,
+    Clock, HoldStore, IdempotencyStore, Notifier, OrderQueue, OrderReader, OrderSettler,
+    ProductCatalog, RateCounter, Reachable, StockLocks, StockReserver, SystemClock, WebhookStore,
 };
 
 /// Every store capability the HTTP API uses; one adapter (DynamoDB, or the in-memory fake) has them all.
@@ -23,6 +23,9 @@ pub trait Store:
     + StockLocks
     + RateCounter
     + Reachable
+    + HoldStore
+    + WebhookStore
+    + OrderSettler
 {
 }
 impl<T> Store for T where
@@ -33,6 +36,9 @@ impl<T> Store for T where
         + StockLocks
         + RateCounter
         + Reachable
+        + HoldStore
+        + WebhookStore
+        + OrderSettler
 {
 }
 
@@ -52,6 +58,10 @@ pub struct App<S, Q, N, C = SystemClock> {
     pub locks: LockSettings,
     /// Requests per subject and minute; 0 disables.
     pub rate_limit_per_minute: u32,
+    /// How long a hold keeps its units.
+    pub hold_ttl: std::time::Duration,
+    /// The payment provider's signing secret; `None` in a function that receives no webhooks.
+    pub webhook_secret: Option<String>,
 }
 
 /// The production wiring: DynamoDB and SQS through the AWS SDK. The queue and the notifier are
@@ -104,6 +114,8 @@ impl<S: Store, Q: OrderQueue + Reachable, N: Notifier, C: Clock> App<S, Q, N, C>
             auth,
             locks: config.locks.clone(),
             rate_limit_per_minute: config.rate_limit_per_minute,
+            hold_ttl: config.hold_ttl,
+            webhook_secret: config.webhook_secret.clone(),
         }
     }
 }
@@ -113,6 +125,9 @@ impl AwsApp {
     /// local gateway passes [`Footprint::everything`]). No network call happens here.
     pub async fn connect(config: &Config, footprint: &Footprint) -> Result<Arc<Self>, BootError> {
         let auth = authenticator(config, footprint)?;
+        if footprint.verifies_webhooks {
+            config.require_webhook_secret()?;
+        }
         let sdk = crate::aws::sdk_config(config).await;
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.tables.clone());
         let queue = order_queue(&sdk, config, footprint)?;

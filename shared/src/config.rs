@@ -13,6 +13,10 @@ use crate::function::{Footprint, Table};
 /// [`AuthSettings::refuse_development_secret`].
 pub const DEVELOPMENT_JWT_SECRET: &str = "local-dev-secret";
 
+/// The webhook secret `make run` signs with when `WEBHOOK_SECRET` is unset; published in the
+/// README, so accepted only against an emulator on this machine, as the JWT one.
+pub const DEVELOPMENT_WEBHOOK_SECRET: &str = "local-webhook-secret";
+
 /// Names of the DynamoDB tables. A table outside a function's footprint is not read from the
 /// environment and keeps a name DynamoDB refuses, so a call to it fails loudly instead of reaching
 /// a default table.
@@ -30,6 +34,10 @@ pub struct TableNames {
     pub rate_limits: String,
     /// `CONNECTIONS_TABLE`: open WebSocket connections and their users.
     pub connections: String,
+    /// `HOLDS_TABLE`: stock holds and the per-user active-hold counts.
+    pub holds: String,
+    /// `WEBHOOKS_TABLE`: webhook answers and outcomes waiting for their order.
+    pub webhooks: String,
 }
 
 impl TableNames {
@@ -41,6 +49,8 @@ impl TableNames {
             Table::Locks => &mut self.locks,
             Table::RateLimits => &mut self.rate_limits,
             Table::Connections => &mut self.connections,
+            Table::Holds => &mut self.holds,
+            Table::Webhooks => &mut self.webhooks,
         }
     }
 
@@ -63,6 +73,8 @@ impl TableNames {
             locks: none("LOCKS_TABLE"),
             rate_limits: none("RATE_LIMITS_TABLE"),
             connections: none("CONNECTIONS_TABLE"),
+            holds: none("HOLDS_TABLE"),
+            webhooks: none("WEBHOOKS_TABLE"),
         }
     }
 }
@@ -216,6 +228,11 @@ pub struct Config {
     pub payments: PaymentSettings,
     /// `RECONCILE_AFTER_SECONDS` (60).
     pub reconcile_after: Duration,
+    /// `HOLD_TTL_SECONDS` (120): how long a hold keeps its units.
+    pub hold_ttl: Duration,
+    /// `WEBHOOK_SECRET`: the payment provider's signing secret; required by the webhook function,
+    /// no default outside the local stack.
+    pub webhook_secret: Option<String>,
     /// Lock settings, `STOCK_LOCKS` among them.
     pub locks: LockSettings,
     /// `RATE_LIMIT_PER_MINUTE` per user (or client address when anonymous); 0 disables.
@@ -256,6 +273,8 @@ impl Default for Config {
             auth: AuthSettings::development(),
             payments: PaymentSettings::default(),
             reconcile_after: Duration::from_secs(60),
+            hold_ttl: Duration::from_secs(120),
+            webhook_secret: Some(DEVELOPMENT_WEBHOOK_SECRET.to_owned()),
             locks: LockSettings::default(),
             rate_limit_per_minute: 120,
             log_format: LogFormat::Json,
@@ -308,6 +327,7 @@ impl Config {
                 .unwrap_or(d.aws_region),
             tables: TableNames::unconfigured(),
             auth: AuthSettings::default(),
+            webhook_secret: None,
             log_format: match lookup("LOG_FORMAT").as_deref() {
                 None | Some("json") => LogFormat::Json,
                 Some("pretty") => LogFormat::Pretty,
@@ -352,7 +372,45 @@ impl Config {
             config.reconcile_after = parsed::<u64>(&lookup, "RECONCILE_AFTER_SECONDS")?
                 .map_or(config.reconcile_after, Duration::from_secs);
         }
+        if footprint.holds {
+            config.hold_ttl = match parsed::<u64>(&lookup, "HOLD_TTL_SECONDS")? {
+                None => config.hold_ttl,
+                Some(0) => {
+                    return Err(ConfigError {
+                        name: "HOLD_TTL_SECONDS",
+                        reason: "must be at least 1".into(),
+                    });
+                }
+                Some(seconds) => Duration::from_secs(seconds),
+            };
+        }
+        if footprint.verifies_webhooks {
+            config.webhook_secret = lookup("WEBHOOK_SECRET");
+        }
         Ok(config)
+    }
+
+    /// The webhook signing secret, required by a function that verifies webhooks; the published
+    /// development secret only against an emulator on this machine.
+    pub fn require_webhook_secret(&self) -> Result<&str, ConfigError> {
+        let secret = self.webhook_secret.as_deref().ok_or_else(|| {
+            ConfigError::missing(
+                "WEBHOOK_SECRET",
+                "this function verifies payment webhooks (set the provider's signing secret)",
+            )
+        })?;
+        if secret == DEVELOPMENT_WEBHOOK_SECRET
+            && !self.aws_endpoint_url.as_deref().is_some_and(is_on_this_machine)
+        {
+            return Err(ConfigError {
+                name: "WEBHOOK_SECRET",
+                reason: format!(
+                    "{DEVELOPMENT_WEBHOOK_SECRET:?} is the published development secret; it is \
+                     accepted only against an emulator on this machine"
+                ),
+            });
+        }
+        Ok(secret)
     }
 
     /// The order queue's URL, required by a function whose footprint sends to the queue.
@@ -457,9 +515,34 @@ mod tests {
             read,
             Config {
                 auth: AuthSettings::default(),
+                webhook_secret: None,
                 ..Config::default()
             }
         );
+        assert!(read.require_webhook_secret().is_err());
+    }
+
+    #[test]
+    fn the_development_webhook_secret_is_accepted_only_against_a_local_emulator() {
+        let all = Footprint::everything();
+        let local = config(
+            &all,
+            &[
+                ("WEBHOOK_SECRET", DEVELOPMENT_WEBHOOK_SECRET),
+                ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(local.require_webhook_secret().unwrap(), DEVELOPMENT_WEBHOOK_SECRET);
+        let deployed = config(&all, &[("WEBHOOK_SECRET", DEVELOPMENT_WEBHOOK_SECRET)]).unwrap();
+        assert_eq!(
+            deployed.require_webhook_secret().unwrap_err().name,
+            "WEBHOOK_SECRET"
+        );
+        let own = config(&all, &[("WEBHOOK_SECRET", "whsec_mine")]).unwrap();
+        assert_eq!(own.require_webhook_secret().unwrap(), "whsec_mine");
+        let ttl = config(&all, &[("HOLD_TTL_SECONDS", "0")]).unwrap_err();
+        assert_eq!(ttl.name, "HOLD_TTL_SECONDS");
     }
 
     #[test]

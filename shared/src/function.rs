@@ -21,17 +21,23 @@ pub enum Table {
     RateLimits,
     /// WebSocket connections.
     Connections,
+    /// Stock holds and each user's count of active holds per product.
+    Holds,
+    /// Webhook deliveries and the outcomes waiting for their order.
+    Webhooks,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 6] = [
+    pub const ALL: [Table; 8] = [
         Table::Products,
         Table::Orders,
         Table::Idempotency,
         Table::Locks,
         Table::RateLimits,
         Table::Connections,
+        Table::Holds,
+        Table::Webhooks,
     ];
 
     /// The environment variable that names it.
@@ -43,6 +49,8 @@ impl Table {
             Table::Locks => "LOCKS_TABLE",
             Table::RateLimits => "RATE_LIMITS_TABLE",
             Table::Connections => "CONNECTIONS_TABLE",
+            Table::Holds => "HOLDS_TABLE",
+            Table::Webhooks => "WEBHOOKS_TABLE",
         }
     }
 
@@ -55,6 +63,8 @@ impl Table {
             Table::Locks => "stock-locks",
             Table::RateLimits => "rate-limits",
             Table::Connections => "ws-connections",
+            Table::Holds => "holds",
+            Table::Webhooks => "payment-webhooks",
         }
     }
 }
@@ -79,6 +89,10 @@ pub struct Footprint {
     pub payments: bool,
     /// Finds unsettled orders (`RECONCILE_AFTER_SECONDS`).
     pub reconciles: bool,
+    /// Places holds (`HOLD_TTL_SECONDS`).
+    pub holds: bool,
+    /// Verifies payment webhook signatures (`WEBHOOK_SECRET`).
+    pub verifies_webhooks: bool,
 }
 
 impl Footprint {
@@ -91,6 +105,8 @@ impl Footprint {
         stock_locks: false,
         payments: false,
         reconciles: false,
+        holds: false,
+        verifies_webhooks: false,
     };
 
     /// An HTTP endpoint behind authentication and the rate limit, using `tables` besides the
@@ -115,6 +131,8 @@ impl Footprint {
             stock_locks: true,
             payments: true,
             reconciles: true,
+            holds: true,
+            verifies_webhooks: true,
         }
     }
 }
@@ -130,6 +148,8 @@ pub enum Function {
     OrderConsumer,
     /// The scheduled reconciler.
     Reconciler,
+    /// The scheduled sweeper that expires holds whose time is up.
+    HoldSweeper,
 }
 
 impl Function {
@@ -139,7 +159,11 @@ impl Function {
         let http = Endpoint::ALL.into_iter().map(Function::Http);
         let ws = WsRoute::ALL.into_iter().map(Function::Ws);
         http.chain(ws)
-            .chain([Function::OrderConsumer, Function::Reconciler])
+            .chain([
+                Function::OrderConsumer,
+                Function::Reconciler,
+                Function::HoldSweeper,
+            ])
             .collect()
     }
 
@@ -150,6 +174,7 @@ impl Function {
             Function::Ws(route) => route.function_name(),
             Function::OrderConsumer => "order-consumer",
             Function::Reconciler => "reconciler",
+            Function::HoldSweeper => "hold-sweeper",
         }
     }
 
@@ -172,10 +197,33 @@ impl Function {
                 | Endpoint::UpdateProduct
                 | Endpoint::DeleteProduct,
             ) => Footprint::http(PRODUCTS),
+            // From items or from a hold; a webhook that came first is applied right after commit.
             Function::Http(Endpoint::CreateOrder) => Footprint {
                 order_queue: true,
                 stock_locks: true,
-                ..Footprint::http(&[Products, Orders, Idempotency, Locks, RateLimits])
+                pushes: true,
+                ..Footprint::http(&[
+                    Products,
+                    Orders,
+                    Idempotency,
+                    Locks,
+                    Holds,
+                    Webhooks,
+                    RateLimits,
+                    Connections,
+                ])
+            },
+            Function::Http(Endpoint::CreateHold) => Footprint {
+                holds: true,
+                ..Footprint::http(&[Products, Holds, RateLimits])
+            },
+            Function::Http(Endpoint::GetHold) => Footprint::http(&[Holds, RateLimits]),
+            // The provider signs instead of a user token; API Gateway's stage throttling limits it.
+            Function::Http(Endpoint::PaymentWebhook) => Footprint {
+                tables: &[Products, Orders, Webhooks, Connections],
+                pushes: true,
+                verifies_webhooks: true,
+                ..Footprint::NOTHING
             },
             Function::Http(Endpoint::GetOrder | Endpoint::ListOrders) => Footprint::http(ORDERS),
             Function::Http(Endpoint::CancelOrder) => Footprint {
@@ -192,8 +240,9 @@ impl Function {
                 ..Footprint::NOTHING
             },
             Function::Ws(WsRoute::Default) => Footprint::NOTHING,
+            // Applies a webhook's pending outcome instead of charging when one is waiting.
             Function::OrderConsumer => Footprint {
-                tables: &[Products, Orders, Connections],
+                tables: &[Products, Orders, Webhooks, Connections],
                 pushes: true,
                 payments: true,
                 ..Footprint::NOTHING
@@ -202,6 +251,10 @@ impl Function {
                 tables: &[Orders],
                 order_queue: true,
                 reconciles: true,
+                ..Footprint::NOTHING
+            },
+            Function::HoldSweeper => Footprint {
+                tables: &[Products, Holds],
                 ..Footprint::NOTHING
             },
         }

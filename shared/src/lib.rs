@@ -5,9 +5,12 @@
 //! # Layout
 //!
 //! - [`domain`]: money, quantities, ids, products, orders and the status machine. No I/O.
-//! - [`ports`]: the narrow traits handlers depend on.
+//! - [`ports`]: the narrow traits the use cases and handlers depend on.
+//! - [`retry`]: the one jittered backoff.
 //! - [`adapters`]: DynamoDB and SQS implementations of the ports, and in-memory fakes for tests.
-//! - [`api`]: request parsing, authentication, rate limiting, errors to HTTP, one module per endpoint.
+//! - [`application`]: the use cases (place and cancel orders, settle payments, place and expire
+//!   holds, receive payment webhooks), typed input to typed outcome, shared by every entry point.
+//! - [`api`]: request parsing, authentication, rate limiting, use-case outcomes and errors to HTTP.
 //! - [`app`]: the ports wired together per cold start.
 //! - [`config`]: the one typed `Config`, read from the environment at cold start.
 //! - [`function`]: the catalogue of Lambda functions and what each one uses (its footprint).
@@ -19,6 +22,7 @@
 
 pub mod adapters;
 pub mod api;
+pub mod application;
 pub mod app;
 pub mod aws;
 pub mod config;
@@ -27,6 +31,7 @@ pub mod function;
 pub mod messages;
 pub mod notify;
 pub mod ports;
+pub mod retry;
 pub mod telemetry;
 pub mod worker;
 pub mod ws;

@@ -7,8 +7,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    IdempotencyKey, NewProduct, Order, OrderId, OrderStatus, Product, ProductId, ProductPatch,
-    UserId,
+    Hold, HoldId, IdempotencyKey, NewProduct, Order, OrderId, OrderStatus,
+    Product, ProductId, ProductPatch, UserId,
 };
 use crate::messages::{OrderEvent, OrderPlaced};
 
@@ -81,6 +81,29 @@ pub enum PlaceOrderError {
         /// The first product whose condition failed.
         product_id: ProductId,
     },
+    /// The hold the order is placed from is no longer ACTIVE, or its time is up.
+    #[error("the hold is not active")]
+    HoldNotActive,
+    /// Another transaction touched the same items at the same time; safe to retry.
+    #[error("the transaction conflicted with another one")]
+    Conflict {
+        /// The product whose item conflicted, when the store says which.
+        product_id: Option<ProductId>,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why placing a hold did not commit.
+#[derive(Debug, thiserror::Error)]
+pub enum PlaceHoldError {
+    /// The product's stock is below the quantity (or the product is gone).
+    #[error("insufficient stock")]
+    InsufficientStock,
+    /// The user already has the most ACTIVE holds allowed on this product.
+    #[error("too many active holds on this product")]
+    LimitReached,
     /// Another transaction touched the same items at the same time; safe to retry.
     #[error("the transaction conflicted with another one")]
     Conflict,
@@ -162,6 +185,17 @@ pub trait StockReserver: Send + Sync {
         order: &Order,
         request_fingerprint: &str,
     ) -> impl Future<Output = Result<(), PlaceOrderError>> + Send;
+    /// One transaction: `consumed` (the hold after checkout) written on condition that the stored
+    /// hold is ACTIVE, belongs to the order's user and ends after `now`; the user's active-hold
+    /// count down by one; the order and the idempotency record (both must not exist). No stock
+    /// moves: the hold took it. A failed hold condition is [`PlaceOrderError::HoldNotActive`].
+    fn place_order_from_hold(
+        &self,
+        order: &Order,
+        request_fingerprint: &str,
+        consumed: &Hold,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), PlaceOrderError>> + Send;
     /// One transaction: status PENDING -> CANCELLED (conditional on PENDING) and every item's stock
     /// back. `Ok(false)` when the order was no longer PENDING, so nothing changed.
     fn cancel_order(
@@ -236,9 +270,86 @@ pub trait OrderSettler: Send + Sync {
         &self,
         processing: &Order,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-    /// PROCESSING -> PAID, or PROCESSING -> FAILED with every item's stock restored in the same
-    /// transaction (`settled` is the order after the move). `Ok(false)` when it was no longer PROCESSING.
-    fn settle(&self, settled: &Order) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// `from` (PENDING or PROCESSING) -> PAID, or -> FAILED with every item's stock restored in
+    /// the same transaction (`settled` is the order after the move). `Ok(false)` when the stored
+    /// status was no longer `from`, so nothing changed.
+    fn settle(
+        &self,
+        settled: &Order,
+        from: OrderStatus,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// Stock holds.
+pub trait HoldStore: Send + Sync {
+    /// One hold, `None` when unknown.
+    fn get_hold(&self, id: &HoldId)
+    -> impl Future<Output = Result<Option<Hold>, StoreError>> + Send;
+    /// One transaction: the product's `stock >= q` decrement, the hold (must not exist), and the
+    /// user's count of ACTIVE holds on the product up by one on condition it stays `<= limit`.
+    fn place_hold(
+        &self,
+        hold: &Hold,
+        limit: u32,
+    ) -> impl Future<Output = Result<(), PlaceHoldError>> + Send;
+    /// One transaction: `expired` (the hold after the sweep) written on condition that the stored
+    /// hold is ACTIVE and its time is up at `expired.updated_at`, its units back on the product,
+    /// and the user's active-hold count down by one. `Ok(false)` when it was no longer ACTIVE (a
+    /// checkout won), so nothing changed.
+    fn expire_hold(&self, expired: &Hold) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Up to `limit` ACTIVE holds whose time was up at `now`, oldest end first.
+    fn expired_holds(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Hold>, StoreError>> + Send;
+}
+
+/// The first answer to a webhook delivery, replayed to a redelivery. The answer is a function of
+/// the order id and the status it reported, so storing those two replays it byte for byte.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookRecord {
+    /// The provider's idempotency key.
+    pub idempotency_key: IdempotencyKey,
+    /// [`crate::domain::webhook::PaymentNotice::fingerprint`] of the first delivery.
+    pub fingerprint: String,
+    /// The order it named.
+    pub order_id: OrderId,
+    /// The order's status after the first delivery; `None` when the order did not exist yet.
+    pub order_status: Option<OrderStatus>,
+}
+
+/// A webhook's outcome for an order that did not exist when it arrived, applied when it does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingSettlement {
+    /// The order it is waiting for.
+    pub order_id: OrderId,
+    /// What the provider decided.
+    pub outcome: PaymentOutcome,
+    /// The delivery that brought it.
+    pub idempotency_key: IdempotencyKey,
+}
+
+/// Webhook deliveries and the outcomes waiting for their order.
+pub trait WebhookStore: Send + Sync {
+    /// The first answer to this key, if any.
+    fn get_webhook(
+        &self,
+        key: &IdempotencyKey,
+    ) -> impl Future<Output = Result<Option<WebhookRecord>, StoreError>> + Send;
+    /// Stores the answer (condition: the key is new) and, in the same transaction, `pending` when
+    /// given (the first pending outcome of an order is kept). `Ok(false)` when the key was taken
+    /// first by a concurrent delivery, so nothing changed.
+    fn record_webhook(
+        &self,
+        record: &WebhookRecord,
+        pending: Option<&PendingSettlement>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// The outcome waiting for `order_id`, if a webhook came before the order.
+    fn pending_settlement(
+        &self,
+        order_id: &OrderId,
+    ) -> impl Future<Output = Result<Option<PendingSettlement>, StoreError>> + Send;
 }
 
 /// Finds orders that should have been settled by now (the reconciler's query).
@@ -252,17 +363,7 @@ pub trait UnsettledOrders: Send + Sync {
     ) -> impl Future<Output = Result<Vec<Order>, StoreError>> + Send;
 }
 
-/// What the payment provider decided.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PaymentOutcome {
-    /// Charged.
-    Approved,
-    /// Refused for a business reason (card declined, ...): the order fails.
-    Declined {
-        /// The provider's reason, passed on to the buyer.
-        reason: String,
-    },
-}
+pub use crate::domain::PaymentOutcome;
 
 /// A technical failure of the payment provider: retried, never a business decision.
 #[derive(Debug, thiserror::Error)]

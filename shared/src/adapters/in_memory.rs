@@ -10,8 +10,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 
 use crate::domain::{
-    IdempotencyKey, NewProduct, Order, OrderId, OrderStatus, Product, ProductId, ProductPatch,
-    UserId,
+    Hold, HoldId, HoldStatus, IdempotencyKey, NewProduct, Order, OrderId, OrderStatus, Product,
+    ProductId, ProductPatch, UserId,
 };
 use crate::messages::{OrderEvent, OrderPlaced};
 use crate::ports::{
@@ -19,6 +19,7 @@ use crate::ports::{
     IdempotencyStore, Notifier, OrderQuery, OrderQueue, OrderReader, OrderSettler, Page,
     PaymentError, PaymentGateway, PaymentOutcome, PlaceOrderError, ProductCatalog, PushError,
     QueueError, RateCounter, Reachable, StockLocks, StockReserver, StoreError, UnsettledOrders,
+    HoldStore, PendingSettlement, PlaceHoldError, WebhookRecord, WebhookStore,
 };
 
 #[derive(Debug, Default)]
@@ -29,6 +30,47 @@ struct Tables {
     locks: HashMap<ProductId, (String, DateTime<Utc>)>,
     counters: HashMap<String, u32>,
     connections: HashMap<String, UserId>,
+    holds: HashMap<HoldId, Hold>,
+    webhooks: HashMap<String, WebhookRecord>,
+    pending: HashMap<OrderId, PendingSettlement>,
+}
+
+impl Tables {
+    /// ACTIVE holds of a user on a product.
+    fn active_holds(&self, user_id: &UserId, product_id: &ProductId) -> u32 {
+        self.holds
+            .values()
+            .filter(|h| {
+                h.status == HoldStatus::Active && h.user_id == *user_id && h.product_id == *product_id
+            })
+            .count() as u32
+    }
+
+    fn restore(&mut self, product_id: &ProductId, quantity: u32) {
+        if let Some((product, _)) = self.products.get_mut(product_id) {
+            product.stock += quantity;
+        }
+    }
+
+    /// Writes the order and its record unless either exists (the transaction's two conditions).
+    fn insert_order(&mut self, order: &Order, request_fingerprint: &str) -> Result<(), PlaceOrderError> {
+        let record_key = (
+            order.user_id.clone(),
+            order.idempotency_key.as_str().to_owned(),
+        );
+        if self.idempotency.contains_key(&record_key) || self.orders.contains_key(&order.id) {
+            return Err(PlaceOrderError::DuplicateKey);
+        }
+        self.orders.insert(order.id.clone(), order.clone());
+        self.idempotency.insert(
+            record_key,
+            IdempotencyRecord {
+                order_id: order.id.clone(),
+                request_fingerprint: request_fingerprint.to_owned(),
+            },
+        );
+        Ok(())
+    }
 }
 
 /// Every store port over one mutex-guarded set of maps.
@@ -242,7 +284,7 @@ impl StockReserver for InMemoryStore {
             order.user_id.clone(),
             order.idempotency_key.as_str().to_owned(),
         );
-        if tables.idempotency.contains_key(&record_key) {
+        if tables.idempotency.contains_key(&record_key) || tables.orders.contains_key(&order.id) {
             return Err(PlaceOrderError::DuplicateKey);
         }
         for item in &order.items {
@@ -262,14 +304,23 @@ impl StockReserver for InMemoryStore {
                 .expect("checked above");
             product.stock -= item.quantity.get();
         }
-        tables.orders.insert(order.id.clone(), order.clone());
-        tables.idempotency.insert(
-            record_key,
-            IdempotencyRecord {
-                order_id: order.id.clone(),
-                request_fingerprint: request_fingerprint.to_owned(),
-            },
-        );
+        tables.insert_order(order, request_fingerprint)
+    }
+
+    async fn place_order_from_hold(
+        &self,
+        order: &Order,
+        request_fingerprint: &str,
+        consumed: &Hold,
+        now: DateTime<Utc>,
+    ) -> Result<(), PlaceOrderError> {
+        let mut tables = self.tables()?;
+        match tables.holds.get(&consumed.id) {
+            Some(hold) if hold.user_id == order.user_id && hold.usable_at(now) => {}
+            _ => return Err(PlaceOrderError::HoldNotActive),
+        }
+        tables.insert_order(order, request_fingerprint)?;
+        tables.holds.insert(consumed.id.clone(), consumed.clone());
         Ok(())
     }
 
@@ -420,10 +471,10 @@ impl OrderSettler for InMemoryStore {
         }
     }
 
-    async fn settle(&self, settled: &Order) -> Result<bool, StoreError> {
+    async fn settle(&self, settled: &Order, from: OrderStatus) -> Result<bool, StoreError> {
         let mut tables = self.tables()?;
         match tables.orders.get_mut(&settled.id) {
-            Some(order) if order.status == OrderStatus::Processing => *order = settled.clone(),
+            Some(order) if order.status == from => *order = settled.clone(),
             _ => return Ok(false),
         }
         if settled.status == OrderStatus::Failed {
@@ -434,6 +485,86 @@ impl OrderSettler for InMemoryStore {
             }
         }
         Ok(true)
+    }
+}
+
+impl HoldStore for InMemoryStore {
+    async fn get_hold(&self, id: &HoldId) -> Result<Option<Hold>, StoreError> {
+        Ok(self.tables()?.holds.get(id).cloned())
+    }
+
+    async fn place_hold(&self, hold: &Hold, limit: u32) -> Result<(), PlaceHoldError> {
+        let mut tables = self.tables()?;
+        match tables.products.get(&hold.product_id) {
+            Some((product, false)) if product.stock >= hold.quantity.get() => {}
+            _ => return Err(PlaceHoldError::InsufficientStock),
+        }
+        if tables.active_holds(&hold.user_id, &hold.product_id) >= limit {
+            return Err(PlaceHoldError::LimitReached);
+        }
+        if let Some((product, _)) = tables.products.get_mut(&hold.product_id) {
+            product.stock -= hold.quantity.get();
+        }
+        tables.holds.insert(hold.id.clone(), hold.clone());
+        Ok(())
+    }
+
+    async fn expire_hold(&self, expired: &Hold) -> Result<bool, StoreError> {
+        let mut tables = self.tables()?;
+        match tables.holds.get(&expired.id) {
+            Some(hold) if hold.expired_at(expired.updated_at) => {}
+            _ => return Ok(false),
+        }
+        tables.holds.insert(expired.id.clone(), expired.clone());
+        tables.restore(&expired.product_id, expired.quantity.get());
+        Ok(true)
+    }
+
+    async fn expired_holds(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Hold>, StoreError> {
+        let tables = self.tables()?;
+        let mut due: Vec<Hold> = tables
+            .holds
+            .values()
+            .filter(|h| h.expired_at(now))
+            .cloned()
+            .collect();
+        due.sort_by_key(|h| h.expires_at);
+        due.truncate(limit as usize);
+        Ok(due)
+    }
+}
+
+impl WebhookStore for InMemoryStore {
+    async fn get_webhook(&self, key: &IdempotencyKey) -> Result<Option<WebhookRecord>, StoreError> {
+        Ok(self.tables()?.webhooks.get(key.as_str()).cloned())
+    }
+
+    async fn record_webhook(
+        &self,
+        record: &WebhookRecord,
+        pending: Option<&PendingSettlement>,
+    ) -> Result<bool, StoreError> {
+        let mut tables = self.tables()?;
+        if tables.webhooks.contains_key(record.idempotency_key.as_str()) {
+            return Ok(false);
+        }
+        tables
+            .webhooks
+            .insert(record.idempotency_key.as_str().to_owned(), record.clone());
+        if let Some(pending) = pending {
+            tables
+                .pending
+                .entry(pending.order_id.clone())
+                .or_insert_with(|| pending.clone());
+        }
+        Ok(true)
+    }
+
+    async fn pending_settlement(
+        &self,
+        order_id: &OrderId,
+    ) -> Result<Option<PendingSettlement>, StoreError> {
+        Ok(self.tables()?.pending.get(order_id).cloned())
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod apigw;
 pub mod dynamodb;
+#[cfg(any(test, feature = "fakes"))]
 pub mod in_memory;
 pub mod payments;
 pub mod sqs;

@@ -7,14 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::AuthSettings;
 use crate::domain::UserId;
 
-/// The authenticated caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller {
-    /// The token's `sub`.
-    pub user_id: UserId,
-    /// `role: "admin"`: may manage products and read every order.
-    pub is_admin: bool,
-}
+pub use crate::domain::Caller;
 
 /// Claims this API reads; `exp` is required.
 #[derive(Debug, Serialize, Deserialize)]

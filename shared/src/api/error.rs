@@ -1,11 +1,13 @@
-//! The one place errors become HTTP: status, `error_code`, message and details (SPEC section 3).
+//! The one place errors become HTTP: status, `error_code`, message and details (SPEC section 3),
+//! for the HTTP layer's own refusals and for every [`AppError`] a use case returns.
 
 use http::StatusCode;
 use lambda_http::{Body, Response};
 use serde_json::{Value, json};
 
-use crate::domain::{FieldErrors, OrderStatus, ProductId};
-use crate::ports::{PlaceOrderError, StoreError};
+use crate::application::AppError;
+use crate::domain::FieldErrors;
+use crate::ports::StoreError;
 
 /// Everything a request can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -13,60 +15,32 @@ pub enum ApiError {
     /// Body not JSON, wrong content type, or too large.
     #[error("{0}")]
     Malformed(String),
-    /// Missing, expired or badly signed token.
+    /// Missing, expired or badly signed token or webhook signature.
     #[error("authentication required: {0}")]
     Unauthenticated(&'static str),
     /// Authenticated but not allowed.
     #[error("{0}")]
     Forbidden(&'static str),
-    /// Unknown id, or another user's resource.
+    /// Unknown route or id found by the HTTP layer itself (a read).
     #[error("{what} not found")]
     NotFound {
-        /// `order`, `product`, `route`.
+        /// `product`, `order`, `hold`, `route`.
         what: &'static str,
         /// The id asked for.
         id: String,
     },
-    /// Not enough units of a product.
-    #[error("insufficient stock for product {product_id}")]
-    InsufficientStock {
-        /// The product.
-        product_id: ProductId,
-        /// Units asked for.
-        requested: u32,
-        /// Units available when checked.
-        available: u32,
-    },
-    /// A product lock could not be taken within the retry budget.
-    #[error("product {product_id} is busy; retry")]
-    LockConflict {
-        /// The contended product.
-        product_id: ProductId,
-    },
-    /// The same key is being processed right now.
-    #[error("a request with this idempotency key is in progress; retry")]
-    IdempotencyInProgress,
     /// Field-level validation failures.
     #[error("the request is not valid")]
     Validation(FieldErrors),
-    /// Same idempotency key, different payload.
-    #[error("this idempotency key was used with a different request")]
-    IdempotencyKeyReused,
-    /// Cancel of an order that left PENDING.
-    #[error("order is {status} and can no longer be cancelled")]
-    NotCancellable {
-        /// Its current status.
-        status: OrderStatus,
-    },
     /// Over the per-minute budget.
     #[error("too many requests")]
     RateLimited {
         /// Seconds until the next window.
         retry_after_secs: u64,
     },
-    /// A backing service failed; nothing was half-written.
-    #[error("a backing service is unavailable")]
-    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// What a use case refused or failed with.
+    #[error(transparent)]
+    App(#[from] AppError),
 }
 
 impl From<StoreError> for ApiError {
@@ -76,16 +50,7 @@ impl From<StoreError> for ApiError {
                 "cursor",
                 "is not a cursor this API handed out",
             )),
-            other => ApiError::Unavailable(Box::new(other)),
-        }
-    }
-}
-
-impl From<PlaceOrderError> for ApiError {
-    fn from(error: PlaceOrderError) -> Self {
-        match error {
-            PlaceOrderError::Store(e) => e.into(),
-            other => ApiError::Unavailable(Box::new(other)),
+            other => ApiError::App(other.into()),
         }
     }
 }
@@ -97,44 +62,63 @@ impl From<FieldErrors> for ApiError {
 }
 
 impl ApiError {
-    /// Status and `error_code`.
+    /// Status and `error_code`: the table.
     pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        use StatusCode as S;
         match self {
-            Self::Malformed(_) => (StatusCode::BAD_REQUEST, "MALFORMED_REQUEST"),
-            Self::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
-            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "FORBIDDEN"),
-            Self::NotFound { .. } => (StatusCode::NOT_FOUND, "NOT_FOUND"),
-            Self::InsufficientStock { .. } => (StatusCode::CONFLICT, "INSUFFICIENT_STOCK"),
-            Self::LockConflict { .. } => (StatusCode::CONFLICT, "LOCK_CONFLICT"),
-            Self::IdempotencyInProgress => (StatusCode::CONFLICT, "IDEMPOTENCY_IN_PROGRESS"),
-            Self::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR"),
-            Self::IdempotencyKeyReused => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "IDEMPOTENCY_KEY_REUSED")
+            Self::Malformed(_) => (S::BAD_REQUEST, "MALFORMED_REQUEST"),
+            Self::Unauthenticated(_) => (S::UNAUTHORIZED, "UNAUTHENTICATED"),
+            Self::Forbidden(_) => (S::FORBIDDEN, "FORBIDDEN"),
+            Self::NotFound { .. } | Self::App(AppError::NotFound { .. }) => {
+                (S::NOT_FOUND, "NOT_FOUND")
             }
-            Self::NotCancellable { .. } => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "ORDER_NOT_CANCELLABLE")
-            }
-            Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED"),
-            Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE"),
+            Self::Validation(_) => (S::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR"),
+            Self::RateLimited { .. } => (S::TOO_MANY_REQUESTS, "RATE_LIMITED"),
+            Self::App(error) => match error {
+                AppError::NotFound { .. } => (S::NOT_FOUND, "NOT_FOUND"),
+                AppError::InsufficientStock { .. } => (S::CONFLICT, "INSUFFICIENT_STOCK"),
+                AppError::LockConflict { .. } => (S::CONFLICT, "LOCK_CONFLICT"),
+                AppError::IdempotencyInProgress => (S::CONFLICT, "IDEMPOTENCY_IN_PROGRESS"),
+                AppError::HoldNotActive { .. } => (S::CONFLICT, "HOLD_NOT_ACTIVE"),
+                AppError::HoldLimitReached { .. } => (S::CONFLICT, "HOLD_LIMIT_REACHED"),
+                AppError::IdempotencyKeyReused => {
+                    (S::UNPROCESSABLE_ENTITY, "IDEMPOTENCY_KEY_REUSED")
+                }
+                AppError::NotCancellable { .. } => {
+                    (S::UNPROCESSABLE_ENTITY, "ORDER_NOT_CANCELLABLE")
+                }
+                AppError::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE"),
+                AppError::Internal(_) => (S::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
+            },
         }
     }
 
-    fn details(&self) -> Value {
+    fn details(&self, trace_id: &str) -> Value {
         match self {
-            Self::NotFound { what, id } => json!({ "resource": what, "id": id }),
-            Self::InsufficientStock {
-                product_id,
-                requested,
-                available,
-            } => {
-                json!({ "product_id": product_id, "requested": requested, "available": available })
+            Self::NotFound { what, id } | Self::App(AppError::NotFound { what, id }) => {
+                json!({ "resource": what, "id": id })
             }
-            Self::LockConflict { product_id } => json!({ "product_id": product_id }),
             Self::Validation(errors) => json!(errors),
-            Self::NotCancellable { status } => json!({ "status": status }),
             Self::RateLimited { retry_after_secs } => {
                 json!({ "retry_after_seconds": retry_after_secs })
             }
+            Self::App(AppError::InsufficientStock {
+                product_id,
+                requested,
+                available,
+            }) => {
+                json!({ "product_id": product_id, "requested": requested, "available": available })
+            }
+            Self::App(AppError::LockConflict { product_id }) => json!({ "product_id": product_id }),
+            Self::App(AppError::NotCancellable { status }) => json!({ "status": status }),
+            Self::App(AppError::HoldNotActive { hold_id, status }) => {
+                json!({ "hold_id": hold_id, "status": status })
+            }
+            Self::App(AppError::HoldLimitReached { product_id, limit }) => {
+                json!({ "product_id": product_id, "limit": limit })
+            }
+            // The cause is in the log under this trace id; the client gets only the id.
+            Self::App(AppError::Internal(_)) => json!({ "trace_id": trace_id }),
             _ => json!({}),
         }
     }
@@ -156,11 +140,14 @@ impl ApiError {
         }
     }
 
-    /// The JSON error response.
-    pub fn into_response(self) -> Response<Body> {
+    /// The JSON error response; `trace_id` is the request's (shown for internal errors).
+    pub fn into_response(self, trace_id: &str) -> Response<Body> {
         let (status, code) = self.status_and_code();
-        let body =
-            json!({ "message": self.to_string(), "error_code": code, "details": self.details() });
+        let body = json!({
+            "message": self.to_string(),
+            "error_code": code,
+            "details": self.details(trace_id),
+        });
         let mut response = super::response::json(status, &body);
         if let Self::RateLimited { retry_after_secs } = self {
             response.headers_mut().insert(

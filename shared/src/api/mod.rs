@@ -4,17 +4,21 @@
 
 pub mod auth;
 mod error;
+mod holds;
 mod orders;
+mod outcome;
 mod products;
 mod rate_limit;
 mod request;
 mod response;
 mod system;
+mod webhook;
 
 use lambda_http::{Body, Request, Response};
 use tracing::Instrument;
 
 use crate::app::{App, Store};
+use crate::application::{AppError, PlaceHold, ReceivePaymentWebhook};
 use crate::ports::{Clock, Notifier, OrderQueue, Reachable};
 
 pub use error::ApiError;
@@ -43,11 +47,17 @@ pub enum Endpoint {
     ListOrders,
     /// `POST /orders/{id}/cancel`
     CancelOrder,
+    /// `POST /holds`
+    CreateHold,
+    /// `GET /holds/{id}`
+    GetHold,
+    /// `POST /payments/webhook`
+    PaymentWebhook,
 }
 
 impl Endpoint {
     /// Every endpoint.
-    pub const ALL: [Endpoint; 10] = [
+    pub const ALL: [Endpoint; 13] = [
         Self::Health,
         Self::ListProducts,
         Self::GetProduct,
@@ -58,6 +68,9 @@ impl Endpoint {
         Self::GetOrder,
         Self::ListOrders,
         Self::CancelOrder,
+        Self::CreateHold,
+        Self::GetHold,
+        Self::PaymentWebhook,
     ];
 
     /// The API Gateway route key, `"METHOD /path/{param}"`.
@@ -73,6 +86,9 @@ impl Endpoint {
             Self::GetOrder => "GET /orders/{id}",
             Self::ListOrders => "GET /orders",
             Self::CancelOrder => "POST /orders/{id}/cancel",
+            Self::CreateHold => "POST /holds",
+            Self::GetHold => "GET /holds/{id}",
+            Self::PaymentWebhook => "POST /payments/webhook",
         }
     }
 
@@ -89,6 +105,9 @@ impl Endpoint {
             Self::GetOrder => "get-order",
             Self::ListOrders => "list-orders",
             Self::CancelOrder => "cancel-order",
+            Self::CreateHold => "create-hold",
+            Self::GetHold => "get-hold",
+            Self::PaymentWebhook => "payment-webhook",
         }
     }
 }
@@ -114,7 +133,7 @@ where
             Ok(response) => response,
             Err(error) => {
                 error.log();
-                error.into_response()
+                error.into_response(&trace_id)
             }
         };
         tracing::info!(status = response.status().as_u16(), "served");
@@ -137,8 +156,23 @@ where
     C: Clock,
 {
     request::check_size(request)?;
-    if endpoint == Endpoint::Health {
-        return Ok(system::health(&app.store, &app.queue).await);
+    // Neither takes a bearer token: health is public, the provider signs its webhooks.
+    match endpoint {
+        Endpoint::Health => return Ok(system::health(&app.store, &app.queue).await),
+        Endpoint::PaymentWebhook => {
+            let receive = ReceivePaymentWebhook {
+                store: &app.store,
+                notifier: &app.notifier,
+                clock: &app.clock,
+            };
+            let secret = app.webhook_secret.as_deref().ok_or_else(|| {
+                ApiError::App(AppError::internal(
+                    "WEBHOOK_SECRET is not configured".into(),
+                ))
+            })?;
+            return webhook::receive(receive, secret, request, trace_id).await;
+        }
+        _ => {}
     }
     let caller = app
         .auth
@@ -150,7 +184,7 @@ where
     rate_limit::check(&app.store, &app.clock, &subject, app.rate_limit_per_minute).await?;
     let (user, admin) = (request::require_user, request::require_admin);
     match endpoint {
-        Endpoint::Health => unreachable!("answered above"),
+        Endpoint::Health | Endpoint::PaymentWebhook => unreachable!("answered above"),
         Endpoint::ListProducts => products::list(&app.store, request).await,
         Endpoint::GetProduct => products::get(&app.store, request).await,
         Endpoint::CreateProduct => {
@@ -177,6 +211,15 @@ where
             )
             .await
         }
+        Endpoint::CreateHold => {
+            let place = PlaceHold {
+                store: &app.store,
+                clock: &app.clock,
+                ttl: app.hold_ttl,
+            };
+            holds::create(place, user(&caller)?, request).await
+        }
+        Endpoint::GetHold => holds::get(&app.store, user(&caller)?, request).await,
     }
 }
 

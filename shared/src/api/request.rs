@@ -42,7 +42,7 @@ pub(crate) fn source_ip(request: &Request) -> String {
     }
 }
 
-fn body_bytes(request: &Request) -> &[u8] {
+pub(crate) fn body_bytes(request: &Request) -> &[u8] {
     match request.body() {
         Body::Empty => &[],
         Body::Text(text) => text.as_bytes(),

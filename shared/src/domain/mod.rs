@@ -1,17 +1,26 @@
 //! The domain in plain Rust: money, quantities, ids, products, orders and their status machine.
 //! No I/O and no AWS types live here.
 
+mod hold;
 mod ids;
 mod json;
 mod money;
 mod order;
+mod payment;
 mod product;
 mod quantity;
 mod validation;
+pub mod webhook;
 
-pub use ids::{IdempotencyKey, MAX_IDEMPOTENCY_KEY_CHARS, OrderId, ProductId, UserId};
+pub use hold::{Hold, HoldRequest, HoldStatus, MAX_ACTIVE_HOLDS_PER_PRODUCT};
+pub use ids::{
+    Caller, HoldId, IdempotencyKey, MAX_ID_CHARS, MAX_IDEMPOTENCY_KEY_CHARS, OrderId, ProductId, UserId,
+};
 pub use money::{Money, MoneyError};
-pub use order::{MAX_ORDER_LINES, Order, OrderItem, OrderLine, OrderRequest, OrderStatus};
+pub use order::{
+    MAX_ORDER_LINES, Order, OrderItem, OrderLine, OrderRequest, OrderSource, OrderStatus,
+};
+pub use payment::PaymentOutcome;
 pub use product::{MAX_NAME_CHARS, MAX_STOCK, NewProduct, Product, ProductPatch};
 pub use quantity::{MAX_QUANTITY, Quantity, QuantityError};
 pub use validation::FieldErrors;

@@ -10,7 +10,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::json::{field_integer, field_string};
-use super::{FieldErrors, IdempotencyKey, Money, OrderId, ProductId, Quantity, UserId};
+use super::{FieldErrors, HoldId, IdempotencyKey, Money, OrderId, ProductId, Quantity, UserId};
 
 /// Most lines in one order: TransactWriteItems takes 100 actions, and the order item and its
 /// idempotency record take two of them, leaving one conditional stock decrement per line for 98.
@@ -49,6 +49,9 @@ impl OrderStatus {
             (self, next),
             (Pending, Processing)
                 | (Pending, Cancelled)
+                // A payment webhook may settle an order the consumer has not claimed yet.
+                | (Pending, Paid)
+                | (Pending, Failed)
                 | (Processing, Paid)
                 | (Processing, Failed)
         )
@@ -181,13 +184,22 @@ pub struct OrderLine {
     pub quantity: Quantity,
 }
 
+/// What an order is placed from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderSource {
+    /// Distinct products, in the client's order; stock is taken when the order commits.
+    Items(Vec<OrderLine>),
+    /// An ACTIVE hold of the caller's: its units were taken when the hold was placed.
+    Hold(HoldId),
+}
+
 /// A validated `POST /orders` body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderRequest {
     /// The client's key; the `Idempotency-Key` header may carry it instead.
     pub idempotency_key: IdempotencyKey,
-    /// Distinct products, in the client's order.
-    pub lines: Vec<OrderLine>,
+    /// Items or a hold.
+    pub source: OrderSource,
 }
 
 impl OrderRequest {
@@ -216,11 +228,26 @@ impl OrderRequest {
                 None
             }
         });
-        let lines = parse_lines(body.get("items"), &mut errors);
-        match (key, lines) {
-            (Some(idempotency_key), Some(lines)) if errors.is_empty() => Ok(OrderRequest {
+        let source = match (body.get("items"), body.get("hold_id")) {
+            (Some(_), Some(_)) => {
+                errors.add("hold_id", "give either items or hold_id, not both");
+                None
+            }
+            (None, Some(_)) => field_string(body, "hold_id", &mut errors).and_then(|text| {
+                match HoldId::parse(text) {
+                    Ok(id) => Some(OrderSource::Hold(id)),
+                    Err(msg) => {
+                        errors.add("hold_id", msg);
+                        None
+                    }
+                }
+            }),
+            (items, None) => parse_lines(items, &mut errors).map(OrderSource::Items),
+        };
+        match (key, source) {
+            (Some(idempotency_key), Some(source)) if errors.is_empty() => Ok(OrderRequest {
                 idempotency_key,
-                lines,
+                source,
             }),
             _ => Err(errors),
         }
@@ -229,17 +256,25 @@ impl OrderRequest {
     /// A fingerprint of what was asked for, so a reused key with another payload is detected.
     /// The lines are sorted first: the same basket in another order is the same request.
     pub fn fingerprint(&self) -> String {
-        let mut lines: Vec<(&str, u32)> = self
-            .lines
-            .iter()
-            .map(|l| (l.product_id.as_str(), l.quantity.get()))
-            .collect();
-        lines.sort_unstable();
         let mut hasher = Sha256::new();
-        for (product, quantity) in lines {
-            hasher.update(product.as_bytes());
-            hasher.update([0]);
-            hasher.update(quantity.to_be_bytes());
+        match &self.source {
+            OrderSource::Items(lines) => {
+                let mut lines: Vec<(&str, u32)> = lines
+                    .iter()
+                    .map(|l| (l.product_id.as_str(), l.quantity.get()))
+                    .collect();
+                lines.sort_unstable();
+                for (product, quantity) in lines {
+                    hasher.update(product.as_bytes());
+                    hasher.update([0]);
+                    hasher.update(quantity.to_be_bytes());
+                }
+            }
+            // A 0xff byte never starts a UTF-8 product id, so no basket hashes like a hold.
+            OrderSource::Hold(hold) => {
+                hasher.update([0xff]);
+                hasher.update(hold.as_str().as_bytes());
+            }
         }
         hasher
             .finalize()

@@ -2,7 +2,8 @@
 //! poison message does.
 //!
 //! Per message: parse the body, load the order, then
-//! - PENDING: claim it (conditional PENDING -> PROCESSING; announce `OrderProcessing`), charge,
+//! - PENDING: apply the outcome of a webhook that came before the order, if one waits; else
+//!   claim it (conditional PENDING -> PROCESSING; announce `OrderProcessing`), charge,
 //!   settle (conditional PROCESSING -> PAID, or -> FAILED with stock restored in one transaction;
 //!   announce the terminal event). Losing the claim to a cancel means there is nothing to do.
 //! - PROCESSING: a redelivery after a crash, a duplicate, or the reconciler: resume at the charge
@@ -20,11 +21,12 @@ use futures::future::join_all;
 use tracing::Instrument;
 
 use super::Worker;
+use crate::application::{self, AppError, SettlePayment};
 use crate::domain::{Order, OrderStatus};
 use crate::messages::{OrderEvent, OrderPlaced, TRACE_ID_ATTRIBUTE};
 use crate::ports::{
-    Clock, Notifier, OrderReader, OrderSettler, PaymentError, PaymentGateway, PaymentOutcome,
-    StoreError,
+    Clock, Notifier, OrderReader, OrderSettler, PaymentError, PaymentGateway, StoreError,
+    WebhookStore,
 };
 
 /// How one message ended.
@@ -51,13 +53,19 @@ pub enum ConsumerError {
     /// The payment provider failed technically.
     #[error(transparent)]
     Payment(#[from] PaymentError),
+    /// Settling failed: a store outage (retried) or a fault of ours.
+    #[error(transparent)]
+    Settle(#[from] AppError),
 }
 
 impl ConsumerError {
     /// Whether a later delivery may succeed. Both kinds are reported as batch item failures (the
     /// DLQ is where poison goes); this decides how loudly it is logged.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Store(_) | Self::Payment(_))
+        matches!(
+            self,
+            Self::Store(_) | Self::Payment(_) | Self::Settle(AppError::Unavailable(_))
+        )
     }
 }
 
@@ -67,7 +75,7 @@ pub async fn handle<S, P, N, Q, C>(
     event: SqsEvent,
 ) -> SqsBatchResponse
 where
-    S: OrderReader + OrderSettler,
+    S: OrderReader + OrderSettler + WebhookStore,
     P: PaymentGateway,
     N: Notifier,
     C: Clock,
@@ -112,7 +120,7 @@ pub async fn settle_message<S, P, N, Q, C>(
     trace_id: &str,
 ) -> Result<Settlement, ConsumerError>
 where
-    S: OrderReader + OrderSettler,
+    S: OrderReader + OrderSettler + WebhookStore,
     P: PaymentGateway,
     N: Notifier,
     C: Clock,
@@ -124,34 +132,40 @@ where
         .get_order(&placed.order_id)
         .await?
         .ok_or_else(|| ConsumerError::UnknownOrder(placed.order_id.to_string()))?;
+    let settle = SettlePayment {
+        store: &worker.store,
+        notifier: &worker.notifier,
+        clock: &worker.clock,
+    };
     let processing = match order.status {
-        OrderStatus::Pending => match claim(worker, &order, trace_id).await? {
-            Some(processing) => processing,
-            None => {
-                return Ok(Settlement::AlreadyDone(
-                    current_status(worker, &order).await?,
-                ));
+        OrderStatus::Pending => {
+            // A webhook that came before the order decides; no charge.
+            if let Some(settled) = settle.apply_pending(order.clone(), trace_id).await? {
+                return Ok(Settlement::from(settled));
             }
-        },
+            match claim(worker, &order, trace_id).await? {
+                Some(processing) => processing,
+                None => {
+                    return Ok(Settlement::AlreadyDone(
+                        current_status(worker, &order).await?,
+                    ));
+                }
+            }
+        }
         OrderStatus::Processing => order,
         done => return Ok(Settlement::AlreadyDone(done)),
     };
+    let outcome = worker.payments.charge(&processing).await?;
+    Ok(settle.run(processing, &outcome, trace_id).await?.into())
+}
 
-    let (status, reason) = match worker.payments.charge(&processing).await? {
-        PaymentOutcome::Approved => (OrderStatus::Paid, None),
-        PaymentOutcome::Declined { reason } => (OrderStatus::Failed, Some(reason)),
-    };
-    let settled = processing
-        .transitioned(status, worker.clock.now())
-        .expect("PROCESSING may become PAID or FAILED");
-    if !worker.store.settle(&settled).await? {
-        return Ok(Settlement::AlreadyDone(
-            current_status(worker, &settled).await?,
-        ));
+impl From<application::Settlement> for Settlement {
+    fn from(settlement: application::Settlement) -> Self {
+        match settlement {
+            application::Settlement::Settled(order) => Settlement::Settled(order.status),
+            application::Settlement::AlreadyDone(order) => Settlement::AlreadyDone(order.status),
+        }
     }
-    tracing::info!(order_id = %settled.id, status = %settled.status, reason = reason.as_deref(), "order settled");
-    announce(worker, &settled, reason, trace_id).await;
-    Ok(Settlement::Settled(status))
 }
 
 /// PENDING -> PROCESSING; `None` when a cancel (or another delivery) got there first.
@@ -206,7 +220,7 @@ mod tests {
         IdempotencyKey, Money, OrderId, OrderItem, Product, ProductId, Quantity, UserId,
     };
     use crate::messages::OrderEventKind;
-    use crate::ports::{OrderReader, StockReserver};
+    use crate::ports::{OrderReader, PaymentOutcome, StockReserver};
     use crate::worker::TestWorker;
 
     fn worker() -> TestWorker {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::schema::USER_CONNECTIONS_INDEX;
+use super::index::USER_CONNECTIONS as USER_CONNECTIONS_INDEX;
 use super::{DynamoStore, items};
 use crate::domain::UserId;
 use crate::ports::{Connection, ConnectionStore, StoreError};

@@ -8,10 +8,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::domain::{
-    IdempotencyKey, Money, Order, OrderId, OrderItem, OrderStatus, Product, ProductId, Quantity,
-    UserId,
+    Hold, HoldId, HoldStatus, IdempotencyKey, Money, Order, OrderId, OrderItem, OrderStatus,
+    PaymentOutcome, Product, ProductId, Quantity, UserId,
 };
-use crate::ports::{IdempotencyRecord, StoreError};
+use crate::ports::{IdempotencyRecord, PendingSettlement, StoreError, WebhookRecord};
 
 /// One item (or key) as the SDK hands it over.
 pub(super) type Item = HashMap<String, AttributeValue>;
@@ -25,7 +25,13 @@ pub(super) const USER_ORDERS_CURSOR_KEY: &[&str] = &["id", "user_id", "user_crea
 const IDEMPOTENCY_TTL_SECONDS: i64 = 24 * 60 * 60;
 /// How long a lock item outlives its lease before TTL removes it; the lease, not TTL, decides.
 const LOCK_TTL_GRACE_SECONDS: i64 = 60;
-
+/// How long a hold item outlives its window before TTL removes it. Long after the sweeper (which
+/// runs every minute) has given its units back: TTL only cleans up, it never decides.
+const HOLD_TTL_GRACE_SECONDS: i64 = 24 * 60 * 60;
+/// How long webhook answers and pending outcomes are kept: providers retry for up to three days.
+const WEBHOOK_TTL_SECONDS: i64 = 7 * 24 * 60 * 60;
+/// Partitions of the sparse `active-holds` index: the sweeper queries each; writes spread over them.
+pub(super) const HOLD_SWEEP_SHARDS: u32 = 4;
 /// A string value.
 pub(super) fn string(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
@@ -168,6 +174,112 @@ pub(super) fn lock_item(product_id: &ProductId, token: &str, lease_until_ms: i64
     item
 }
 
+/// The key of a hold item.
+pub(super) fn hold_key(id: &HoldId) -> Item {
+    HashMap::from([("id".to_owned(), string(id.as_str()))])
+}
+
+/// The key of a user's count of ACTIVE holds on a product, in the holds table. The user id's
+/// length comes first, so no two (user, product) pairs share a key whatever their characters.
+pub(super) fn hold_count_key(user_id: &UserId, product_id: &ProductId) -> Item {
+    let user = user_id.as_str();
+    HashMap::from([(
+        "id".to_owned(),
+        string(format!("active#{}#{user}#{product_id}", user.len())),
+    )])
+}
+
+/// The sweep shard of an ACTIVE hold: a stable hash of its id.
+fn hold_sweep_shard(id: &HoldId) -> String {
+    let hash = id
+        .as_str()
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    (hash % HOLD_SWEEP_SHARDS).to_string()
+}
+
+/// A hold item. While ACTIVE it carries `sweep_shard` and `hold_expires_at`, the keys of the sparse
+/// `active-holds` index; a status move away from ACTIVE removes `sweep_shard`.
+pub(super) fn hold_item(hold: &Hold) -> Item {
+    let mut item = hold_key(&hold.id);
+    item.extend([
+        ("user_id".to_owned(), string(hold.user_id.as_str())),
+        ("product_id".to_owned(), string(hold.product_id.as_str())),
+        ("quantity".to_owned(), number(hold.quantity.get())),
+        ("unit_price".to_owned(), money(hold.unit_price)),
+        ("status".to_owned(), string(hold.status.as_str())),
+        ("hold_expires_at".to_owned(), timestamp(hold.expires_at)),
+        ("created_at".to_owned(), timestamp(hold.created_at)),
+        ("updated_at".to_owned(), timestamp(hold.updated_at)),
+        (
+            "expires_at".to_owned(),
+            number(hold.expires_at.timestamp() + HOLD_TTL_GRACE_SECONDS),
+        ),
+    ]);
+    if hold.status == HoldStatus::Active {
+        item.insert("sweep_shard".to_owned(), string(hold_sweep_shard(&hold.id)));
+    }
+    if let Some(order_id) = &hold.order_id {
+        item.insert("order_id".to_owned(), string(order_id.as_str()));
+    }
+    item
+}
+
+/// A hold status as an attribute value.
+pub(super) fn hold_status(value: HoldStatus) -> AttributeValue {
+    string(value.as_str())
+}
+
+/// The key of a webhook answer.
+pub(super) fn webhook_key(key: &IdempotencyKey) -> Item {
+    HashMap::from([("pk".to_owned(), string(format!("key#{}", key.as_str())))])
+}
+
+/// The key of the outcome waiting for an order.
+pub(super) fn pending_settlement_key(order_id: &OrderId) -> Item {
+    HashMap::from([("pk".to_owned(), string(format!("order#{order_id}")))])
+}
+
+/// A webhook answer item.
+pub(super) fn webhook_item(record: &WebhookRecord, now: DateTime<Utc>) -> Item {
+    let mut item = webhook_key(&record.idempotency_key);
+    item.extend([
+        ("fingerprint".to_owned(), string(&record.fingerprint)),
+        ("order_id".to_owned(), string(record.order_id.as_str())),
+        ("created_at".to_owned(), timestamp(now)),
+        (
+            "expires_at".to_owned(),
+            number(now.timestamp() + WEBHOOK_TTL_SECONDS),
+        ),
+    ]);
+    if let Some(order_status) = record.order_status {
+        item.insert("order_status".to_owned(), status(order_status));
+    }
+    item
+}
+
+/// The attribute values of a pending outcome (written with `if_not_exists`, so the first stays).
+pub(super) fn pending_settlement_values(
+    pending: &PendingSettlement,
+    now: DateTime<Utc>,
+) -> [(&'static str, AttributeValue); 6] {
+    let (outcome, reason) = match &pending.outcome {
+        PaymentOutcome::Approved => ("success", String::new()),
+        PaymentOutcome::Declined { reason } => ("failure", reason.clone()),
+    };
+    [
+        (":order", string(pending.order_id.as_str())),
+        (":outcome", string(outcome)),
+        (":reason", string(reason)),
+        (":key", string(pending.idempotency_key.as_str())),
+        (":now", timestamp(now)),
+        (
+            ":expires",
+            number(now.timestamp() + WEBHOOK_TTL_SECONDS),
+        ),
+    ]
+}
+
 /// The user a `user-orders` cursor key belongs to.
 pub(super) fn cursor_owner(key: &Item) -> Option<&str> {
     match key.get("user_id") {
@@ -260,6 +372,77 @@ impl TryFrom<Item> for IdempotencyRecord {
         Ok(IdempotencyRecord {
             order_id: OrderId::new(fields.string("order_id")?),
             request_fingerprint: fields.string("request_fingerprint")?.to_owned(),
+        })
+    }
+}
+
+impl TryFrom<Item> for Hold {
+    type Error = StoreError;
+
+    fn try_from(item: Item) -> Result<Self, StoreError> {
+        let fields = Fields::new(&item, "hold");
+        let status = fields.string("status")?;
+        let quantity = fields.number::<i64>("quantity")?;
+        Ok(Hold {
+            id: HoldId::new(fields.string("id")?),
+            user_id: UserId::new(fields.string("user_id")?),
+            product_id: ProductId::new(fields.string("product_id")?),
+            quantity: Quantity::parse(quantity).map_err(|e| fields.corrupt("quantity", e))?,
+            unit_price: fields.money("unit_price")?,
+            status: HoldStatus::from_str(status).map_err(|e| fields.corrupt("status", e))?,
+            expires_at: fields.time("hold_expires_at")?,
+            created_at: fields.time("created_at")?,
+            updated_at: fields.time("updated_at")?,
+            order_id: match item.get("order_id") {
+                Some(_) => Some(OrderId::new(fields.string("order_id")?)),
+                None => None,
+            },
+        })
+    }
+}
+
+impl TryFrom<Item> for WebhookRecord {
+    type Error = StoreError;
+
+    fn try_from(item: Item) -> Result<Self, StoreError> {
+        let fields = Fields::new(&item, "webhook answer");
+        let pk = fields.string("pk")?;
+        let key = pk
+            .strip_prefix("key#")
+            .ok_or_else(|| fields.corrupt("pk", "not a webhook answer key"))?;
+        Ok(WebhookRecord {
+            idempotency_key: IdempotencyKey::parse(key).map_err(|e| fields.corrupt("pk", e))?,
+            fingerprint: fields.string("fingerprint")?.to_owned(),
+            order_id: OrderId::new(fields.string("order_id")?),
+            order_status: match item.get("order_status") {
+                Some(_) => Some(
+                    OrderStatus::from_str(fields.string("order_status")?)
+                        .map_err(|e| fields.corrupt("order_status", e))?,
+                ),
+                None => None,
+            },
+        })
+    }
+}
+
+impl TryFrom<Item> for PendingSettlement {
+    type Error = StoreError;
+
+    fn try_from(item: Item) -> Result<Self, StoreError> {
+        let fields = Fields::new(&item, "pending settlement");
+        let outcome = match fields.string("outcome")? {
+            "success" => PaymentOutcome::Approved,
+            "failure" => PaymentOutcome::Declined {
+                reason: fields.string("reason")?.to_owned(),
+            },
+            other => return Err(fields.corrupt("outcome", format!("unknown outcome {other:?}"))),
+        };
+        let key = fields.string("idempotency_key")?;
+        Ok(PendingSettlement {
+            order_id: OrderId::new(fields.string("order_id")?),
+            outcome,
+            idempotency_key: IdempotencyKey::parse(key)
+                .map_err(|e| fields.corrupt("idempotency_key", e))?,
         })
     }
 }

@@ -1,4 +1,4 @@
-//! The DynamoDB adapter: every store port on six tables, through the AWS SDK.
+//! The DynamoDB adapter: every store port on eight tables, through the AWS SDK.
 //! The tables, their keys and every access pattern are described in `docs/data-model.md`.
 //!
 //! - `items`: attribute values, keys and item <-> domain mapping (the only place that knows them)
@@ -7,20 +7,25 @@
 //! - `locks`, `rate_limits`: per-product lock items and per-minute request counters
 //! - `settlement`: payment status moves and the reconciler's query
 //! - `connections`: open WebSocket connections by user
-//! - `schema`: table creation for the local stack and tests
+//! - `holds`: stock holds, their per-user counts and the sweeper's query
+//! - `webhooks`: payment webhook answers and outcomes waiting for their order
+//! - `schema`: table creation for the local stack and tests (feature `provision`)
 //! - `cursor`: opaque pagination cursors
 
 mod connections;
 mod cursor;
+mod holds;
 mod idempotency;
 mod items;
 mod locks;
 mod orders;
 mod products;
 mod rate_limits;
+#[cfg(feature = "provision")]
 mod schema;
 mod settlement;
 mod transactions;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -30,6 +35,7 @@ use crate::config::TableNames;
 use crate::ports::Reachable;
 use crate::ports::StoreError;
 
+#[cfg(feature = "provision")]
 pub use schema::ensure_tables;
 
 /// How long `/health` waits for DynamoDB before calling it unreachable.
@@ -93,12 +99,14 @@ struct UnprocessedKeys {
     attempts: u32,
 }
 
-/// A pause of `base` doubled per attempt, capped at one second, with full jitter: retries of
-/// throttled or conflicting calls must not line up with each other.
-fn backoff(base: Duration, attempt: u32) -> Duration {
-    let ceiling = base
-        .saturating_mul(2u32.saturating_pow(attempt))
-        .min(Duration::from_secs(1));
-    let millis = u64::try_from(ceiling.as_millis()).unwrap_or(1_000);
-    Duration::from_millis(rand::random_range(1..=millis.max(1)))
+/// Index names, shared by the queries here and the table creation in `schema`.
+pub(crate) mod index {
+    /// The index that lists a user's orders newest first.
+    pub(crate) const USER_ORDERS: &str = "user-orders";
+    /// The index that finds orders by status and age (the reconciler's unsettled orders).
+    pub(crate) const STATUS_UPDATED: &str = "status-updated";
+    /// The index that finds a user's WebSocket connections.
+    pub(crate) const USER_CONNECTIONS: &str = "user-connections";
+    /// The sparse index of ACTIVE holds by sweep shard and end of window (the sweeper's query).
+    pub(crate) const ACTIVE_HOLDS: &str = "active-holds";
 }

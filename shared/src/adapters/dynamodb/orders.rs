@@ -1,6 +1,6 @@
 //! Order reads: one order by id, and a user's orders newest first through the `user-orders` index.
 
-use super::schema::USER_ORDERS_INDEX;
+use super::index::USER_ORDERS as USER_ORDERS_INDEX;
 use super::{DynamoStore, cursor, items};
 use crate::domain::{Order, OrderId};
 use crate::ports::{OrderQuery, OrderReader, Page, StoreError};

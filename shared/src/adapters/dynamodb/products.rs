@@ -8,7 +8,8 @@ use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnValue};
 use chrono::{DateTime, Utc};
 
 use super::items::{self, Item, ProductItem};
-use super::{DynamoStore, UnprocessedKeys, backoff, condition_held, cursor, is_condition_failure};
+use super::{DynamoStore, UnprocessedKeys, condition_held, cursor, is_condition_failure};
+use crate::retry::full_jitter;
 use crate::domain::{NewProduct, Product, ProductId, ProductPatch};
 use crate::ports::{Page, ProductCatalog, StoreError};
 
@@ -182,7 +183,7 @@ impl DynamoStore {
         let mut found = Vec::with_capacity(pending.len());
         for attempt in 0..BATCH_GET_ATTEMPTS {
             if attempt > 0 {
-                tokio::time::sleep(backoff(Duration::from_millis(20), attempt)).await;
+                tokio::time::sleep(full_jitter(Duration::from_millis(20), attempt, Duration::from_secs(1))).await;
             }
             let request = KeysAndAttributes::builder()
                 .set_keys(Some(std::mem::take(&mut pending)))

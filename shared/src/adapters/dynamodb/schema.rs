@@ -14,12 +14,7 @@ use aws_sdk_dynamodb::types::{
 use crate::config::TableNames;
 use crate::ports::StoreError;
 
-/// The index that lists a user's orders newest first.
-pub(super) const USER_ORDERS_INDEX: &str = "user-orders";
-/// The index that finds orders by status and age (the reconciler's unsettled orders).
-pub(super) const STATUS_UPDATED_INDEX: &str = "status-updated";
-/// The index that finds a user's WebSocket connections.
-pub(super) const USER_CONNECTIONS_INDEX: &str = "user-connections";
+use super::index;
 /// The TTL attribute (epoch seconds) of idempotency records, lock items and rate counters.
 const TTL_ATTRIBUTE: &str = "expires_at";
 /// How long to wait for a new table to become ACTIVE.
@@ -59,12 +54,12 @@ pub async fn ensure_tables(client: &Client, tables: &TableNames) -> Result<(), S
             range: None,
             indexes: &[
                 IndexSpec {
-                    name: USER_ORDERS_INDEX,
+                    name: index::USER_ORDERS,
                     hash: "user_id",
                     range: Some("user_created"),
                 },
                 IndexSpec {
-                    name: STATUS_UPDATED_INDEX,
+                    name: index::STATUS_UPDATED,
                     hash: "status",
                     range: Some("updated_at"),
                 },
@@ -90,7 +85,7 @@ pub async fn ensure_tables(client: &Client, tables: &TableNames) -> Result<(), S
             hash: "connection_id",
             range: None,
             indexes: &[IndexSpec {
-                name: USER_CONNECTIONS_INDEX,
+                name: index::USER_CONNECTIONS,
                 hash: "user_id",
                 range: None,
             }],
@@ -98,6 +93,24 @@ pub async fn ensure_tables(client: &Client, tables: &TableNames) -> Result<(), S
         },
         TableSpec {
             name: &tables.rate_limits,
+            hash: "pk",
+            range: None,
+            indexes: &[],
+            ttl: true,
+        },
+        TableSpec {
+            name: &tables.holds,
+            hash: "id",
+            range: None,
+            indexes: &[IndexSpec {
+                name: index::ACTIVE_HOLDS,
+                hash: "sweep_shard",
+                range: Some("hold_expires_at"),
+            }],
+            ttl: true,
+        },
+        TableSpec {
+            name: &tables.webhooks,
             hash: "pk",
             range: None,
             indexes: &[],

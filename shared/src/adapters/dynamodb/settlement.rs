@@ -1,10 +1,10 @@
-//! Payment settlement: PENDING -> PROCESSING -> PAID | FAILED, each move conditional on the
-//! current status; FAILED gives the stock back in the same transaction. Also the reconciler's
+//! Payment settlement: PENDING -> PROCESSING -> PAID | FAILED (a webhook may settle PENDING
+//! directly), each move conditional on the current status; FAILED gives the stock back in the same transaction. Also the reconciler's
 //! query for orders that stayed unsettled too long.
 
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 
-use super::schema::STATUS_UPDATED_INDEX;
+use super::index::STATUS_UPDATED as STATUS_UPDATED_INDEX;
 use super::transactions::{merged_lines, order_condition_failed};
 use super::{DynamoStore, condition_held, items};
 use crate::domain::{Order, OrderStatus};
@@ -55,28 +55,19 @@ impl OrderSettler for DynamoStore {
         self.change_status(processing, OrderStatus::Pending).await
     }
 
-    async fn settle(&self, settled: &Order) -> Result<bool, StoreError> {
+    async fn settle(&self, settled: &Order, from: OrderStatus) -> Result<bool, StoreError> {
         if settled.status != OrderStatus::Failed {
-            return self.change_status(settled, OrderStatus::Processing).await;
+            return self.change_status(settled, from).await;
         }
         // FAILED: the status change and every restore in one transaction, so the units come back
-        // exactly once, and only if this writer won the move out of PROCESSING.
+        // exactly once, and only if this writer won the move out of `from`.
         let mut actions = vec![
             TransactWriteItem::builder()
-                .update(self.status_change(settled, OrderStatus::Processing)?)
+                .update(self.status_change(settled, from)?)
                 .build(),
         ];
         for (product_id, quantity) in merged_lines(&settled.items) {
-            let restore = Update::builder()
-                .table_name(&self.tables.products)
-                .set_key(Some(items::product_key(&product_id)))
-                .update_expression("SET stock = stock + :q, updated_at = :now")
-                .condition_expression("attribute_exists(id)")
-                .expression_attribute_values(":q", items::number(quantity))
-                .expression_attribute_values(":now", items::timestamp(settled.updated_at))
-                .build()
-                .map_err(StoreError::unavailable)?;
-            actions.push(TransactWriteItem::builder().update(restore).build());
+            actions.push(self.stock_restore(&product_id, quantity, settled.updated_at)?);
         }
         match self
             .client

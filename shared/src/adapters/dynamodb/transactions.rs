@@ -1,5 +1,7 @@
-//! Where stock is decremented and restored: order placement and cancellation, each one
-//! TransactWriteItems, so stock, the order and its idempotency record change together or not at all.
+//! Where stock is decremented and restored: order placement (from items or from a hold) and
+//! cancellation, each one TransactWriteItems, so stock, the order and its idempotency record change
+//! together or not at all; and the two stock actions every other transaction (holds, failed
+//! payments) builds from.
 
 use std::time::Duration;
 
@@ -7,40 +9,78 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 
-use super::{DynamoStore, backoff, items};
-use crate::domain::{Order, OrderItem, OrderStatus, ProductId};
+use chrono::{DateTime, Utc};
+
+use super::{DynamoStore, items};
+use crate::domain::{Hold, HoldStatus, Order, OrderItem, OrderStatus, ProductId};
 use crate::ports::{PlaceOrderError, StockReserver, StoreError};
+use crate::retry::full_jitter;
 
 /// Cancellation attempts: the first and three retries when another transaction touched the same items.
 const CANCEL_ATTEMPTS: u32 = 4;
 /// First pause before a cancellation retry; doubles per retry, with full jitter.
 const CANCEL_BACKOFF: Duration = Duration::from_millis(15);
+/// Longest pause before a cancellation retry.
+const CANCEL_BACKOFF_CAP: Duration = Duration::from_secs(1);
 
-impl StockReserver for DynamoStore {
-    async fn place_order(
+/// What a hold's status move requires besides the hold being ACTIVE.
+pub(super) enum HoldMoveGuard {
+    /// A checkout: the hold belongs to the order's user and its window is still open at this time.
+    UsableAt(DateTime<Utc>),
+    /// The sweeper: the window had closed by this time.
+    ExpiredAt(DateTime<Utc>),
+}
+
+impl DynamoStore {
+    /// Takes `quantity` units of a live product, on condition that they are there: the one
+    /// stock decrement of every transaction (orders, holds).
+    pub(super) fn stock_take(
+        &self,
+        product_id: &ProductId,
+        quantity: u64,
+        now: DateTime<Utc>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let decrement = Update::builder()
+            .table_name(&self.tables.products)
+            .set_key(Some(items::product_key(product_id)))
+            .update_expression("SET stock = stock - :q, updated_at = :now")
+            .condition_expression(
+                "attribute_exists(id) AND attribute_not_exists(deleted_at) AND stock >= :q",
+            )
+            .expression_attribute_values(":q", items::number(quantity))
+            .expression_attribute_values(":now", items::timestamp(now))
+            .build()
+            .map_err(StoreError::unavailable)?;
+        Ok(TransactWriteItem::builder().update(decrement).build())
+    }
+
+    /// Gives `quantity` units back: the one stock restore of every transaction (cancel, failed
+    /// payment, expired hold). `attribute_exists(id)` only: a soft-deleted product still takes its
+    /// units back.
+    pub(super) fn stock_restore(
+        &self,
+        product_id: &ProductId,
+        quantity: u64,
+        now: DateTime<Utc>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let restore = Update::builder()
+            .table_name(&self.tables.products)
+            .set_key(Some(items::product_key(product_id)))
+            .update_expression("SET stock = stock + :q, updated_at = :now")
+            .condition_expression("attribute_exists(id)")
+            .expression_attribute_values(":q", items::number(quantity))
+            .expression_attribute_values(":now", items::timestamp(now))
+            .build()
+            .map_err(StoreError::unavailable)?;
+        Ok(TransactWriteItem::builder().update(restore).build())
+    }
+
+    /// The order (must not exist) and its idempotency record (must not exist), as two actions.
+    fn order_and_record(
         &self,
         order: &Order,
         request_fingerprint: &str,
-    ) -> Result<(), PlaceOrderError> {
-        let lines = merged_lines(&order.items);
-        let now = items::timestamp(order.created_at);
-        // Action order is the contract of the cancellation reasons: one stock decrement per line,
-        // then the order, then the idempotency record.
-        let mut actions = Vec::with_capacity(lines.len() + 2);
-        for (product_id, quantity) in &lines {
-            let decrement = Update::builder()
-                .table_name(&self.tables.products)
-                .set_key(Some(items::product_key(product_id)))
-                .update_expression("SET stock = stock - :q, updated_at = :now")
-                .condition_expression(
-                    "attribute_exists(id) AND attribute_not_exists(deleted_at) AND stock >= :q",
-                )
-                .expression_attribute_values(":q", items::number(quantity))
-                .expression_attribute_values(":now", now.clone())
-                .build()
-                .map_err(StoreError::unavailable)?;
-            actions.push(TransactWriteItem::builder().update(decrement).build());
-        }
+    ) -> Result<[TransactWriteItem; 2], StoreError> {
         let order_put = Put::builder()
             .table_name(&self.tables.orders)
             .set_item(Some(items::order_item(order)))
@@ -53,9 +93,77 @@ impl StockReserver for DynamoStore {
             .condition_expression("attribute_not_exists(user_id)")
             .build()
             .map_err(StoreError::unavailable)?;
-        actions.push(TransactWriteItem::builder().put(order_put).build());
-        actions.push(TransactWriteItem::builder().put(record_put).build());
+        Ok([
+            TransactWriteItem::builder().put(order_put).build(),
+            TransactWriteItem::builder().put(record_put).build(),
+        ])
+    }
 
+    /// Moves a hold from ACTIVE to `moved.status` (CONSUMED or EXPIRED), leaving the sweep index.
+    pub(super) fn hold_move(
+        &self,
+        moved: &Hold,
+        guard: HoldMoveGuard,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut update = Update::builder()
+            .table_name(&self.tables.holds)
+            .set_key(Some(items::hold_key(&moved.id)))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":active", items::hold_status(HoldStatus::Active))
+            .expression_attribute_values(":to", items::hold_status(moved.status))
+            .expression_attribute_values(":now", items::timestamp(moved.updated_at));
+        update = match guard {
+            HoldMoveGuard::UsableAt(at) => update
+                .condition_expression(
+                    "#status = :active AND user_id = :user AND hold_expires_at > :at",
+                )
+                .expression_attribute_values(":user", items::string(moved.user_id.as_str()))
+                .expression_attribute_values(":at", items::timestamp(at)),
+            HoldMoveGuard::ExpiredAt(at) => update
+                .condition_expression("#status = :active AND hold_expires_at <= :at")
+                .expression_attribute_values(":at", items::timestamp(at)),
+        };
+        update = match &moved.order_id {
+            Some(order_id) => update
+                .update_expression(
+                    "SET #status = :to, updated_at = :now, order_id = :order REMOVE sweep_shard",
+                )
+                .expression_attribute_values(":order", items::string(order_id.as_str())),
+            None => update
+                .update_expression("SET #status = :to, updated_at = :now REMOVE sweep_shard"),
+        };
+        let update = update.build().map_err(StoreError::unavailable)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// The hold's user has one ACTIVE hold fewer on its product.
+    pub(super) fn hold_count_down(&self, hold: &Hold) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.tables.holds)
+            .set_key(Some(items::hold_count_key(&hold.user_id, &hold.product_id)))
+            .update_expression("SET active = active - :one")
+            .condition_expression("active >= :one")
+            .expression_attribute_values(":one", items::number(1))
+            .build()
+            .map_err(StoreError::unavailable)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+}
+
+impl StockReserver for DynamoStore {
+    async fn place_order(
+        &self,
+        order: &Order,
+        request_fingerprint: &str,
+    ) -> Result<(), PlaceOrderError> {
+        let lines = merged_lines(&order.items);
+        // Action order is the contract of the cancellation reasons: one stock decrement per line,
+        // then the order, then the idempotency record.
+        let mut actions = Vec::with_capacity(lines.len() + 2);
+        for (product_id, quantity) in &lines {
+            actions.push(self.stock_take(product_id, *quantity, order.created_at)?);
+        }
+        actions.extend(self.order_and_record(order, request_fingerprint)?);
         let result = self
             .client
             .transact_write_items()
@@ -63,6 +171,39 @@ impl StockReserver for DynamoStore {
             .send()
             .await;
         result.map(|_| ()).map_err(|e| placement_error(e, &lines))
+    }
+
+    async fn place_order_from_hold(
+        &self,
+        order: &Order,
+        request_fingerprint: &str,
+        consumed: &Hold,
+        now: DateTime<Utc>,
+    ) -> Result<(), PlaceOrderError> {
+        // Action order: the hold, the user's hold count, the order, the idempotency record.
+        let mut actions = vec![
+            self.hold_move(consumed, HoldMoveGuard::UsableAt(now))?,
+            self.hold_count_down(consumed)?,
+        ];
+        actions.extend(self.order_and_record(order, request_fingerprint)?);
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(actions))
+            .send()
+            .await;
+        let Err(error) = result else { return Ok(()) };
+        let reasons = cancellation_reasons(&error).unwrap_or_default();
+        Err(match reasons.as_slice() {
+            [_, _, _, Reason::ConditionFailed] => PlaceOrderError::DuplicateKey,
+            [Reason::ConditionFailed, ..] => PlaceOrderError::HoldNotActive,
+            // The order exists without its record only if the record expired: the key was used.
+            [_, _, Reason::ConditionFailed, _] => PlaceOrderError::DuplicateKey,
+            _ if is_conflict(&error, &reasons) => PlaceOrderError::Conflict {
+                product_id: Some(consumed.product_id.clone()),
+            },
+            _ => PlaceOrderError::Store(StoreError::unavailable(error)),
+        })
     }
 
     async fn cancel_order(&self, cancelled: &Order) -> Result<bool, StoreError> {
@@ -87,17 +228,7 @@ impl StockReserver for DynamoStore {
             .map_err(StoreError::unavailable)?;
         let mut actions = vec![TransactWriteItem::builder().update(status_change).build()];
         for (product_id, quantity) in &lines {
-            // `attribute_exists(id)` only: a soft-deleted product still takes its units back.
-            let restore = Update::builder()
-                .table_name(&self.tables.products)
-                .set_key(Some(items::product_key(product_id)))
-                .update_expression("SET stock = stock + :q, updated_at = :now")
-                .condition_expression("attribute_exists(id)")
-                .expression_attribute_values(":q", items::number(quantity))
-                .expression_attribute_values(":now", now.clone())
-                .build()
-                .map_err(StoreError::unavailable)?;
-            actions.push(TransactWriteItem::builder().update(restore).build());
+            actions.push(self.stock_restore(product_id, *quantity, cancelled.updated_at)?);
         }
 
         let mut attempt = 0;
@@ -128,7 +259,7 @@ impl StockReserver for DynamoStore {
             attempt += 1;
             if is_conflict(&error, &reasons) && attempt < CANCEL_ATTEMPTS {
                 tracing::debug!(order_id = %cancelled.id, attempt, "cancel conflicted, retrying");
-                tokio::time::sleep(backoff(CANCEL_BACKOFF, attempt)).await;
+                tokio::time::sleep(full_jitter(CANCEL_BACKOFF, attempt, CANCEL_BACKOFF_CAP)).await;
                 continue;
             }
             return Err(StoreError::unavailable(error));
@@ -152,7 +283,7 @@ pub(super) fn merged_lines(items: &[OrderItem]) -> Vec<(ProductId, u64)> {
 
 /// Why one action of a cancelled transaction failed, as far as this adapter cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Reason {
+pub(super) enum Reason {
     /// The action would have succeeded (`None`, or no code).
     Passed,
     /// Its condition expression was false.
@@ -177,7 +308,7 @@ impl Reason {
 }
 
 /// The per-action reasons of a `TransactionCanceledException`, in action order.
-fn cancellation_reasons<R>(error: &SdkError<TransactWriteItemsError, R>) -> Option<Vec<Reason>> {
+pub(super) fn cancellation_reasons<R>(error: &SdkError<TransactWriteItemsError, R>) -> Option<Vec<Reason>> {
     match error.as_service_error() {
         Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
             let reasons = cancelled.cancellation_reasons();
@@ -196,7 +327,7 @@ fn cancellation_reasons<R>(error: &SdkError<TransactWriteItemsError, R>) -> Opti
     }
 }
 
-fn is_conflict<R>(error: &SdkError<TransactWriteItemsError, R>, reasons: &[Reason]) -> bool {
+pub(super) fn is_conflict<R>(error: &SdkError<TransactWriteItemsError, R>, reasons: &[Reason]) -> bool {
     reasons.contains(&Reason::Conflict)
         || error
             .as_service_error()
@@ -234,7 +365,13 @@ where
         };
     }
     if is_conflict(&error, &reasons) {
-        return PlaceOrderError::Conflict;
+        // The product whose item another transaction touched, when DynamoDB says which.
+        let product_id = reasons
+            .iter()
+            .take(lines.len())
+            .position(|r| *r == Reason::Conflict)
+            .map(|i| lines[i].0.clone());
+        return PlaceOrderError::Conflict { product_id };
     }
     PlaceOrderError::Store(StoreError::unavailable(error))
 }
@@ -312,7 +449,7 @@ mod tests {
         let conflict = cancelled_with(&["TransactionConflict", "None", "None", "None"]);
         assert!(matches!(
             placement_error(conflict, &two_lines()),
-            PlaceOrderError::Conflict
+            PlaceOrderError::Conflict { product_id: Some(_) }
         ));
         let throttled = cancelled_with(&["ThrottlingError", "None", "None", "None"]);
         assert!(matches!(

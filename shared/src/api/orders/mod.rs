@@ -1,20 +1,18 @@
-//! Order endpoints: place (in `place`), read, list and cancel.
-
-mod locks;
-mod place;
+//! Order endpoints: place, read, list and cancel. Placing and cancelling are use cases
+//! (`crate::application`); reads go to the store directly.
 
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 
-use crate::domain::{FieldErrors, Order, OrderId, OrderStatus, UserId};
-use crate::messages::OrderEvent;
-use crate::ports::{Clock, Notifier, OrderQuery, OrderReader, StockReserver};
+use crate::app::{App, Store};
+use crate::application::{CancelOrder, PlaceOrder};
+use crate::domain::{FieldErrors, Order, OrderId, OrderRequest, OrderStatus, UserId};
+use crate::ports::{Clock, Notifier, OrderQuery, OrderQueue, OrderReader, StockReserver};
 
 use super::auth::Caller;
-use super::request::{page_limit, path_param, query_param};
+use super::outcome::IntoHttp;
+use super::request::{header, json_body, page_limit, path_param, query_param};
 use super::{ApiError, response};
-
-pub(crate) use place::create;
 
 /// The order if the caller may see it; another user's order is 404 so existence does not leak.
 async fn visible_order(
@@ -23,7 +21,7 @@ async fn visible_order(
     id: String,
 ) -> Result<Order, ApiError> {
     match orders.get_order(&OrderId::new(&id)).await? {
-        Some(order) if caller.is_admin || order.user_id == caller.user_id => Ok(order),
+        Some(order) if caller.may_see(&order.user_id) => Ok(order),
         _ => Err(ApiError::NotFound { what: "order", id }),
     }
 }
@@ -69,8 +67,29 @@ pub(crate) async fn list(
     Ok(response::page(&page.items, page.next_cursor.as_deref()))
 }
 
-/// `POST /orders/{id}/cancel`: PENDING -> CANCELLED with stock restored in the same transaction.
-/// Cancelling a cancelled order answers 200 again; any other status is 422.
+/// `POST /orders`: from items or from a hold.
+pub(crate) async fn create<S: Store, Q: OrderQueue, N: Notifier, C: Clock>(
+    app: &App<S, Q, N, C>,
+    caller: &Caller,
+    request: &Request,
+    trace_id: &str,
+) -> Result<Response<Body>, ApiError> {
+    let order_request =
+        OrderRequest::parse(&json_body(request)?, header(request, "idempotency-key"))?;
+    let place = PlaceOrder {
+        store: &app.store,
+        queue: &app.queue,
+        notifier: &app.notifier,
+        clock: &app.clock,
+        locks: &app.locks,
+    };
+    Ok(place
+        .run(&caller.user_id, &order_request, trace_id)
+        .await?
+        .into_http())
+}
+
+/// `POST /orders/{id}/cancel`
 pub(crate) async fn cancel<S: OrderReader + StockReserver>(
     store: &S,
     notifier: &impl Notifier,
@@ -79,28 +98,11 @@ pub(crate) async fn cancel<S: OrderReader + StockReserver>(
     request: &Request,
     trace_id: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let order = visible_order(store, caller, path_param(request, "id")?).await?;
-    let settled = match order.cancelled(clock.now()) {
-        Some(cancelled) if store.cancel_order(&cancelled).await? => {
-            tracing::info!(order_id = %order.id, "order cancelled, stock restored");
-            // Only the cancel that won the conditional write announces it: one event per change.
-            if let Some(event) = OrderEvent::for_order(&cancelled, None, trace_id) {
-                notifier.notify(&cancelled.user_id, &event).await;
-            }
-            cancelled
-        }
-        // Lost a race (another cancel, or the consumer moved it on): report what won.
-        Some(_) => store
-            .get_order(&order.id)
-            .await?
-            .ok_or_else(|| ApiError::NotFound {
-                what: "order",
-                id: order.id.to_string(),
-            })?,
-        None => order,
+    let id = OrderId::new(path_param(request, "id")?);
+    let cancel = CancelOrder {
+        store,
+        notifier,
+        clock,
     };
-    match settled.status {
-        OrderStatus::Cancelled => Ok(response::data(StatusCode::OK, &settled)),
-        status => Err(ApiError::NotCancellable { status }),
-    }
+    Ok(cancel.run(caller, &id, trace_id).await?.into_http())
 }

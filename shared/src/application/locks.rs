@@ -4,13 +4,12 @@
 
 use std::time::Duration;
 
-use rand::Rng;
-
 use crate::config::LockSettings;
 use crate::domain::ProductId;
 use crate::ports::{Clock, StockLocks};
+use crate::retry::full_jitter;
 
-use super::ApiError;
+use super::AppError;
 
 /// Locks held by one request; give them back with [`HeldLocks::release`].
 pub(super) struct HeldLocks {
@@ -25,7 +24,7 @@ pub(super) async fn lock_products(
     clock: &impl Clock,
     settings: &LockSettings,
     products: &[ProductId],
-) -> Result<HeldLocks, ApiError> {
+) -> Result<HeldLocks, AppError> {
     let mut sorted = products.to_vec();
     sorted.sort();
     let mut held = HeldLocks {
@@ -37,7 +36,7 @@ pub(super) async fn lock_products(
             Ok(true) => held.products.push(product),
             Ok(false) => {
                 held.release(locks).await;
-                return Err(ApiError::LockConflict {
+                return Err(AppError::LockConflict {
                     product_id: product,
                 });
             }
@@ -71,15 +70,9 @@ async fn take(
     Ok(false)
 }
 
-/// Full jitter: uniform in [0, min(max, base * 2^attempt)], so waiters spread out instead of
-/// retrying in lock-step.
+/// The pause before lock attempt `attempt + 1`.
 fn backoff(settings: &LockSettings, attempt: u32) -> Duration {
-    let ceiling = settings
-        .base_backoff
-        .saturating_mul(1 << attempt.min(16))
-        .min(settings.max_backoff);
-    let millis = ceiling.as_millis() as u64;
-    Duration::from_millis(rand::rng().random_range(0..=millis))
+    full_jitter(settings.base_backoff, attempt, settings.max_backoff)
 }
 
 impl HeldLocks {
@@ -156,7 +149,7 @@ mod tests {
         .await
         .err()
         .unwrap();
-        assert!(matches!(err, ApiError::LockConflict { product_id } if product_id.as_str() == "b"));
+        assert!(matches!(err, AppError::LockConflict { product_id } if product_id.as_str() == "b"));
         assert!(
             store
                 .try_lock(

@@ -1,0 +1,131 @@
+//! Stock holds: placing one (stock, hold and the user's count in one transaction), expiring one
+//! (status, stock back and count in one transaction), and the sweeper's query on the sparse
+//! `active-holds` index.
+
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use chrono::{DateTime, Utc};
+
+use super::index::ACTIVE_HOLDS;
+use super::items::{self, HOLD_SWEEP_SHARDS};
+use super::transactions::{HoldMoveGuard, Reason, cancellation_reasons, is_conflict};
+use super::DynamoStore;
+use crate::domain::{Hold, HoldId};
+use crate::ports::{HoldStore, PlaceHoldError, StoreError};
+
+impl HoldStore for DynamoStore {
+    async fn get_hold(&self, id: &HoldId) -> Result<Option<Hold>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.tables.holds)
+            .set_key(Some(items::hold_key(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::unavailable)?;
+        output.item.map(Hold::try_from).transpose()
+    }
+
+    async fn place_hold(&self, hold: &Hold, limit: u32) -> Result<(), PlaceHoldError> {
+        // Action order: the stock, the hold, the user's count.
+        let put = Put::builder()
+            .table_name(&self.tables.holds)
+            .set_item(Some(items::hold_item(hold)))
+            .condition_expression("attribute_not_exists(id)")
+            .build()
+            .map_err(StoreError::unavailable)?;
+        let count_up = Update::builder()
+            .table_name(&self.tables.holds)
+            .set_key(Some(items::hold_count_key(&hold.user_id, &hold.product_id)))
+            .update_expression("SET active = if_not_exists(active, :zero) + :one")
+            .condition_expression("attribute_not_exists(active) OR active < :limit")
+            .expression_attribute_values(":zero", items::number(0))
+            .expression_attribute_values(":one", items::number(1))
+            .expression_attribute_values(":limit", items::number(limit))
+            .build()
+            .map_err(StoreError::unavailable)?;
+        let actions = vec![
+            self.stock_take(
+                &hold.product_id,
+                u64::from(hold.quantity.get()),
+                hold.created_at,
+            )?,
+            TransactWriteItem::builder().put(put).build(),
+            TransactWriteItem::builder().update(count_up).build(),
+        ];
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(actions))
+            .send()
+            .await;
+        let Err(error) = result else { return Ok(()) };
+        let reasons = cancellation_reasons(&error).unwrap_or_default();
+        Err(match reasons.as_slice() {
+            [Reason::ConditionFailed, ..] => PlaceHoldError::InsufficientStock,
+            [_, _, Reason::ConditionFailed] => PlaceHoldError::LimitReached,
+            _ if is_conflict(&error, &reasons) => PlaceHoldError::Conflict,
+            _ => PlaceHoldError::Store(StoreError::unavailable(error)),
+        })
+    }
+
+    async fn expire_hold(&self, expired: &Hold) -> Result<bool, StoreError> {
+        let actions = vec![
+            self.hold_move(expired, HoldMoveGuard::ExpiredAt(expired.updated_at))?,
+            self.stock_restore(
+                &expired.product_id,
+                u64::from(expired.quantity.get()),
+                expired.updated_at,
+            )?,
+            self.hold_count_down(expired)?,
+        ];
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(actions))
+            .send()
+            .await;
+        let Err(error) = result else { return Ok(true) };
+        let reasons = cancellation_reasons(&error).unwrap_or_default();
+        match reasons.as_slice() {
+            // A checkout (or another sweep) moved it first: nothing changed.
+            [Reason::ConditionFailed, ..] => Ok(false),
+            [_, Reason::ConditionFailed, _] => Err(StoreError::Corrupt(format!(
+                "product {} of hold {} no longer exists",
+                expired.product_id, expired.id
+            ))),
+            [_, _, Reason::ConditionFailed] => Err(StoreError::Corrupt(format!(
+                "the active-hold count of hold {} is already zero",
+                expired.id
+            ))),
+            _ => Err(StoreError::unavailable(error)),
+        }
+    }
+
+    async fn expired_holds(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Hold>, StoreError> {
+        let mut holds = Vec::new();
+        for shard in 0..HOLD_SWEEP_SHARDS {
+            let limit = limit.saturating_sub(holds.len() as u32);
+            if limit == 0 {
+                break;
+            }
+            let output = self
+                .client
+                .query()
+                .table_name(&self.tables.holds)
+                .index_name(ACTIVE_HOLDS)
+                .key_condition_expression("sweep_shard = :shard AND hold_expires_at <= :now")
+                .expression_attribute_values(":shard", AttributeValue::S(shard.to_string()))
+                .expression_attribute_values(":now", items::timestamp(now))
+                .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+                .send()
+                .await
+                .map_err(StoreError::unavailable)?;
+            for item in output.items.unwrap_or_default() {
+                holds.push(Hold::try_from(item)?);
+            }
+        }
+        holds.sort_by_key(|hold| hold.expires_at);
+        Ok(holds)
+    }
+}

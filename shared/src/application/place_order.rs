@@ -1,0 +1,352 @@
+//! Placing an order, from items or from a hold: where stock gets decremented (or a hold consumed).
+//!
+//! 1. Replay when this user's key already placed an order with the same request; refuse a
+//!    reused key with another request.
+//! 2. Build the order: unit prices snapshotted from the catalog (fail fast on unknown products or
+//!    visibly short stock), or the hold's product, quantity and price (the hold must be the
+//!    caller's, ACTIVE and inside its window).
+//! 3. From items with `STOCK_LOCKS=on`: take the per-product locks (ascending id, backoff, token).
+//! 4. One TransactWriteItems: conditional decrement per product (or the hold's conditional move
+//!    to CONSUMED), the order, the idempotency record. Its conditions, not the locks, make
+//!    overselling impossible. Transaction conflicts are retried with jitter.
+//! 5. Release the locks, enqueue the order for payment, and apply a webhook outcome that came
+//!    before the order (`SettlePayment`).
+//!
+//! A concurrent duplicate never sees a half-placed order: the idempotency record is written in the
+//! same transaction as the order, so the loser's transaction fails on the record's (or the
+//! derived order id's) condition and it replays the winner's order.
+//! `IDEMPOTENCY_IN_PROGRESS` remains only for a record that the transaction saw but a consistent
+//! read then did not: not expected from DynamoDB, answered honestly if it ever happens.
+
+use std::time::Duration;
+
+use crate::config::LockSettings;
+use crate::domain::{
+    Hold, HoldId, Order, OrderId, OrderItem, OrderLine, OrderRequest, OrderSource, UserId,
+};
+use crate::messages::OrderPlaced;
+use crate::ports::{
+    Clock, HoldStore, IdempotencyStore, Notifier, OrderQueue, OrderReader, OrderSettler,
+    PlaceOrderError, ProductCatalog, StockLocks, StockReserver, WebhookStore,
+};
+use crate::retry::full_jitter;
+
+use super::locks::lock_products;
+use super::{AppError, SettlePayment};
+
+/// Transaction attempts when DynamoDB reports a conflict with another transaction.
+const COMMIT_ATTEMPTS: u32 = 4;
+/// First pause before a commit retry; doubles per retry, with full jitter.
+const COMMIT_BACKOFF: Duration = Duration::from_millis(10);
+/// Longest pause before a commit retry.
+const COMMIT_BACKOFF_CAP: Duration = Duration::from_millis(200);
+
+/// What placing an order did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placed {
+    /// A new order: stock taken (or a hold consumed), enqueued for payment.
+    Created(Order),
+    /// This user's key had placed this order already with the same request; nothing changed.
+    Replayed(Order),
+}
+
+/// The ports placing an order uses.
+pub struct PlaceOrder<'a, S, Q, N, C> {
+    /// Catalog, orders, idempotency records, holds, locks, webhooks' pending outcomes.
+    pub store: &'a S,
+    /// The payment pipeline.
+    pub queue: &'a Q,
+    /// Order events (a pending webhook outcome applied at once is pushed).
+    pub notifier: &'a N,
+    /// The time.
+    pub clock: &'a C,
+    /// Lock use and its retry budget.
+    pub locks: &'a LockSettings,
+}
+
+impl<S, Q, N, C> PlaceOrder<'_, S, Q, N, C>
+where
+    S: ProductCatalog
+        + OrderReader
+        + IdempotencyStore
+        + StockReserver
+        + StockLocks
+        + HoldStore
+        + WebhookStore
+        + OrderSettler,
+    Q: OrderQueue,
+    N: Notifier,
+    C: Clock,
+{
+    /// Places `request` for `user`; `trace_id` travels with the order to the consumer.
+    pub async fn run(
+        &self,
+        user: &UserId,
+        request: &OrderRequest,
+        trace_id: &str,
+    ) -> Result<Placed, AppError> {
+        let fingerprint = request.fingerprint();
+        if let Some(order) = self.replay(user, request, &fingerprint).await? {
+            return Ok(Placed::Replayed(order));
+        }
+        let now = self.clock.now();
+        let id = OrderId::for_key(user, &request.idempotency_key);
+        let committed = match &request.source {
+            OrderSource::Items(lines) => {
+                let items = self.price(lines).await?;
+                let order = Order::place(id, user.clone(), request.idempotency_key.clone(), items, now);
+                self.commit_items(&order, &fingerprint).await.map(|()| order)
+            }
+            OrderSource::Hold(hold_id) => {
+                let hold = self.usable_hold(user, hold_id).await?;
+                let item = OrderItem {
+                    product_id: hold.product_id.clone(),
+                    quantity: hold.quantity,
+                    unit_price: hold.unit_price,
+                };
+                let order =
+                    Order::place(id, user.clone(), request.idempotency_key.clone(), vec![item], now);
+                self.commit_hold(&order, &fingerprint, &hold).await.map(|()| order)
+            }
+        };
+        let order = match committed {
+            Ok(order) => order,
+            // Another request with this key committed first (or waited on the same locks):
+            // replay it; if the record cannot be seen yet, say so honestly.
+            Err(Busy::Duplicate) => {
+                return self
+                    .replay(user, request, &fingerprint)
+                    .await?
+                    .map(Placed::Replayed)
+                    .ok_or(AppError::IdempotencyInProgress);
+            }
+            Err(Busy::Locked(error)) => {
+                return match self.replay(user, request, &fingerprint).await? {
+                    Some(order) => Ok(Placed::Replayed(order)),
+                    None => Err(error),
+                };
+            }
+            Err(Busy::Refused(error)) => return Err(error),
+        };
+        tracing::info!(order_id = %order.id, total = %order.total_amount, "order placed");
+        self.after_commit(&order, trace_id).await;
+        Ok(Placed::Created(order))
+    }
+
+    /// The stored order when this user's key already placed one with the same request.
+    async fn replay(
+        &self,
+        user: &UserId,
+        request: &OrderRequest,
+        fingerprint: &str,
+    ) -> Result<Option<Order>, AppError> {
+        let Some(record) = self
+            .store
+            .get_idempotency_record(user, &request.idempotency_key)
+            .await?
+        else {
+            return Ok(None);
+        };
+        if record.request_fingerprint != fingerprint {
+            return Err(AppError::IdempotencyKeyReused);
+        }
+        match self.store.get_order(&record.order_id).await? {
+            Some(order) => Ok(Some(order)),
+            // The record and the order are written in one transaction; one without the other is
+            // a fault of ours.
+            None => Err(AppError::internal(format!(
+                "idempotency record points at missing order {}",
+                record.order_id
+            ))),
+        }
+    }
+
+    /// The lines with unit prices snapshotted from the catalog.
+    async fn price(&self, lines: &[OrderLine]) -> Result<Vec<OrderItem>, AppError> {
+        let ids: Vec<_> = lines.iter().map(|l| l.product_id.clone()).collect();
+        let products = self.store.get_products(&ids).await?;
+        lines
+            .iter()
+            .map(|line| {
+                let product = products
+                    .iter()
+                    .find(|p| p.id == line.product_id)
+                    .ok_or_else(|| AppError::NotFound {
+                        what: "product",
+                        id: line.product_id.to_string(),
+                    })?;
+                // Fail fast on visibly short stock; the transaction's condition decides.
+                if product.stock < line.quantity.get() {
+                    return Err(AppError::InsufficientStock {
+                        product_id: product.id.clone(),
+                        requested: line.quantity.get(),
+                        available: product.stock,
+                    });
+                }
+                Ok(OrderItem {
+                    product_id: line.product_id.clone(),
+                    quantity: line.quantity,
+                    unit_price: product.price,
+                })
+            })
+            .collect()
+    }
+
+    /// The caller's hold if a checkout may use it now; another user's hold is not found.
+    async fn usable_hold(&self, user: &UserId, id: &HoldId) -> Result<Hold, AppError> {
+        match self.store.get_hold(id).await? {
+            Some(hold) if hold.user_id == *user => {
+                if hold.usable_at(self.clock.now()) {
+                    Ok(hold)
+                } else {
+                    Err(AppError::HoldNotActive {
+                        hold_id: hold.id,
+                        status: hold.status,
+                    })
+                }
+            }
+            _ => Err(AppError::NotFound {
+                what: "hold",
+                id: id.to_string(),
+            }),
+        }
+    }
+
+    /// Takes the locks (when on) and commits an order from items.
+    async fn commit_items(&self, order: &Order, fingerprint: &str) -> Result<(), Busy> {
+        let held = if self.locks.enabled {
+            let products: Vec<_> = order.items.iter().map(|i| i.product_id.clone()).collect();
+            let held = lock_products(self.store, self.clock, self.locks, &products)
+                .await
+                .map_err(|error| match error {
+                    error @ AppError::LockConflict { .. } => Busy::Locked(error),
+                    other => Busy::Refused(other),
+                })?;
+            Some(held)
+        } else {
+            None
+        };
+        let result = self
+            .with_retries(order, None, || self.store.place_order(order, fingerprint))
+            .await;
+        if let Some(held) = held {
+            held.release(self.store).await;
+        }
+        result
+    }
+
+    /// Commits an order from a hold: no stock moves, the hold does.
+    async fn commit_hold(&self, order: &Order, fingerprint: &str, hold: &Hold) -> Result<(), Busy> {
+        let now = self.clock.now();
+        let consumed = hold.consumed(order.id.clone(), now);
+        self.with_retries(order, Some(hold), || {
+            self.store
+                .place_order_from_hold(order, fingerprint, &consumed, now)
+        })
+        .await
+    }
+
+    /// Runs a placement transaction, retrying conflicts with jitter, and reads its refusal;
+    /// `hold` is the hold a checkout consumes.
+    async fn with_retries<F, Fut>(
+        &self,
+        order: &Order,
+        hold: Option<&Hold>,
+        mut attempt_commit: F,
+    ) -> Result<(), Busy>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<(), PlaceOrderError>>,
+    {
+        for attempt in 1..=COMMIT_ATTEMPTS {
+            match attempt_commit().await {
+                Ok(()) => return Ok(()),
+                Err(PlaceOrderError::Conflict { .. }) if attempt < COMMIT_ATTEMPTS => {
+                    tokio::time::sleep(full_jitter(COMMIT_BACKOFF, attempt, COMMIT_BACKOFF_CAP))
+                        .await;
+                }
+                Err(PlaceOrderError::Conflict { product_id }) => {
+                    let product_id = product_id.unwrap_or_else(|| order.items[0].product_id.clone());
+                    return Err(Busy::Locked(AppError::LockConflict { product_id }));
+                }
+                Err(PlaceOrderError::DuplicateKey) => return Err(Busy::Duplicate),
+                Err(PlaceOrderError::HoldNotActive) => {
+                    let Some(hold) = hold else {
+                        return Err(Busy::Refused(AppError::internal(
+                            "a placement without a hold reported the hold inactive".into(),
+                        )));
+                    };
+                    // Report the status that won (a sweep, another checkout), not the one read
+                    // before; ACTIVE when only the window closed meanwhile.
+                    let status = match self.store.get_hold(&hold.id).await {
+                        Ok(Some(current)) => current.status,
+                        Ok(None) | Err(_) => hold.status,
+                    };
+                    return Err(Busy::Refused(AppError::HoldNotActive {
+                        hold_id: hold.id.clone(),
+                        status,
+                    }));
+                }
+                Err(PlaceOrderError::InsufficientStock { product_id }) => {
+                    return Err(Busy::Refused(self.short_of(order, product_id).await));
+                }
+                Err(PlaceOrderError::Store(error)) => return Err(Busy::Refused(error.into())),
+            }
+        }
+        unreachable!("the last attempt always returns")
+    }
+
+    /// The refusal for a product whose stock condition failed: how many are left, or not found.
+    async fn short_of(&self, order: &Order, product_id: crate::domain::ProductId) -> AppError {
+        let requested = order
+            .items
+            .iter()
+            .find(|i| i.product_id == product_id)
+            .map_or(0, |i| i.quantity.get());
+        match self.store.get_product(&product_id).await {
+            Ok(Some(product)) => AppError::InsufficientStock {
+                product_id,
+                requested,
+                available: product.stock,
+            },
+            Ok(None) => AppError::NotFound {
+                what: "product",
+                id: product_id.to_string(),
+            },
+            Err(error) => error.into(),
+        }
+    }
+
+    /// Hands the order to the payment pipeline, then applies a webhook outcome that came first.
+    /// Neither fails the request: the order is committed, and a retry would only replay it.
+    async fn after_commit(&self, order: &Order, trace_id: &str) {
+        let message = OrderPlaced {
+            order_id: order.id.clone(),
+            user_id: order.user_id.clone(),
+            trace_id: trace_id.to_owned(),
+        };
+        if let Err(e) = self.queue.enqueue(&message).await {
+            // The reconciler re-enqueues PENDING orders that were never picked up.
+            tracing::error!(order_id = %order.id, error = %e, "enqueue after commit failed; left to the reconciler");
+        }
+        let settle = SettlePayment {
+            store: self.store,
+            notifier: self.notifier,
+            clock: self.clock,
+        };
+        if let Err(e) = settle.apply_pending(order.clone(), trace_id).await {
+            // The consumer checks for the pending outcome again before it charges.
+            tracing::warn!(order_id = %order.id, error = %e, "applying an early webhook failed; the consumer will");
+        }
+    }
+}
+
+/// Why a commit did not happen, before it becomes the request's answer.
+enum Busy {
+    /// The key was used by a committed order: replay it.
+    Duplicate,
+    /// A lock or an item stayed busy: replay a duplicate that won, else this refusal.
+    Locked(AppError),
+    /// Any other refusal or fault, answered as it is.
+    Refused(AppError),
+}
