@@ -17,6 +17,7 @@ pub mod testing;
 mod worker;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -100,13 +101,24 @@ impl Stack {
         let app = shared::AwsApp::connect(&config, &everything)
             .await
             .context("connecting the handlers to DynamoDB and SQS")?;
-        let (gateway, http_addr) = gateway::serve_http(app, local.http_port, &config.aws_region)
-            .await
-            .with_context(|| format!("serving the HTTP API on 127.0.0.1:{}", local.http_port))?;
+        let http_handler = move |endpoint, request| {
+            let app = Arc::clone(&app);
+            async move { shared::api::handle(&app, endpoint, request).await }
+        };
+        let (gateway, http_addr) =
+            gateway::serve_http(http_handler, local.http_port, &config.aws_region)
+                .await
+                .with_context(|| {
+                    format!("serving the HTTP API on 127.0.0.1:{}", local.http_port)
+                })?;
         let ws_app = shared::ws::AwsWsApp::connect(&config, &everything)
             .await
             .context("connecting the WebSocket handlers to DynamoDB")?;
-        let ws_gateway = gateway::serve_ws(ws_listener, ws_app);
+        let ws_handler = move |route, event| {
+            let app = Arc::clone(&ws_app);
+            async move { shared::ws::handle(&app, route, event).await }
+        };
+        let ws_gateway = gateway::serve_ws(ws_listener, ws_handler);
         // The consumer on the order queue and the reconciler, as the Lambdas run in AWS.
         let worker = match options.run_workers {
             true => Some(

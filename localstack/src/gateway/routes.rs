@@ -4,6 +4,8 @@
 use http::Method;
 use shared::Endpoint;
 
+use super::request_parts::percent_decode;
+
 /// One segment of a route's path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Segment {
@@ -109,31 +111,6 @@ impl RouteTable {
     }
 }
 
-/// Decodes `%XX` escapes (invalid ones stay as written); bytes that are not UTF-8 are replaced.
-pub(crate) fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = (bytes[i] == b'%')
-            .then(|| bytes.get(i + 1..i + 3))
-            .flatten()
-            .and_then(|hex| std::str::from_utf8(hex).ok())
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        match escaped {
-            Some(byte) => {
-                decoded.push(byte);
-                i += 3;
-            }
-            None => {
-                decoded.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&decoded).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,11 +149,5 @@ mod tests {
         assert_eq!(table.find(&Method::PATCH, "/products/abc"), None);
         assert_eq!(table.find(&Method::GET, "/products/"), None);
         assert_eq!(table.find(&Method::GET, "/products/abc/extra"), None);
-    }
-
-    #[test]
-    fn percent_decoding_leaves_invalid_escapes_alone() {
-        assert_eq!(percent_decode("a%20b%2"), "a b%2");
-        assert_eq!(percent_decode("%E2%82%AC%zz"), "€%zz");
     }
 }

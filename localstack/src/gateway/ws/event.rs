@@ -1,18 +1,20 @@
-//! The API Gateway WebSocket events (`CONNECT`, `MESSAGE`, `DISCONNECT`) for one connection, in the
-//! shape API Gateway sends them, deserialized from JSON bytes as the Lambda runtime does.
+//! The API Gateway WebSocket events (`CONNECT`, `MESSAGE`, `DISCONNECT`) for one connection, built
+//! as `aws_lambda_events` structs and handed over after the JSON trip the Lambda runtime makes.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
-use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use aws_lambda_events::apigw::{
+    ApiGatewayRequestIdentity, ApiGatewayWebsocketProxyRequest,
+    ApiGatewayWebsocketProxyRequestContext,
+};
+use aws_lambda_events::query_map::QueryMap;
 use chrono::{DateTime, Utc};
-use http::HeaderMap;
-use serde_json::{Map, Value, json};
+use http::{HeaderMap, HeaderValue};
 use shared::ws::WsRoute;
 
-use crate::gateway::routes::percent_decode;
+use crate::gateway::request_parts::{self, LOCAL_API_ID};
 
-/// API id in the request context; a deployed API has a generated one.
-const LOCAL_API_ID: &str = "local";
 /// The stage the local WebSocket API is served as.
 pub(crate) const LOCAL_STAGE: &str = "local";
 
@@ -37,17 +39,19 @@ pub(crate) fn connect_event(
     headers: &HeaderMap,
     raw_query: &str,
     now: DateTime<Utc>,
-) -> Value {
+) -> ApiGatewayWebsocketProxyRequest {
     let mut event = base_event(peer, WsRoute::Connect, now);
-    let fields = event.as_object_mut().expect("the event is a JSON object");
-    let (single, multi) = event_headers(headers, peer);
-    fields.insert("headers".into(), single.into());
-    fields.insert("multiValueHeaders".into(), multi.into());
-    let (single, multi) = query_parameters(raw_query);
-    if !single.is_empty() {
-        fields.insert("queryStringParameters".into(), single.into());
-        fields.insert("multiValueQueryStringParameters".into(), multi.into());
-    }
+    let (joined, multi) = event_headers(headers, peer);
+    event.headers = joined;
+    event.multi_value_headers = multi;
+    // `queryStringParameters` holds the last value of each name, the multi-value field all of them.
+    let parameters = request_parts::query_parameters(raw_query);
+    let last: HashMap<String, String> = parameters
+        .iter()
+        .filter_map(|(name, values)| Some((name.clone(), values.last()?.clone())))
+        .collect();
+    event.query_string_parameters = QueryMap::from(last);
+    event.multi_value_query_string_parameters = QueryMap::from(parameters);
     event
 }
 
@@ -57,12 +61,11 @@ pub(crate) fn message_event(
     body: &str,
     is_base64_encoded: bool,
     now: DateTime<Utc>,
-) -> Value {
+) -> ApiGatewayWebsocketProxyRequest {
     let mut event = base_event(peer, WsRoute::Default, now);
-    let fields = event.as_object_mut().expect("the event is a JSON object");
-    fields["requestContext"]["messageId"] = new_id().into();
-    fields.insert("body".into(), body.into());
-    fields.insert("isBase64Encoded".into(), is_base64_encoded.into());
+    event.request_context.message_id = Some(new_id());
+    event.body = Some(body.to_owned());
+    event.is_base64_encoded = is_base64_encoded;
     event
 }
 
@@ -72,42 +75,51 @@ pub(crate) fn disconnect_event(
     status_code: u16,
     reason: &str,
     now: DateTime<Utc>,
-) -> Value {
+) -> ApiGatewayWebsocketProxyRequest {
     let mut event = base_event(peer, WsRoute::Disconnect, now);
-    let context = &mut event["requestContext"];
-    context["disconnectStatusCode"] = status_code.into();
-    context["disconnectReason"] = reason.into();
+    event.request_context.disconnect_status_code = Some(i64::from(status_code));
+    event.request_context.disconnect_reason = Some(reason.to_owned());
     event
 }
 
-/// Deserializes an event from its JSON bytes, the way the Lambda runtime hands it to a handler.
-pub(crate) fn decode(event: &Value) -> Result<ApiGatewayWebsocketProxyRequest, serde_json::Error> {
+/// The event as the handler receives it: serialized to JSON bytes and deserialized, the way the
+/// Lambda runtime hands it over.
+///
+/// The struct's JSON differs from API Gateway's in one place: `queryStringParameters` comes out as
+/// lists (`{"token": ["..."]}`, the struct has no single-value serializer for it) where API Gateway
+/// sends strings. The runtime's deserializer reads both into the same map, so the handler sees
+/// what it would see in AWS; the tests check the event after this trip.
+pub(crate) fn decode(
+    event: &ApiGatewayWebsocketProxyRequest,
+) -> Result<ApiGatewayWebsocketProxyRequest, serde_json::Error> {
     serde_json::from_slice(&serde_json::to_vec(event)?)
 }
 
-fn base_event(peer: &Peer, route: WsRoute, now: DateTime<Utc>) -> Value {
+/// What every event of a connection carries: the route, the connection and a fresh request id.
+fn base_event(peer: &Peer, route: WsRoute, now: DateTime<Utc>) -> ApiGatewayWebsocketProxyRequest {
     let request_id = new_id();
-    json!({
-        "requestContext": {
-            "routeKey": route.route_key(),
-            "eventType": route.event_type(),
-            "extendedRequestId": request_id,
-            "requestTime": now.format("%d/%b/%Y:%H:%M:%S %z").to_string(),
-            "messageDirection": "IN",
-            "stage": LOCAL_STAGE,
-            "connectedAt": peer.connected_at.timestamp_millis(),
-            "requestTimeEpoch": now.timestamp_millis(),
-            "identity": {
-                "sourceIp": peer.source_ip.to_string(),
-                "userAgent": peer.user_agent,
-            },
-            "requestId": request_id,
-            "domainName": peer.domain_name,
-            "connectionId": peer.connection_id,
-            "apiId": LOCAL_API_ID,
-        },
-        "isBase64Encoded": false,
-    })
+    let mut identity = ApiGatewayRequestIdentity::default();
+    identity.source_ip = Some(peer.source_ip.to_string());
+    identity.user_agent = Some(peer.user_agent.clone());
+
+    let mut context = ApiGatewayWebsocketProxyRequestContext::default();
+    context.route_key = Some(route.route_key().to_owned());
+    context.event_type = Some(route.event_type().to_owned());
+    context.extended_request_id = Some(request_id.clone());
+    context.request_time = Some(request_parts::request_time(now));
+    context.message_direction = Some("IN".to_owned());
+    context.stage = Some(LOCAL_STAGE.to_owned());
+    context.connected_at = peer.connected_at.timestamp_millis();
+    context.request_time_epoch = now.timestamp_millis();
+    context.identity = identity;
+    context.request_id = Some(request_id);
+    context.domain_name = Some(peer.domain_name.clone());
+    context.connection_id = Some(peer.connection_id.clone());
+    context.apiid = Some(LOCAL_API_ID.to_owned());
+
+    let mut event = ApiGatewayWebsocketProxyRequest::default();
+    event.request_context = context;
+    event
 }
 
 /// A request id in API Gateway's style (16 base64 characters ending in `=`).
@@ -118,54 +130,23 @@ fn new_id() -> String {
 
 /// Headers as `headers` (repeated values joined with `,`) and `multiValueHeaders`, with the
 /// `X-Forwarded-*` headers API Gateway adds.
-fn event_headers(headers: &HeaderMap, peer: &Peer) -> (Map<String, Value>, Map<String, Value>) {
-    let mut single = Map::new();
-    let mut multi = Map::new();
-    for name in headers.keys() {
-        let values: Vec<String> = headers
-            .get_all(name)
-            .iter()
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .collect();
-        single.insert(name.as_str().to_owned(), values.join(",").into());
-        multi.insert(name.as_str().to_owned(), values.into());
-    }
-    let forwarded_for = match single.get("x-forwarded-for").and_then(Value::as_str) {
-        Some(earlier) => format!("{earlier}, {}", peer.source_ip),
-        None => peer.source_ip.to_string(),
-    };
+fn event_headers(headers: &HeaderMap, peer: &Peer) -> (HeaderMap, HeaderMap) {
+    let mut joined = request_parts::joined_headers(headers);
+    let mut multi = request_parts::multi_value_headers(headers);
+    let forwarded_for = request_parts::forwarded_for(&joined, peer.source_ip);
     let port = peer
         .domain_name
         .rsplit_once(':')
-        .map_or("80", |(_, port)| port)
-        .to_owned();
+        .map_or("80", |(_, port)| port);
     for (name, value) in [
         ("x-forwarded-for", forwarded_for),
-        ("x-forwarded-port", port),
-        ("x-forwarded-proto", "http".to_owned()),
+        ("x-forwarded-port", request_parts::text_value(port)),
+        ("x-forwarded-proto", HeaderValue::from_static("http")),
     ] {
-        single.insert(name.into(), value.clone().into());
-        multi.insert(name.into(), vec![value].into());
+        joined.insert(name, value.clone());
+        multi.insert(name, value);
     }
-    (single, multi)
-}
-
-/// Query parameters decoded: the last value of each name, and every value in order.
-fn query_parameters(raw: &str) -> (Map<String, Value>, Map<String, Value>) {
-    let mut single = Map::new();
-    let mut multi: Map<String, Value> = Map::new();
-    for pair in raw.split('&').filter(|pair| !pair.is_empty()) {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let (name, value) = (percent_decode(name), percent_decode(value));
-        single.insert(name.clone(), value.clone().into());
-        match multi.get_mut(&name) {
-            Some(Value::Array(values)) => values.push(value.into()),
-            _ => {
-                multi.insert(name, vec![Value::from(value)].into());
-            }
-        }
-    }
-    (single, multi)
+    (joined, multi)
 }
 
 #[cfg(test)]
@@ -191,8 +172,8 @@ mod tests {
         headers.insert("sec-websocket-version", "13".parse().unwrap());
         let now = peer().connected_at + chrono::Duration::milliseconds(3);
 
-        let json = connect_event(&peer(), &headers, "token=a%2Eb.c&x=1&x=2", now);
-        let event = decode(&json).unwrap();
+        let built = connect_event(&peer(), &headers, "token=a%2Eb.c&x=1&x=2", now);
+        let event = decode(&built).unwrap();
 
         let context = &event.request_context;
         assert_eq!(context.route_key.as_deref(), Some("$connect"));

@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::{self, Message as Frame};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use super::{bind_ws, management_connection_id, serve_ws};
+use super::{bind_ws, serve_ws};
 use crate::server::ServerTask;
 
 type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -34,7 +34,11 @@ async fn gateway() -> Gateway {
     let url = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
     let app =
         Arc::new(WsApp::new(InMemoryStore::default(), SystemClock, &Config::default()).unwrap());
-    let task = serve_ws(listener, Arc::clone(&app));
+    let wired = Arc::clone(&app);
+    let task = serve_ws(listener, move |route, event| {
+        let app = Arc::clone(&wired);
+        async move { shared::ws::handle(&app, route, event).await }
+    });
     Gateway {
         url,
         app,
@@ -306,20 +310,4 @@ async fn stopping_the_gateway_closes_open_connections_as_going_away() {
         gateway.app.connections.connection_ids().is_empty(),
         "stop waits for $disconnect"
     );
-}
-
-#[test]
-fn management_paths_with_or_without_a_stage_give_the_decoded_id() {
-    assert_eq!(
-        management_connection_id("/@connections/abc%3D").as_deref(),
-        Some("abc=")
-    );
-    assert_eq!(
-        management_connection_id("/prod/@connections/abc").as_deref(),
-        Some("abc")
-    );
-    assert_eq!(management_connection_id("/"), None);
-    assert_eq!(management_connection_id("/@connections/"), None);
-    assert_eq!(management_connection_id("/@connections/a/b"), None);
-    assert_eq!(management_connection_id("/prod/other/abc"), None);
 }

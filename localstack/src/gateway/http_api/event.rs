@@ -3,17 +3,17 @@
 
 use std::net::IpAddr;
 
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpRequestContext};
+use aws_lambda_events::query_map::QueryMap;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use http::{HeaderMap, Method, Uri, Version};
 use lambda_http::RequestExt;
 use lambda_http::request::LambdaRequest;
-use serde_json::{Map, Value, json};
 
-use super::routes::{RouteMatch, percent_decode};
+use crate::gateway::request_parts::{self, LOCAL_API_ID};
+use crate::gateway::routes::RouteMatch;
 
-/// API id in the request context; a deployed API has a generated one.
-const LOCAL_API_ID: &str = "local";
 /// The stage of an HTTP API's default route set.
 const DEFAULT_STAGE: &str = "$default";
 /// How long Lambda would let the function run: the deadline in the invocation context.
@@ -50,20 +50,26 @@ pub(crate) struct Invocation {
 }
 
 /// The payload v2 event API Gateway would send to the route's function.
+///
+/// Serialized, the struct also carries the fields only a custom authorizer v1 payload has (`type`,
+/// `methodArn`, `identitySource`, `authorizationToken`, `resource` as `null`, `httpMethod` as its
+/// default `"GET"`) and an empty `stageVariables`. They are left as the struct writes them: the
+/// runtime's conversion reads the method from `requestContext.http` and ignores the rest, so the
+/// handler sees the same request as from API Gateway's own payload.
 pub(crate) fn api_gateway_event(
     call: HttpCall<'_>,
     route: &RouteMatch,
     invocation: &Invocation,
-) -> Value {
+) -> ApiGatewayV2httpRequest {
     let route_key = route.endpoint.route_key();
-    let (cookies, mut headers) = event_headers(call.headers);
+    // Payload v2 moves the `Cookie` header into the separate `cookies` list.
+    let cookies = request_parts::cookies(call.headers);
+    let mut headers = request_parts::joined_headers(call.headers);
+    headers.remove(http::header::COOKIE);
     // API Gateway appends the peer to X-Forwarded-For and names the scheme it was reached by.
-    let forwarded_for = match headers.get("x-forwarded-for").and_then(Value::as_str) {
-        Some(earlier) => format!("{earlier}, {}", call.source_ip),
-        None => call.source_ip.to_string(),
-    };
-    headers.insert("x-forwarded-for".into(), forwarded_for.into());
-    headers.insert("x-forwarded-proto".into(), "http".into());
+    let forwarded_for = request_parts::forwarded_for(&headers, call.source_ip);
+    headers.insert("x-forwarded-for", forwarded_for);
+    headers.insert("x-forwarded-proto", http::HeaderValue::from_static("http"));
 
     let host = call
         .headers
@@ -76,54 +82,38 @@ pub(crate) fn api_gateway_event(
     } else {
         host_name.split('.').next().unwrap_or(host_name)
     };
-    let user_agent = call
-        .headers
-        .get(http::header::USER_AGENT)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        .unwrap_or_default();
+    let user_agent = request_parts::header_text(call.headers, &http::header::USER_AGENT);
 
-    let mut event = json!({
-        "version": "2.0",
-        "routeKey": route_key,
-        "rawPath": call.uri.path(),
-        "rawQueryString": call.uri.query().unwrap_or(""),
-        "headers": headers,
-        "requestContext": {
-            "accountId": invocation.account_id,
-            "apiId": LOCAL_API_ID,
-            "domainName": host,
-            "domainPrefix": domain_prefix,
-            "http": {
-                "method": call.method.as_str(),
-                "path": call.uri.path(),
-                "protocol": format!("{:?}", call.version),
-                "sourceIp": call.source_ip.to_string(),
-                "userAgent": user_agent,
-            },
-            "requestId": invocation.request_id,
-            "routeKey": route_key,
-            "stage": DEFAULT_STAGE,
-            "time": invocation.received_at.format("%d/%b/%Y:%H:%M:%S %z").to_string(),
-            "timeEpoch": invocation.received_at.timestamp_millis(),
-        },
-        "isBase64Encoded": false,
-    });
-    let fields = event.as_object_mut().expect("the event is a JSON object");
-    if !cookies.is_empty() {
-        fields.insert("cookies".into(), cookies.into());
-    }
-    let query = query_string_parameters(call.uri.query().unwrap_or(""));
-    if !query.is_empty() {
-        fields.insert("queryStringParameters".into(), query.into());
-    }
-    if !route.path_parameters.is_empty() {
-        let parameters: Map<String, Value> = route
-            .path_parameters
-            .iter()
-            .map(|(name, value)| (name.clone(), value.as_str().into()))
-            .collect();
-        fields.insert("pathParameters".into(), parameters.into());
-    }
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.account_id = Some(invocation.account_id.clone());
+    context.apiid = Some(LOCAL_API_ID.to_owned());
+    context.domain_name = Some(host.to_owned());
+    context.domain_prefix = Some(domain_prefix.to_owned());
+    context.http.method = call.method.clone();
+    context.http.path = Some(call.uri.path().to_owned());
+    context.http.protocol = Some(format!("{:?}", call.version));
+    context.http.source_ip = Some(call.source_ip.to_string());
+    context.http.user_agent = Some(user_agent.unwrap_or_default());
+    context.request_id = Some(invocation.request_id.clone());
+    context.route_key = Some(route_key.to_owned());
+    context.stage = Some(DEFAULT_STAGE.to_owned());
+    context.time = Some(request_parts::request_time(invocation.received_at));
+    context.time_epoch = invocation.received_at.timestamp_millis();
+
+    let mut event = ApiGatewayV2httpRequest::default();
+    event.version = Some("2.0".to_owned());
+    event.route_key = Some(route_key.to_owned());
+    event.raw_path = Some(call.uri.path().to_owned());
+    event.raw_query_string = Some(call.uri.query().unwrap_or("").to_owned());
+    event.cookies = (!cookies.is_empty()).then_some(cookies);
+    event.headers = headers;
+    // Repeated names go out joined with `,` (the struct's serializer joins them), as API Gateway
+    // sends them.
+    event.query_string_parameters = QueryMap::from(request_parts::query_parameters(
+        call.uri.query().unwrap_or(""),
+    ));
+    event.path_parameters = route.path_parameters.iter().cloned().collect();
+    event.request_context = context;
     if !call.body.is_empty() {
         let (body, encoded) = match std::str::from_utf8(call.body) {
             Ok(text) => (text.to_owned(), false),
@@ -132,19 +122,20 @@ pub(crate) fn api_gateway_event(
                 true,
             ),
         };
-        fields.insert("body".into(), body.into());
-        fields.insert("isBase64Encoded".into(), encoded.into());
+        event.body = Some(body);
+        event.is_base64_encoded = encoded;
     }
     event
 }
 
-/// Deserializes `event` as the Lambda runtime does and adds the invocation context it would add.
+/// The request the handler sees: `event` as JSON bytes, deserialized as the Lambda runtime does
+/// (which, for one, splits the joined query values again), with the invocation context it would add.
 pub(crate) fn lambda_request(
-    event: Value,
+    event: &ApiGatewayV2httpRequest,
     route: &RouteMatch,
     invocation: &Invocation,
 ) -> Result<lambda_http::Request, serde_json::Error> {
-    let payload: LambdaRequest = serde_json::from_value(event)?;
+    let payload: LambdaRequest = serde_json::from_slice(&serde_json::to_vec(event)?)?;
     let mut context = lambda_http::Context::default();
     context.request_id = invocation.request_id.clone();
     context.deadline =
@@ -159,59 +150,11 @@ pub(crate) fn lambda_request(
     Ok(lambda_http::Request::from(payload).with_lambda_context(context))
 }
 
-/// Header names lower-cased (as `HeaderMap` keeps them), repeated values joined with `,`; the
-/// `Cookie` header moves into the separate `cookies` list, as payload v2 does.
-fn event_headers(headers: &HeaderMap) -> (Vec<String>, Map<String, Value>) {
-    let mut cookies = Vec::new();
-    let mut joined = Map::new();
-    for name in headers.keys() {
-        let values = headers
-            .get_all(name)
-            .iter()
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-        if name == http::header::COOKIE {
-            cookies.extend(
-                values
-                    .flat_map(|v| {
-                        v.split(';')
-                            .map(|c| c.trim().to_owned())
-                            .collect::<Vec<_>>()
-                    })
-                    .filter(|c| !c.is_empty()),
-            );
-        } else {
-            joined.insert(
-                name.as_str().to_owned(),
-                values.collect::<Vec<_>>().join(",").into(),
-            );
-        }
-    }
-    (cookies, joined)
-}
-
-/// Query parameters decoded, repeated ones joined with `,` in the order sent.
-fn query_string_parameters(raw: &str) -> Map<String, Value> {
-    let mut parameters: Map<String, Value> = Map::new();
-    for pair in raw.split('&').filter(|pair| !pair.is_empty()) {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let (name, value) = (percent_decode(name), percent_decode(value));
-        match parameters.get_mut(&name) {
-            Some(Value::String(existing)) => {
-                existing.push(',');
-                existing.push_str(&value);
-            }
-            _ => {
-                parameters.insert(name, value.into());
-            }
-        }
-    }
-    parameters
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use lambda_http::request::RequestContext;
+    use serde_json::{Value, json};
     use shared::Endpoint;
 
     fn invocation() -> Invocation {
@@ -232,6 +175,8 @@ mod tests {
         body: &[u8],
         route: &RouteMatch,
     ) -> (Value, lambda_http::Request) {
+        // The JSON is the event serialized: the very bytes `lambda_request` deserializes, so the
+        // spellings checked on it are the ones the runtime reads.
         let uri: Uri = uri.parse().unwrap();
         let mut map = HeaderMap::new();
         for (name, value) in headers {
@@ -249,8 +194,8 @@ mod tests {
             source_ip: "10.1.2.3".parse().unwrap(),
         };
         let event = api_gateway_event(call, route, &invocation());
-        let request = lambda_request(event.clone(), route, &invocation()).unwrap();
-        (event, request)
+        let request = lambda_request(&event, route, &invocation()).unwrap();
+        (serde_json::to_value(&event).unwrap(), request)
     }
 
     fn route(endpoint: Endpoint, parameters: &[(&str, &str)]) -> RouteMatch {

@@ -1,0 +1,156 @@
+//! The HTTP API: routes each request by its route key, builds the payload v2 event, and runs the
+//! handler on it; the function's response goes back as API Gateway returns it.
+
+mod event;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::response::Response;
+use chrono::Utc;
+use http::{HeaderValue, StatusCode};
+use tokio::net::TcpListener;
+
+use self::event::{HttpCall, Invocation};
+use super::HttpHandler;
+use super::routes::RouteTable;
+use crate::server::ServerTask;
+
+/// API Gateway's payload limit: larger requests never reach a function.
+const MAX_REQUEST_BYTES: usize = 10 * 1024 * 1024;
+
+/// The HTTP API's description (`openapi.yaml` at the repository root), served at
+/// [`OPENAPI_PATH`] next to the routes it describes.
+const OPENAPI_YAML: &str = include_str!("../../../../openapi.yaml");
+/// Where the local gateway serves [`OPENAPI_YAML`] (not an API Gateway route).
+const OPENAPI_PATH: &str = "/openapi.yaml";
+
+/// What every request of one gateway shares.
+struct HttpGateway<H> {
+    handler: H,
+    routes: RouteTable,
+    region: String,
+}
+
+/// Serves the HTTP API on 127.0.0.1:`port` (0 = ephemeral); returns the task and the bound address.
+pub(crate) async fn serve_http<H: HttpHandler>(
+    handler: H,
+    port: u16,
+    region: &str,
+) -> anyhow::Result<(ServerTask, SocketAddr)> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+        .await
+        .context("binding the HTTP API")?;
+    let addr = listener.local_addr()?;
+    let gateway = Arc::new(HttpGateway {
+        handler,
+        routes: RouteTable::new(),
+        region: region.to_owned(),
+    });
+    // `GET /openapi.yaml` is the document; any other method there, and every other path, goes
+    // through the API Gateway emulation (an unknown route is its 404).
+    let router = Router::new()
+        .route(
+            OPENAPI_PATH,
+            axum::routing::get(serve_openapi).fallback(serve_request::<H>),
+        )
+        .fallback(serve_request::<H>)
+        .with_state(gateway);
+    let task = ServerTask::spawn("http-gateway", move |stop| async move {
+        if let Err(error) = super::serve_router(listener, router, stop).await {
+            tracing::error!(%error, "HTTP API stopped");
+        }
+    });
+    Ok((task, addr))
+}
+
+async fn serve_request<H: HttpHandler>(
+    State(gateway): State<Arc<HttpGateway<H>>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let received_at = Utc::now();
+    let (parts, body) = request.into_parts();
+    let Some(route) = gateway.routes.find(&parts.method, parts.uri.path()) else {
+        return gateway_error(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let declared_length = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared_length.is_some_and(|length| length > MAX_REQUEST_BYTES as u64) {
+        return gateway_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
+    }
+    let Ok(body) = axum::body::to_bytes(body, MAX_REQUEST_BYTES).await else {
+        return gateway_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
+    };
+
+    let invocation = Invocation {
+        request_id: uuid::Uuid::new_v4().to_string(),
+        received_at,
+        account_id: crate::LOCAL_ACCOUNT_ID.to_owned(),
+        region: gateway.region.clone(),
+    };
+    let call = HttpCall {
+        method: &parts.method,
+        uri: &parts.uri,
+        version: parts.version,
+        headers: &parts.headers,
+        body: &body,
+        source_ip: peer.ip(),
+    };
+    let event = event::api_gateway_event(call, &route, &invocation);
+    let request = match event::lambda_request(&event, &route, &invocation) {
+        Ok(request) => request,
+        Err(error) => {
+            tracing::error!(%error, route = route.endpoint.route_key(), "the event does not deserialize as the runtime would");
+            return gateway_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+        }
+    };
+
+    let response = gateway.handler.call(route.endpoint, request).await;
+    let mut response = into_http_response(response);
+    if let Ok(id) = HeaderValue::from_str(&invocation.request_id) {
+        response.headers_mut().insert("apigw-requestid", id);
+    }
+    response
+}
+
+/// `GET /openapi.yaml`: the document, as YAML.
+async fn serve_openapi() -> Response {
+    let mut response = Response::new(Body::from(OPENAPI_YAML));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/yaml"),
+    );
+    response
+}
+
+/// The function's response as API Gateway returns it: status, headers and the body bytes.
+fn into_http_response(response: lambda_http::Response<lambda_http::Body>) -> Response {
+    let (parts, body) = response.into_parts();
+    let body = match body {
+        lambda_http::Body::Text(text) => Body::from(text),
+        lambda_http::Body::Binary(bytes) => Body::from(bytes),
+        _ => Body::empty(),
+    };
+    Response::from_parts(parts, body)
+}
+
+/// An error API Gateway answers itself, before or instead of the function: `{"message": ...}`.
+fn gateway_error(status: StatusCode, message: &str) -> Response {
+    let mut response = Response::new(Body::from(
+        serde_json::json!({ "message": message }).to_string(),
+    ));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}

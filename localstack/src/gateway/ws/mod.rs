@@ -1,0 +1,181 @@
+//! The WebSocket API on one listener: handshakes become `$connect` events for the handler (a 2xx
+//! answer upgrades), each upgraded connection is served by [`session`], and requests to
+//! `/@connections/{id}` go to the management API in [`management`] instead.
+
+mod connections;
+mod event;
+mod management;
+mod session;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use anyhow::Context;
+use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use aws_lambda_events::encodings::Body as EventBody;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ws::{WebSocketUpgrade, close_code};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::response::Response;
+use chrono::Utc;
+use http::StatusCode;
+use shared::ws::WsRoute;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+
+use self::connections::{Connections, new_connection_id};
+use self::event::Peer;
+use super::WsHandler;
+use crate::server::ServerTask;
+
+/// Binds the WebSocket API's listener on 127.0.0.1:`port` (0 = ephemeral). Bound before the handlers
+/// are built, so the management endpoint the notifier pushes to is known by then.
+pub(crate) async fn bind_ws(port: u16) -> anyhow::Result<TcpListener> {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+        .await
+        .with_context(|| format!("binding the WebSocket API on 127.0.0.1:{port}"))
+}
+
+/// Serves the WebSocket API and its management API on `listener` until the task is stopped; then
+/// closes every open connection (close code 1001) and waits for their `$disconnect` events.
+pub(crate) fn serve_ws<H: WsHandler>(listener: TcpListener, handler: H) -> ServerTask {
+    let (closing, closing_seen) = watch::channel(false);
+    // Every connection task holds the gateway, and the gateway holds `alive`: when the last of
+    // them ends, `gone.recv()` answers `None`.
+    let (alive, mut gone) = mpsc::channel::<()>(1);
+    let gateway = Arc::new(WsGateway {
+        handler,
+        connections: Connections::default(),
+        closing: closing_seen,
+        _alive: alive,
+    });
+    let router = Router::new().fallback(dispatch::<H>).with_state(gateway);
+    ServerTask::spawn("ws-gateway", move |stop| async move {
+        if let Err(error) = super::serve_router(listener, router, stop).await {
+            tracing::error!(%error, "WebSocket API stopped");
+        }
+        let _ = closing.send(true);
+        let _ = gone.recv().await;
+    })
+}
+
+/// What every request and connection of one WebSocket API shares.
+struct WsGateway<H> {
+    handler: H,
+    /// Open connections by id: what the management API reaches.
+    connections: Connections,
+    /// Turns `true` when the gateway stops (its sender dropping means the same).
+    closing: watch::Receiver<bool>,
+    _alive: mpsc::Sender<()>,
+}
+
+impl<H: WsHandler> WsGateway<H> {
+    /// Runs a route's handler on `event`, deserialized from JSON bytes as the Lambda runtime does.
+    async fn invoke(
+        &self,
+        route: WsRoute,
+        event: ApiGatewayWebsocketProxyRequest,
+    ) -> ApiGatewayProxyResponse {
+        match event::decode(&event) {
+            Ok(event) => self.handler.call(route, event).await,
+            Err(error) => {
+                tracing::error!(%error, route = route.route_key(), "the event does not deserialize as the runtime would");
+                let mut response = ApiGatewayProxyResponse::default();
+                response.status_code = 500;
+                response
+            }
+        }
+    }
+}
+
+async fn dispatch<H: WsHandler>(
+    State(gateway): State<Arc<WsGateway<H>>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    if let Some(connection_id) = management::management_connection_id(request.uri().path()) {
+        return management::manage(&gateway.connections, request, &connection_id).await;
+    }
+    let (mut parts, _body) = request.into_parts();
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(upgrade) => upgrade,
+        Err(_) => {
+            return management::aws_error(
+                StatusCode::UPGRADE_REQUIRED,
+                None,
+                "This is a WebSocket API: connect with a WebSocket client",
+            );
+        }
+    };
+    handshake(gateway, upgrade, &parts, peer.ip()).await
+}
+
+/// `$connect`: a 2xx answer upgrades the connection, anything else refuses the handshake with
+/// the handler's status, as API Gateway does.
+async fn handshake<H: WsHandler>(
+    gateway: Arc<WsGateway<H>>,
+    upgrade: WebSocketUpgrade,
+    parts: &http::request::Parts,
+    source_ip: IpAddr,
+) -> Response {
+    let header = |name: http::HeaderName| super::request_parts::header_text(&parts.headers, &name);
+    let peer = Arc::new(Peer {
+        connection_id: new_connection_id(),
+        connected_at: Utc::now(),
+        source_ip,
+        user_agent: header(http::header::USER_AGENT).unwrap_or_default(),
+        domain_name: header(http::header::HOST).unwrap_or_else(|| "localhost".into()),
+    });
+    let connect = event::connect_event(
+        &peer,
+        &parts.headers,
+        parts.uri.query().unwrap_or(""),
+        Utc::now(),
+    );
+    let answer = gateway.invoke(WsRoute::Connect, connect).await;
+    if !(200..300).contains(&answer.status_code) {
+        return refusal(answer);
+    }
+
+    // Registered before the 101 goes out: a push racing the client's first frame is queued, not 410.
+    let (outbound, queued) = mpsc::unbounded_channel();
+    gateway.connections.register(Arc::clone(&peer), outbound);
+    let mut upgrade = upgrade;
+    if let Some(protocol) = answer.headers.get(http::header::SEC_WEBSOCKET_PROTOCOL) {
+        if let Ok(protocol) = protocol.to_str() {
+            upgrade = upgrade.protocols([protocol.to_owned()]);
+        }
+    }
+    let failed = (Arc::clone(&gateway), Arc::clone(&peer));
+    upgrade
+        .on_failed_upgrade(move |error| {
+            let (gateway, peer) = failed;
+            tracing::warn!(%error, connection_id = %peer.connection_id, "WebSocket upgrade failed");
+            tokio::spawn(async move {
+                session::disconnected(&gateway, &peer, close_code::ABNORMAL, "Upgrade failed")
+                    .await;
+            });
+        })
+        .on_upgrade(move |socket| session::serve_connection(gateway, peer, socket, queued))
+}
+
+/// The handler's refusal of a handshake: its status, headers and body, and no upgrade.
+fn refusal(answer: ApiGatewayProxyResponse) -> Response {
+    let status = u16::try_from(answer.status_code)
+        .ok()
+        .and_then(|code| StatusCode::from_u16(code).ok())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = match answer.body {
+        Some(EventBody::Text(text)) => Body::from(text),
+        Some(EventBody::Binary(bytes)) => Body::from(bytes),
+        _ => Body::empty(),
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = answer.headers;
+    response
+}
+
+#[cfg(test)]
+mod tests;
