@@ -105,3 +105,24 @@ pub async fn run_reconciler() -> Result<(), Error> {
     ))
     .await
 }
+
+/// Runs the hold sweeper (EventBridge schedule, every minute).
+pub async fn run_hold_sweeper() -> Result<(), Error> {
+    let worker = start_worker(Function::HoldSweeper).await?;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |_event: LambdaEvent<Value>| {
+            let worker = Arc::clone(&worker);
+            async move {
+                let sweep = shared::application::ExpireHolds {
+                    store: &worker.store,
+                    clock: &worker.clock,
+                };
+                let report = sweep.run().await?;
+                Ok::<Value, Error>(
+                    json!({ "expired": report.expired, "lost_races": report.lost_races }),
+                )
+            }
+        },
+    ))
+    .await
+}

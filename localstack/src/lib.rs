@@ -1,7 +1,7 @@
 //! The whole order-processing stack on one machine: embedded DynamoDB (Dynoxide) and SQS
 //! (rustack-sqs) behind one AWS endpoint, idempotent provisioning of tables and queues, and the
 //! API Gateway emulation that feeds the very same handlers the Lambda binaries run; the SQS event
-//! source and the reconciler schedule do the same for the consumer and the reconciler.
+//! source and the schedules do the same for the consumer, the reconciler and the hold sweeper.
 //!
 //! Every [`Stack`] binds its own port-0 listeners and reads every setting from its
 //! [`StackOptions`], so tests run many stacks in one process side by side.
@@ -46,7 +46,7 @@ pub struct StackOptions {
     pub local: LocalSettings,
     /// Whether to create the demo products (idempotent).
     pub seed_products: bool,
-    /// Whether to run the payment consumer and the reconciler. Off, orders stay PENDING until
+    /// Whether to run the payment consumer, the reconciler and the hold sweeper. Off, orders stay PENDING until
     /// cancelled: what tests of the synchronous API need, and handy to inspect orders by hand.
     pub run_workers: bool,
 }
@@ -122,9 +122,9 @@ impl Stack {
         // The consumer on the order queue and the reconciler, as the Lambdas run in AWS.
         let worker = match options.run_workers {
             true => Some(
-                WorkerTasks::start(&config, &queues.order_queue_arn)
+                WorkerTasks::start(&config, &queues.order_queue_arn, local.hold_sweep_interval)
                     .await
-                    .context("starting the consumer and the reconciler")?,
+                    .context("starting the consumer, the reconciler and the hold sweeper")?,
             ),
             false => None,
         };

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use chrono::{Duration, Utc};
 use localstack::{LocalSettings, Stack, StackOptions};
-use shared::config::{AuthSettings, LogFormat};
+use shared::config::{AuthSettings, DEVELOPMENT_WEBHOOK_SECRET, LogFormat};
 use shared::{Config, Footprint};
 
 #[tokio::main]
@@ -14,6 +14,9 @@ async fn main() -> anyhow::Result<()> {
     // (or LocalStack), signs its development tokens with the published development secret.
     if config.auth.jwt_secret.is_none() && config.auth.jwt_public_key.is_none() {
         config.auth.jwt_secret = AuthSettings::development().jwt_secret;
+    }
+    if config.webhook_secret.is_none() {
+        config.webhook_secret = Some(DEVELOPMENT_WEBHOOK_SECRET.to_owned());
     }
     let local = LocalSettings::from_env().context("reading the local stack's settings")?;
     // Humans read this terminal: pretty lines unless LOG_FORMAT asks otherwise.

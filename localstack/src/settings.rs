@@ -24,6 +24,9 @@ pub struct LocalSettings {
     pub queue_visibility_timeout: Duration,
     /// `ORDER_QUEUE_MAX_RECEIVE_COUNT` (5): receives before a message moves to the DLQ.
     pub max_receive_count: u32,
+    /// `HOLD_SWEEP_SECONDS` (60): how often the hold sweeper runs, as its one-minute schedule
+    /// does in AWS. Tests set fractions of a second.
+    pub hold_sweep_interval: Duration,
 }
 
 impl Default for LocalSettings {
@@ -36,6 +39,7 @@ impl Default for LocalSettings {
             order_dlq_name: "orders-dlq".into(),
             queue_visibility_timeout: Duration::from_secs(30),
             max_receive_count: 5,
+            hold_sweep_interval: Duration::from_secs(60),
         }
     }
 }
@@ -70,6 +74,9 @@ impl LocalSettings {
             max_receive_count: parsed(&lookup, "ORDER_QUEUE_MAX_RECEIVE_COUNT")?
                 .unwrap_or(d.max_receive_count)
                 .max(1),
+            hold_sweep_interval: parsed::<u64>(&lookup, "HOLD_SWEEP_SECONDS")?
+                .map_or(d.hold_sweep_interval, Duration::from_secs)
+                .max(Duration::from_secs(1)),
         })
     }
 }

@@ -1,5 +1,5 @@
 //! The asynchronous side of the stack: the payment consumer behind the SQS event source on the
-//! order queue, and the reconciler on its schedule, running the same `shared::worker` functions the
+//! order queue, and the reconciler and the hold sweeper on their schedules, running the same `shared::worker` functions the
 //! consumer and reconciler Lambdas run.
 
 use std::sync::Arc;
@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use shared::Config;
+use shared::application::ExpireHolds;
 use shared::worker::{AwsWorker, consumer, reconciler};
 
 use crate::event_source::{EventSourceOptions, SqsHandler, spawn_sqs_event_source};
@@ -19,15 +20,20 @@ use crate::server::ServerTask;
 const RECONCILE_PERIOD_MIN: Duration = Duration::from_secs(1);
 const RECONCILE_PERIOD_MAX: Duration = Duration::from_secs(60);
 
-/// The running consumer and reconciler.
+/// The running consumer, reconciler and hold sweeper.
 pub(crate) struct WorkerTasks {
     event_source: ServerTask,
     reconciler: ServerTask,
+    sweeper: ServerTask,
 }
 
 impl WorkerTasks {
     /// Connects the worker's ports and starts both; `config` must name the order queue's URL.
-    pub(crate) async fn start(config: &Config, order_queue_arn: &str) -> anyhow::Result<Self> {
+    pub(crate) async fn start(
+        config: &Config,
+        order_queue_arn: &str,
+        hold_sweep_interval: Duration,
+    ) -> anyhow::Result<Self> {
         let queue_url = config
             .order_queue_url
             .clone()
@@ -51,6 +57,25 @@ impl WorkerTasks {
             handler,
         );
 
+        let sweeper_worker = Arc::clone(&worker);
+        let sweep: ScheduledJob = Arc::new(move || {
+            let worker = Arc::clone(&sweeper_worker);
+            Box::pin(async move {
+                let sweep = ExpireHolds {
+                    store: &worker.store,
+                    clock: &worker.clock,
+                };
+                match sweep.run().await {
+                    Ok(report) if report.expired > 0 || report.lost_races > 0 => {
+                        tracing::info!(?report, "hold sweeper run");
+                    }
+                    Ok(_) => {}
+                    Err(error) => tracing::error!(%error, "hold sweeper run failed"),
+                }
+            })
+        });
+        let sweeper = spawn_schedule("hold-sweeper", hold_sweep_interval, sweep);
+
         let job: ScheduledJob = Arc::new(move || {
             let worker = Arc::clone(&worker);
             Box::pin(async move {
@@ -68,12 +93,17 @@ impl WorkerTasks {
         Ok(WorkerTasks {
             event_source,
             reconciler,
+            sweeper,
         })
     }
 
     /// Stops polling and scheduling; an invocation or run in progress finishes within `grace`.
     pub(crate) async fn stop(self, grace: Duration) {
-        tokio::join!(self.event_source.stop(grace), self.reconciler.stop(grace));
+        tokio::join!(
+            self.event_source.stop(grace),
+            self.reconciler.stop(grace),
+            self.sweeper.stop(grace)
+        );
     }
 }
 

@@ -57,6 +57,8 @@ async fn start() -> anyhow::Result<Stack> {
         locks: "t-stock-locks".into(),
         rate_limits: "t-rate-limits".into(),
         connections: "t-connections".into(),
+        holds: "t-holds".into(),
+        webhooks: "t-webhooks".into(),
     };
     ensure_tables(&client, &tables)
         .await

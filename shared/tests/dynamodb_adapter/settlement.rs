@@ -26,14 +26,14 @@ async fn settlement_moves_are_conditional_and_failed_restores_stock_once() -> an
     );
 
     let failed = processing.transitioned(OrderStatus::Failed, at(2)).unwrap();
-    assert!(stack.store.settle(&failed).await?);
+    assert!(stack.store.settle(&failed, OrderStatus::Processing).await?);
     assert!(
-        !stack.store.settle(&failed).await?,
+        !stack.store.settle(&failed, OrderStatus::Processing).await?,
         "a duplicate settle changes nothing"
     );
     let paid = processing.transitioned(OrderStatus::Paid, at(2)).unwrap();
     assert!(
-        !stack.store.settle(&paid).await?,
+        !stack.store.settle(&paid, OrderStatus::Processing).await?,
         "the loser of the race writes nothing"
     );
 

@@ -239,13 +239,13 @@ async fn thirty_concurrent_buyers_of_five_units_get_exactly_five_orders() -> any
                 // A conflict is the caller's to retry (the port says so); the handler does the same.
                 for _ in 0..20 {
                     match store.place_order(&placed, "fp").await {
-                        Err(PlaceOrderError::Conflict) => {
+                        Err(PlaceOrderError::Conflict { .. }) => {
                             tokio::time::sleep(Duration::from_millis(5)).await
                         }
                         other => return other,
                     }
                 }
-                Err(PlaceOrderError::Conflict)
+                Err(PlaceOrderError::Conflict { product_id: None })
             })
         })
         .collect();

@@ -1,0 +1,6 @@
+//! Lambda for `POST /payments/webhook`.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    order_functions::run_http(shared::Endpoint::PaymentWebhook).await
+}
