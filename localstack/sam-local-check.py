@@ -3,7 +3,8 @@ CLI's own code (no Docker needed): template.yaml, the parameter overrides and en
 samconfig.toml's local sections (events/sam-local-env.json). Fails unless every function gets the
 local stack's AWS endpoint on loopback and, from that file, the local value of every variable the
 template declares for it that points at a resource or a key (tables, queue URL, management
-endpoint, the JWT secret where tokens are verified). `make lint-template` runs it.
+endpoint, the JWT secret where tokens are verified, the webhook secret where webhook signatures are
+verified). `make lint-template` runs it.
 
     .tools/sam/bin/python localstack/sam-local-check.py
 """
@@ -23,6 +24,7 @@ from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider  # noq
 REQUIRED = {
     "AWS_ENDPOINT_URL",
     "JWT_SECRET",
+    "WEBHOOK_SECRET",
     "ORDER_QUEUE_URL",
     "WS_MANAGEMENT_ENDPOINT",
     "PRODUCTS_TABLE",
@@ -31,6 +33,8 @@ REQUIRED = {
     "LOCKS_TABLE",
     "RATE_LIMITS_TABLE",
     "CONNECTIONS_TABLE",
+    "HOLDS_TABLE",
+    "WEBHOOKS_TABLE",
 }
 
 

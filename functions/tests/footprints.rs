@@ -35,6 +35,10 @@ fn environment(stack: &Stack) -> HashMap<&'static str, String> {
         // Every unsettled order is the reconciler's at once.
         ("RECONCILE_AFTER_SECONDS", "0".to_owned()),
         ("PAYMENT_SUCCESS_RATE", "1".to_owned()),
+        (
+            "WEBHOOK_SECRET",
+            shared::config::DEVELOPMENT_WEBHOOK_SECRET.to_owned(),
+        ),
     ]);
     for table in shared::function::Table::ALL {
         env.insert(table.setting(), table.default_name().to_owned());
@@ -157,6 +161,31 @@ async fn every_function_serves_its_sample_event_with_only_its_footprint() {
     assert_eq!(body["data"]["status"], "CANCELLED");
     served.push("cancel-order");
 
+    // A hold from the sample, read back; then the sweeper finds nothing due yet.
+    let (status, hold) = serve_http(Endpoint::CreateHold, &env, event("create-hold")).await;
+    assert_eq!(status, StatusCode::CREATED, "{hold}");
+    assert_eq!(hold["data"]["status"], "ACTIVE");
+    let hold_id = hold["data"]["hold_id"].as_str().unwrap().to_owned();
+    served.push("create-hold");
+    let read = edited(Endpoint::GetHold, |event| {
+        event["pathParameters"]["id"] = hold_id.as_str().into();
+        event["rawPath"] = format!("/holds/{hold_id}").into();
+    });
+    let (status, body) = serve_http(Endpoint::GetHold, &env, read).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"], hold["data"]);
+    served.push("get-hold");
+    let function = Function::HoldSweeper;
+    let worker = AwsWorker::connect(&config_of(function, &env), &function.footprint())
+        .await
+        .unwrap();
+    let sweep = shared::application::ExpireHolds {
+        store: &worker.store,
+        clock: &worker.clock,
+    };
+    assert_eq!(sweep.run().await.unwrap(), Default::default());
+    served.push("hold-sweeper");
+
     // Last: the sample deletes the product the orders above bought.
     let (status, body) = serve_http(Endpoint::DeleteProduct, &env, event("delete-product")).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
@@ -210,6 +239,23 @@ async fn every_function_serves_its_sample_event_with_only_its_footprint() {
     .await;
     assert_eq!(body["data"]["status"], "PAID", "PAYMENT_SUCCESS_RATE=1");
     served.push("order-consumer");
+
+    // The sample webhook names the first order (its id is derived from the sample's user and
+    // key), which the consumer has paid: re-signed now, it answers with PAID and changes nothing.
+    let webhook = edited(Endpoint::PaymentWebhook, |event| {
+        let body = event["body"].as_str().unwrap().to_owned();
+        let signature = shared::domain::webhook::sign(
+            shared::config::DEVELOPMENT_WEBHOOK_SECRET.as_bytes(),
+            chrono::Utc::now().timestamp(),
+            body.as_bytes(),
+        );
+        event["headers"]["x-webhook-signature"] = signature.into();
+    });
+    let (status, body) = serve_http(Endpoint::PaymentWebhook, &env, webhook).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["order_id"], first_order.as_str());
+    assert_eq!(body["data"]["order_status"], "PAID");
+    served.push("payment-webhook");
 
     served.sort_unstable();
     let mut all: Vec<_> = Function::all().iter().map(|f| f.name()).collect();

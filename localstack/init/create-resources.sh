@@ -1,6 +1,6 @@
 #!/bin/bash
 # Creates what the local stack provisions (localstack/src/provision.rs and
-# shared/src/adapters/dynamodb/schema.rs), with the AWS CLI against one AWS endpoint: the six
+# shared/src/adapters/dynamodb/schema.rs), with the AWS CLI against one AWS endpoint: the eight
 # DynamoDB tables (keys, GSIs with projection ALL, on-demand capacity, TTL on `expires_at` where
 # items expire), the dead-letter queue and the order queue with its redrive policy and visibility
 # timeout. Idempotent: whatever exists already is kept (a queue's attributes are set again), so
@@ -15,8 +15,8 @@
 # Settings, the same environment variables the code reads, with the same defaults:
 #   AWS_ENDPOINT_URL (http://localhost:4566), AWS_REGION / AWS_DEFAULT_REGION (us-east-1),
 #   PRODUCTS_TABLE, ORDERS_TABLE, IDEMPOTENCY_TABLE, LOCKS_TABLE, RATE_LIMITS_TABLE,
-#   CONNECTIONS_TABLE, ORDER_QUEUE_NAME, ORDER_DLQ_NAME, ORDER_QUEUE_VISIBILITY_SECONDS (30),
-#   ORDER_QUEUE_MAX_RECEIVE_COUNT (5).
+#   CONNECTIONS_TABLE, HOLDS_TABLE, WEBHOOKS_TABLE, ORDER_QUEUE_NAME, ORDER_DLQ_NAME,
+#   ORDER_QUEUE_VISIBILITY_SECONDS (30), ORDER_QUEUE_MAX_RECEIVE_COUNT (5).
 set -euo pipefail
 
 endpoint="${AWS_ENDPOINT_URL:-http://localhost:4566}"
@@ -36,6 +36,8 @@ idempotency_table="${IDEMPOTENCY_TABLE:-idempotency}"
 locks_table="${LOCKS_TABLE:-stock-locks}"
 rate_limits_table="${RATE_LIMITS_TABLE:-rate-limits}"
 connections_table="${CONNECTIONS_TABLE:-ws-connections}"
+holds_table="${HOLDS_TABLE:-holds}"
+webhooks_table="${WEBHOOKS_TABLE:-payment-webhooks}"
 queue_name="${ORDER_QUEUE_NAME:-orders}"
 dlq_name="${ORDER_DLQ_NAME:-orders-dlq}"
 visibility_timeout="${ORDER_QUEUE_VISIBILITY_SECONDS:-30}"
@@ -139,7 +141,11 @@ create_table "$idempotency_table" user_id idempotency_key
 create_table "$locks_table" product_id
 create_table "$connections_table" connection_id --gsi user-connections user_id
 create_table "$rate_limits_table" pk
-for table in "$idempotency_table" "$locks_table" "$connections_table" "$rate_limits_table"; do
+# active-holds is sparse: only ACTIVE holds carry sweep_shard.
+create_table "$holds_table" id --gsi active-holds sweep_shard hold_expires_at
+create_table "$webhooks_table" pk
+for table in "$idempotency_table" "$locks_table" "$connections_table" "$rate_limits_table" \
+    "$holds_table" "$webhooks_table"; do
     enable_ttl "$table"
 done
 
