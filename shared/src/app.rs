@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::adapters::apigw::ApiGatewayPusher;
 use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::sqs::SqsOrderQueue;
-use crate::api::auth::{AuthError, Authenticator};
+use crate::auth::{AuthError, Authenticator};
 use crate::config::{Config, ConfigError, LockSettings};
 use crate::function::Footprint;
 use crate::notify::ConnectionNotifier;

@@ -400,7 +400,10 @@ impl Config {
             )
         })?;
         if secret == DEVELOPMENT_WEBHOOK_SECRET
-            && !self.aws_endpoint_url.as_deref().is_some_and(is_on_this_machine)
+            && !self
+                .aws_endpoint_url
+                .as_deref()
+                .is_some_and(is_on_this_machine)
         {
             return Err(ConfigError {
                 name: "WEBHOOK_SECRET",
@@ -533,7 +536,10 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(local.require_webhook_secret().unwrap(), DEVELOPMENT_WEBHOOK_SECRET);
+        assert_eq!(
+            local.require_webhook_secret().unwrap(),
+            DEVELOPMENT_WEBHOOK_SECRET
+        );
         let deployed = config(&all, &[("WEBHOOK_SECRET", DEVELOPMENT_WEBHOOK_SECRET)]).unwrap();
         assert_eq!(
             deployed.require_webhook_secret().unwrap_err().name,

@@ -1,10 +1,139 @@
-//! The catalogue of Lambda functions: each one's name (its binary, its `events/<name>.json`, its
+//! The catalogue of Lambda functions, at the bottom of the module graph (it depends on nothing
+//! else in the crate): the HTTP endpoints and WebSocket routes, each one's name (its binary, its `events/<name>.json`, its
 //! resource in `template.yaml`) and its [`Footprint`], the tables, queue and settings it uses. The
 //! footprint decides what a function reads from its environment and which clients it builds; the
 //! drift test (`functions/tests/template.rs`) holds the template to it.
 
-use crate::api::Endpoint;
-use crate::ws::WsRoute;
+/// Every HTTP endpoint; each one is its own Lambda function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// `GET /health`
+    Health,
+    /// `GET /products`
+    ListProducts,
+    /// `GET /products/{id}`
+    GetProduct,
+    /// `POST /products`
+    CreateProduct,
+    /// `PUT /products/{id}`
+    UpdateProduct,
+    /// `DELETE /products/{id}`
+    DeleteProduct,
+    /// `POST /orders`
+    CreateOrder,
+    /// `GET /orders/{id}`
+    GetOrder,
+    /// `GET /orders`
+    ListOrders,
+    /// `POST /orders/{id}/cancel`
+    CancelOrder,
+    /// `POST /holds`
+    CreateHold,
+    /// `GET /holds/{id}`
+    GetHold,
+    /// `POST /payments/webhook`
+    PaymentWebhook,
+}
+
+impl Endpoint {
+    /// Every endpoint.
+    pub const ALL: [Endpoint; 13] = [
+        Self::Health,
+        Self::ListProducts,
+        Self::GetProduct,
+        Self::CreateProduct,
+        Self::UpdateProduct,
+        Self::DeleteProduct,
+        Self::CreateOrder,
+        Self::GetOrder,
+        Self::ListOrders,
+        Self::CancelOrder,
+        Self::CreateHold,
+        Self::GetHold,
+        Self::PaymentWebhook,
+    ];
+
+    /// The API Gateway route key, `"METHOD /path/{param}"`.
+    pub fn route_key(self) -> &'static str {
+        match self {
+            Self::Health => "GET /health",
+            Self::ListProducts => "GET /products",
+            Self::GetProduct => "GET /products/{id}",
+            Self::CreateProduct => "POST /products",
+            Self::UpdateProduct => "PUT /products/{id}",
+            Self::DeleteProduct => "DELETE /products/{id}",
+            Self::CreateOrder => "POST /orders",
+            Self::GetOrder => "GET /orders/{id}",
+            Self::ListOrders => "GET /orders",
+            Self::CancelOrder => "POST /orders/{id}/cancel",
+            Self::CreateHold => "POST /holds",
+            Self::GetHold => "GET /holds/{id}",
+            Self::PaymentWebhook => "POST /payments/webhook",
+        }
+    }
+
+    /// The function's name: its binary, its `events/<name>.json`, its SAM resource.
+    pub fn function_name(self) -> &'static str {
+        match self {
+            Self::Health => "health",
+            Self::ListProducts => "list-products",
+            Self::GetProduct => "get-product",
+            Self::CreateProduct => "create-product",
+            Self::UpdateProduct => "update-product",
+            Self::DeleteProduct => "delete-product",
+            Self::CreateOrder => "create-order",
+            Self::GetOrder => "get-order",
+            Self::ListOrders => "list-orders",
+            Self::CancelOrder => "cancel-order",
+            Self::CreateHold => "create-hold",
+            Self::GetHold => "get-hold",
+            Self::PaymentWebhook => "payment-webhook",
+        }
+    }
+}
+
+/// The WebSocket API's routes; each one is its own Lambda function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WsRoute {
+    /// `$connect`: the handshake.
+    Connect,
+    /// `$disconnect`: the connection closed (best effort: API Gateway may not deliver it).
+    Disconnect,
+    /// `$default`: every message no other route selects.
+    Default,
+}
+
+impl WsRoute {
+    /// Every route.
+    pub const ALL: [WsRoute; 3] = [Self::Connect, Self::Disconnect, Self::Default];
+
+    /// The API Gateway route key.
+    pub fn route_key(self) -> &'static str {
+        match self {
+            Self::Connect => "$connect",
+            Self::Disconnect => "$disconnect",
+            Self::Default => "$default",
+        }
+    }
+
+    /// The function's name: its binary, its `events/<name>.json`, its SAM resource.
+    pub fn function_name(self) -> &'static str {
+        match self {
+            Self::Connect => "ws-connect",
+            Self::Disconnect => "ws-disconnect",
+            Self::Default => "ws-default",
+        }
+    }
+
+    /// The `requestContext.eventType` API Gateway sends with the route.
+    pub fn event_type(self) -> &'static str {
+        match self {
+            Self::Connect => "CONNECT",
+            Self::Disconnect => "DISCONNECT",
+            Self::Default => "MESSAGE",
+        }
+    }
+}
 
 /// A DynamoDB table of the application.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -22,8 +22,9 @@
 
 pub mod adapters;
 pub mod api;
-pub mod application;
 pub mod app;
+pub mod application;
+pub mod auth;
 pub mod aws;
 pub mod config;
 pub mod domain;
@@ -36,7 +37,7 @@ pub mod telemetry;
 pub mod worker;
 pub mod ws;
 
-pub use api::Endpoint;
 pub use app::{App, AwsApp, Store};
 pub use config::Config;
+pub use function::Endpoint;
 pub use function::{Footprint, Function};

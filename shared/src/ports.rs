@@ -7,8 +7,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    Hold, HoldId, IdempotencyKey, NewProduct, Order, OrderId, OrderStatus,
-    Product, ProductId, ProductPatch, UserId,
+    Hold, HoldId, IdempotencyKey, NewProduct, Order, OrderId, OrderStatus, Product, ProductId,
+    ProductPatch, UserId,
 };
 use crate::messages::{OrderEvent, OrderPlaced};
 
@@ -283,8 +283,10 @@ pub trait OrderSettler: Send + Sync {
 /// Stock holds.
 pub trait HoldStore: Send + Sync {
     /// One hold, `None` when unknown.
-    fn get_hold(&self, id: &HoldId)
-    -> impl Future<Output = Result<Option<Hold>, StoreError>> + Send;
+    fn get_hold(
+        &self,
+        id: &HoldId,
+    ) -> impl Future<Output = Result<Option<Hold>, StoreError>> + Send;
     /// One transaction: the product's `stock >= q` decrement, the hold (must not exist), and the
     /// user's count of ACTIVE holds on the product up by one on condition it stays `<= limit`.
     fn place_hold(

@@ -6,8 +6,11 @@ mod support;
 
 mod cancel;
 mod errors;
+mod holds;
 mod idempotency;
 mod oversell;
 mod payments;
 mod products;
+mod webhooks;
+mod workload;
 mod ws;

@@ -243,7 +243,10 @@ async fn an_order_never_enqueued_is_settled_by_the_reconciler() {
         quantity: Quantity::parse(3).unwrap(),
         unit_price: Money::parse("2.00").unwrap(),
     };
-    let (user, key) = (UserId::new("alice"), IdempotencyKey::parse("crash").unwrap());
+    let (user, key) = (
+        UserId::new("alice"),
+        IdempotencyKey::parse("crash").unwrap(),
+    );
     let order = Order::place(
         OrderId::for_key(&user, &key),
         user,

@@ -261,3 +261,184 @@ pub async fn next_ws_event(client: &mut WsClient, wait: Duration) -> Option<Valu
         }
     }
 }
+
+/// Retries a request while it answers 409 `LOCK_CONFLICT`, as a well-behaved client does (the
+/// code is documented as retryable, and an idempotency key makes the retry safe).
+pub async fn retry_lock_conflict<F, Fut>(mut attempt: F) -> Reply
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Reply>,
+{
+    for _ in 0..40 {
+        let reply = attempt().await;
+        if reply.code() != "LOCK_CONFLICT" {
+            return reply;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("still LOCK_CONFLICT after 40 tries");
+}
+
+/// The id the API gives the order `user` places with `key`, computed as a payment provider
+/// would: lowercase hex of the first 16 bytes of SHA-256(`<user>` "\n" `<key>`).
+pub fn derived_order_id(user: &str, key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{user}\n{key}").as_bytes());
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An `X-Webhook-Signature` value: `t=<timestamp>,v1=<hex HMAC-SHA256 of "<t>.<body>">`,
+/// computed here independently of the implementation.
+pub fn webhook_signature(secret: &str, timestamp: i64, body: &str) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
+        .expect("HMAC takes a key of any length");
+    mac.update(format!("{timestamp}.{body}").as_bytes());
+    let code: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("t={timestamp},v1={code}")
+}
+
+/// A `POST /payments/webhook` body as raw text (the signature covers these exact bytes).
+pub fn webhook_body(key: &str, order_id: &str, success: bool) -> String {
+    if success {
+        json!({"idempotency_key": key, "order_id": order_id, "status": "success"}).to_string()
+    } else {
+        json!({"idempotency_key": key, "order_id": order_id, "status": "failure", "reason": "card_declined"})
+            .to_string()
+    }
+}
+
+impl TestStack {
+    /// Places a hold for `user` (retrying `LOCK_CONFLICT`).
+    pub async fn hold(&self, user: &str, product: &str, quantity: i64) -> Reply {
+        let token = self.token(user);
+        retry_lock_conflict(|| {
+            self.send(
+                "POST",
+                "/holds",
+                Some(&token),
+                Some(json!({"product_id": product, "quantity": quantity})),
+            )
+        })
+        .await
+    }
+
+    /// `GET /holds/{id}` with `token`.
+    pub async fn read_hold(&self, token: &str, id: &str) -> Reply {
+        self.send("GET", &format!("/holds/{id}"), Some(token), None)
+            .await
+    }
+
+    /// Places an order from a hold for `user` (retrying `LOCK_CONFLICT`).
+    pub async fn order_from_hold(&self, user: &str, key: &str, hold_id: &str) -> Reply {
+        let token = self.token(user);
+        retry_lock_conflict(|| {
+            self.send(
+                "POST",
+                "/orders",
+                Some(&token),
+                Some(json!({"idempotency_key": key, "hold_id": hold_id})),
+            )
+        })
+        .await
+    }
+
+    /// Places an items order for `user` (retrying `LOCK_CONFLICT`).
+    pub async fn order_retrying(&self, user: &str, key: &str, items: &[(&str, i64)]) -> Reply {
+        retry_lock_conflict(|| self.order(user, key, items)).await
+    }
+
+    /// `GET /orders/{id}` as `user`.
+    pub async fn read_order(&self, user: &str, id: &str) -> Reply {
+        self.send(
+            "GET",
+            &format!("/orders/{id}"),
+            Some(&self.token(user)),
+            None,
+        )
+        .await
+    }
+
+    /// Polls an order until `done(status)` holds or `within` passes; the last status read
+    /// (empty when the order could not be read).
+    pub async fn order_status_when(
+        &self,
+        user: &str,
+        id: &str,
+        within: Duration,
+        done: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let reply = self.read_order(user, id).await;
+            let status = reply.body["data"]["status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            if done(&status) || tokio::time::Instant::now() > deadline {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The webhook secret the stack verifies with.
+    pub fn webhook_secret(&self) -> String {
+        self.stack
+            .config()
+            .webhook_secret
+            .clone()
+            .expect("the test stack has a webhook secret")
+    }
+
+    /// Delivers a webhook with the given `X-Webhook-Signature` (none when `None`) and no bearer
+    /// token; the reply and the response body's exact bytes.
+    pub async fn webhook_signed(&self, body: &str, signature: Option<&str>) -> (Reply, Vec<u8>) {
+        let mut request = self
+            .client
+            .post(format!("{}/payments/webhook", self.stack.http_url()))
+            .header("Content-Type", "application/json")
+            .body(body.to_owned());
+        if let Some(signature) = signature {
+            request = request.header("X-Webhook-Signature", signature);
+        }
+        let response = request.send().await.expect("the gateway answers");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap().to_vec();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        (
+            Reply {
+                status,
+                body,
+                headers,
+            },
+            bytes,
+        )
+    }
+
+    /// Delivers a webhook signed now with the stack's secret.
+    pub async fn webhook(&self, body: &str) -> (Reply, Vec<u8>) {
+        let signature = webhook_signature(&self.webhook_secret(), Utc::now().timestamp(), body);
+        self.webhook_signed(body, Some(&signature)).await
+    }
+}
+
+/// Reads events from `client` until none arrives for `quiet`.
+pub async fn drain_ws_events(client: &mut WsClient, quiet: Duration) -> Vec<Value> {
+    let mut events = vec![];
+    while let Some(event) = next_ws_event(client, quiet).await {
+        events.push(event);
+    }
+    events
+}

@@ -15,11 +15,11 @@ use crate::domain::{
 };
 use crate::messages::{OrderEvent, OrderPlaced};
 use crate::ports::{
-    Clock, Connection, ConnectionPusher, ConnectionStore, Delivery, IdempotencyRecord,
+    Clock, Connection, ConnectionPusher, ConnectionStore, Delivery, HoldStore, IdempotencyRecord,
     IdempotencyStore, Notifier, OrderQuery, OrderQueue, OrderReader, OrderSettler, Page,
-    PaymentError, PaymentGateway, PaymentOutcome, PlaceOrderError, ProductCatalog, PushError,
-    QueueError, RateCounter, Reachable, StockLocks, StockReserver, StoreError, UnsettledOrders,
-    HoldStore, PendingSettlement, PlaceHoldError, WebhookRecord, WebhookStore,
+    PaymentError, PaymentGateway, PaymentOutcome, PendingSettlement, PlaceHoldError,
+    PlaceOrderError, ProductCatalog, PushError, QueueError, RateCounter, Reachable, StockLocks,
+    StockReserver, StoreError, UnsettledOrders, WebhookRecord, WebhookStore,
 };
 
 #[derive(Debug, Default)]
@@ -41,7 +41,9 @@ impl Tables {
         self.holds
             .values()
             .filter(|h| {
-                h.status == HoldStatus::Active && h.user_id == *user_id && h.product_id == *product_id
+                h.status == HoldStatus::Active
+                    && h.user_id == *user_id
+                    && h.product_id == *product_id
             })
             .count() as u32
     }
@@ -53,7 +55,11 @@ impl Tables {
     }
 
     /// Writes the order and its record unless either exists (the transaction's two conditions).
-    fn insert_order(&mut self, order: &Order, request_fingerprint: &str) -> Result<(), PlaceOrderError> {
+    fn insert_order(
+        &mut self,
+        order: &Order,
+        request_fingerprint: &str,
+    ) -> Result<(), PlaceOrderError> {
         let record_key = (
             order.user_id.clone(),
             order.idempotency_key.as_str().to_owned(),
@@ -545,7 +551,10 @@ impl WebhookStore for InMemoryStore {
         pending: Option<&PendingSettlement>,
     ) -> Result<bool, StoreError> {
         let mut tables = self.tables()?;
-        if tables.webhooks.contains_key(record.idempotency_key.as_str()) {
+        if tables
+            .webhooks
+            .contains_key(record.idempotency_key.as_str())
+        {
             return Ok(false);
         }
         tables

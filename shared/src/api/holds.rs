@@ -7,10 +7,10 @@ use crate::application::PlaceHold;
 use crate::domain::{HoldId, HoldRequest};
 use crate::ports::{Clock, HoldStore, ProductCatalog};
 
-use super::auth::Caller;
 use super::outcome::{IntoHttp, NewHold};
 use super::request::{json_body, path_param};
 use super::{ApiError, response};
+use crate::auth::Caller;
 
 /// `POST /holds`
 pub(crate) async fn create<S: ProductCatalog + HoldStore>(

@@ -2,7 +2,6 @@
 //! limiting, trace ids, errors to HTTP). The Lambda binaries and the local gateway both call
 //! [`handle`] with an API Gateway HTTP API (payload v2) request.
 
-pub mod auth;
 mod error;
 mod holds;
 mod orders;
@@ -21,96 +20,10 @@ use crate::app::{App, Store};
 use crate::application::{AppError, PlaceHold, ReceivePaymentWebhook};
 use crate::ports::{Clock, Notifier, OrderQueue, Reachable};
 
+pub use crate::auth;
+pub use crate::function::Endpoint;
 pub use error::ApiError;
 pub use request::TRACE_ID_HEADER;
-
-/// Every HTTP endpoint; each one is its own Lambda function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Endpoint {
-    /// `GET /health`
-    Health,
-    /// `GET /products`
-    ListProducts,
-    /// `GET /products/{id}`
-    GetProduct,
-    /// `POST /products`
-    CreateProduct,
-    /// `PUT /products/{id}`
-    UpdateProduct,
-    /// `DELETE /products/{id}`
-    DeleteProduct,
-    /// `POST /orders`
-    CreateOrder,
-    /// `GET /orders/{id}`
-    GetOrder,
-    /// `GET /orders`
-    ListOrders,
-    /// `POST /orders/{id}/cancel`
-    CancelOrder,
-    /// `POST /holds`
-    CreateHold,
-    /// `GET /holds/{id}`
-    GetHold,
-    /// `POST /payments/webhook`
-    PaymentWebhook,
-}
-
-impl Endpoint {
-    /// Every endpoint.
-    pub const ALL: [Endpoint; 13] = [
-        Self::Health,
-        Self::ListProducts,
-        Self::GetProduct,
-        Self::CreateProduct,
-        Self::UpdateProduct,
-        Self::DeleteProduct,
-        Self::CreateOrder,
-        Self::GetOrder,
-        Self::ListOrders,
-        Self::CancelOrder,
-        Self::CreateHold,
-        Self::GetHold,
-        Self::PaymentWebhook,
-    ];
-
-    /// The API Gateway route key, `"METHOD /path/{param}"`.
-    pub fn route_key(self) -> &'static str {
-        match self {
-            Self::Health => "GET /health",
-            Self::ListProducts => "GET /products",
-            Self::GetProduct => "GET /products/{id}",
-            Self::CreateProduct => "POST /products",
-            Self::UpdateProduct => "PUT /products/{id}",
-            Self::DeleteProduct => "DELETE /products/{id}",
-            Self::CreateOrder => "POST /orders",
-            Self::GetOrder => "GET /orders/{id}",
-            Self::ListOrders => "GET /orders",
-            Self::CancelOrder => "POST /orders/{id}/cancel",
-            Self::CreateHold => "POST /holds",
-            Self::GetHold => "GET /holds/{id}",
-            Self::PaymentWebhook => "POST /payments/webhook",
-        }
-    }
-
-    /// The function's name: its binary, its `events/<name>.json`, its SAM resource.
-    pub fn function_name(self) -> &'static str {
-        match self {
-            Self::Health => "health",
-            Self::ListProducts => "list-products",
-            Self::GetProduct => "get-product",
-            Self::CreateProduct => "create-product",
-            Self::UpdateProduct => "update-product",
-            Self::DeleteProduct => "delete-product",
-            Self::CreateOrder => "create-order",
-            Self::GetOrder => "get-order",
-            Self::ListOrders => "list-orders",
-            Self::CancelOrder => "cancel-order",
-            Self::CreateHold => "create-hold",
-            Self::GetHold => "get-hold",
-            Self::PaymentWebhook => "payment-webhook",
-        }
-    }
-}
 
 /// Serves one request: trace id, size limit, authentication, rate limit, the endpoint, and the
 /// one mapping of errors to HTTP. Never fails: every error becomes a JSON error response.

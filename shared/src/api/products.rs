@@ -6,9 +6,9 @@ use lambda_http::{Body, Request, Response};
 use crate::domain::{NewProduct, ProductId, ProductPatch};
 use crate::ports::{Clock, ProductCatalog};
 
-use super::auth::Caller;
 use super::request::{json_body, page_limit, path_param, query_param};
 use super::{ApiError, response};
+use crate::auth::Caller;
 
 fn not_found(id: String) -> ApiError {
     ApiError::NotFound {

@@ -6,7 +6,7 @@ use lambda_http::{Body, Request, RequestExt};
 use serde_json::Value;
 
 use super::ApiError;
-use super::auth::{AuthError, Caller};
+use crate::auth::{AuthError, Caller};
 
 /// Header that carries the trace id in and out.
 pub const TRACE_ID_HEADER: &str = "x-trace-id";

@@ -41,7 +41,11 @@ where
     C: Clock,
 {
     /// Handles one verified delivery.
-    pub async fn run(&self, notice: &PaymentNotice, trace_id: &str) -> Result<WebhookAnswer, AppError> {
+    pub async fn run(
+        &self,
+        notice: &PaymentNotice,
+        trace_id: &str,
+    ) -> Result<WebhookAnswer, AppError> {
         let fingerprint = notice.fingerprint();
         if let Some(answer) = self.replay(notice, &fingerprint).await? {
             return Ok(answer);

@@ -61,7 +61,11 @@ where
             self.ttl,
         );
         for attempt in 1..=ATTEMPTS {
-            match self.store.place_hold(&hold, MAX_ACTIVE_HOLDS_PER_PRODUCT).await {
+            match self
+                .store
+                .place_hold(&hold, MAX_ACTIVE_HOLDS_PER_PRODUCT)
+                .await
+            {
                 Ok(()) => {
                     tracing::info!(hold_id = %hold.id, product_id = %product_id, quantity = hold.quantity.get(), "hold placed");
                     return Ok(hold);

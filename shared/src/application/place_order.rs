@@ -94,8 +94,16 @@ where
         let committed = match &request.source {
             OrderSource::Items(lines) => {
                 let items = self.price(lines).await?;
-                let order = Order::place(id, user.clone(), request.idempotency_key.clone(), items, now);
-                self.commit_items(&order, &fingerprint).await.map(|()| order)
+                let order = Order::place(
+                    id,
+                    user.clone(),
+                    request.idempotency_key.clone(),
+                    items,
+                    now,
+                );
+                self.commit_items(&order, &fingerprint)
+                    .await
+                    .map(|()| order)
             }
             OrderSource::Hold(hold_id) => {
                 let hold = self.usable_hold(user, hold_id).await?;
@@ -104,9 +112,16 @@ where
                     quantity: hold.quantity,
                     unit_price: hold.unit_price,
                 };
-                let order =
-                    Order::place(id, user.clone(), request.idempotency_key.clone(), vec![item], now);
-                self.commit_hold(&order, &fingerprint, &hold).await.map(|()| order)
+                let order = Order::place(
+                    id,
+                    user.clone(),
+                    request.idempotency_key.clone(),
+                    vec![item],
+                    now,
+                );
+                self.commit_hold(&order, &fingerprint, &hold)
+                    .await
+                    .map(|()| order)
             }
         };
         let order = match committed {
@@ -266,7 +281,8 @@ where
                         .await;
                 }
                 Err(PlaceOrderError::Conflict { product_id }) => {
-                    let product_id = product_id.unwrap_or_else(|| order.items[0].product_id.clone());
+                    let product_id =
+                        product_id.unwrap_or_else(|| order.items[0].product_id.clone());
                     return Err(Busy::Locked(AppError::LockConflict { product_id }));
                 }
                 Err(PlaceOrderError::DuplicateKey) => return Err(Busy::Duplicate),

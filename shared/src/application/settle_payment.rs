@@ -64,7 +64,9 @@ where
             };
             if self.store.settle(&settled, order.status).await? {
                 tracing::info!(order_id = %settled.id, status = %settled.status, "order settled");
-                if let Some(event) = OrderEvent::for_order(&settled, reason.map(str::to_owned), trace_id) {
+                if let Some(event) =
+                    OrderEvent::for_order(&settled, reason.map(str::to_owned), trace_id)
+                {
                     self.notifier.notify(&settled.user_id, &event).await;
                 }
                 return Ok(Settlement::Settled(settled));

@@ -105,7 +105,9 @@ impl Hold {
             quantity,
             unit_price,
             status: HoldStatus::Active,
-            expires_at: now.checked_add_signed(ttl).unwrap_or(DateTime::<Utc>::MAX_UTC),
+            expires_at: now
+                .checked_add_signed(ttl)
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
             created_at: now,
             updated_at: now,
             order_id: None,
@@ -159,16 +161,15 @@ impl HoldRequest {
             return Err(FieldErrors::single("body", "must be a JSON object"));
         }
         let mut errors = FieldErrors::default();
-        let product_id =
-            field_string(body, "product_id", &mut errors).and_then(|text| {
-                match ProductId::parse(text) {
-                    Ok(id) => Some(id),
-                    Err(msg) => {
-                        errors.add("product_id", msg);
-                        None
-                    }
+        let product_id = field_string(body, "product_id", &mut errors).and_then(|text| {
+            match ProductId::parse(text) {
+                Ok(id) => Some(id),
+                Err(msg) => {
+                    errors.add("product_id", msg);
+                    None
                 }
-            });
+            }
+        });
         let quantity = field_integer(body.get("quantity"), "quantity", &mut errors).and_then(|n| {
             match Quantity::parse(n) {
                 Ok(q) => Some(q),
@@ -211,7 +212,10 @@ mod tests {
         assert!(h.usable_at(now));
         assert!(!h.expired_at(now));
         let end = h.expires_at;
-        assert!(!h.usable_at(end), "the end of the window is already too late");
+        assert!(
+            !h.usable_at(end),
+            "the end of the window is already too late"
+        );
         assert!(h.expired_at(end));
         let used = h.consumed(OrderId::new("o"), now);
         assert!(!used.usable_at(now) && !used.expired_at(end));

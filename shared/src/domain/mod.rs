@@ -14,7 +14,8 @@ pub mod webhook;
 
 pub use hold::{Hold, HoldRequest, HoldStatus, MAX_ACTIVE_HOLDS_PER_PRODUCT};
 pub use ids::{
-    Caller, HoldId, IdempotencyKey, MAX_ID_CHARS, MAX_IDEMPOTENCY_KEY_CHARS, OrderId, ProductId, UserId,
+    Caller, HoldId, IdempotencyKey, MAX_ID_CHARS, MAX_IDEMPOTENCY_KEY_CHARS, OrderId, ProductId,
+    UserId,
 };
 pub use money::{Money, MoneyError};
 pub use order::{

@@ -57,7 +57,11 @@ pub fn verify(
     for part in header.split(',') {
         match part.trim().split_once('=') {
             Some(("t", value)) => {
-                timestamp = Some(value.parse::<i64>().map_err(|_| SignatureError::Malformed)?);
+                timestamp = Some(
+                    value
+                        .parse::<i64>()
+                        .map_err(|_| SignatureError::Malformed)?,
+                );
             }
             Some(("v1", value)) => candidates.push(decode_hex(value)?),
             // Other schemes (v0, ...) are ignored, as Stripe's clients do.
@@ -84,8 +88,8 @@ pub fn verify(
 }
 
 fn mac(secret: &[u8], timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
-        .expect("HMAC takes a key of any length");
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes a key of any length");
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
@@ -215,7 +219,15 @@ mod tests {
             verify(SECRET, None, body, now),
             Err(SignatureError::Missing)
         );
-        for bad in ["", "t=1", "v1=00", "t=x,v1=00", "t=1,v1=0", "t=1,v1=zz", "garbage"] {
+        for bad in [
+            "",
+            "t=1",
+            "v1=00",
+            "t=x,v1=00",
+            "t=1,v1=0",
+            "t=1,v1=zz",
+            "garbage",
+        ] {
             assert_eq!(
                 verify(SECRET, Some(bad), body, now),
                 Err(SignatureError::Malformed),
@@ -247,7 +259,11 @@ mod tests {
         let body = b"{}";
         let good = sign(SECRET, now.timestamp(), body);
         let tag = good.split("v1=").nth(1).unwrap();
-        let header = format!("t={},v1={},v0=ignored,v1={tag}", now.timestamp(), "00".repeat(32));
+        let header = format!(
+            "t={},v1={},v0=ignored,v1={tag}",
+            now.timestamp(),
+            "00".repeat(32)
+        );
         assert_eq!(verify(SECRET, Some(&header), body, now), Ok(()));
     }
 
@@ -263,8 +279,7 @@ mod tests {
                 reason: DEFAULT_DECLINE_REASON.to_owned()
             }
         );
-        let errors =
-            PaymentNotice::parse(&json!({"order_id": "", "status": "maybe"})).unwrap_err();
+        let errors = PaymentNotice::parse(&json!({"order_id": "", "status": "maybe"})).unwrap_err();
         for field in ["idempotency_key", "order_id", "status"] {
             assert!(errors.get(field).is_some(), "{field}");
         }

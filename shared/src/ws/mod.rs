@@ -17,9 +17,10 @@ use serde_json::{Value, json};
 use tracing::Instrument;
 
 use crate::adapters::dynamodb::DynamoStore;
-use crate::api::auth::{AuthError, Authenticator};
 use crate::app::{BootError, authenticator};
+use crate::auth::{AuthError, Authenticator};
 use crate::config::Config;
+pub use crate::function::WsRoute;
 use crate::function::{Footprint, Table};
 use crate::ports::{Clock, Connection, ConnectionStore, SystemClock};
 
@@ -29,49 +30,6 @@ pub const CONNECTION_TTL: Duration = Duration::from_secs(2 * 60 * 60);
 
 /// The query string parameter that carries the JWT: browsers cannot set headers on a WebSocket.
 pub const TOKEN_PARAMETER: &str = "token";
-
-/// The WebSocket API's routes; each one is its own Lambda function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum WsRoute {
-    /// `$connect`: the handshake.
-    Connect,
-    /// `$disconnect`: the connection closed (best effort: API Gateway may not deliver it).
-    Disconnect,
-    /// `$default`: every message no other route selects.
-    Default,
-}
-
-impl WsRoute {
-    /// Every route.
-    pub const ALL: [WsRoute; 3] = [Self::Connect, Self::Disconnect, Self::Default];
-
-    /// The API Gateway route key.
-    pub fn route_key(self) -> &'static str {
-        match self {
-            Self::Connect => "$connect",
-            Self::Disconnect => "$disconnect",
-            Self::Default => "$default",
-        }
-    }
-
-    /// The function's name: its binary, its `events/<name>.json`, its SAM resource.
-    pub fn function_name(self) -> &'static str {
-        match self {
-            Self::Connect => "ws-connect",
-            Self::Disconnect => "ws-disconnect",
-            Self::Default => "ws-default",
-        }
-    }
-
-    /// The `requestContext.eventType` API Gateway sends with the route.
-    pub fn event_type(self) -> &'static str {
-        match self {
-            Self::Connect => "CONNECT",
-            Self::Disconnect => "DISCONNECT",
-            Self::Default => "MESSAGE",
-        }
-    }
-}
 
 /// The ports and settings the WebSocket routes are served with, built once per cold start.
 pub struct WsApp<C, K = SystemClock> {

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::{CONNECTION_TTL, WsApp, WsRoute, handle};
 use crate::adapters::in_memory::{FixedClock, InMemoryStore};
-use crate::api::auth::mint_hs256;
+use crate::auth::mint_hs256;
 use crate::config::Config;
 use crate::domain::UserId;
 use crate::ports::{Clock, Connection, ConnectionStore, StoreError};

@@ -5,10 +5,10 @@
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
+use super::DynamoStore;
 use super::index::ACTIVE_HOLDS;
 use super::items::{self, HOLD_SWEEP_SHARDS};
 use super::transactions::{HoldMoveGuard, Reason, cancellation_reasons, is_conflict};
-use super::DynamoStore;
 use crate::domain::{Hold, HoldId};
 use crate::ports::{HoldStore, PlaceHoldError, StoreError};
 

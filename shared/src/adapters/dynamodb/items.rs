@@ -273,10 +273,7 @@ pub(super) fn pending_settlement_values(
         (":reason", string(reason)),
         (":key", string(pending.idempotency_key.as_str())),
         (":now", timestamp(now)),
-        (
-            ":expires",
-            number(now.timestamp() + WEBHOOK_TTL_SECONDS),
-        ),
+        (":expires", number(now.timestamp() + WEBHOOK_TTL_SECONDS)),
     ]
 }
 

@@ -9,9 +9,9 @@ use chrono::{DateTime, Utc};
 
 use super::items::{self, Item, ProductItem};
 use super::{DynamoStore, UnprocessedKeys, condition_held, cursor, is_condition_failure};
-use crate::retry::full_jitter;
 use crate::domain::{NewProduct, Product, ProductId, ProductPatch};
 use crate::ports::{Page, ProductCatalog, StoreError};
+use crate::retry::full_jitter;
 
 /// BatchGetItem's limit on keys per call.
 const BATCH_GET_KEYS: usize = 100;
@@ -183,7 +183,12 @@ impl DynamoStore {
         let mut found = Vec::with_capacity(pending.len());
         for attempt in 0..BATCH_GET_ATTEMPTS {
             if attempt > 0 {
-                tokio::time::sleep(full_jitter(Duration::from_millis(20), attempt, Duration::from_secs(1))).await;
+                tokio::time::sleep(full_jitter(
+                    Duration::from_millis(20),
+                    attempt,
+                    Duration::from_secs(1),
+                ))
+                .await;
             }
             let request = KeysAndAttributes::builder()
                 .set_keys(Some(std::mem::take(&mut pending)))

@@ -129,8 +129,9 @@ impl DynamoStore {
                     "SET #status = :to, updated_at = :now, order_id = :order REMOVE sweep_shard",
                 )
                 .expression_attribute_values(":order", items::string(order_id.as_str())),
-            None => update
-                .update_expression("SET #status = :to, updated_at = :now REMOVE sweep_shard"),
+            None => {
+                update.update_expression("SET #status = :to, updated_at = :now REMOVE sweep_shard")
+            }
         };
         let update = update.build().map_err(StoreError::unavailable)?;
         Ok(TransactWriteItem::builder().update(update).build())
@@ -308,7 +309,9 @@ impl Reason {
 }
 
 /// The per-action reasons of a `TransactionCanceledException`, in action order.
-pub(super) fn cancellation_reasons<R>(error: &SdkError<TransactWriteItemsError, R>) -> Option<Vec<Reason>> {
+pub(super) fn cancellation_reasons<R>(
+    error: &SdkError<TransactWriteItemsError, R>,
+) -> Option<Vec<Reason>> {
     match error.as_service_error() {
         Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
             let reasons = cancelled.cancellation_reasons();
@@ -327,7 +330,10 @@ pub(super) fn cancellation_reasons<R>(error: &SdkError<TransactWriteItemsError, 
     }
 }
 
-pub(super) fn is_conflict<R>(error: &SdkError<TransactWriteItemsError, R>, reasons: &[Reason]) -> bool {
+pub(super) fn is_conflict<R>(
+    error: &SdkError<TransactWriteItemsError, R>,
+    reasons: &[Reason],
+) -> bool {
     reasons.contains(&Reason::Conflict)
         || error
             .as_service_error()
@@ -449,7 +455,9 @@ mod tests {
         let conflict = cancelled_with(&["TransactionConflict", "None", "None", "None"]);
         assert!(matches!(
             placement_error(conflict, &two_lines()),
-            PlaceOrderError::Conflict { product_id: Some(_) }
+            PlaceOrderError::Conflict {
+                product_id: Some(_)
+            }
         ));
         let throttled = cancelled_with(&["ThrottlingError", "None", "None", "None"]);
         assert!(matches!(

@@ -9,10 +9,10 @@ use crate::application::{CancelOrder, PlaceOrder};
 use crate::domain::{FieldErrors, Order, OrderId, OrderRequest, OrderStatus, UserId};
 use crate::ports::{Clock, Notifier, OrderQuery, OrderQueue, OrderReader, StockReserver};
 
-use super::auth::Caller;
 use super::outcome::IntoHttp;
 use super::request::{header, json_body, page_limit, path_param, query_param};
 use super::{ApiError, response};
+use crate::auth::Caller;
 
 /// The order if the caller may see it; another user's order is 404 so existence does not leak.
 async fn visible_order(

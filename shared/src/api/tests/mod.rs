@@ -19,10 +19,10 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{Value, json};
 
-use super::auth::mint_hs256;
 use super::{Endpoint, handle};
 use crate::adapters::in_memory::{FixedClock, InMemoryStore, RecordingNotifier, RecordingQueue};
 use crate::app::App;
+use crate::auth::mint_hs256;
 use crate::config::{Config, LockSettings};
 use crate::domain::{Money, OrderId, OrderStatus, Product, ProductId};
 

@@ -1,4 +1,5 @@
-//! Bearer-token authentication: HS256 with `JWT_SECRET` locally, RS256 with `JWT_PUBLIC_KEY` in AWS.
+//! Bearer tokens: verification of JWTs (HS256 or RS256, issuer and audience when configured) into a
+//! [`Caller`], shared by the HTTP API and the WebSocket `$connect` route.
 
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -222,8 +223,8 @@ mod tests {
     }
 
     /// Test-only key pair, generated with openssl for these tests and used nowhere else.
-    const TEST_PRIVATE_KEY: &str = include_str!("testdata/rs256-test-private.pem");
-    const TEST_PUBLIC_KEY: &str = include_str!("testdata/rs256-test-public.pem");
+    const TEST_PRIVATE_KEY: &str = include_str!("api/testdata/rs256-test-private.pem");
+    const TEST_PUBLIC_KEY: &str = include_str!("api/testdata/rs256-test-public.pem");
 
     fn rs256_settings() -> AuthSettings {
         AuthSettings {
