@@ -16,6 +16,7 @@ run:
 ## test: formatting, lints and every test; .ci/run calls exactly this
 test: fmt-check lint lint-template $(VENV)/.moto-installed
 	$(CARGO) test --workspace
+	$(MAKE) lambda-deps-check
 	$(MAKE) contract-test
 	$(MAKE) localstack-path-test
 	$(MAKE) lambda-smoke-test
@@ -53,6 +54,12 @@ localstack-path-test: $(VENV)/.moto-installed $(TOOLS)/cli/.installed
 .PHONY: contract-test
 contract-test: $(TOOLS)/api/.installed
 	CARGO='$(CARGO)' SCHEMATHESIS='$(abspath $(TOOLS))/api/bin/st' bash tests/contract/schemathesis.sh
+
+## lambda-deps-check: a Lambda binary is built without the shared crate's in-memory fakes and table
+## provisioning, in its dependency tree and in its symbols (tests/lambda/no-fakes.sh)
+.PHONY: lambda-deps-check
+lambda-deps-check:
+	CARGO='$(CARGO)' bash tests/lambda/no-fakes.sh
 
 ## lambda-smoke-test: every Lambda binary under `cargo lambda watch` (cargo-lambda pinned in
 ## localstack/python/lambda.txt, into .tools/lambda) against a fresh local stack's emulators, invoked
