@@ -367,3 +367,54 @@ async fn unreachable_backends_give_503() {
         (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE")
     );
 }
+
+/// Stored data that does not map to the domain is a fault of ours: 500 INTERNAL_ERROR with the
+/// request's trace id in `details` (the cause goes to the log), not a 503 that invites retries;
+/// and an order for that product changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_stored_data_gives_500_with_the_trace_id() {
+    let stack = spawn(true).await;
+    let product = stack.product("1.00", 5).await;
+    let dynamodb = stack.dynamodb().await;
+    dynamodb
+        .update_item()
+        .table_name(&stack.stack.config().tables.products)
+        .key(
+            "id",
+            aws_sdk_dynamodb::types::AttributeValue::S(product.clone()),
+        )
+        .update_expression("SET price = :bad")
+        .expression_attribute_values(
+            ":bad",
+            aws_sdk_dynamodb::types::AttributeValue::S("not money".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let request = stack
+        .client
+        .get(format!("{}/products/{product}", stack.stack.http_url()))
+        .header("x-trace-id", "corrupt-read-1");
+    let read = stack.reply(request).await;
+    assert_eq!(
+        (read.status, read.code()),
+        (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
+        "{}",
+        read.body
+    );
+    assert_eq!(read.body["details"]["trace_id"], "corrupt-read-1");
+    assert!(
+        !read.body["message"].as_str().unwrap().contains("price"),
+        "the cause stays in the log: {}",
+        read.body
+    );
+
+    let order = stack.order("alice", "k", &[(product.as_str(), 1)]).await;
+    assert_eq!(
+        (order.status, order.code()),
+        (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR")
+    );
+    assert!(order.body["details"]["trace_id"].is_string());
+    assert!(stack.all_orders("alice").await.is_empty());
+}

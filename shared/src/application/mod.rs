@@ -111,3 +111,6 @@ impl AppError {
         AppError::Internal(message.into())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,381 @@
+//! The use cases over the in-memory fakes: fast checks of each outcome. The same flows run through
+//! the real stack in `tests/e2e/{holds,webhooks,workload}.rs`.
+
+use std::time::Duration;
+
+use chrono::Utc;
+
+use super::*;
+use crate::adapters::in_memory::{FixedClock, InMemoryStore, RecordingNotifier, RecordingQueue};
+use crate::config::LockSettings;
+use crate::domain::webhook::PaymentNotice;
+use crate::domain::{
+    Caller, HoldRequest, IdempotencyKey, Money, Order, OrderId, OrderLine, OrderRequest,
+    OrderSource, PaymentOutcome, Product, ProductId, Quantity, UserId,
+};
+use crate::messages::OrderEventKind;
+use crate::ports::{HoldStore, OrderReader};
+
+struct Fakes {
+    store: InMemoryStore,
+    queue: RecordingQueue,
+    notifier: RecordingNotifier,
+    clock: FixedClock,
+    locks: LockSettings,
+}
+
+impl Fakes {
+    fn with_product(id: &str, stock: u32) -> Self {
+        let fakes = Fakes {
+            store: InMemoryStore::default(),
+            queue: RecordingQueue::default(),
+            notifier: RecordingNotifier::default(),
+            clock: FixedClock::default(),
+            locks: LockSettings::default(),
+        };
+        fakes.store.insert_product(Product {
+            id: ProductId::new(id),
+            name: id.into(),
+            price: Money::parse("2.50").unwrap(),
+            stock,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        });
+        fakes
+    }
+
+    fn place(
+        &self,
+    ) -> PlaceOrder<'_, InMemoryStore, RecordingQueue, RecordingNotifier, FixedClock> {
+        PlaceOrder {
+            store: &self.store,
+            queue: &self.queue,
+            notifier: &self.notifier,
+            clock: &self.clock,
+            locks: &self.locks,
+        }
+    }
+
+    fn hold(&self) -> PlaceHold<'_, InMemoryStore, FixedClock> {
+        PlaceHold {
+            store: &self.store,
+            clock: &self.clock,
+            ttl: Duration::from_secs(120),
+        }
+    }
+
+    fn webhook(&self) -> ReceivePaymentWebhook<'_, InMemoryStore, RecordingNotifier, FixedClock> {
+        ReceivePaymentWebhook {
+            store: &self.store,
+            notifier: &self.notifier,
+            clock: &self.clock,
+        }
+    }
+
+    fn events(&self) -> Vec<OrderEventKind> {
+        self.notifier
+            .events()
+            .into_iter()
+            .map(|(_, e)| e.event)
+            .collect()
+    }
+}
+
+fn user(name: &str) -> UserId {
+    UserId::new(name)
+}
+
+fn items(key: &str, product: &str, quantity: i64) -> OrderRequest {
+    OrderRequest {
+        idempotency_key: IdempotencyKey::parse(key).unwrap(),
+        source: OrderSource::Items(vec![OrderLine {
+            product_id: ProductId::new(product),
+            quantity: Quantity::parse(quantity).unwrap(),
+        }]),
+    }
+}
+
+fn from_hold(key: &str, hold: &crate::domain::Hold) -> OrderRequest {
+    OrderRequest {
+        idempotency_key: IdempotencyKey::parse(key).unwrap(),
+        source: OrderSource::Hold(hold.id.clone()),
+    }
+}
+
+fn hold_request(product: &str, quantity: i64) -> HoldRequest {
+    HoldRequest {
+        product_id: ProductId::new(product),
+        quantity: Quantity::parse(quantity).unwrap(),
+    }
+}
+
+fn notice(key: &str, order: &OrderId, outcome: PaymentOutcome) -> PaymentNotice {
+    PaymentNotice {
+        idempotency_key: IdempotencyKey::parse(key).unwrap(),
+        order_id: order.clone(),
+        outcome,
+    }
+}
+
+fn created(placed: Placed) -> Order {
+    match placed {
+        Placed::Created(order) => order,
+        other => panic!("expected a new order, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_order_gets_the_id_derived_from_its_user_and_key_and_replays() {
+    let fakes = Fakes::with_product("p", 10);
+    let order = created(
+        fakes
+            .place()
+            .run(&user("u"), &items("k", "p", 2), "t")
+            .await
+            .unwrap(),
+    );
+    let key = IdempotencyKey::parse("k").unwrap();
+    assert_eq!(order.id, OrderId::for_key(&user("u"), &key));
+    assert_eq!(fakes.store.stock("p"), Some(8));
+    let again = fakes
+        .place()
+        .run(&user("u"), &items("k", "p", 2), "t")
+        .await
+        .unwrap();
+    assert_eq!(again, Placed::Replayed(order));
+    let reused = fakes
+        .place()
+        .run(&user("u"), &items("k", "p", 3), "t")
+        .await;
+    assert!(matches!(reused, Err(AppError::IdempotencyKeyReused)));
+    assert_eq!(fakes.store.stock("p"), Some(8));
+}
+
+#[tokio::test]
+async fn a_hold_takes_stock_once_and_its_checkout_takes_none() {
+    let fakes = Fakes::with_product("p", 10);
+    let hold = fakes
+        .hold()
+        .run(&user("u"), &hold_request("p", 3))
+        .await
+        .unwrap();
+    assert_eq!(fakes.store.stock("p"), Some(7));
+    let order = created(
+        fakes
+            .place()
+            .run(&user("u"), &from_hold("k", &hold), "t")
+            .await
+            .unwrap(),
+    );
+    assert_eq!(order.items[0].quantity.get(), 3);
+    assert_eq!(order.items[0].unit_price, hold.unit_price);
+    assert_eq!(fakes.store.stock("p"), Some(7));
+    let stored = fakes.store.get_hold(&hold.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, crate::domain::HoldStatus::Consumed);
+    assert_eq!(stored.order_id, Some(order.id));
+
+    let again = fakes
+        .place()
+        .run(&user("u"), &from_hold("k2", &hold), "t")
+        .await;
+    assert!(
+        matches!(
+            again,
+            Err(AppError::HoldNotActive {
+                status: crate::domain::HoldStatus::Consumed,
+                ..
+            })
+        ),
+        "{again:?}"
+    );
+    let other = fakes
+        .place()
+        .run(&user("v"), &from_hold("k3", &hold), "t")
+        .await;
+    assert!(matches!(
+        other,
+        Err(AppError::NotFound { what: "hold", .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_third_active_hold_on_a_product_is_refused() {
+    let fakes = Fakes::with_product("p", 10);
+    for _ in 0..2 {
+        fakes
+            .hold()
+            .run(&user("u"), &hold_request("p", 1))
+            .await
+            .unwrap();
+    }
+    let third = fakes.hold().run(&user("u"), &hold_request("p", 1)).await;
+    assert!(matches!(
+        third,
+        Err(AppError::HoldLimitReached { limit: 2, .. })
+    ));
+    assert_eq!(fakes.store.stock("p"), Some(8));
+    assert!(
+        fakes
+            .hold()
+            .run(&user("v"), &hold_request("p", 1))
+            .await
+            .is_ok()
+    );
+    let short = fakes.hold().run(&user("w"), &hold_request("p", 8)).await;
+    assert!(matches!(
+        short,
+        Err(AppError::InsufficientStock { available: 7, .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_hold_past_its_window_is_refused_at_checkout_and_swept_once() {
+    let fakes = Fakes::with_product("p", 10);
+    let hold = fakes
+        .hold()
+        .run(&user("u"), &hold_request("p", 4))
+        .await
+        .unwrap();
+    fakes.clock.advance(Duration::from_secs(120));
+    let late = fakes
+        .place()
+        .run(&user("u"), &from_hold("k", &hold), "t")
+        .await;
+    assert!(
+        matches!(
+            late,
+            Err(AppError::HoldNotActive {
+                status: crate::domain::HoldStatus::Active,
+                ..
+            })
+        ),
+        "refused by its time while still stored ACTIVE: {late:?}"
+    );
+    let sweep = ExpireHolds {
+        store: &fakes.store,
+        clock: &fakes.clock,
+    };
+    assert_eq!(sweep.run().await.unwrap().expired, 1);
+    assert_eq!(fakes.store.stock("p"), Some(10));
+    assert_eq!(sweep.run().await.unwrap(), SweepReport::default());
+    assert_eq!(fakes.store.stock("p"), Some(10));
+}
+
+#[tokio::test]
+async fn a_webhook_settles_a_pending_order_once_and_replays_its_answer() {
+    let fakes = Fakes::with_product("p", 10);
+    let order = created(
+        fakes
+            .place()
+            .run(&user("u"), &items("k", "p", 2), "t")
+            .await
+            .unwrap(),
+    );
+    let declined = PaymentOutcome::Declined {
+        reason: "card declined".into(),
+    };
+    let first = fakes
+        .webhook()
+        .run(&notice("evt-1", &order.id, declined.clone()), "t")
+        .await
+        .unwrap();
+    assert_eq!(first.order_status, Some(crate::domain::OrderStatus::Failed));
+    assert_eq!(
+        fakes.store.stock("p"),
+        Some(10),
+        "FAILED gives the stock back"
+    );
+    let replay = fakes
+        .webhook()
+        .run(&notice("evt-1", &order.id, declined), "t")
+        .await
+        .unwrap();
+    assert_eq!(replay, first);
+    let later = fakes
+        .webhook()
+        .run(&notice("evt-2", &order.id, PaymentOutcome::Approved), "t")
+        .await
+        .unwrap();
+    assert_eq!(
+        later.order_status,
+        Some(crate::domain::OrderStatus::Failed),
+        "a terminal order stays"
+    );
+    assert_eq!(fakes.store.stock("p"), Some(10));
+    let reused = fakes
+        .webhook()
+        .run(&notice("evt-1", &order.id, PaymentOutcome::Approved), "t")
+        .await;
+    assert!(matches!(reused, Err(AppError::IdempotencyKeyReused)));
+    assert_eq!(fakes.events(), vec![OrderEventKind::OrderFailed]);
+}
+
+#[tokio::test]
+async fn a_webhook_before_its_order_is_applied_when_the_order_is_placed() {
+    let fakes = Fakes::with_product("p", 10);
+    let id = OrderId::for_key(&user("u"), &IdempotencyKey::parse("k").unwrap());
+    let early = fakes
+        .webhook()
+        .run(&notice("evt-1", &id, PaymentOutcome::Approved), "t")
+        .await
+        .unwrap();
+    assert_eq!(early.order_status, None);
+    fakes
+        .place()
+        .run(&user("u"), &items("k", "p", 1), "t")
+        .await
+        .unwrap();
+    let order = fakes.store.get_order(&id).await.unwrap().unwrap();
+    assert_eq!(order.status, crate::domain::OrderStatus::Paid);
+    assert_eq!(fakes.events(), vec![OrderEventKind::OrderPaid]);
+    // The consumer's later delivery finds it settled.
+    let settle = SettlePayment {
+        store: &fakes.store,
+        notifier: &fakes.notifier,
+        clock: &fakes.clock,
+    };
+    let again = settle
+        .run(order, &PaymentOutcome::Approved, "t")
+        .await
+        .unwrap();
+    assert!(matches!(again, Settlement::AlreadyDone(_)));
+    assert_eq!(fakes.events().len(), 1, "one event per transition");
+}
+
+#[tokio::test]
+async fn cancel_restores_stock_once_and_hides_other_users_orders() {
+    let fakes = Fakes::with_product("p", 10);
+    let order = created(
+        fakes
+            .place()
+            .run(&user("u"), &items("k", "p", 4), "t")
+            .await
+            .unwrap(),
+    );
+    let cancel = CancelOrder {
+        store: &fakes.store,
+        notifier: &fakes.notifier,
+        clock: &fakes.clock,
+    };
+    let stranger = Caller {
+        user_id: user("v"),
+        is_admin: false,
+    };
+    assert!(matches!(
+        cancel.run(&stranger, &order.id, "t").await,
+        Err(AppError::NotFound { .. })
+    ));
+    let owner = Caller {
+        user_id: user("u"),
+        is_admin: false,
+    };
+    assert!(matches!(
+        cancel.run(&owner, &order.id, "t").await,
+        Ok(Cancelled::Now(_))
+    ));
+    assert!(matches!(
+        cancel.run(&owner, &order.id, "t").await,
+        Ok(Cancelled::Already(_))
+    ));
+    assert_eq!(fakes.store.stock("p"), Some(10));
+}
