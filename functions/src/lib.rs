@@ -1,6 +1,7 @@
-//! The composition root of every Lambda binary: tracing, the settings of the function's
-//! footprint (and nothing else), only the clients that footprint uses, then the runtime loop over
-//! the shared handler. Everything fails at cold start, never inside a request.
+//! The cold start every Lambda binary composes itself from: tracing, the settings of the
+//! function's footprint (and nothing else), only the clients that footprint uses, then the runtime
+//! loop over the function's own handler (an HTTP binary names its one route type, so no other
+//! route is compiled in). Everything fails at cold start, never inside a request.
 
 use std::sync::Arc;
 
@@ -9,9 +10,10 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_http::{Error, Request, service_fn};
 use lambda_runtime::LambdaEvent;
 use serde_json::{Value, json};
+use shared::api::Route;
 use shared::worker::AwsWorker;
 use shared::ws::{AwsWsApp, WsRoute};
-use shared::{AwsApp, Config, Endpoint, Footprint, Function};
+use shared::{AwsApp, Config, Footprint, Function};
 
 /// Tracing and the settings of `function`'s footprint.
 fn start(function: Function) -> Result<(Config, Footprint), Error> {
@@ -29,16 +31,17 @@ fn refusal(function: Function, error: impl std::fmt::Display) -> Error {
     message.into()
 }
 
-/// Runs `endpoint` as a Lambda function behind an API Gateway HTTP API.
-pub async fn run_http(endpoint: Endpoint) -> Result<(), Error> {
-    let function = Function::Http(endpoint);
+/// Runs route `R` as a Lambda function behind an API Gateway HTTP API: only `R`'s code is
+/// compiled into the binary, and only the clients of its footprint are built.
+pub async fn run_http<R: Route>() -> Result<(), Error> {
+    let function = Function::Http(R::ENDPOINT);
     let (config, footprint) = start(function)?;
     let app: Arc<AwsApp> = AwsApp::connect(&config, &footprint)
         .await
         .map_err(|e| refusal(function, e))?;
     lambda_http::run(service_fn(move |request: Request| {
         let app = Arc::clone(&app);
-        async move { Ok::<_, Error>(shared::api::handle(&app, endpoint, request).await) }
+        async move { Ok::<_, Error>(shared::api::handle_route::<R, _, _, _, _>(&app, request).await) }
     }))
     .await
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What a Lambda binary is built from: the functions package alone (as `cargo lambda build
+# What a Lambda binary is built from (and, last, that it holds only its own route): the functions package alone (as `cargo lambda build
 # --package order-functions` builds it) must not enable the shared crate's `fakes` (in-memory ports)
 # or `provision` (table creation) features, and a built binary must carry none of their symbols.
 set -euo pipefail
@@ -12,10 +12,14 @@ if grep -qE '"(fakes|provision)"' <<<"$features"; then
     exit 1
 fi
 
-"$CARGO" build -q -p order-functions --bin create-order --bin payment-webhook
+"$CARGO" build -q -p order-functions --bin create-order --bin payment-webhook --bin get-product
 for bin in create-order payment-webhook; do
     symbols=$(nm -C "target/debug/$bin" | grep -cE 'shared::adapters::in_memory|InMemoryStore|ensure_tables' || true)
     echo "$bin: $symbols symbols of fakes or provisioning"
     [[ $symbols == 0 ]] || { echo "no-fakes: $bin carries fakes or provisioning" >&2; exit 1; }
 done
+# Each HTTP binary names its one route: a read of a product carries no order placement or webhook.
+others=$(nm -C target/debug/get-product | grep -cE 'shared::application::(place_order|payment_webhook)' || true)
+echo "get-product: $others symbols of other routes' use cases"
+[[ $others == 0 ]] || { echo "no-fakes: get-product carries other routes' code" >&2; exit 1; }
 echo "no-fakes: passed"

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    order_functions::run_http(shared::Endpoint::ListOrders).await
+    order_functions::run_http::<shared::api::routes::ListOrders>().await
 }

@@ -10,6 +10,7 @@ mod products;
 mod rate_limit;
 mod request;
 mod response;
+pub mod routes;
 mod system;
 mod webhook;
 
@@ -17,16 +18,17 @@ use lambda_http::{Body, Request, Response};
 use tracing::Instrument;
 
 use crate::app::{App, Store};
-use crate::application::{AppError, PlaceHold, ReceivePaymentWebhook};
+use crate::auth::AuthError;
 use crate::ports::{Clock, Notifier, OrderQueue, Reachable};
 
 pub use crate::auth;
 pub use crate::function::Endpoint;
 pub use error::ApiError;
 pub use request::TRACE_ID_HEADER;
+pub use routes::{Call, Route};
 
-/// Serves one request: trace id, size limit, authentication, rate limit, the endpoint, and the
-/// one mapping of errors to HTTP. Never fails: every error becomes a JSON error response.
+/// Serves one request on `endpoint`: what the local gateway calls, with every route compiled in.
+/// A Lambda binary calls [`handle_route`] with its one [`Route`] instead.
 pub async fn handle<S, Q, N, C>(
     app: &App<S, Q, N, C>,
     endpoint: Endpoint,
@@ -38,10 +40,43 @@ where
     N: Notifier,
     C: Clock,
 {
+    use routes::*;
+    match endpoint {
+        Endpoint::Health => handle_route::<Health, _, _, _, _>(app, request).await,
+        Endpoint::ListProducts => handle_route::<ListProducts, _, _, _, _>(app, request).await,
+        Endpoint::GetProduct => handle_route::<GetProduct, _, _, _, _>(app, request).await,
+        Endpoint::CreateProduct => handle_route::<CreateProduct, _, _, _, _>(app, request).await,
+        Endpoint::UpdateProduct => handle_route::<UpdateProduct, _, _, _, _>(app, request).await,
+        Endpoint::DeleteProduct => handle_route::<DeleteProduct, _, _, _, _>(app, request).await,
+        Endpoint::CreateOrder => handle_route::<CreateOrder, _, _, _, _>(app, request).await,
+        Endpoint::GetOrder => handle_route::<GetOrder, _, _, _, _>(app, request).await,
+        Endpoint::ListOrders => handle_route::<ListOrders, _, _, _, _>(app, request).await,
+        Endpoint::CancelOrder => handle_route::<CancelOrder, _, _, _, _>(app, request).await,
+        Endpoint::CreateHold => handle_route::<CreateHold, _, _, _, _>(app, request).await,
+        Endpoint::GetHold => handle_route::<GetHold, _, _, _, _>(app, request).await,
+        Endpoint::PaymentWebhook => handle_route::<PaymentWebhook, _, _, _, _>(app, request).await,
+    }
+}
+
+/// Serves one request on `R`: trace id, size limit, authentication and rate limit (except on the
+/// public routes), the route, and the one mapping of errors to HTTP. Never fails: every error
+/// becomes a JSON error response.
+pub async fn handle_route<R, S, Q, N, C>(app: &App<S, Q, N, C>, request: Request) -> Response<Body>
+where
+    R: Route,
+    S: Store,
+    Q: OrderQueue + Reachable,
+    N: Notifier,
+    C: Clock,
+{
     let trace_id = request::trace_id(&request);
-    let span = tracing::info_span!("request", %trace_id, route = endpoint.route_key());
+    let span = tracing::info_span!("request", %trace_id, route = R::ENDPOINT.route_key());
     async {
-        let result = serve(app, endpoint, &request, &trace_id).await;
+        let result = admit::<R, _, _, _, _>(app, &request, &trace_id).await;
+        let result = match result {
+            Ok(call) => R::serve(app, &call).await,
+            Err(error) => Err(error),
+        };
         let response = match result {
             Ok(response) => response,
             Err(error) => {
@@ -56,36 +91,27 @@ where
     .await
 }
 
-async fn serve<S, Q, N, C>(
+/// The checks every route shares, before the route runs.
+async fn admit<'r, R, S, Q, N, C>(
     app: &App<S, Q, N, C>,
-    endpoint: Endpoint,
-    request: &Request,
-    trace_id: &str,
-) -> Result<Response<Body>, ApiError>
+    request: &'r Request,
+    trace_id: &'r str,
+) -> Result<Call<'r>, ApiError>
 where
+    R: Route,
     S: Store,
     Q: OrderQueue + Reachable,
     N: Notifier,
     C: Clock,
 {
     request::check_size(request)?;
-    // Neither takes a bearer token: health is public, the provider signs its webhooks.
-    match endpoint {
-        Endpoint::Health => return Ok(system::health(&app.store, &app.queue).await),
-        Endpoint::PaymentWebhook => {
-            let receive = ReceivePaymentWebhook {
-                store: &app.store,
-                notifier: &app.notifier,
-                clock: &app.clock,
-            };
-            let secret = app.webhook_secret.as_deref().ok_or_else(|| {
-                ApiError::App(AppError::internal(
-                    "WEBHOOK_SECRET is not configured".into(),
-                ))
-            })?;
-            return webhook::receive(receive, secret, request, trace_id).await;
-        }
-        _ => {}
+    // Health is public and the payment provider signs its webhooks: no bearer token, no count.
+    if R::PUBLIC {
+        return Ok(Call {
+            request,
+            trace_id,
+            caller: Err(AuthError::Missing),
+        });
     }
     let caller = app
         .auth
@@ -95,45 +121,11 @@ where
         Err(_) => format!("ip:{}", request::source_ip(request)),
     };
     rate_limit::check(&app.store, &app.clock, &subject, app.rate_limit_per_minute).await?;
-    let (user, admin) = (request::require_user, request::require_admin);
-    match endpoint {
-        Endpoint::Health | Endpoint::PaymentWebhook => unreachable!("answered above"),
-        Endpoint::ListProducts => products::list(&app.store, request).await,
-        Endpoint::GetProduct => products::get(&app.store, request).await,
-        Endpoint::CreateProduct => {
-            products::create(&app.store, &app.clock, admin(&caller)?, request).await
-        }
-        Endpoint::UpdateProduct => {
-            products::update(&app.store, &app.clock, admin(&caller)?, request).await
-        }
-        Endpoint::DeleteProduct => {
-            products::delete(&app.store, &app.clock, admin(&caller)?, request).await
-        }
-        Endpoint::CreateOrder => orders::create(app, user(&caller)?, request, trace_id).await,
-        Endpoint::GetOrder => orders::get(&app.store, user(&caller)?, request).await,
-        Endpoint::ListOrders => orders::list(&app.store, user(&caller)?, request).await,
-        Endpoint::CancelOrder => {
-            let caller = user(&caller)?;
-            orders::cancel(
-                &app.store,
-                &app.notifier,
-                &app.clock,
-                caller,
-                request,
-                trace_id,
-            )
-            .await
-        }
-        Endpoint::CreateHold => {
-            let place = PlaceHold {
-                store: &app.store,
-                clock: &app.clock,
-                ttl: app.hold_ttl,
-            };
-            holds::create(place, user(&caller)?, request).await
-        }
-        Endpoint::GetHold => holds::get(&app.store, user(&caller)?, request).await,
-    }
+    Ok(Call {
+        request,
+        trace_id,
+        caller,
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,169 @@
+//! One type per route: what each endpoint does once the shared pipeline ([`super::handle_route`])
+//! has admitted the request. A Lambda binary names its one route type, so it compiles only that
+//! route's code; the local gateway's [`super::handle`] names them all.
+
+use std::future::Future;
+
+use lambda_http::{Body, Request, Response};
+
+use crate::app::{App, Store};
+use crate::application::{AppError, PlaceHold, ReceivePaymentWebhook};
+use crate::auth::{AuthError, Caller};
+use crate::function::Endpoint;
+use crate::ports::{Clock, Notifier, OrderQueue, Reachable};
+
+use super::{ApiError, holds, orders, products, request, system, webhook};
+
+/// An admitted request: the request, its trace id and the result of checking its bearer token.
+pub struct Call<'r> {
+    /// The request.
+    pub request: &'r Request,
+    /// Its trace id.
+    pub trace_id: &'r str,
+    pub(super) caller: Result<Caller, AuthError>,
+}
+
+impl Call<'_> {
+    /// The caller, or 401 saying what was wrong with the token.
+    pub fn user(&self) -> Result<&Caller, ApiError> {
+        request::require_user(&self.caller)
+    }
+
+    /// An admin caller, or 401/403.
+    pub fn admin(&self) -> Result<&Caller, ApiError> {
+        request::require_admin(&self.caller)
+    }
+}
+
+/// One HTTP route: its endpoint, whether it skips the bearer token and the rate limit, and what
+/// it does with an admitted request (parse, one use case or read, the outcome to a response).
+pub trait Route {
+    /// The endpoint it serves.
+    const ENDPOINT: Endpoint;
+    /// No bearer token and no rate limit (health, the signed payment webhook).
+    const PUBLIC: bool = false;
+
+    /// Serves an admitted request.
+    fn serve<S, Q, N, C>(
+        app: &App<S, Q, N, C>,
+        call: &Call<'_>,
+    ) -> impl Future<Output = Result<Response<Body>, ApiError>> + Send
+    where
+        S: Store,
+        Q: OrderQueue + Reachable,
+        N: Notifier,
+        C: Clock;
+}
+
+macro_rules! route {
+    ($(#[$doc:meta])* $name:ident $(, public = $public:literal)?, |$app:ident, $call:ident| $body:expr) => {
+        $(#[$doc])*
+        pub struct $name;
+
+        impl Route for $name {
+            const ENDPOINT: Endpoint = Endpoint::$name;
+            $(const PUBLIC: bool = $public;)?
+
+            #[allow(clippy::manual_async_fn)]
+            fn serve<S, Q, N, C>(
+                $app: &App<S, Q, N, C>,
+                $call: &Call<'_>,
+            ) -> impl Future<Output = Result<Response<Body>, ApiError>> + Send
+            where
+                S: Store,
+                Q: OrderQueue + Reachable,
+                N: Notifier,
+                C: Clock,
+            {
+                async move { $body }
+            }
+        }
+    };
+}
+
+route!(
+    /// `GET /health`
+    Health, public = true,
+    |app, _call| Ok(system::health(&app.store, &app.queue).await)
+);
+route!(
+    /// `GET /products`
+    ListProducts,
+    |app, call| products::list(&app.store, call.request).await
+);
+route!(
+    /// `GET /products/{id}`
+    GetProduct,
+    |app, call| products::get(&app.store, call.request).await
+);
+route!(
+    /// `POST /products`
+    CreateProduct,
+    |app, call| products::create(&app.store, &app.clock, call.admin()?, call.request).await
+);
+route!(
+    /// `PUT /products/{id}`
+    UpdateProduct,
+    |app, call| products::update(&app.store, &app.clock, call.admin()?, call.request).await
+);
+route!(
+    /// `DELETE /products/{id}`
+    DeleteProduct,
+    |app, call| products::delete(&app.store, &app.clock, call.admin()?, call.request).await
+);
+route!(
+    /// `POST /orders`
+    CreateOrder,
+    |app, call| orders::create(app, call.user()?, call.request, call.trace_id).await
+);
+route!(
+    /// `GET /orders/{id}`
+    GetOrder,
+    |app, call| orders::get(&app.store, call.user()?, call.request).await
+);
+route!(
+    /// `GET /orders`
+    ListOrders,
+    |app, call| orders::list(&app.store, call.user()?, call.request).await
+);
+route!(
+    /// `POST /orders/{id}/cancel`
+    CancelOrder,
+    |app, call| {
+        let caller = call.user()?;
+        orders::cancel(&app.store, &app.notifier, &app.clock, caller, call.request, call.trace_id)
+            .await
+    }
+);
+route!(
+    /// `POST /holds`
+    CreateHold,
+    |app, call| {
+        let place = PlaceHold {
+            store: &app.store,
+            clock: &app.clock,
+            ttl: app.hold_ttl,
+        };
+        holds::create(place, call.user()?, call.request).await
+    }
+);
+route!(
+    /// `GET /holds/{id}`
+    GetHold,
+    |app, call| holds::get(&app.store, call.user()?, call.request).await
+);
+route!(
+    /// `POST /payments/webhook`
+    PaymentWebhook, public = true,
+    |app, call| {
+        let receive = ReceivePaymentWebhook {
+            store: &app.store,
+            notifier: &app.notifier,
+            clock: &app.clock,
+        };
+        let secret = app.webhook_secret.as_deref().ok_or_else(|| {
+            ApiError::App(AppError::internal("WEBHOOK_SECRET is not configured".into()))
+        })?;
+        webhook::receive(receive, secret, call.request, call.trace_id).await
+    }
+);
