@@ -111,9 +111,11 @@ cli() {
 
 tables_expected="$(printf '%s\n' "${PRODUCTS_TABLE:-products}" "${ORDERS_TABLE:-orders}" \
     "${IDEMPOTENCY_TABLE:-idempotency}" "${LOCKS_TABLE:-stock-locks}" \
-    "${RATE_LIMITS_TABLE:-rate-limits}" "${CONNECTIONS_TABLE:-ws-connections}" | sort)"
+    "${RATE_LIMITS_TABLE:-rate-limits}" "${CONNECTIONS_TABLE:-ws-connections}" \
+    "${HOLDS_TABLE:-holds}" "${WEBHOOKS_TABLE:-payment-webhooks}" | sort)"
 ttl_tables=("${IDEMPOTENCY_TABLE:-idempotency}" "${LOCKS_TABLE:-stock-locks}"
-    "${RATE_LIMITS_TABLE:-rate-limits}" "${CONNECTIONS_TABLE:-ws-connections}")
+    "${RATE_LIMITS_TABLE:-rate-limits}" "${CONNECTIONS_TABLE:-ws-connections}"
+    "${HOLDS_TABLE:-holds}" "${WEBHOOKS_TABLE:-payment-webhooks}")
 queue_name="${ORDER_QUEUE_NAME:-orders}"
 dlq_name="${ORDER_DLQ_NAME:-orders-dlq}"
 
