@@ -10,13 +10,71 @@ use crate::domain::UserId;
 
 pub use crate::domain::Caller;
 
-/// Claims this API reads; `exp` is required.
-#[derive(Debug, Serialize, Deserialize)]
+/// Claims this API signs (development tokens, tests).
+#[derive(Debug, Serialize)]
 struct Claims {
     sub: String,
     exp: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     role: Option<String>,
+}
+
+/// Claims this API reads, checked here rather than by `jsonwebtoken` so that a NumericDate may be
+/// fractional (RFC 7519 section 2) and a wrongly typed claim is named.
+#[derive(Debug, Deserialize)]
+struct ReadClaims {
+    sub: Option<serde_json::Value>,
+    exp: Option<serde_json::Value>,
+    nbf: Option<serde_json::Value>,
+    role: Option<serde_json::Value>,
+}
+
+impl ReadClaims {
+    /// The caller the claims name, if they are usable at `now` (epoch seconds).
+    fn caller(self, now: f64) -> Result<Caller, AuthError> {
+        let sub = match self.sub {
+            Some(serde_json::Value::String(sub)) if !sub.trim().is_empty() => sub,
+            Some(serde_json::Value::String(_)) | None => return Err(AuthError::NoSubject),
+            Some(_) => return Err(AuthError::BadClaim("the token's sub is not a string")),
+        };
+        let exp = numeric_date(self.exp, "the token's exp is not a number")?
+            .ok_or(AuthError::BadClaim("the token has no exp"))?;
+        // The same allowance for both ends of the window: none (Lambda clocks are NTP-synced).
+        if exp <= now - LEEWAY_SECONDS {
+            return Err(AuthError::Expired);
+        }
+        if let Some(nbf) = numeric_date(self.nbf, "the token's nbf is not a number")? {
+            if nbf > now + LEEWAY_SECONDS {
+                return Err(AuthError::NotYetValid);
+            }
+        }
+        let is_admin = match self.role {
+            None | Some(serde_json::Value::Null) => false,
+            Some(serde_json::Value::String(role)) => role == "admin",
+            Some(_) => return Err(AuthError::BadClaim("the token's role is not a string")),
+        };
+        Ok(Caller {
+            user_id: UserId::new(sub),
+            is_admin,
+        })
+    }
+}
+
+/// Clock skew allowed on `exp` and `nbf`, in seconds.
+const LEEWAY_SECONDS: f64 = 0.0;
+
+/// A NumericDate claim: seconds since the epoch, integer or fractional.
+fn numeric_date(
+    value: Option<serde_json::Value>,
+    wrong_type: &'static str,
+) -> Result<Option<f64>, AuthError> {
+    match value {
+        None => Ok(None),
+        Some(serde_json::Value::Number(n)) => {
+            n.as_f64().map(Some).ok_or(AuthError::BadClaim(wrong_type))
+        }
+        Some(_) => Err(AuthError::BadClaim(wrong_type)),
+    }
 }
 
 /// Why a token or the key settings were refused.
@@ -25,10 +83,19 @@ pub enum AuthError {
     /// No `Authorization: Bearer` header.
     #[error("missing bearer token")]
     Missing,
-    /// Expired, badly signed, malformed, or without a usable `sub`.
+    /// Badly signed, malformed, another algorithm, or the wrong issuer or audience.
     #[error("invalid token")]
     Invalid(#[source] jsonwebtoken::errors::Error),
-    /// `sub` is empty.
+    /// `exp` has passed.
+    #[error("token has expired")]
+    Expired,
+    /// `nbf` is still ahead.
+    #[error("token is not valid yet")]
+    NotYetValid,
+    /// A claim has the wrong type.
+    #[error("{0}")]
+    BadClaim(&'static str),
+    /// `sub` is missing or empty.
     #[error("token has no subject")]
     NoSubject,
     /// Neither `JWT_SECRET` nor `JWT_PUBLIC_KEY` is set: there is no default key.
@@ -70,7 +137,7 @@ impl Authenticator {
             (None, None) => return Err(AuthError::NoKey),
         };
         let mut validation = strict(algorithm);
-        let mut required = vec!["exp", "sub"];
+        let mut required = vec![];
         if let Some(issuer) = &settings.jwt_issuer {
             validation.set_issuer(&[issuer]);
             required.push("iss");
@@ -118,13 +185,10 @@ impl Authenticator {
             .iter()
             .filter(|(_, v)| v.algorithms.contains(&algorithm))
         {
-            match jsonwebtoken::decode::<Claims>(token, key, validation) {
-                Ok(data) if data.claims.sub.trim().is_empty() => return Err(AuthError::NoSubject),
+            match jsonwebtoken::decode::<ReadClaims>(token, key, validation) {
                 Ok(data) => {
-                    return Ok(Caller {
-                        user_id: UserId::new(data.claims.sub),
-                        is_admin: data.claims.role.as_deref() == Some("admin"),
-                    });
+                    let now = Utc::now().timestamp_micros() as f64 / 1e6;
+                    return data.claims.caller(now);
                 }
                 Err(e) => last = Some(e),
             }
@@ -135,11 +199,41 @@ impl Authenticator {
     }
 }
 
+/// The signature, the algorithm, and issuer and audience when configured; `exp`, `nbf`, `sub` and
+/// `role` are checked by [`ReadClaims::caller`].
 fn strict(algorithm: Algorithm) -> Validation {
     let mut validation = Validation::new(algorithm);
-    // No leeway: an expired token is expired; clocks in Lambda are NTP-synced.
     validation.leeway = 0;
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
     validation
+}
+
+impl AuthError {
+    /// What the client is told about a refused token (401), in one line.
+    pub fn client_reason(&self) -> &'static str {
+        use jsonwebtoken::errors::ErrorKind;
+        match self {
+            AuthError::Missing => "missing bearer token",
+            AuthError::Expired => "the token has expired",
+            AuthError::NotYetValid => "the token is not valid yet (nbf is in the future)",
+            AuthError::BadClaim(what) => what,
+            AuthError::NoSubject => "the token has no subject (sub)",
+            AuthError::Invalid(e) => match e.kind() {
+                ErrorKind::InvalidSignature => "the token is badly signed",
+                ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+                    "the token's algorithm is not accepted"
+                }
+                ErrorKind::InvalidIssuer => "the token's issuer is not accepted",
+                ErrorKind::InvalidAudience => "the token's audience is not accepted",
+                ErrorKind::MissingRequiredClaim(_) => {
+                    "the token lacks a required claim (iss or aud)"
+                }
+                _ => "the token is malformed",
+            },
+            AuthError::NoKey | AuthError::BadPublicKey(_) => "tokens cannot be verified",
+        }
+    }
 }
 
 /// Signs an HS256 token: the development token `make run` prints, and the tokens tests use.
@@ -202,7 +296,7 @@ mod tests {
         );
         assert!(matches!(
             authenticator().verify(&expired),
-            Err(AuthError::Invalid(_))
+            Err(AuthError::Expired)
         ));
         assert!(matches!(
             authenticator().verify(&foreign),
@@ -346,6 +440,66 @@ mod tests {
             Authenticator::refusing_every_token()
                 .verify(&token)
                 .is_err()
+        );
+    }
+
+    fn hs256(claims: serde_json::Value) -> String {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(b"local-dev-secret"),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn nbf_in_the_future_is_refused_and_fractional_dates_are_accepted() {
+        let now = Utc::now().timestamp() as f64;
+        let future = hs256(serde_json::json!({"sub": "a", "exp": now + 600.5, "nbf": now + 60.25}));
+        assert!(matches!(
+            authenticator().verify(&future),
+            Err(AuthError::NotYetValid)
+        ));
+        let fractional =
+            hs256(serde_json::json!({"sub": "a", "exp": now + 600.5, "nbf": now - 1.5}));
+        assert_eq!(
+            authenticator()
+                .verify(&fractional)
+                .unwrap()
+                .user_id
+                .as_str(),
+            "a"
+        );
+        let expired = hs256(serde_json::json!({"sub": "a", "exp": now - 0.5}));
+        assert!(matches!(
+            authenticator().verify(&expired),
+            Err(AuthError::Expired)
+        ));
+        let no_exp = hs256(serde_json::json!({"sub": "a"}));
+        assert!(matches!(
+            authenticator().verify(&no_exp),
+            Err(AuthError::BadClaim(_))
+        ));
+    }
+
+    #[test]
+    fn a_wrongly_typed_claim_is_named() {
+        let exp = Utc::now().timestamp() + 600;
+        let role = hs256(serde_json::json!({"sub": "a", "exp": exp, "role": ["admin"]}));
+        let refused = authenticator().verify(&role).unwrap_err();
+        assert_eq!(refused.client_reason(), "the token's role is not a string");
+        let sub = hs256(serde_json::json!({"sub": 7, "exp": exp}));
+        assert_eq!(
+            authenticator().verify(&sub).unwrap_err().client_reason(),
+            "the token's sub is not a string"
+        );
+        let exp_text = hs256(serde_json::json!({"sub": "a", "exp": "tomorrow"}));
+        assert_eq!(
+            authenticator()
+                .verify(&exp_text)
+                .unwrap_err()
+                .client_reason(),
+            "the token's exp is not a number"
         );
     }
 }

@@ -11,6 +11,7 @@ mod idempotency;
 mod oversell;
 mod payments;
 mod products;
+mod tokens;
 mod webhooks;
 mod workload;
 mod ws;

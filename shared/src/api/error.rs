@@ -16,8 +16,13 @@ pub enum ApiError {
     #[error("{0}")]
     Malformed(String),
     /// Missing, expired or badly signed token or webhook signature.
-    #[error("authentication required: {0}")]
-    Unauthenticated(&'static str),
+    #[error("authentication required: {reason}")]
+    Unauthenticated {
+        /// What was wrong, for the client.
+        reason: &'static str,
+        /// The `WWW-Authenticate` challenge (RFC 6750 for bearer tokens); none for webhooks.
+        challenge: Option<&'static str>,
+    },
     /// Authenticated but not allowed.
     #[error("{0}")]
     Forbidden(&'static str),
@@ -62,12 +67,25 @@ impl From<FieldErrors> for ApiError {
 }
 
 impl ApiError {
+    /// 401 for a refused bearer token: `WWW-Authenticate: Bearer` when none was sent, with
+    /// `error="invalid_token"` when one was (RFC 6750 section 3).
+    pub(crate) fn bearer(error: &crate::auth::AuthError) -> Self {
+        let challenge = match error {
+            crate::auth::AuthError::Missing => "Bearer",
+            _ => "Bearer error=\"invalid_token\"",
+        };
+        ApiError::Unauthenticated {
+            reason: error.client_reason(),
+            challenge: Some(challenge),
+        }
+    }
+
     /// Status and `error_code`: the table.
     pub fn status_and_code(&self) -> (StatusCode, &'static str) {
         use StatusCode as S;
         match self {
             Self::Malformed(_) => (S::BAD_REQUEST, "MALFORMED_REQUEST"),
-            Self::Unauthenticated(_) => (S::UNAUTHORIZED, "UNAUTHENTICATED"),
+            Self::Unauthenticated { .. } => (S::UNAUTHORIZED, "UNAUTHENTICATED"),
             Self::Forbidden(_) => (S::FORBIDDEN, "FORBIDDEN"),
             Self::NotFound { .. } | Self::App(AppError::NotFound { .. }) => {
                 (S::NOT_FOUND, "NOT_FOUND")
@@ -149,11 +167,23 @@ impl ApiError {
             "details": self.details(trace_id),
         });
         let mut response = super::response::json(status, &body);
-        if let Self::RateLimited { retry_after_secs } = self {
-            response.headers_mut().insert(
-                http::header::RETRY_AFTER,
-                http::HeaderValue::from(retry_after_secs),
-            );
+        match self {
+            Self::RateLimited { retry_after_secs } => {
+                response.headers_mut().insert(
+                    http::header::RETRY_AFTER,
+                    http::HeaderValue::from(retry_after_secs),
+                );
+            }
+            Self::Unauthenticated {
+                challenge: Some(challenge),
+                ..
+            } => {
+                response.headers_mut().insert(
+                    http::header::WWW_AUTHENTICATE,
+                    http::HeaderValue::from_static(challenge),
+                );
+            }
+            _ => {}
         }
         response
     }

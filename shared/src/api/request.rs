@@ -97,12 +97,7 @@ pub(crate) fn query_param(request: &Request, name: &str) -> Option<String> {
 
 /// The caller, or 401 saying what was wrong with the token.
 pub(crate) fn require_user(caller: &Result<Caller, AuthError>) -> Result<&Caller, ApiError> {
-    caller.as_ref().map_err(|e| {
-        ApiError::Unauthenticated(match e {
-            AuthError::Missing => "missing bearer token",
-            _ => "invalid, expired or badly signed token",
-        })
-    })
+    caller.as_ref().map_err(ApiError::bearer)
 }
 
 /// An admin caller, or 401/403.

@@ -31,7 +31,10 @@ where
     )
     .map_err(|error| {
         tracing::warn!(%error, "webhook refused");
-        ApiError::Unauthenticated("missing, invalid or stale webhook signature")
+        ApiError::Unauthenticated {
+            reason: "missing, invalid or stale webhook signature",
+            challenge: None,
+        }
     })?;
     let notice = PaymentNotice::parse(&json_body(request)?)?;
     Ok(receive.run(&notice, trace_id).await?.into_http())
