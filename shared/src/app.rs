@@ -62,6 +62,8 @@ pub struct App<S, Q, N, C = SystemClock> {
     pub hold_ttl: std::time::Duration,
     /// The payment provider's signing secret; `None` in a function that receives no webhooks.
     pub webhook_secret: Option<String>,
+    /// How long a new order waits before the payment pipeline sees it.
+    pub cancel_window: std::time::Duration,
 }
 
 /// The production wiring: DynamoDB and SQS through the AWS SDK. The queue and the notifier are
@@ -116,6 +118,7 @@ impl<S: Store, Q: OrderQueue + Reachable, N: Notifier, C: Clock> App<S, Q, N, C>
             rate_limit_per_minute: config.rate_limit_per_minute,
             hold_ttl: config.hold_ttl,
             webhook_secret: config.webhook_secret.clone(),
+            cancel_window: config.cancel_window,
         }
     }
 }

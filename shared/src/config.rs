@@ -13,6 +13,9 @@ use crate::function::{Footprint, Table};
 /// [`AuthSettings::refuse_development_secret`].
 pub const DEVELOPMENT_JWT_SECRET: &str = "local-dev-secret";
 
+/// The longest cancel window: SQS delays a message by at most 15 minutes.
+pub const MAX_CANCEL_WINDOW_SECONDS: u64 = 900;
+
 /// The webhook secret `make run` signs with when `WEBHOOK_SECRET` is unset; published in the
 /// README, so accepted only against an emulator on this machine, as the JWT one.
 pub const DEVELOPMENT_WEBHOOK_SECRET: &str = "local-webhook-secret";
@@ -230,6 +233,9 @@ pub struct Config {
     pub reconcile_after: Duration,
     /// `HOLD_TTL_SECONDS` (120): how long a hold keeps its units.
     pub hold_ttl: Duration,
+    /// `CANCEL_WINDOW_SECONDS` (0, at most 900): how long a new order waits before the payment
+    /// pipeline sees it (SQS `DelaySeconds`), so its buyer can cancel it.
+    pub cancel_window: Duration,
     /// `WEBHOOK_SECRET`: the payment provider's signing secret; required by the webhook function,
     /// no default outside the local stack.
     pub webhook_secret: Option<String>,
@@ -274,6 +280,7 @@ impl Default for Config {
             payments: PaymentSettings::default(),
             reconcile_after: Duration::from_secs(60),
             hold_ttl: Duration::from_secs(120),
+            cancel_window: Duration::ZERO,
             webhook_secret: Some(DEVELOPMENT_WEBHOOK_SECRET.to_owned()),
             locks: LockSettings::default(),
             rate_limit_per_minute: 120,
@@ -386,6 +393,20 @@ impl Config {
         }
         if footprint.verifies_webhooks {
             config.webhook_secret = lookup("WEBHOOK_SECRET");
+        }
+        if footprint.cancel_window {
+            config.cancel_window = match parsed::<u64>(&lookup, "CANCEL_WINDOW_SECONDS")? {
+                None => config.cancel_window,
+                Some(seconds @ 0..=MAX_CANCEL_WINDOW_SECONDS) => Duration::from_secs(seconds),
+                Some(_) => {
+                    return Err(ConfigError {
+                        name: "CANCEL_WINDOW_SECONDS",
+                        reason: format!(
+                            "must be 0 to {MAX_CANCEL_WINDOW_SECONDS} (SQS DelaySeconds is at most 15 minutes)"
+                        ),
+                    });
+                }
+            };
         }
         Ok(config)
     }
@@ -549,6 +570,10 @@ mod tests {
         assert_eq!(own.require_webhook_secret().unwrap(), "whsec_mine");
         let ttl = config(&all, &[("HOLD_TTL_SECONDS", "0")]).unwrap_err();
         assert_eq!(ttl.name, "HOLD_TTL_SECONDS");
+        let window = config(&all, &[("CANCEL_WINDOW_SECONDS", "901")]).unwrap_err();
+        assert_eq!(window.name, "CANCEL_WINDOW_SECONDS");
+        let window = config(&all, &[("CANCEL_WINDOW_SECONDS", "900")]).unwrap();
+        assert_eq!(window.cancel_window, Duration::from_secs(900));
     }
 
     #[test]

@@ -222,6 +222,8 @@ pub struct Footprint {
     pub holds: bool,
     /// Verifies payment webhook signatures (`WEBHOOK_SECRET`).
     pub verifies_webhooks: bool,
+    /// Holds new orders back from payment for the cancel window (`CANCEL_WINDOW_SECONDS`).
+    pub cancel_window: bool,
 }
 
 impl Footprint {
@@ -236,6 +238,7 @@ impl Footprint {
         reconciles: false,
         holds: false,
         verifies_webhooks: false,
+        cancel_window: false,
     };
 
     /// An HTTP endpoint behind authentication and the rate limit, using `tables` besides the
@@ -262,6 +265,7 @@ impl Footprint {
             reconciles: true,
             holds: true,
             verifies_webhooks: true,
+            cancel_window: true,
         }
     }
 }
@@ -329,6 +333,7 @@ impl Function {
             // From items or from a hold; a webhook that came first is applied right after commit.
             Function::Http(Endpoint::CreateOrder) => Footprint {
                 order_queue: true,
+                cancel_window: true,
                 stock_locks: true,
                 pushes: true,
                 ..Footprint::http(&[
@@ -380,6 +385,7 @@ impl Function {
                 tables: &[Orders],
                 order_queue: true,
                 reconciles: true,
+                cancel_window: true,
                 ..Footprint::NOTHING
             },
             Function::HoldSweeper => Footprint {

@@ -235,9 +235,13 @@ pub trait RateCounter: Send + Sync {
 
 /// Hands placed orders to the payment pipeline.
 pub trait OrderQueue: Send + Sync {
-    /// Sends one message, carrying the trace id as a message attribute.
-    fn enqueue(&self, message: &OrderPlaced)
-    -> impl Future<Output = Result<(), QueueError>> + Send;
+    /// Sends one message, carrying the trace id as a message attribute, delivered after `delay`
+    /// (SQS `DelaySeconds`, at most 15 minutes; zero delivers at once).
+    fn enqueue(
+        &self,
+        message: &OrderPlaced,
+        delay: Duration,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
 }
 
 /// Reachability of a backing service, for `/health`.
@@ -452,9 +456,9 @@ pub trait Notifier: Send + Sync {
 pub struct NotWired(pub &'static str);
 
 impl<Q: OrderQueue> OrderQueue for Option<Q> {
-    async fn enqueue(&self, message: &OrderPlaced) -> Result<(), QueueError> {
+    async fn enqueue(&self, message: &OrderPlaced, delay: Duration) -> Result<(), QueueError> {
         match self {
-            Some(queue) => queue.enqueue(message).await,
+            Some(queue) => queue.enqueue(message, delay).await,
             None => Err(QueueError(Box::new(NotWired("the order queue")))),
         }
     }

@@ -422,7 +422,7 @@ impl RecordingQueue {
 }
 
 impl OrderQueue for RecordingQueue {
-    async fn enqueue(&self, message: &OrderPlaced) -> Result<(), QueueError> {
+    async fn enqueue(&self, message: &OrderPlaced, _delay: Duration) -> Result<(), QueueError> {
         if self.down.load(Ordering::SeqCst) {
             return Err(QueueError(Box::new(SwitchedOff)));
         }

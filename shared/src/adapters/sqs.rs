@@ -1,5 +1,7 @@
 //! The order queue on SQS: one message per placed order, the trace id as a message attribute.
 
+use std::time::Duration;
+
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::MessageAttributeValue;
 
@@ -27,7 +29,7 @@ impl SqsOrderQueue {
 }
 
 impl OrderQueue for SqsOrderQueue {
-    async fn enqueue(&self, message: &OrderPlaced) -> Result<(), QueueError> {
+    async fn enqueue(&self, message: &OrderPlaced, delay: Duration) -> Result<(), QueueError> {
         let body = serde_json::to_string(message).map_err(|e| QueueError(Box::new(e)))?;
         let trace = MessageAttributeValue::builder()
             .data_type("String")
@@ -39,6 +41,7 @@ impl OrderQueue for SqsOrderQueue {
             .queue_url(&self.queue_url)
             .message_body(body)
             .message_attributes(TRACE_ID_ATTRIBUTE, trace)
+            .delay_seconds(i32::try_from(delay.as_secs().min(900)).unwrap_or(900))
             .send()
             .await
             .map_err(|e| QueueError(Box::new(e)))?;

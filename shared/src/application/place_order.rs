@@ -9,7 +9,7 @@
 //! 4. One TransactWriteItems: conditional decrement per product (or the hold's conditional move
 //!    to CONSUMED), the order, the idempotency record. Its conditions, not the locks, make
 //!    overselling impossible. Transaction conflicts are retried with jitter.
-//! 5. Release the locks, enqueue the order for payment, and apply a webhook outcome that came
+//! 5. Release the locks, enqueue the order for payment (delivered after the cancel window), and apply a webhook outcome that came
 //!    before the order (`SettlePayment`).
 //!
 //! A concurrent duplicate never sees a half-placed order: the idempotency record is written in the
@@ -62,6 +62,9 @@ pub struct PlaceOrder<'a, S, Q, N, C> {
     pub clock: &'a C,
     /// Lock use and its retry budget.
     pub locks: &'a LockSettings,
+    /// `CANCEL_WINDOW_SECONDS`: the payment pipeline sees the order only after this long, so the
+    /// buyer can cancel it meanwhile.
+    pub cancel_window: Duration,
 }
 
 impl<S, Q, N, C> PlaceOrder<'_, S, Q, N, C>
@@ -341,7 +344,7 @@ where
             user_id: order.user_id.clone(),
             trace_id: trace_id.to_owned(),
         };
-        if let Err(e) = self.queue.enqueue(&message).await {
+        if let Err(e) = self.queue.enqueue(&message, self.cancel_window).await {
             // The reconciler re-enqueues PENDING orders that were never picked up.
             tracing::error!(order_id = %order.id, error = %e, "enqueue after commit failed; left to the reconciler");
         }

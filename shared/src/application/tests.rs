@@ -53,6 +53,7 @@ impl Fakes {
             notifier: &self.notifier,
             clock: &self.clock,
             locks: &self.locks,
+            cancel_window: Duration::ZERO,
         }
     }
 

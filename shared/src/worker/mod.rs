@@ -29,6 +29,9 @@ pub struct Worker<S, P, N, Q, C = SystemClock> {
     pub clock: C,
     /// `RECONCILE_AFTER_SECONDS`: how long an order may stay PENDING or PROCESSING unnoticed.
     pub reconcile_after: Duration,
+    /// `CANCEL_WINDOW_SECONDS`: added to `reconcile_after` for PENDING orders, whose message is
+    /// delayed by that window on purpose.
+    pub cancel_window: Duration,
 }
 
 /// The production wiring. The consumer has no queue (it only receives, through the event source)
@@ -50,6 +53,7 @@ impl AwsWorker {
             queue,
             clock: SystemClock,
             reconcile_after: config.reconcile_after,
+            cancel_window: config.cancel_window,
         }))
     }
 }
@@ -75,6 +79,7 @@ impl TestWorker {
             queue: Default::default(),
             clock: Default::default(),
             reconcile_after: Duration::from_secs(60),
+            cancel_window: Duration::ZERO,
         }
     }
 }

@@ -37,17 +37,27 @@ where
     Q: OrderQueue,
     C: Clock,
 {
-    let cutoff = worker.clock.now()
-        - ChronoDuration::from_std(worker.reconcile_after).unwrap_or(ChronoDuration::MAX);
+    let now = worker.clock.now();
+    let ago =
+        |d: std::time::Duration| now - ChronoDuration::from_std(d).unwrap_or(ChronoDuration::MAX);
     let mut report = ReconcileReport::default();
     for status in [OrderStatus::Pending, OrderStatus::Processing] {
+        // A PENDING order is not stuck while its cancel window keeps it from the consumer.
+        let cutoff = match status {
+            OrderStatus::Pending => ago(worker.reconcile_after + worker.cancel_window),
+            _ => ago(worker.reconcile_after),
+        };
         for order in worker.store.unsettled(status, cutoff, BATCH).await? {
             let message = OrderPlaced {
                 order_id: order.id.clone(),
                 user_id: order.user_id.clone(),
                 trace_id: format!("reconcile-{}", uuid::Uuid::new_v4()),
             };
-            match worker.queue.enqueue(&message).await {
+            match worker
+                .queue
+                .enqueue(&message, std::time::Duration::ZERO)
+                .await
+            {
                 Ok(()) => {
                     tracing::info!(order_id = %order.id, %status, trace_id = %message.trace_id, "re-enqueued an unsettled order");
                     report.requeued += 1;
@@ -113,5 +123,44 @@ mod tests {
                 enqueue_failures: 0
             }
         );
+    }
+
+    #[tokio::test]
+    async fn a_pending_order_inside_its_cancel_window_is_not_stuck() {
+        let mut worker = TestWorker::with_fakes();
+        worker.cancel_window = Duration::from_secs(30);
+        let placed = |id: &str, status| {
+            let mut order = Order::place(
+                OrderId::new(id),
+                UserId::new("u"),
+                IdempotencyKey::parse(id).unwrap(),
+                vec![],
+                worker.clock.now(),
+            );
+            order.status = status;
+            order
+        };
+        worker
+            .store
+            .insert_order(placed("waiting", OrderStatus::Pending));
+        worker
+            .store
+            .insert_order(placed("claimed", OrderStatus::Processing));
+        worker.clock.advance(Duration::from_secs(61));
+        run(&worker).await.unwrap();
+        let sent: Vec<String> = worker
+            .queue
+            .sent()
+            .into_iter()
+            .map(|m| m.order_id.to_string())
+            .collect();
+        assert_eq!(
+            sent,
+            vec!["claimed"],
+            "60 s + the 30 s window have not passed for PENDING"
+        );
+        worker.clock.advance(Duration::from_secs(30));
+        run(&worker).await.unwrap();
+        assert_eq!(worker.queue.sent().len(), 3, "then both are enqueued again");
     }
 }

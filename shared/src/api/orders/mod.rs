@@ -82,6 +82,7 @@ pub(crate) async fn create<S: Store, Q: OrderQueue, N: Notifier, C: Clock>(
         notifier: &app.notifier,
         clock: &app.clock,
         locks: &app.locks,
+        cancel_window: app.cancel_window,
     };
     Ok(place
         .run(&caller.user_id, &order_request, trace_id)
