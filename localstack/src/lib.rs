@@ -23,6 +23,7 @@ use std::time::Duration;
 use anyhow::Context;
 use shared::{Config, Footprint};
 
+pub use crate::gateway::cors;
 pub use crate::settings::LocalSettings;
 
 use crate::emulators::Emulators;
@@ -105,12 +106,14 @@ impl Stack {
             let app = Arc::clone(&app);
             async move { shared::api::handle(&app, endpoint, request).await }
         };
-        let (gateway, http_addr) =
-            gateway::serve_http(http_handler, local.http_port, &config.aws_region)
-                .await
-                .with_context(|| {
-                    format!("serving the HTTP API on 127.0.0.1:{}", local.http_port)
-                })?;
+        let (gateway, http_addr) = gateway::serve_http(
+            http_handler,
+            local.http_port,
+            &config.aws_region,
+            gateway::cors::CorsPolicy::new(&local.cors_allow_origins),
+        )
+        .await
+        .with_context(|| format!("serving the HTTP API on 127.0.0.1:{}", local.http_port))?;
         let ws_app = shared::ws::AwsWsApp::connect(&config, &everything)
             .await
             .context("connecting the WebSocket handlers to DynamoDB")?;

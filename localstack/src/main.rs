@@ -1,4 +1,5 @@
-//! `local-stack`: the whole stack on one machine, until Ctrl-C.
+//! `local-stack`: the whole stack on one machine, until Ctrl-C or SIGTERM (what process managers,
+//! containers and `kill` send); either stops it gracefully.
 
 use anyhow::Context;
 use chrono::{Duration, Utc};
@@ -26,6 +27,10 @@ async fn main() -> anyhow::Result<()> {
         LogFormat::Pretty
     };
     shared::telemetry::init(log_format);
+    // Installed before the stack starts: from here on SIGTERM no longer kills the process at once,
+    // so a stop that arrives during start-up still closes connections and flushes the emulators.
+    let mut signals =
+        StopSignals::install().context("installing the Ctrl-C and SIGTERM handlers")?;
 
     let stack = Stack::start(StackOptions {
         config,
@@ -36,12 +41,60 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     print_banner(&stack);
 
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
-    println!("\nStopping the local stack...");
-    stack.shutdown().await;
-    Ok(())
+    let signal = signals.next().await;
+    println!("\n{signal}: stopping the local stack...");
+    tokio::select! {
+        () = stack.shutdown() => Ok(()),
+        // A second signal is someone who will not wait for the grace periods.
+        signal = signals.next() => {
+            eprintln!("{signal} again: exiting without waiting for the shutdown to finish");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Ctrl-C (SIGINT) and SIGTERM, both handled from the moment [`StopSignals::install`] returns.
+struct StopSignals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(StopSignals {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(StopSignals {})
+        }
+    }
+
+    /// Waits for the next Ctrl-C or SIGTERM; the signal's name.
+    async fn next(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.interrupt.recv() => "Ctrl-C",
+                _ = self.terminate.recv() => "SIGTERM",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            if tokio::signal::ctrl_c().await.is_err() {
+                // No handler, no signal to wait for: run until the process is killed.
+                std::future::pending::<()>().await;
+            }
+            "Ctrl-C"
+        }
+    }
 }
 
 fn print_banner(stack: &Stack) {
@@ -85,7 +138,7 @@ Try it:
 Watch dev-user's order events (in a second terminal, before placing the order):
   cargo run -q -p order-localstack --bin ws-listen -- '{ws}/?token={user_token}'
 
-Ctrl-C stops everything."#,
+Ctrl-C (or SIGTERM) stops everything."#,
         ws = stack.ws_url(),
         ws_management = config.ws_management_endpoint.as_deref().unwrap_or_default(),
         aws = stack.aws_endpoint(),

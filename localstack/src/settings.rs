@@ -27,6 +27,11 @@ pub struct LocalSettings {
     /// `HOLD_SWEEP_SECONDS` (60): how often the hold sweeper runs, as its one-minute schedule
     /// does in AWS. Tests set fractions of a second.
     pub hold_sweep_interval: Duration,
+    /// `CORS_ALLOW_ORIGINS` (empty: CORS off, as the template's `CorsAllowedOrigins` default):
+    /// comma-separated origins the HTTP API allows, each exact (`http://localhost:5173`), `*`, or
+    /// `https://*` / `http://*`. With any, the gateway answers preflights and adds the CORS headers
+    /// as API Gateway does with the template's CORS configuration (`gateway::cors`).
+    pub cors_allow_origins: Vec<String>,
 }
 
 impl Default for LocalSettings {
@@ -40,6 +45,7 @@ impl Default for LocalSettings {
             queue_visibility_timeout: Duration::from_secs(30),
             max_receive_count: 5,
             hold_sweep_interval: Duration::from_secs(60),
+            cors_allow_origins: Vec::new(),
         }
     }
 }
@@ -77,6 +83,16 @@ impl LocalSettings {
             hold_sweep_interval: parsed::<u64>(&lookup, "HOLD_SWEEP_SECONDS")?
                 .map_or(d.hold_sweep_interval, Duration::from_secs)
                 .max(Duration::from_secs(1)),
+            cors_allow_origins: lookup("CORS_ALLOW_ORIGINS")
+                .map(|origins| {
+                    origins
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|origin| !origin.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or(d.cors_allow_origins),
         })
     }
 }
@@ -93,6 +109,20 @@ mod tests {
         );
         assert!(
             LocalSettings::from_lookup(|name| (name == "HTTP_PORT").then(|| "x".into())).is_err()
+        );
+    }
+
+    #[test]
+    fn cors_origins_are_a_comma_separated_list() {
+        let settings = LocalSettings::from_lookup(|name| {
+            (name == "CORS_ALLOW_ORIGINS")
+                .then(|| " https://a.example , http://localhost:5173,".into())
+        })
+        .unwrap();
+
+        assert_eq!(
+            settings.cors_allow_origins,
+            ["https://a.example", "http://localhost:5173"]
         );
     }
 }

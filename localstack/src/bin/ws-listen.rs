@@ -1,6 +1,7 @@
 //! `ws-listen`: a minimal WebSocket client for the local stack (or a deployed WebSocket API).
-//! Prints every text frame on its own line, sends `{"action":"ping"}` every 30 s so an idle
-//! connection stays open, and exits when the server closes the connection.
+//! Prints every order event (each text frame) on its own line, sends `{"action":"ping"}` every 30 s
+//! so an idle connection stays open, and exits when the server closes the connection. The
+//! `{"event":"pong"}` answers to its own pings are not printed: they are not events of the API.
 //!
 //! ```text
 //! cargo run -q -p order-localstack --bin ws-listen -- 'ws://127.0.0.1:3001/?token=<JWT>'
@@ -57,6 +58,7 @@ async fn listen() -> anyhow::Result<()> {
     loop {
         tokio::select! {
             frame = stream.next() => match frame {
+                Some(Ok(Message::Text(text))) if is_pong(&text) => {}
                 Some(Ok(Message::Text(text))) => println!("{text}"),
                 Some(Ok(Message::Binary(bytes))) => println!("{}", String::from_utf8_lossy(&bytes)),
                 Some(Ok(Message::Close(frame))) => {
@@ -125,6 +127,12 @@ fn url_from_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Strin
     })
 }
 
+/// Whether a frame is the `$default` route's answer to a ping (`{"event":"pong"}`).
+fn is_pong(text: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(text)
+        .is_ok_and(|frame| frame.get("event").and_then(|e| e.as_str()) == Some("pong"))
+}
+
 /// The URL without its token, for messages.
 fn redacted(url: &str) -> String {
     match url.split_once("token=") {
@@ -139,6 +147,16 @@ mod tests {
 
     fn url(args: &[&str]) -> anyhow::Result<String> {
         url_from_args(args.iter().map(|a| a.to_string()))
+    }
+
+    #[test]
+    fn only_pongs_are_hidden() {
+        assert!(is_pong(r#"{"event":"pong"}"#));
+        assert!(!is_pong(
+            r#"{"event":"OrderPaid","order_id":"o-1","status":"PAID"}"#
+        ));
+        assert!(!is_pong(r#"{"event":"error","message":"unknown action"}"#));
+        assert!(!is_pong("pong"));
     }
 
     #[test]

@@ -4,10 +4,12 @@
 //! # Layout
 //!
 //! - [`handler`]: the [`HttpHandler`] / [`WsHandler`] traits the gateway invokes.
-//! - [`http_api`]: the HTTP API (payload format 2.0) and its event; [`routes`]: route selection.
+//! - [`http_api`]: the HTTP API (payload format 2.0) and its event; [`routes`]: route selection;
+//!   [`cors`]: CORS as the template configures it.
 //! - [`ws`]: the WebSocket API, its connections and its management API (`@connections`).
 //! - [`request_parts`]: headers, cookies and query strings, converted alike for both APIs.
 
+pub mod cors;
 mod handler;
 mod http_api;
 mod request_parts;

@@ -94,7 +94,13 @@ pub async fn handle<C: ConnectionStore, K: Clock>(
             WsRoute::Disconnect => disconnect(app, &event).await,
             WsRoute::Default => answer_message(&event),
         };
-        tracing::info!(status = response.status_code, "served");
+        // Keep-alive pings come every few minutes per connection: not worth an INFO line each.
+        match route {
+            WsRoute::Default => tracing::debug!(status = response.status_code, "served"),
+            WsRoute::Connect | WsRoute::Disconnect => {
+                tracing::info!(status = response.status_code, "served")
+            }
+        }
         response
     }
     .instrument(span)

@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 
 use self::event::{HttpCall, Invocation};
 use super::HttpHandler;
+use super::cors::CorsPolicy;
 use super::routes::RouteTable;
 use crate::server::ServerTask;
 
@@ -34,13 +35,16 @@ struct HttpGateway<H> {
     handler: H,
     routes: RouteTable,
     region: String,
+    cors: CorsPolicy,
 }
 
-/// Serves the HTTP API on 127.0.0.1:`port` (0 = ephemeral); returns the task and the bound address.
+/// Serves the HTTP API on 127.0.0.1:`port` (0 = ephemeral) with `cors`; returns the task and the
+/// bound address.
 pub(crate) async fn serve_http<H: HttpHandler>(
     handler: H,
     port: u16,
     region: &str,
+    cors: CorsPolicy,
 ) -> anyhow::Result<(ServerTask, SocketAddr)> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
         .await
@@ -50,15 +54,21 @@ pub(crate) async fn serve_http<H: HttpHandler>(
         handler,
         routes: RouteTable::new(),
         region: region.to_owned(),
+        cors,
     });
     // `GET /openapi.yaml` is the document; any other method there, and every other path, goes
-    // through the API Gateway emulation (an unknown route is its 404).
+    // through the API Gateway emulation (an unknown route is its 404). CORS covers both, so a
+    // browser page on an allowed origin can load the document too.
     let router = Router::new()
         .route(
             OPENAPI_PATH,
             axum::routing::get(serve_openapi).fallback(serve_request::<H>),
         )
         .fallback(serve_request::<H>)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&gateway),
+            apply_cors::<H>,
+        ))
         .with_state(gateway);
     let task = ServerTask::spawn("http-gateway", move |stop| async move {
         if let Err(error) = super::serve_router(listener, router, stop).await {
@@ -66,6 +76,22 @@ pub(crate) async fn serve_http<H: HttpHandler>(
         }
     });
     Ok((task, addr))
+}
+
+/// CORS as API Gateway applies it, before routing: preflights answered here, the configured
+/// headers on every other response.
+async fn apply_cors<H: HttpHandler>(
+    State(gateway): State<Arc<HttpGateway<H>>>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(preflight) = gateway.cors.preflight(request.method(), request.headers()) {
+        return preflight;
+    }
+    let request_headers = request.headers().clone();
+    let mut response = next.run(request).await;
+    gateway.cors.apply(&request_headers, &mut response);
+    response
 }
 
 async fn serve_request<H: HttpHandler>(

@@ -1,6 +1,10 @@
 //! The WebSocket API on one listener: handshakes become `$connect` events for the handler (a 2xx
 //! answer upgrades), each upgraded connection is served by [`session`], and requests to
 //! `/@connections/{id}` go to the management API in [`management`] instead.
+//!
+//! The API's one stage (`local` in the events) is served at the root path, as a custom domain name
+//! maps a stage to `/`: clients connect to `ws://127.0.0.1:3001/?token=...`. Any other path is
+//! refused before `$connect` runs, with API Gateway's 403 for a path that leads to no stage.
 
 mod connections;
 mod event;
@@ -28,6 +32,9 @@ use self::connections::{Connections, new_connection_id};
 use self::event::Peer;
 use super::WsHandler;
 use crate::server::ServerTask;
+
+/// The path the WebSocket API's stage is served at: the only one that accepts connections.
+const STAGE_PATH: &str = "/";
 
 /// Binds the WebSocket API's listener on 127.0.0.1:`port` (0 = ephemeral). Bound before the handlers
 /// are built, so the management endpoint the notifier pushes to is known by then.
@@ -96,6 +103,13 @@ async fn dispatch<H: WsHandler>(
 ) -> Response {
     if let Some(connection_id) = management::management_connection_id(request.uri().path()) {
         return management::manage(&gateway.connections, request, &connection_id).await;
+    }
+    if request.uri().path() != STAGE_PATH {
+        return management::aws_error(
+            StatusCode::FORBIDDEN,
+            Some("ForbiddenException"),
+            "Forbidden",
+        );
     }
     let (mut parts, _body) = request.into_parts();
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
