@@ -53,10 +53,12 @@ impl ReadClaims {
             Some(serde_json::Value::String(role)) => role == "admin",
             Some(_) => return Err(AuthError::BadClaim("the token's role is not a string")),
         };
-        Ok(Caller {
-            user_id: UserId::new(sub),
-            is_admin,
-        })
+        // The user id keys DynamoDB items (orders, idempotency records, rate counters): it follows
+        // the rule of every id, so no token can make a key DynamoDB refuses.
+        let user_id = UserId::parse(&sub).map_err(|_| {
+            AuthError::BadClaim("the token's sub is not 1 to 128 printable characters")
+        })?;
+        Ok(Caller { user_id, is_admin })
     }
 }
 
@@ -492,6 +494,11 @@ mod tests {
         assert_eq!(
             authenticator().verify(&sub).unwrap_err().client_reason(),
             "the token's sub is not a string"
+        );
+        let long = hs256(serde_json::json!({"sub": "u".repeat(129), "exp": exp}));
+        assert_eq!(
+            authenticator().verify(&long).unwrap_err().client_reason(),
+            "the token's sub is not 1 to 128 printable characters"
         );
         let exp_text = hs256(serde_json::json!({"sub": "a", "exp": "tomorrow"}));
         assert_eq!(

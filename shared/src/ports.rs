@@ -21,6 +21,11 @@ pub enum StoreError {
     /// An item in the store does not map to the domain: a bug or a hand edit, never the client's fault.
     #[error("stored item is corrupt: {0}")]
     Corrupt(String),
+    /// The store refused a request as malformed (DynamoDB's `ValidationException`: a key over
+    /// its size limit, a wrong attribute type). Input is parsed before any call, so this is a
+    /// request we built wrong, a fault of ours (500), never a reason to retry (503).
+    #[error("the store refused the request as invalid")]
+    Rejected(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A pagination cursor that this store did not hand out.
     #[error("the cursor is not valid")]
     InvalidCursor,

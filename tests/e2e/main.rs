@@ -11,6 +11,7 @@ mod idempotency;
 mod oversell;
 mod payments;
 mod products;
+mod rough_edges;
 mod tokens;
 mod webhooks;
 mod workload;

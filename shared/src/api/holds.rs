@@ -8,7 +8,7 @@ use crate::domain::{HoldId, HoldRequest};
 use crate::ports::{Clock, HoldStore, ProductCatalog};
 
 use super::outcome::{IntoHttp, NewHold};
-use super::request::{json_body, path_param};
+use super::request::{json_body, path_id};
 use super::{ApiError, response};
 use crate::auth::Caller;
 
@@ -29,9 +29,12 @@ pub(crate) async fn get(
     caller: &Caller,
     request: &Request,
 ) -> Result<Response<Body>, ApiError> {
-    let id = path_param(request, "id")?;
-    match holds.get_hold(&HoldId::new(&id)).await? {
+    let id = path_id(request, "hold", HoldId::parse)?;
+    match holds.get_hold(&id).await? {
         Some(hold) if caller.may_see(&hold.user_id) => Ok(response::data(StatusCode::OK, &hold)),
-        _ => Err(ApiError::NotFound { what: "hold", id }),
+        _ => Err(ApiError::NotFound {
+            what: "hold",
+            id: id.to_string(),
+        }),
     }
 }

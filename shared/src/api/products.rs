@@ -6,14 +6,14 @@ use lambda_http::{Body, Request, Response};
 use crate::domain::{NewProduct, ProductId, ProductPatch};
 use crate::ports::{Clock, ProductCatalog};
 
-use super::request::{json_body, page_limit, path_param, query_param};
+use super::request::{json_body_as_written, page_limit, path_id, query_param};
 use super::{ApiError, response};
 use crate::auth::Caller;
 
-fn not_found(id: String) -> ApiError {
+fn not_found(id: &ProductId) -> ApiError {
     ApiError::NotFound {
         what: "product",
-        id,
+        id: id.to_string(),
     }
 }
 
@@ -33,11 +33,11 @@ pub(crate) async fn get(
     catalog: &impl ProductCatalog,
     request: &Request,
 ) -> Result<Response<Body>, ApiError> {
-    let id = path_param(request, "id")?;
+    let id = path_id(request, "product", ProductId::parse)?;
     let product = catalog
-        .get_product(&ProductId::new(&id))
+        .get_product(&id)
         .await?
-        .ok_or_else(|| not_found(id))?;
+        .ok_or_else(|| not_found(&id))?;
     Ok(response::data(StatusCode::OK, &product))
 }
 
@@ -48,7 +48,7 @@ pub(crate) async fn create(
     _admin: &Caller,
     request: &Request,
 ) -> Result<Response<Body>, ApiError> {
-    let new = NewProduct::parse(&json_body(request)?)?;
+    let new = NewProduct::parse(&json_body_as_written(request)?)?;
     let product = catalog
         .create_product(ProductId::generate(), new, clock.now())
         .await?;
@@ -63,12 +63,12 @@ pub(crate) async fn update(
     _admin: &Caller,
     request: &Request,
 ) -> Result<Response<Body>, ApiError> {
-    let id = path_param(request, "id")?;
-    let patch = ProductPatch::parse(&json_body(request)?)?;
+    let id = path_id(request, "product", ProductId::parse)?;
+    let patch = ProductPatch::parse(&json_body_as_written(request)?)?;
     let product = catalog
-        .update_product(&ProductId::new(&id), &patch, clock.now())
+        .update_product(&id, &patch, clock.now())
         .await?
-        .ok_or_else(|| not_found(id))?;
+        .ok_or_else(|| not_found(&id))?;
     Ok(response::data(StatusCode::OK, &product))
 }
 
@@ -79,13 +79,10 @@ pub(crate) async fn delete(
     _admin: &Caller,
     request: &Request,
 ) -> Result<Response<Body>, ApiError> {
-    let id = path_param(request, "id")?;
-    if catalog
-        .delete_product(&ProductId::new(&id), clock.now())
-        .await?
-    {
+    let id = path_id(request, "product", ProductId::parse)?;
+    if catalog.delete_product(&id, clock.now()).await? {
         Ok(response::no_content())
     } else {
-        Err(not_found(id))
+        Err(not_found(&id))
     }
 }

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::ApiError;
 use crate::auth::{AuthError, Caller};
+use crate::domain::{JsonBody, MAX_ID_CHARS};
 
 /// Header that carries the trace id in and out.
 pub const TRACE_ID_HEADER: &str = "x-trace-id";
@@ -62,8 +63,8 @@ pub(crate) fn check_size(request: &Request) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The body as JSON; requires `Content-Type: application/json`.
-pub(crate) fn json_body(request: &Request) -> Result<Value, ApiError> {
+/// The body's bytes, once its `Content-Type` is `application/json`.
+fn json_bytes(request: &Request) -> Result<&[u8], ApiError> {
     let content_type = header(request, "content-type").unwrap_or_default();
     let media_type = content_type.split(';').next().unwrap_or_default().trim();
     if !media_type.eq_ignore_ascii_case("application/json") {
@@ -71,12 +72,25 @@ pub(crate) fn json_body(request: &Request) -> Result<Value, ApiError> {
             "Content-Type must be application/json".into(),
         ));
     }
-    serde_json::from_slice(body_bytes(request))
-        .map_err(|e| ApiError::Malformed(format!("body is not valid JSON: {e}")))
+    Ok(body_bytes(request))
+}
+
+fn not_json(error: serde_json::Error) -> ApiError {
+    ApiError::Malformed(format!("body is not valid JSON: {error}"))
+}
+
+/// The body as JSON; requires `Content-Type: application/json`.
+pub(crate) fn json_body(request: &Request) -> Result<Value, ApiError> {
+    serde_json::from_slice(json_bytes(request)?).map_err(not_json)
+}
+
+/// The body as JSON with each top-level member's text as written (for a price's written form).
+pub(crate) fn json_body_as_written(request: &Request) -> Result<JsonBody, ApiError> {
+    JsonBody::parse(json_bytes(request)?).map_err(not_json)
 }
 
 /// A path parameter that the route guarantees.
-pub(crate) fn path_param(request: &Request, name: &str) -> Result<String, ApiError> {
+fn path_param(request: &Request, name: &str) -> Result<String, ApiError> {
     request
         .path_parameters_ref()
         .and_then(|params| params.first(name))
@@ -85,6 +99,29 @@ pub(crate) fn path_param(request: &Request, name: &str) -> Result<String, ApiErr
             what: "route",
             id: name.to_owned(),
         })
+}
+
+/// The `{id}` path parameter parsed into the domain's id type: an id that cannot exist (empty,
+/// over 128 characters, control characters) is 404 for `what` without a call to the store.
+pub(crate) fn path_id<T>(
+    request: &Request,
+    what: &'static str,
+    parse: fn(&str) -> Result<T, &'static str>,
+) -> Result<T, ApiError> {
+    let raw = path_param(request, "id")?;
+    parse(&raw).map_err(|_| ApiError::NotFound {
+        what,
+        id: echoed_id(&raw),
+    })
+}
+
+/// An id as echoed in a 404's details: at most [`MAX_ID_CHARS`] characters and a marker, so a
+/// megabyte of path is not sent back.
+fn echoed_id(raw: &str) -> String {
+    match raw.char_indices().nth(MAX_ID_CHARS) {
+        Some((cut, _)) => format!("{}…", &raw[..cut]),
+        None => raw.to_owned(),
+    }
 }
 
 /// A query string parameter, if present.
@@ -129,5 +166,19 @@ pub(crate) fn page_limit(request: &Request) -> Result<u32, ApiError> {
                     format!("must be an integer from 1 to {MAX_PAGE_SIZE}"),
                 ))
             }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_echoed_id_is_cut_at_128_characters() {
+        assert_eq!(echoed_id("p1"), "p1");
+        let long = "é".repeat(3000);
+        let echoed = echoed_id(&long);
+        assert_eq!(echoed.chars().count(), MAX_ID_CHARS + 1);
+        assert!(echoed.ends_with('…'));
     }
 }

@@ -98,7 +98,7 @@ impl From<StoreError> for AppError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Unavailable(_) => AppError::Unavailable(Box::new(error)),
-            StoreError::Corrupt(_) | StoreError::InvalidCursor => {
+            StoreError::Corrupt(_) | StoreError::Rejected(_) | StoreError::InvalidCursor => {
                 AppError::Internal(Box::new(error))
             }
         }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::json::{field_integer, field_string};
-use super::{FieldErrors, HoldId, Money, OrderId, ProductId, Quantity, UserId};
+use super::{FieldErrors, HoldId, MAX_QUANTITY, Money, OrderId, ProductId, Quantity, UserId};
 
 /// Most ACTIVE holds one user may have on one product at a time, so that one buyer cannot hold a
 /// sale (docs/decisions.md). Counted in the same transaction that takes the stock.
@@ -170,13 +170,17 @@ impl HoldRequest {
                 }
             }
         });
-        let quantity = field_integer(body.get("quantity"), "quantity", &mut errors).and_then(|n| {
-            match Quantity::parse(n) {
-                Ok(q) => Some(q),
-                Err(e) => {
-                    errors.add("quantity", e.to_string());
-                    None
-                }
+        let quantity = field_integer(
+            body.get("quantity"),
+            "quantity",
+            1..=MAX_QUANTITY,
+            &mut errors,
+        )
+        .and_then(|n| match Quantity::parse(n) {
+            Ok(q) => Some(q),
+            Err(e) => {
+                errors.add("quantity", e.to_string());
+                None
             }
         });
         match (product_id, quantity) {

@@ -52,14 +52,55 @@ string_id!(
 /// Longest id a client may send for a product, an order or a hold.
 pub const MAX_ID_CHARS: usize = 128;
 
-/// 1..=128 printable characters: the rule for every id a client sends.
+/// 1..=128 printable characters, not all of them whitespace: the rule for every id a client
+/// sends (path, body, query or cursor). An id that breaks it cannot exist, so a read answers 404
+/// without asking the store, and no key DynamoDB would refuse (over 2,048 bytes) is ever built.
 fn parse_client_id(text: &str) -> Result<String, &'static str> {
-    if text.is_empty() || text.chars().count() > MAX_ID_CHARS || text.chars().any(char::is_control)
-    {
+    if text.is_empty() || text.chars().count() > MAX_ID_CHARS || !is_printable_text(text) {
         Err("must be 1 to 128 printable characters")
     } else {
         Ok(text.to_owned())
     }
+}
+
+/// Whether `text` is something a person could read and type back: not only whitespace, and no
+/// control character (newline, tab, DEL, C1), invisible format character (zero-width, bidi
+/// embeddings, overrides and isolates such as U+202E, byte order mark, tags) or line or paragraph
+/// separator. Such characters make one string display as another (a name that reads backwards, two
+/// keys that look identical), so none of them is accepted in names, ids or idempotency keys.
+pub(crate) fn is_printable_text(text: &str) -> bool {
+    !text.trim().is_empty()
+        && !text
+            .chars()
+            .any(|c| c.is_control() || is_invisible_format(c))
+}
+
+/// The Unicode general categories Cf (format), Zl and Zp, as of Unicode 15.
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{0600}'..='\u{0605}'
+            | '\u{061C}'
+            | '\u{06DD}'
+            | '\u{070F}'
+            | '\u{0890}'..='\u{0891}'
+            | '\u{08E2}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{110BD}'
+            | '\u{110CD}'
+            | '\u{13430}'..='\u{1343F}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0001}'
+            | '\u{E0020}'..='\u{E007F}'
+    )
 }
 
 impl ProductId {
@@ -71,6 +112,13 @@ impl ProductId {
     /// A fresh random id for a new product.
     pub fn generate() -> Self {
         Self(uuid::Uuid::new_v4().to_string())
+    }
+}
+
+impl UserId {
+    /// Parses a client-supplied user id (an admin's `user_id` filter): the rule of every client id.
+    pub fn parse(text: &str) -> Result<Self, &'static str> {
+        parse_client_id(text).map(Self)
     }
 }
 
@@ -133,13 +181,14 @@ pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
 pub struct IdempotencyKey(String);
 
 impl IdempotencyKey {
-    /// Parses a key; empty, too long or containing control characters is an error.
+    /// Parses a key; empty, too long, only whitespace, or holding a control or invisible format
+    /// character (see [`is_printable_text`]) is an error. The key is kept as sent (not trimmed).
     pub fn parse(text: &str) -> Result<Self, &'static str> {
         let chars = text.chars().count();
         if chars == 0 || chars > MAX_IDEMPOTENCY_KEY_CHARS {
             Err("must be 1 to 255 characters")
-        } else if text.chars().any(char::is_control) {
-            Err("must contain printable characters only")
+        } else if !is_printable_text(text) {
+            Err("must be printable characters, not only whitespace")
         } else {
             Ok(Self(text.to_owned()))
         }
@@ -161,6 +210,37 @@ mod tests {
         assert!(IdempotencyKey::parse(&"k".repeat(256)).is_err());
         assert!(IdempotencyKey::parse("").is_err());
         assert!(IdempotencyKey::parse("tab\there").is_err());
+    }
+
+    #[test]
+    fn a_key_of_whitespace_or_with_invisible_characters_is_refused() {
+        for bad in [
+            " ",
+            "\t",
+            "   ",
+            "a\nb",
+            "a\u{202E}b",
+            "a\u{200B}b",
+            "\u{FEFF}k",
+            "k\u{2028}",
+        ] {
+            assert!(IdempotencyKey::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(IdempotencyKey::parse(" padded key ").is_ok());
+        assert!(IdempotencyKey::parse("clé-été-日本").is_ok());
+    }
+
+    #[test]
+    fn a_client_id_is_one_to_128_printable_characters() {
+        assert!(ProductId::parse(&"p".repeat(128)).is_ok());
+        assert!(ProductId::parse(&"p".repeat(129)).is_err());
+        assert!(ProductId::parse(&"é".repeat(128)).is_ok());
+        for bad in ["", " ", "a\u{0}b", "a\u{202E}b", "a\rb"] {
+            assert!(ProductId::parse(bad).is_err(), "{bad:?}");
+            assert!(OrderId::parse(bad).is_err(), "{bad:?}");
+            assert!(HoldId::parse(bad).is_err(), "{bad:?}");
+            assert!(UserId::parse(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub use ids::{
     Caller, HoldId, IdempotencyKey, MAX_ID_CHARS, MAX_IDEMPOTENCY_KEY_CHARS, OrderId, ProductId,
     UserId,
 };
+pub use json::JsonBody;
 pub use money::{Money, MoneyError};
 pub use order::{
     MAX_ORDER_LINES, Order, OrderItem, OrderLine, OrderRequest, OrderSource, OrderStatus,

@@ -10,7 +10,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::json::{field_integer, field_string};
-use super::{FieldErrors, HoldId, IdempotencyKey, Money, OrderId, ProductId, Quantity, UserId};
+use super::{
+    FieldErrors, HoldId, IdempotencyKey, MAX_QUANTITY, Money, OrderId, ProductId, Quantity, UserId,
+};
 
 /// Most lines in one order: TransactWriteItems takes 100 actions, and the order item and its
 /// idempotency record take two of them, leaving one conditional stock decrement per line for 98.
@@ -203,14 +205,16 @@ pub struct OrderRequest {
 }
 
 impl OrderRequest {
-    /// Parses a body; `header_key` is the `Idempotency-Key` header, used when the body has none.
-    /// Duplicate product ids are rejected rather than merged, so the order shows exactly what was sent.
+    /// Parses a body; `header_key` is the `Idempotency-Key` header, used when the body has none
+    /// (a member that is `null` counts as none). Duplicate product ids are rejected rather than
+    /// merged, so the order shows exactly what was sent.
     pub fn parse(body: &Value, header_key: Option<&str>) -> Result<Self, FieldErrors> {
         let mut errors = FieldErrors::default();
         if !body.is_object() {
             return Err(FieldErrors::single("body", "must be a JSON object"));
         }
-        let key = match (body.get("idempotency_key"), header_key) {
+        let body_key = body.get("idempotency_key").filter(|key| !key.is_null());
+        let key = match (body_key, header_key) {
             (Some(_), _) => field_string(body, "idempotency_key", &mut errors).map(str::to_owned),
             (None, Some(header)) => Some(header.to_owned()),
             (None, None) => {
@@ -317,13 +321,17 @@ fn parse_lines(items: Option<&Value>, errors: &mut FieldErrors) -> Option<Vec<Or
                 }
             }
         });
-        let quantity = field_integer(item.get("quantity"), &at("quantity"), errors).and_then(|n| {
-            match Quantity::parse(n) {
-                Ok(q) => Some(q),
-                Err(e) => {
-                    errors.add(at("quantity"), e.to_string());
-                    None
-                }
+        let quantity = field_integer(
+            item.get("quantity"),
+            &at("quantity"),
+            1..=MAX_QUANTITY,
+            errors,
+        )
+        .and_then(|n| match Quantity::parse(n) {
+            Ok(q) => Some(q),
+            Err(e) => {
+                errors.add(at("quantity"), e.to_string());
+                None
             }
         });
         if let Some(id) = &product_id {
@@ -448,6 +456,32 @@ mod tests {
         .unwrap();
         assert_eq!(req.idempotency_key.as_str(), "hdr");
         assert!(request(json!({"items": [{"product_id": "a", "quantity": 1}]})).is_err());
+    }
+
+    #[test]
+    fn a_null_key_in_the_body_takes_the_header() {
+        let lines = json!([{"product_id": "a", "quantity": 1}]);
+        let req = OrderRequest::parse(
+            &json!({"idempotency_key": null, "items": lines.clone()}),
+            Some("hdr"),
+        )
+        .unwrap();
+        assert_eq!(req.idempotency_key.as_str(), "hdr");
+        let errors = request(json!({"idempotency_key": null, "items": lines})).unwrap_err();
+        assert!(errors.get("idempotency_key").is_some());
+    }
+
+    #[test]
+    fn a_blank_or_invisible_key_is_refused_in_the_body_and_the_header() {
+        let lines = json!([{"product_id": "a", "quantity": 1}]);
+        for key in ["   ", "\t", "k\u{202E}", "k\n"] {
+            let errors =
+                request(json!({"idempotency_key": key, "items": lines.clone()})).unwrap_err();
+            assert!(errors.get("idempotency_key").is_some(), "{key:?}");
+            let errors =
+                OrderRequest::parse(&json!({"items": lines.clone()}), Some(key)).unwrap_err();
+            assert!(errors.get("idempotency_key").is_some(), "{key:?}");
+        }
     }
 
     #[test]

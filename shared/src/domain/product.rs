@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::json::{field_money, field_string, field_u32};
+use super::ids::is_printable_text;
+use super::json::{JsonBody, field_money, field_string, field_u32, refuse_unknown_members};
 use super::{FieldErrors, Money, ProductId};
 
 /// Longest product name (SPEC section 3).
@@ -53,6 +54,10 @@ pub struct ProductPatch {
     pub stock: Option<u32>,
 }
 
+/// Members a product body may hold. `stock_shards` is accepted only as `1`, the one layout that
+/// exists today (SPEC section 4), so a client that sends the default keeps working.
+const PRODUCT_FIELDS: [&str; 4] = ["name", "price", "stock", "stock_shards"];
+
 fn parse_name(value: &Value, errors: &mut FieldErrors) -> Option<String> {
     let name = field_string(value, "name", errors)?;
     let chars = name.trim().chars().count();
@@ -60,16 +65,40 @@ fn parse_name(value: &Value, errors: &mut FieldErrors) -> Option<String> {
         errors.add("name", format!("must be 1 to {MAX_NAME_CHARS} characters"));
         return None;
     }
+    if !is_printable_text(name) {
+        errors.add(
+            "name",
+            "must not contain control or invisible formatting characters (newlines, tabs, bidi overrides)",
+        );
+        return None;
+    }
     Some(name.trim().to_owned())
 }
 
+/// Refuses members no product has, and a `stock_shards` other than 1.
+fn check_members(body: &Value, errors: &mut FieldErrors) {
+    refuse_unknown_members(body, &PRODUCT_FIELDS, errors);
+    if let Some(shards) = body.get("stock_shards") {
+        if shards.as_u64() != Some(1) {
+            errors.add(
+                "stock_shards",
+                "only 1 is supported (sharded stock is not available yet)",
+            );
+        }
+    }
+}
+
 impl NewProduct {
-    /// Parses a create body; every field is required.
-    pub fn parse(body: &Value) -> Result<Self, FieldErrors> {
+    /// Parses a create body; `name`, `price` and `stock` are required, any other member except
+    /// `stock_shards: 1` is an error.
+    pub fn parse(body: &JsonBody) -> Result<Self, FieldErrors> {
+        let written = body;
+        let body = written.value();
         let mut errors = FieldErrors::default();
         if !body.is_object() {
             return Err(FieldErrors::single("body", "must be a JSON object"));
         }
+        check_members(body, &mut errors);
         for field in ["name", "price", "stock"] {
             if body.get(field).is_none() {
                 errors.add(field, "is required");
@@ -78,7 +107,7 @@ impl NewProduct {
         let name = body.get("name").and_then(|_| parse_name(body, &mut errors));
         let price = body
             .get("price")
-            .and_then(|_| field_money(body, "price", &mut errors));
+            .and_then(|_| field_money(written, "price", &mut errors));
         let stock = body
             .get("stock")
             .and_then(|_| field_u32(body, "stock", MAX_STOCK, &mut errors));
@@ -104,17 +133,21 @@ impl NewProduct {
 }
 
 impl ProductPatch {
-    /// Parses an update body; unknown fields are ignored, an empty update is an error.
-    pub fn parse(body: &Value) -> Result<Self, FieldErrors> {
+    /// Parses an update body: any of `name`, `price`, `stock`, at least one; any other member
+    /// (except `stock_shards: 1`) is an error, as on create.
+    pub fn parse(body: &JsonBody) -> Result<Self, FieldErrors> {
+        let written = body;
+        let body = written.value();
         let mut errors = FieldErrors::default();
         if !body.is_object() {
             return Err(FieldErrors::single("body", "must be a JSON object"));
         }
+        check_members(body, &mut errors);
         let patch = ProductPatch {
             name: body.get("name").and_then(|_| parse_name(body, &mut errors)),
             price: body
                 .get("price")
-                .and_then(|_| field_money(body, "price", &mut errors)),
+                .and_then(|_| field_money(written, "price", &mut errors)),
             stock: body
                 .get("stock")
                 .and_then(|_| field_u32(body, "stock", MAX_STOCK, &mut errors)),
@@ -131,10 +164,18 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn body(value: Value) -> JsonBody {
+        JsonBody::parse(value.to_string().as_bytes()).unwrap()
+    }
+
+    fn text(text: &str) -> JsonBody {
+        JsonBody::parse(text.as_bytes()).unwrap()
+    }
+
     #[test]
     fn new_product_reports_every_bad_field() {
-        let errors =
-            NewProduct::parse(&json!({"name": "", "price": "1.999", "stock": -1})).unwrap_err();
+        let errors = NewProduct::parse(&body(json!({"name": "", "price": "1.999", "stock": -1})))
+            .unwrap_err();
         assert!(errors.get("name").is_some());
         assert!(errors.get("price").is_some());
         assert!(errors.get("stock").is_some());
@@ -142,17 +183,85 @@ mod tests {
 
     #[test]
     fn new_product_accepts_price_as_string_or_number() {
-        let a = NewProduct::parse(&json!({"name": "Mug", "price": "9.99", "stock": 3})).unwrap();
-        let b = NewProduct::parse(&json!({"name": "Mug", "price": 9.99, "stock": 3})).unwrap();
+        let a =
+            NewProduct::parse(&text(r#"{"name": "Mug", "price": "9.99", "stock": 3}"#)).unwrap();
+        let b = NewProduct::parse(&text(r#"{"name": "Mug", "price": 9.99, "stock": 3}"#)).unwrap();
         assert_eq!(a, b);
     }
 
     #[test]
+    fn new_product_refuses_a_price_written_with_an_exponent_or_a_third_place() {
+        for price in [
+            "1E2",
+            "12.345e1",
+            "9.990",
+            r#""1.990""#,
+            r#"" 2.00 ""#,
+            r#""2.00\n""#,
+        ] {
+            let errors = NewProduct::parse(&text(&format!(
+                r#"{{"name": "Mug", "price": {price}, "stock": 3}}"#
+            )))
+            .unwrap_err();
+            assert!(errors.get("price").is_some(), "{price}: {errors:?}");
+        }
+    }
+
+    #[test]
+    fn new_product_refuses_unknown_members_and_names_them() {
+        let errors = NewProduct::parse(&body(
+            json!({"id": "mine", "name": "Mug", "price": "1.00", "stock": 1}),
+        ))
+        .unwrap_err();
+        assert!(errors.get("id").is_some(), "{errors:?}");
+        assert!(
+            NewProduct::parse(&body(
+                json!({"name": "Mug", "price": "1.00", "stock": 1, "stock_shards": 1})
+            ))
+            .is_ok()
+        );
+        let shards = NewProduct::parse(&body(
+            json!({"name": "Mug", "price": "1.00", "stock": 1, "stock_shards": 4}),
+        ))
+        .unwrap_err();
+        assert!(shards.get("stock_shards").is_some());
+    }
+
+    #[test]
+    fn a_name_with_control_or_bidi_characters_is_refused() {
+        for name in [
+            "Mug\nCup",
+            "Mug\u{202E}guM",
+            "Tab\there",
+            "\u{200B}",
+            "Mug\u{2066}",
+        ] {
+            let errors =
+                NewProduct::parse(&body(json!({"name": name, "price": "1.00", "stock": 1})))
+                    .unwrap_err();
+            assert!(errors.get("name").is_some(), "{name:?}");
+        }
+        let trimmed = NewProduct::parse(&body(
+            json!({"name": "  Mug  ", "price": "1.00", "stock": 1}),
+        ))
+        .unwrap();
+        assert_eq!(trimmed.name, "Mug");
+    }
+
+    #[test]
     fn empty_patch_is_rejected() {
-        assert!(ProductPatch::parse(&json!({})).is_err());
+        assert!(ProductPatch::parse(&body(json!({}))).is_err());
         assert_eq!(
-            ProductPatch::parse(&json!({"stock": 5})).unwrap().stock,
+            ProductPatch::parse(&body(json!({"stock": 5})))
+                .unwrap()
+                .stock,
             Some(5)
+        );
+        assert!(
+            ProductPatch::parse(&body(json!({"stock": 5, "colour": "red"})))
+                .unwrap_err()
+                .get("colour")
+                .is_some()
         );
     }
 }

@@ -12,7 +12,7 @@ pub struct Quantity(u32);
 
 /// Why a number is not a valid quantity.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("must be an integer from 1 to {MAX_QUANTITY}")]
+#[error("is out of range (1 to {MAX_QUANTITY})")]
 pub struct QuantityError;
 
 impl Quantity {

@@ -6,6 +6,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::index::USER_CONNECTIONS as USER_CONNECTIONS_INDEX;
+use super::sdk_failure;
 use super::{DynamoStore, items};
 use crate::domain::UserId;
 use crate::ports::{Connection, ConnectionStore, StoreError};
@@ -39,7 +40,7 @@ impl ConnectionStore for DynamoStore {
             .set_item(Some(item))
             .send()
             .await
-            .map_err(StoreError::unavailable)?;
+            .map_err(sdk_failure)?;
         Ok(())
     }
 
@@ -50,7 +51,7 @@ impl ConnectionStore for DynamoStore {
             .key("connection_id", items::string(connection_id))
             .send()
             .await
-            .map_err(StoreError::unavailable)?;
+            .map_err(sdk_failure)?;
         Ok(())
     }
 
@@ -68,7 +69,7 @@ impl ConnectionStore for DynamoStore {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(StoreError::unavailable)?;
+                .map_err(sdk_failure)?;
             for item in output.items.unwrap_or_default() {
                 match item.get("connection_id") {
                     Some(AttributeValue::S(id)) => ids.push(id.clone()),

@@ -1,6 +1,8 @@
 //! Opaque pagination cursors: a `LastEvaluatedKey` as JSON, in URL-safe base64 without padding.
 //! A cursor is only trusted after its shape matches the key of the listing it is passed to.
 
+use std::collections::HashMap;
+
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -29,9 +31,21 @@ pub(super) fn encode(key: &Item) -> Result<String, StoreError> {
     Ok(URL_SAFE_NO_PAD.encode(Value::Object(object).to_string()))
 }
 
-/// Decodes a cursor into an `ExclusiveStartKey` whose attribute names are exactly `attributes`;
-/// anything else is [`StoreError::InvalidCursor`], never a request DynamoDB would refuse.
-pub(super) fn decode(cursor: &str, attributes: &[&str]) -> Result<Item, StoreError> {
+/// Longest cursor accepted: a products key is about 200 characters and an orders key about 500
+/// once encoded; anything far longer was not handed out here.
+const MAX_CURSOR_CHARS: usize = 2048;
+
+/// Decodes a cursor into the string values of exactly the key attributes `attributes`. Every key
+/// attribute of the listed tables and indexes is a string (`S`), so a number, another type, an
+/// empty string or a missing or extra attribute is [`StoreError::InvalidCursor`]. The caller then
+/// parses each value into its domain type, so DynamoDB is never asked with a key it would refuse.
+pub(super) fn decode(
+    cursor: &str,
+    attributes: &[&str],
+) -> Result<HashMap<String, String>, StoreError> {
+    if cursor.len() > MAX_CURSOR_CHARS {
+        return Err(StoreError::InvalidCursor);
+    }
     let bytes = URL_SAFE_NO_PAD
         .decode(cursor)
         .map_err(|_| StoreError::InvalidCursor)?;
@@ -41,31 +55,25 @@ pub(super) fn decode(cursor: &str, attributes: &[&str]) -> Result<Item, StoreErr
     if object.len() != attributes.len() {
         return Err(StoreError::InvalidCursor);
     }
-    let mut key = Item::new();
-    for name in attributes {
-        let value = object
-            .get(*name)
-            .and_then(attribute)
-            .ok_or(StoreError::InvalidCursor)?;
-        key.insert((*name).to_owned(), value);
-    }
-    Ok(key)
+    attributes
+        .iter()
+        .map(|name| {
+            let value = object
+                .get(*name)
+                .and_then(string_attribute)
+                .ok_or(StoreError::InvalidCursor)?;
+            Ok(((*name).to_owned(), value))
+        })
+        .collect()
 }
 
-fn attribute(value: &Value) -> Option<AttributeValue> {
+/// The text of `{"S": "<non-empty>"}`; anything else is not a key attribute of ours.
+fn string_attribute(value: &Value) -> Option<String> {
     let Value::Object(typed) = value else {
         return None;
     };
-    if typed.len() != 1 {
-        return None;
-    }
-    match typed.iter().next()? {
-        (kind, Value::String(text)) if kind == "S" && !text.is_empty() => {
-            Some(AttributeValue::S(text.clone()))
-        }
-        (kind, Value::String(text)) if kind == "N" && !text.is_empty() => {
-            Some(AttributeValue::N(text.clone()))
-        }
+    match (typed.len(), typed.get("S")) {
+        (1, Some(Value::String(text))) if !text.is_empty() => Some(text.clone()),
         _ => None,
     }
 }
@@ -81,21 +89,35 @@ mod tests {
             .collect()
     }
 
+    fn strings(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
     #[test]
     fn a_cursor_decodes_back_to_its_key() {
-        let original = key(&[("id", "o1"), ("user_id", "u1"), ("user_created", "t#o1")]);
-        let cursor = encode(&original).unwrap();
+        let pairs = [("id", "o1"), ("user_id", "u1"), ("user_created", "t#o1")];
+        let cursor = encode(&key(&pairs)).unwrap();
         assert!(!cursor.contains('=') && !cursor.contains('+') && !cursor.contains('/'));
         assert_eq!(
             decode(&cursor, &["id", "user_id", "user_created"]).unwrap(),
-            original
+            strings(&pairs)
         );
     }
 
     #[test]
     fn garbage_or_a_cursor_of_another_shape_is_invalid() {
         let product_cursor = encode(&key(&[("id", "p1")])).unwrap();
-        for bad in ["", "!!!", "bm90IGpzb24", product_cursor.as_str()] {
+        let too_long = "A".repeat(MAX_CURSOR_CHARS + 4);
+        for bad in [
+            "",
+            "!!!",
+            "bm90IGpzb24",
+            product_cursor.as_str(),
+            too_long.as_str(),
+        ] {
             assert!(
                 matches!(
                     decode(bad, &["id", "user_id", "user_created"]),
@@ -104,10 +126,27 @@ mod tests {
                 "{bad:?}"
             );
         }
-        let typed_wrong = URL_SAFE_NO_PAD.encode(r#"{"id":{"BOOL":true}}"#);
-        assert!(matches!(
-            decode(&typed_wrong, &["id"]),
-            Err(StoreError::InvalidCursor)
-        ));
+    }
+
+    #[test]
+    fn a_key_attribute_that_is_not_a_non_empty_string_is_invalid() {
+        for json in [
+            r#"{"id":{"N":"1"}}"#,
+            r#"{"id":{"BOOL":true}}"#,
+            r#"{"id":{"S":""}}"#,
+            r#"{"id":{"S":7}}"#,
+            r#"{"id":{"S":"a","N":"1"}}"#,
+            r#"{"id":"p1"}"#,
+            r#"{"id":{"S":"p1"},"extra":{"S":"x"}}"#,
+            r#"["id"]"#,
+        ] {
+            assert!(
+                matches!(
+                    decode(&URL_SAFE_NO_PAD.encode(json), &["id"]),
+                    Err(StoreError::InvalidCursor)
+                ),
+                "{json}"
+            );
+        }
     }
 }

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use super::DynamoStore;
 use super::index::ACTIVE_HOLDS;
 use super::items::{self, HOLD_SWEEP_SHARDS};
+use super::sdk_failure;
 use super::transactions::{HoldMoveGuard, Reason, cancellation_reasons, is_conflict};
 use crate::domain::{Hold, HoldId};
 use crate::ports::{HoldStore, PlaceHoldError, StoreError};
@@ -22,7 +23,7 @@ impl HoldStore for DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(StoreError::unavailable)?;
+            .map_err(sdk_failure)?;
         output.item.map(Hold::try_from).transpose()
     }
 
@@ -65,7 +66,7 @@ impl HoldStore for DynamoStore {
             [Reason::ConditionFailed, ..] => PlaceHoldError::InsufficientStock,
             [_, _, Reason::ConditionFailed] => PlaceHoldError::LimitReached,
             _ if is_conflict(&error, &reasons) => PlaceHoldError::Conflict,
-            _ => PlaceHoldError::Store(StoreError::unavailable(error)),
+            _ => PlaceHoldError::Store(sdk_failure(error)),
         })
     }
 
@@ -98,7 +99,7 @@ impl HoldStore for DynamoStore {
                 "the active-hold count of hold {} is already zero",
                 expired.id
             ))),
-            _ => Err(StoreError::unavailable(error)),
+            _ => Err(sdk_failure(error)),
         }
     }
 
@@ -120,7 +121,7 @@ impl HoldStore for DynamoStore {
                 .limit(i32::try_from(limit).unwrap_or(i32::MAX))
                 .send()
                 .await
-                .map_err(StoreError::unavailable)?;
+                .map_err(sdk_failure)?;
             for item in output.items.unwrap_or_default() {
                 holds.push(Hold::try_from(item)?);
             }

@@ -2,6 +2,7 @@
 
 use super::DynamoStore;
 use super::items;
+use super::sdk_failure;
 use crate::domain::{IdempotencyKey, UserId};
 use crate::ports::{IdempotencyRecord, IdempotencyStore, StoreError};
 
@@ -22,7 +23,7 @@ impl IdempotencyStore for DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(StoreError::unavailable)?;
+            .map_err(sdk_failure)?;
         output.item.map(IdempotencyRecord::try_from).transpose()
     }
 }

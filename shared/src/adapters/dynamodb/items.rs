@@ -277,12 +277,50 @@ pub(super) fn pending_settlement_values(
     ]
 }
 
-/// The user a `user-orders` cursor key belongs to.
-pub(super) fn cursor_owner(key: &Item) -> Option<&str> {
-    match key.get("user_id") {
-        Some(AttributeValue::S(user)) => Some(user),
-        _ => None,
+/// The `ExclusiveStartKey` a products cursor's values stand for: its `id` must be a product id a
+/// client could send ([`ProductId::parse`]), else the cursor is invalid.
+pub(super) fn product_start_key(values: &HashMap<String, String>) -> Result<Item, StoreError> {
+    let id = values
+        .get("id")
+        .and_then(|id| ProductId::parse(id).ok())
+        .ok_or(StoreError::InvalidCursor)?;
+    Ok(product_key(&id))
+}
+
+/// The `ExclusiveStartKey` a `user-orders` cursor's values stand for, checked whole: `id` is an
+/// order id, `user_id` is `owner` (a cursor is client-held: without this it would page through
+/// another user's partition of the index) and `user_created` is `<RFC 3339 time>#<id>`, as
+/// [`order_item`] writes it. Anything else is [`StoreError::InvalidCursor`].
+pub(super) fn user_orders_start_key(
+    values: &HashMap<String, String>,
+    owner: &UserId,
+) -> Result<Item, StoreError> {
+    let field = |name: &str| values.get(name).ok_or(StoreError::InvalidCursor);
+    let id = OrderId::parse(field("id")?).map_err(|_| StoreError::InvalidCursor)?;
+    if field("user_id")? != owner.as_str() {
+        return Err(StoreError::InvalidCursor);
     }
+    let user_created = field("user_created")?;
+    let well_formed = user_created
+        .split_once('#')
+        .is_some_and(|(at, of)| of == id.as_str() && DateTime::parse_from_rfc3339(at).is_ok());
+    if !well_formed {
+        return Err(StoreError::InvalidCursor);
+    }
+    Ok(HashMap::from([
+        ("id".to_owned(), string(id.as_str())),
+        ("user_id".to_owned(), string(owner.as_str())),
+        ("user_created".to_owned(), string(user_created)),
+    ]))
+}
+
+/// The cursor key of a returned item: its `attributes` (the table key, plus the index key for an
+/// index query), which is what `LastEvaluatedKey` would be had the page ended at this item.
+pub(super) fn cursor_key(item: &Item, attributes: &[&str]) -> Item {
+    attributes
+        .iter()
+        .filter_map(|name| Some(((*name).to_owned(), item.get(*name)?.clone())))
+        .collect()
 }
 
 /// A stored product and whether it was soft-deleted (reads treat a deleted product as absent).
@@ -480,7 +518,10 @@ impl<'a> Fields<'a> {
 
     fn money(&self, name: &str) -> Result<Money, StoreError> {
         match self.item.get(name) {
-            Some(AttributeValue::N(text)) => Money::parse(text).map_err(|e| self.corrupt(name, e)),
+            // The value counts, not the form: DynamoDB may hand `9.90` back as `9.9`.
+            Some(AttributeValue::N(text)) => rust_decimal::Decimal::from_str(text)
+                .map_err(|e| self.corrupt(name, e))
+                .and_then(|value| Money::from_decimal(value).map_err(|e| self.corrupt(name, e))),
             Some(_) => Err(self.corrupt(name, "not a number")),
             None => Err(self.corrupt(name, "missing")),
         }
@@ -552,6 +593,46 @@ mod tests {
         );
         let item = order_item(&order);
         assert_eq!(item["user_created"], string("2026-01-01T00:00:00.123Z#o1"));
+    }
+
+    #[test]
+    fn an_orders_cursor_must_be_the_owners_and_well_formed() {
+        let values = |id: &str, user: &str, created: &str| -> HashMap<String, String> {
+            HashMap::from([
+                ("id".to_owned(), id.to_owned()),
+                ("user_id".to_owned(), user.to_owned()),
+                ("user_created".to_owned(), created.to_owned()),
+            ])
+        };
+        let alice = UserId::new("alice");
+        let good = values("o1", "alice", "2026-01-01T00:00:00.123Z#o1");
+        assert_eq!(
+            user_orders_start_key(&good, &alice).unwrap()["user_created"],
+            string("2026-01-01T00:00:00.123Z#o1")
+        );
+        for bad in [
+            values("o1", "bob", "2026-01-01T00:00:00.123Z#o1"),
+            values("o1", "alice", "2026-01-01T00:00:00.123Z#o2"),
+            values("o1", "alice", "yesterday#o1"),
+            values("o1", "alice", "o1"),
+            values(&"o".repeat(129), "alice", "2026-01-01T00:00:00.123Z#o1"),
+        ] {
+            assert!(
+                matches!(
+                    user_orders_start_key(&bad, &alice),
+                    Err(StoreError::InvalidCursor)
+                ),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_products_cursor_id_must_be_a_product_id() {
+        let id = |id: &str| HashMap::from([("id".to_owned(), id.to_owned())]);
+        assert!(product_start_key(&id("p1")).is_ok());
+        assert!(product_start_key(&id(&"p".repeat(2049))).is_err());
+        assert!(product_start_key(&id("a\nb")).is_err());
     }
 
     #[test]

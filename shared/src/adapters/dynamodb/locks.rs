@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::sdk_failure;
 use super::{DynamoStore, condition_held, is_condition_failure, items};
 use crate::domain::ProductId;
 use crate::ports::{StockLocks, StoreError};
@@ -50,7 +51,7 @@ impl StockLocks for DynamoStore {
             // deleting it would let a third writer in beside them.
             Ok(_) => Ok(()),
             Err(e) if is_condition_failure(&e) => Ok(()),
-            Err(e) => Err(StoreError::unavailable(e)),
+            Err(e) => Err(sdk_failure(e)),
         }
     }
 }

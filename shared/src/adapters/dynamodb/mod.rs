@@ -69,6 +69,26 @@ impl Reachable for DynamoStore {
     }
 }
 
+/// An SDK failure as a store error. DynamoDB's `ValidationException` means the request itself was
+/// wrong (a key over 2,048 bytes, a mistyped key attribute): input is parsed before any call, so
+/// that is a fault of ours, [`StoreError::Rejected`] (500), and retrying would not help. Every
+/// other failure (throttling, network, 5xx) is [`StoreError::Unavailable`] (503).
+fn sdk_failure<E, R>(error: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    if error
+        .as_service_error()
+        .and_then(ProvideErrorMetadata::code)
+        == Some("ValidationException")
+    {
+        StoreError::Rejected(Box::new(error))
+    } else {
+        StoreError::unavailable(error)
+    }
+}
+
 /// Whether a call failed only because its condition expression was false.
 fn is_condition_failure<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> bool {
     error
@@ -87,7 +107,7 @@ where
     match result {
         Ok(_) => Ok(true),
         Err(e) if is_condition_failure(&e) => Ok(false),
-        Err(e) => Err(StoreError::unavailable(e)),
+        Err(e) => Err(sdk_failure(e)),
     }
 }
 
@@ -109,4 +129,36 @@ pub(crate) mod index {
     pub(crate) const USER_CONNECTIONS: &str = "user-connections";
     /// The sparse index of ACTIVE holds by sweep shard and end of window (the sweeper's query).
     pub(crate) const ACTIVE_HOLDS: &str = "active-holds";
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::error::ErrorMetadata;
+    use aws_sdk_dynamodb::operation::get_item::GetItemError;
+
+    use super::*;
+
+    fn service_error(code: &str) -> SdkError<GetItemError, ()> {
+        let meta = ErrorMetadata::builder()
+            .code(code)
+            .message("refused")
+            .build();
+        SdkError::service_error(GetItemError::generic(meta), ())
+    }
+
+    #[test]
+    fn a_validation_exception_is_ours_and_throttling_is_unavailability() {
+        assert!(matches!(
+            sdk_failure(service_error("ValidationException")),
+            StoreError::Rejected(_)
+        ));
+        assert!(matches!(
+            sdk_failure(service_error("ThrottlingException")),
+            StoreError::Unavailable(_)
+        ));
+        assert!(matches!(
+            sdk_failure(service_error("ProvisionedThroughputExceededException")),
+            StoreError::Unavailable(_)
+        ));
+    }
 }

@@ -1,7 +1,8 @@
 //! Order reads: one order by id, and a user's orders newest first through the `user-orders` index.
 
 use super::index::USER_ORDERS as USER_ORDERS_INDEX;
-use super::{DynamoStore, cursor, items};
+use super::items::{self, Item};
+use super::{DynamoStore, cursor, sdk_failure};
 use crate::domain::{Order, OrderId};
 use crate::ports::{OrderQuery, OrderReader, Page, StoreError};
 
@@ -15,29 +16,26 @@ impl OrderReader for DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(StoreError::unavailable)?;
+            .map_err(sdk_failure)?;
         output.item.map(Order::try_from).transpose()
     }
 
     async fn list_orders(&self, query: &OrderQuery) -> Result<Page<Order>, StoreError> {
         let limit = query.limit.max(1) as usize;
         let mut start = match &query.cursor {
-            Some(text) => {
-                let key = cursor::decode(text, items::USER_ORDERS_CURSOR_KEY)?;
-                // The cursor is client-held: without this check it would page through another
-                // user's partition of the index.
-                if items::cursor_owner(&key) != Some(query.user_id.as_str()) {
-                    return Err(StoreError::InvalidCursor);
-                }
-                Some(key)
-            }
+            Some(text) => Some(items::user_orders_start_key(
+                &cursor::decode(text, items::USER_ORDERS_CURSOR_KEY)?,
+                &query.user_id,
+            )?),
             None => None,
         };
-        let mut orders = Vec::with_capacity(limit);
-        // Query's Limit counts items evaluated before the status filter: asking for exactly what is
-        // missing never reads past the page, so the last key is a cursor without gaps.
+        // One order more than the page is read, so a page that ends at the user's last order says
+        // so (`next_cursor: null`). Query's Limit counts items evaluated before the status filter;
+        // asking for what is missing never reads more than one item past the page, and the cursor
+        // is the last returned order's own index key, so nothing is skipped.
+        let mut orders: Vec<(Order, Item)> = Vec::with_capacity(limit + 1);
         loop {
-            let remaining = i32::try_from(limit - orders.len()).unwrap_or(i32::MAX);
+            let remaining = i32::try_from(limit + 1 - orders.len()).unwrap_or(i32::MAX);
             let mut request = self
                 .client
                 .query()
@@ -54,18 +52,27 @@ impl OrderReader for DynamoStore {
                     .expression_attribute_names("#status", "status")
                     .expression_attribute_values(":s", items::status(status));
             }
-            let output = request.send().await.map_err(StoreError::unavailable)?;
+            let output = request.send().await.map_err(sdk_failure)?;
             for item in output.items.unwrap_or_default() {
-                orders.push(Order::try_from(item)?);
+                let key = items::cursor_key(&item, items::USER_ORDERS_CURSOR_KEY);
+                orders.push((Order::try_from(item)?, key));
             }
             start = output.last_evaluated_key;
-            if orders.len() >= limit || start.is_none() {
+            if orders.len() > limit || start.is_none() {
                 break;
             }
         }
-        let next_cursor = start.as_ref().map(cursor::encode).transpose()?;
+        let next_cursor = if orders.len() > limit {
+            orders.truncate(limit);
+            orders
+                .last()
+                .map(|(_, key)| cursor::encode(key))
+                .transpose()?
+        } else {
+            None
+        };
         Ok(Page {
-            items: orders,
+            items: orders.into_iter().map(|(order, _)| order).collect(),
             next_cursor,
         })
     }

@@ -8,7 +8,9 @@ use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnValue};
 use chrono::{DateTime, Utc};
 
 use super::items::{self, Item, ProductItem};
-use super::{DynamoStore, UnprocessedKeys, condition_held, cursor, is_condition_failure};
+use super::{
+    DynamoStore, UnprocessedKeys, condition_held, cursor, is_condition_failure, sdk_failure,
+};
 use crate::domain::{NewProduct, Product, ProductId, ProductPatch};
 use crate::ports::{Page, ProductCatalog, StoreError};
 use crate::retry::full_jitter;
@@ -30,7 +32,7 @@ impl ProductCatalog for DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(StoreError::unavailable)?;
+            .map_err(sdk_failure)?;
         match output.item {
             Some(item) => Ok(ProductItem::try_from(item)?.live()),
             None => Ok(None),
@@ -63,14 +65,20 @@ impl ProductCatalog for DynamoStore {
         cursor: Option<String>,
     ) -> Result<Page<Product>, StoreError> {
         let limit = limit.max(1) as usize;
-        let mut start = cursor
-            .map(|c| cursor::decode(&c, items::PRODUCT_CURSOR_KEY))
-            .transpose()?;
-        let mut products = Vec::with_capacity(limit);
-        // Scan's Limit counts items evaluated before the filter, so asking for exactly what is
-        // missing never reads past the page and the last key is a gap-free cursor.
+        let mut start = match cursor {
+            Some(text) => Some(items::product_start_key(&cursor::decode(
+                &text,
+                items::PRODUCT_CURSOR_KEY,
+            )?)?),
+            None => None,
+        };
+        // One product more than the page is read, so a page that ends at the last product says
+        // so (`next_cursor: null`) instead of handing out a cursor to an empty page. Scan's Limit
+        // counts items evaluated before the filter; asking for what is missing never reads more
+        // than one item past the page, and the cursor is the last returned product's own key.
+        let mut products: Vec<(Product, Item)> = Vec::with_capacity(limit + 1);
         loop {
-            let remaining = i32::try_from(limit - products.len()).unwrap_or(i32::MAX);
+            let remaining = i32::try_from(limit + 1 - products.len()).unwrap_or(i32::MAX);
             let output = self
                 .client
                 .scan()
@@ -80,18 +88,29 @@ impl ProductCatalog for DynamoStore {
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(StoreError::unavailable)?;
+                .map_err(sdk_failure)?;
             for item in output.items.unwrap_or_default() {
-                products.extend(ProductItem::try_from(item)?.live());
+                let key = items::cursor_key(&item, items::PRODUCT_CURSOR_KEY);
+                if let Some(product) = ProductItem::try_from(item)?.live() {
+                    products.push((product, key));
+                }
             }
             start = output.last_evaluated_key;
-            if products.len() >= limit || start.is_none() {
+            if products.len() > limit || start.is_none() {
                 break;
             }
         }
-        let next_cursor = start.as_ref().map(cursor::encode).transpose()?;
+        let next_cursor = if products.len() > limit {
+            products.truncate(limit);
+            products
+                .last()
+                .map(|(_, key)| cursor::encode(key))
+                .transpose()?
+        } else {
+            None
+        };
         Ok(Page {
-            items: products,
+            items: products.into_iter().map(|(product, _)| product).collect(),
             next_cursor,
         })
     }
@@ -111,7 +130,7 @@ impl ProductCatalog for DynamoStore {
             .condition_expression("attribute_not_exists(id)")
             .send()
             .await
-            .map_err(StoreError::unavailable)?;
+            .map_err(sdk_failure)?;
         Ok(product)
     }
 
@@ -156,7 +175,7 @@ impl ProductCatalog for DynamoStore {
                 )),
             },
             Err(e) if is_condition_failure(&e) => Ok(None),
-            Err(e) => Err(StoreError::unavailable(e)),
+            Err(e) => Err(sdk_failure(e)),
         }
     }
 
@@ -201,7 +220,7 @@ impl DynamoStore {
                 .request_items(table, request)
                 .send()
                 .await
-                .map_err(StoreError::unavailable)?;
+                .map_err(sdk_failure)?;
             found.extend(
                 output
                     .responses

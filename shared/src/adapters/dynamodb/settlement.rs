@@ -5,6 +5,7 @@
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 
 use super::index::STATUS_UPDATED as STATUS_UPDATED_INDEX;
+use super::sdk_failure;
 use super::transactions::{merged_lines, order_condition_failed};
 use super::{DynamoStore, condition_held, items};
 use crate::domain::{Order, OrderStatus};
@@ -78,7 +79,7 @@ impl OrderSettler for DynamoStore {
         {
             Ok(_) => Ok(true),
             Err(e) if order_condition_failed(&e) => Ok(false),
-            Err(e) => Err(StoreError::unavailable(e)),
+            Err(e) => Err(sdk_failure(e)),
         }
     }
 }
@@ -102,7 +103,7 @@ impl UnsettledOrders for DynamoStore {
             .limit(i32::try_from(limit).unwrap_or(i32::MAX))
             .send()
             .await
-            .map_err(StoreError::unavailable)?;
+            .map_err(sdk_failure)?;
         output
             .items
             .unwrap_or_default()

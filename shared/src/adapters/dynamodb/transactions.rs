@@ -11,6 +11,7 @@ use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 
 use chrono::{DateTime, Utc};
 
+use super::sdk_failure;
 use super::{DynamoStore, items};
 use crate::domain::{Hold, HoldStatus, Order, OrderItem, OrderStatus, ProductId};
 use crate::ports::{PlaceOrderError, StockReserver, StoreError};
@@ -203,7 +204,7 @@ impl StockReserver for DynamoStore {
             _ if is_conflict(&error, &reasons) => PlaceOrderError::Conflict {
                 product_id: Some(consumed.product_id.clone()),
             },
-            _ => PlaceOrderError::Store(StoreError::unavailable(error)),
+            _ => PlaceOrderError::Store(sdk_failure(error)),
         })
     }
 
@@ -263,7 +264,7 @@ impl StockReserver for DynamoStore {
                 tokio::time::sleep(full_jitter(CANCEL_BACKOFF, attempt, CANCEL_BACKOFF_CAP)).await;
                 continue;
             }
-            return Err(StoreError::unavailable(error));
+            return Err(sdk_failure(error));
         }
     }
 }
@@ -349,13 +350,14 @@ pub(super) fn order_condition_failed<R>(error: &SdkError<TransactWriteItemsError
 }
 
 /// Maps a failed placement: the idempotency record first (a replay must not read as a stock
-/// problem), then the first product short of stock, then conflicts; anything else is a 503.
+/// problem), then the first product short of stock, then conflicts; anything else is a 503 (or a
+/// 500 for a request DynamoDB refused as invalid).
 fn placement_error<R>(
     error: SdkError<TransactWriteItemsError, R>,
     lines: &[(ProductId, u64)],
 ) -> PlaceOrderError
 where
-    SdkError<TransactWriteItemsError, R>: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
     let reasons = cancellation_reasons(&error).unwrap_or_default();
     if reasons.get(lines.len() + 1) == Some(&Reason::ConditionFailed) {
@@ -379,7 +381,7 @@ where
             .map(|i| lines[i].0.clone());
         return PlaceOrderError::Conflict { product_id };
     }
-    PlaceOrderError::Store(StoreError::unavailable(error))
+    PlaceOrderError::Store(sdk_failure(error))
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use chrono::Utc;
 
+use super::sdk_failure;
 use super::transactions::{Reason, cancellation_reasons};
 use super::{DynamoStore, items};
 use crate::domain::{IdempotencyKey, OrderId};
@@ -19,7 +20,7 @@ impl DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(StoreError::unavailable)?;
+            .map_err(sdk_failure)?;
         Ok(output.item)
     }
 }
@@ -74,7 +75,7 @@ impl WebhookStore for DynamoStore {
         let Err(error) = result else { return Ok(true) };
         match cancellation_reasons(&error).unwrap_or_default().first() {
             Some(Reason::ConditionFailed) => Ok(false),
-            _ => Err(StoreError::unavailable(error)),
+            _ => Err(sdk_failure(error)),
         }
     }
 

@@ -10,7 +10,7 @@ use crate::domain::{FieldErrors, Order, OrderId, OrderRequest, OrderStatus, User
 use crate::ports::{Clock, Notifier, OrderQuery, OrderQueue, OrderReader, StockReserver};
 
 use super::outcome::IntoHttp;
-use super::request::{header, json_body, page_limit, path_param, query_param};
+use super::request::{header, json_body, page_limit, path_id, query_param};
 use super::{ApiError, response};
 use crate::auth::Caller;
 
@@ -18,11 +18,14 @@ use crate::auth::Caller;
 async fn visible_order(
     orders: &impl OrderReader,
     caller: &Caller,
-    id: String,
+    id: &OrderId,
 ) -> Result<Order, ApiError> {
-    match orders.get_order(&OrderId::new(&id)).await? {
+    match orders.get_order(id).await? {
         Some(order) if caller.may_see(&order.user_id) => Ok(order),
-        _ => Err(ApiError::NotFound { what: "order", id }),
+        _ => Err(ApiError::NotFound {
+            what: "order",
+            id: id.to_string(),
+        }),
     }
 }
 
@@ -32,7 +35,8 @@ pub(crate) async fn get(
     caller: &Caller,
     request: &Request,
 ) -> Result<Response<Body>, ApiError> {
-    let order = visible_order(orders, caller, path_param(request, "id")?).await?;
+    let id = path_id(request, "order", OrderId::parse)?;
+    let order = visible_order(orders, caller, &id).await?;
     Ok(response::data(StatusCode::OK, &order))
 }
 
@@ -43,7 +47,9 @@ pub(crate) async fn list(
     request: &Request,
 ) -> Result<Response<Body>, ApiError> {
     let user_id = match query_param(request, "user_id") {
-        Some(other) if caller.is_admin => UserId::new(other),
+        // A user id that cannot exist would make a key DynamoDB refuses: 422, never a query.
+        Some(other) if caller.is_admin => UserId::parse(&other)
+            .map_err(|msg| ApiError::Validation(FieldErrors::single("user_id", msg)))?,
         Some(other) if other != caller.user_id.as_str() => {
             return Err(ApiError::Forbidden(
                 "only admins may list another user's orders",
@@ -99,7 +105,7 @@ pub(crate) async fn cancel<S: OrderReader + StockReserver>(
     request: &Request,
     trace_id: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let id = OrderId::new(path_param(request, "id")?);
+    let id = path_id(request, "order", OrderId::parse)?;
     let cancel = CancelOrder {
         store,
         notifier,

@@ -167,3 +167,49 @@ async fn sample_events_deserialize_like_the_runtime_and_are_served() {
     let (_, listed, _) = call(Endpoint::ListOrders).user("dev-user").send(&app).await;
     assert_eq!(listed["data"][0]["total_amount"], "29.80");
 }
+
+#[tokio::test]
+async fn an_id_that_cannot_exist_is_404_without_asking_the_store() {
+    let app = app();
+    // A store that is down answers 503 to anything that reaches it.
+    app.store.set_down(true);
+    let impossible = [
+        "x".repeat(129),
+        "a\nb".to_owned(),
+        "a\u{202E}b".to_owned(),
+        " ".to_owned(),
+    ];
+    for endpoint in [
+        Endpoint::GetProduct,
+        Endpoint::UpdateProduct,
+        Endpoint::DeleteProduct,
+        Endpoint::GetOrder,
+        Endpoint::CancelOrder,
+        Endpoint::GetHold,
+    ] {
+        for id in &impossible {
+            let (status, body, _) = call(endpoint)
+                .admin()
+                .id(id)
+                .json(json!({"stock": 1}))
+                .send(&app)
+                .await;
+            assert_eq!(
+                (status, body["error_code"].as_str()),
+                (StatusCode::NOT_FOUND, Some("NOT_FOUND")),
+                "{endpoint:?} {id:?}: {body}"
+            );
+        }
+        let (status, _, _) = call(endpoint)
+            .admin()
+            .id("possible")
+            .json(json!({"stock": 1}))
+            .send(&app)
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{endpoint:?} reaches the store"
+        );
+    }
+}
