@@ -175,7 +175,10 @@ async fn list_orders_is_newest_first_filtered_and_paged_by_user() -> anyhow::Res
         stack.store.list_orders(&foreign).await,
         Err(StoreError::InvalidCursor)
     ));
+    // A second product, so that a one-item page of products has a cursor to misuse.
+    stack.product("b", 1).await?;
     let product_cursor = stack.store.list_products(1, None).await?.next_cursor;
+    assert!(product_cursor.is_some());
     for bad in [Some("garbage!".to_owned()), product_cursor] {
         let query = OrderQuery {
             user_id: UserId::new("alice"),
