@@ -1,25 +1,23 @@
-//! In-memory fakes of the ports for fast unit tests of the handlers. They keep the same
-//! conditional semantics as the DynamoDB adapter (all-or-nothing placement, cancel only from
-//! PENDING, lock leases) so a handler test means something; the integration tests run the real one.
+//! Every store port over one mutex-guarded set of maps, with the DynamoDB adapter's conditional
+//! semantics (all-or-nothing placement, cancel only from PENDING, lock leases, holds moved once).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 
+use super::SwitchedOff;
 use crate::domain::{
     Hold, HoldId, HoldStatus, IdempotencyKey, NewProduct, Order, OrderId, OrderStatus, Product,
     ProductId, ProductPatch, UserId,
 };
-use crate::messages::{OrderEvent, OrderPlaced};
 use crate::ports::{
-    Clock, Connection, ConnectionPusher, ConnectionStore, Delivery, HoldStore, IdempotencyRecord,
-    IdempotencyStore, Notifier, OrderQuery, OrderQueue, OrderReader, OrderSettler, Page,
-    PaymentError, PaymentGateway, PaymentOutcome, PendingSettlement, PlaceHoldError,
-    PlaceOrderError, ProductCatalog, PushError, QueueError, RateCounter, Reachable, StockLocks,
-    StockReserver, StoreError, UnsettledOrders, WebhookRecord, WebhookStore,
+    Connection, ConnectionStore, HoldStore, IdempotencyRecord, IdempotencyStore, OrderQuery,
+    OrderReader, OrderSettler, Page, PendingSettlement, PlaceHoldError, PlaceOrderError,
+    ProductCatalog, RateCounter, Reachable, StockLocks, StockReserver, StoreError, UnsettledOrders,
+    WebhookRecord, WebhookStore,
 };
 
 #[derive(Debug, Default)]
@@ -85,10 +83,6 @@ pub struct InMemoryStore {
     tables: Mutex<Tables>,
     down: AtomicBool,
 }
-
-#[derive(Debug, thiserror::Error)]
-#[error("the in-memory store was switched off by the test")]
-struct SwitchedOff;
 
 impl InMemoryStore {
     /// Makes every call fail as if DynamoDB were unreachable (or reachable again).
@@ -402,69 +396,6 @@ impl Reachable for InMemoryStore {
     }
 }
 
-/// Records sent messages; can be switched to fail.
-#[derive(Debug, Default)]
-pub struct RecordingQueue {
-    sent: Mutex<Vec<OrderPlaced>>,
-    down: AtomicBool,
-}
-
-impl RecordingQueue {
-    /// Messages sent so far.
-    pub fn sent(&self) -> Vec<OrderPlaced> {
-        self.sent.lock().unwrap().clone()
-    }
-
-    /// Makes sends and health probes fail (or succeed again).
-    pub fn set_down(&self, down: bool) {
-        self.down.store(down, Ordering::SeqCst);
-    }
-}
-
-impl OrderQueue for RecordingQueue {
-    async fn enqueue(&self, message: &OrderPlaced, _delay: Duration) -> Result<(), QueueError> {
-        if self.down.load(Ordering::SeqCst) {
-            return Err(QueueError(Box::new(SwitchedOff)));
-        }
-        self.sent.lock().unwrap().push(message.clone());
-        Ok(())
-    }
-}
-
-impl Reachable for RecordingQueue {
-    async fn reachable(&self) -> bool {
-        !self.down.load(Ordering::SeqCst)
-    }
-}
-
-/// A clock that only moves when told to.
-#[derive(Debug)]
-pub struct FixedClock(Mutex<DateTime<Utc>>);
-
-impl Default for FixedClock {
-    fn default() -> Self {
-        FixedClock(Mutex::new(
-            Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 30)
-                .single()
-                .expect("valid date"),
-        ))
-    }
-}
-
-impl FixedClock {
-    /// Moves time forward.
-    pub fn advance(&self, by: Duration) {
-        let mut now = self.0.lock().unwrap();
-        *now += chrono::Duration::from_std(by).expect("test durations are small");
-    }
-}
-
-impl Clock for FixedClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap()
-    }
-}
-
 impl OrderSettler for InMemoryStore {
     async fn start_processing(&self, processing: &Order) -> Result<bool, StoreError> {
         let mut tables = self.tables()?;
@@ -649,90 +580,5 @@ impl InMemoryStore {
             .unwrap()
             .orders
             .insert(order.id.clone(), order);
-    }
-}
-
-/// Records every event it is asked to push.
-#[derive(Debug, Default)]
-pub struct RecordingNotifier {
-    events: Mutex<Vec<(UserId, OrderEvent)>>,
-}
-
-impl RecordingNotifier {
-    /// Events so far, with their users.
-    pub fn events(&self) -> Vec<(UserId, OrderEvent)> {
-        self.events.lock().unwrap().clone()
-    }
-}
-
-impl Notifier for RecordingNotifier {
-    async fn notify(&self, user_id: &UserId, event: &OrderEvent) {
-        self.events
-            .lock()
-            .unwrap()
-            .push((user_id.clone(), event.clone()));
-    }
-}
-
-/// Pushes into memory; connections listed in `gone` answer 410.
-#[derive(Debug, Default)]
-pub struct RecordingPusher {
-    pushed: Mutex<Vec<(String, String)>>,
-    gone: Mutex<Vec<String>>,
-}
-
-impl RecordingPusher {
-    /// Makes a connection answer 410 Gone from now on.
-    pub fn mark_gone(&self, connection_id: &str) {
-        self.gone.lock().unwrap().push(connection_id.to_owned());
-    }
-
-    /// (connection, payload) pairs delivered so far.
-    pub fn pushed(&self) -> Vec<(String, String)> {
-        self.pushed.lock().unwrap().clone()
-    }
-}
-
-impl ConnectionPusher for RecordingPusher {
-    async fn push(&self, connection_id: &str, payload: &[u8]) -> Result<Delivery, PushError> {
-        if self.gone.lock().unwrap().iter().any(|g| g == connection_id) {
-            return Ok(Delivery::Gone);
-        }
-        self.pushed.lock().unwrap().push((
-            connection_id.to_owned(),
-            String::from_utf8_lossy(payload).into_owned(),
-        ));
-        Ok(Delivery::Delivered)
-    }
-}
-
-/// A payment gateway that answers from a script, then approves; counts charges.
-#[derive(Debug, Default)]
-pub struct ScriptedPayments {
-    script: Mutex<std::collections::VecDeque<Result<PaymentOutcome, ()>>>,
-    charges: Mutex<Vec<OrderId>>,
-}
-
-impl ScriptedPayments {
-    /// Queues the next answers: `Ok(outcome)`, or `Err(())` for a technical error.
-    pub fn then(&self, answer: Result<PaymentOutcome, ()>) -> &Self {
-        self.script.lock().unwrap().push_back(answer);
-        self
-    }
-
-    /// Orders charged so far (technical errors included).
-    pub fn charges(&self) -> Vec<OrderId> {
-        self.charges.lock().unwrap().clone()
-    }
-}
-
-impl PaymentGateway for ScriptedPayments {
-    async fn charge(&self, order: &Order) -> Result<PaymentOutcome, PaymentError> {
-        self.charges.lock().unwrap().push(order.id.clone());
-        match self.script.lock().unwrap().pop_front() {
-            None | Some(Ok(PaymentOutcome::Approved)) => Ok(PaymentOutcome::Approved),
-            Some(Ok(declined)) => Ok(declined),
-            Some(Err(())) => Err(PaymentError(Box::new(SwitchedOff))),
-        }
     }
 }
