@@ -9,7 +9,7 @@ use super::DynamoStore;
 use super::index::ACTIVE_HOLDS;
 use super::items::{self, HOLD_SWEEP_SHARDS};
 use super::sdk_failure;
-use super::transactions::{HoldMoveGuard, Reason, cancellation_reasons, is_conflict};
+use super::transactions::{HoldMoveGuard, Reason};
 use crate::domain::{Hold, HoldId};
 use crate::ports::{HoldStore, PlaceHoldError, StoreError};
 
@@ -54,19 +54,14 @@ impl HoldStore for DynamoStore {
             TransactWriteItem::builder().put(put).build(),
             TransactWriteItem::builder().update(count_up).build(),
         ];
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(actions))
-            .send()
-            .await;
-        let Err(error) = result else { return Ok(()) };
-        let reasons = cancellation_reasons(&error).unwrap_or_default();
-        Err(match reasons.as_slice() {
+        let Err(refused) = self.transact(actions).await else {
+            return Ok(());
+        };
+        Err(match refused.reasons.as_slice() {
             [Reason::ConditionFailed, ..] => PlaceHoldError::InsufficientStock,
             [_, _, Reason::ConditionFailed] => PlaceHoldError::LimitReached,
-            _ if is_conflict(&error, &reasons) => PlaceHoldError::Conflict,
-            _ => PlaceHoldError::Store(sdk_failure(error)),
+            _ if refused.is_conflict() => PlaceHoldError::Conflict,
+            _ => PlaceHoldError::Store(refused.into_store_error()),
         })
     }
 
@@ -80,15 +75,10 @@ impl HoldStore for DynamoStore {
             )?,
             self.hold_count_down(expired)?,
         ];
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(actions))
-            .send()
-            .await;
-        let Err(error) = result else { return Ok(true) };
-        let reasons = cancellation_reasons(&error).unwrap_or_default();
-        match reasons.as_slice() {
+        let Err(refused) = self.transact(actions).await else {
+            return Ok(true);
+        };
+        match refused.reasons.as_slice() {
             // A checkout (or another sweep) moved it first: nothing changed.
             [Reason::ConditionFailed, ..] => Ok(false),
             [_, Reason::ConditionFailed, _] => Err(StoreError::Corrupt(format!(
@@ -99,7 +89,7 @@ impl HoldStore for DynamoStore {
                 "the active-hold count of hold {} is already zero",
                 expired.id
             ))),
-            _ => Err(sdk_failure(error)),
+            _ => Err(refused.into_store_error()),
         }
     }
 

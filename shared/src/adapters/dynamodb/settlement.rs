@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 
 use super::index::STATUS_UPDATED as STATUS_UPDATED_INDEX;
 use super::sdk_failure;
-use super::transactions::{merged_lines, order_condition_failed};
+use super::transactions::merged_lines;
 use super::{DynamoStore, condition_held, items};
 use crate::domain::{Order, OrderStatus};
 use crate::ports::{OrderSettler, StoreError, UnsettledOrders};
@@ -70,16 +70,10 @@ impl OrderSettler for DynamoStore {
         for (product_id, quantity) in merged_lines(&settled.items) {
             actions.push(self.stock_restore(&product_id, quantity, settled.updated_at)?);
         }
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(actions))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) if order_condition_failed(&e) => Ok(false),
-            Err(e) => Err(sdk_failure(e)),
+        match self.transact(actions).await {
+            Ok(()) => Ok(true),
+            Err(refused) if refused.first_condition_failed() => Ok(false),
+            Err(refused) => Err(refused.into_store_error()),
         }
     }
 }

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
@@ -32,7 +33,48 @@ pub(super) enum HoldMoveGuard {
     ExpiredAt(DateTime<Utc>),
 }
 
+/// A transaction DynamoDB did not commit, with one reason per action when it cancelled it.
+pub(super) struct Refused {
+    pub(super) error: SdkError<TransactWriteItemsError, HttpResponse>,
+    /// One per action, in action order; empty when the call failed before a cancellation.
+    pub(super) reasons: Vec<Reason>,
+}
+
+impl Refused {
+    /// Another transaction touched the same items: safe to retry.
+    pub(super) fn is_conflict(&self) -> bool {
+        is_conflict(&self.error, &self.reasons)
+    }
+
+    /// Whether the first action's condition was what failed (another writer won).
+    pub(super) fn first_condition_failed(&self) -> bool {
+        self.reasons.first() == Some(&Reason::ConditionFailed)
+    }
+
+    /// Anything else: unavailable, or rejected as invalid.
+    pub(super) fn into_store_error(self) -> StoreError {
+        sdk_failure(self.error)
+    }
+}
+
 impl DynamoStore {
+    /// Runs one TransactWriteItems; a refusal comes back with its cancellation reasons read once.
+    pub(super) async fn transact(&self, actions: Vec<TransactWriteItem>) -> Result<(), Refused> {
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(actions))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                let reasons = cancellation_reasons(&error).unwrap_or_default();
+                Err(Refused { error, reasons })
+            }
+        }
+    }
+
     /// Takes `quantity` units of a live product, on condition that they are there: the one
     /// stock decrement of every transaction (orders, holds).
     pub(super) fn stock_take(
@@ -41,18 +83,13 @@ impl DynamoStore {
         quantity: u64,
         now: DateTime<Utc>,
     ) -> Result<TransactWriteItem, StoreError> {
-        let decrement = Update::builder()
-            .table_name(&self.tables.products)
-            .set_key(Some(items::product_key(product_id)))
-            .update_expression("SET stock = stock - :q, updated_at = :now")
-            .condition_expression(
-                "attribute_exists(id) AND attribute_not_exists(deleted_at) AND stock >= :q",
-            )
-            .expression_attribute_values(":q", items::number(quantity))
-            .expression_attribute_values(":now", items::timestamp(now))
-            .build()
-            .map_err(StoreError::unavailable)?;
-        Ok(TransactWriteItem::builder().update(decrement).build())
+        self.stock_change(
+            product_id,
+            quantity,
+            now,
+            "SET stock = stock - :q, updated_at = :now",
+            "attribute_exists(id) AND attribute_not_exists(deleted_at) AND stock >= :q",
+        )
     }
 
     /// Gives `quantity` units back: the one stock restore of every transaction (cancel, failed
@@ -64,16 +101,33 @@ impl DynamoStore {
         quantity: u64,
         now: DateTime<Utc>,
     ) -> Result<TransactWriteItem, StoreError> {
-        let restore = Update::builder()
+        self.stock_change(
+            product_id,
+            quantity,
+            now,
+            "SET stock = stock + :q, updated_at = :now",
+            "attribute_exists(id)",
+        )
+    }
+
+    fn stock_change(
+        &self,
+        product_id: &ProductId,
+        quantity: u64,
+        now: DateTime<Utc>,
+        update: &str,
+        condition: &str,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let change = Update::builder()
             .table_name(&self.tables.products)
             .set_key(Some(items::product_key(product_id)))
-            .update_expression("SET stock = stock + :q, updated_at = :now")
-            .condition_expression("attribute_exists(id)")
+            .update_expression(update)
+            .condition_expression(condition)
             .expression_attribute_values(":q", items::number(quantity))
             .expression_attribute_values(":now", items::timestamp(now))
             .build()
             .map_err(StoreError::unavailable)?;
-        Ok(TransactWriteItem::builder().update(restore).build())
+        Ok(TransactWriteItem::builder().update(change).build())
     }
 
     /// The order (must not exist) and its idempotency record (must not exist), as two actions.
@@ -166,13 +220,9 @@ impl StockReserver for DynamoStore {
             actions.push(self.stock_take(product_id, *quantity, order.created_at)?);
         }
         actions.extend(self.order_and_record(order, request_fingerprint)?);
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(actions))
-            .send()
-            .await;
-        result.map(|_| ()).map_err(|e| placement_error(e, &lines))
+        self.transact(actions)
+            .await
+            .map_err(|refused| placement_error(refused.error, &lines))
     }
 
     async fn place_order_from_hold(
@@ -188,23 +238,18 @@ impl StockReserver for DynamoStore {
             self.hold_count_down(consumed)?,
         ];
         actions.extend(self.order_and_record(order, request_fingerprint)?);
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(actions))
-            .send()
-            .await;
-        let Err(error) = result else { return Ok(()) };
-        let reasons = cancellation_reasons(&error).unwrap_or_default();
-        Err(match reasons.as_slice() {
+        let Err(refused) = self.transact(actions).await else {
+            return Ok(());
+        };
+        Err(match refused.reasons.as_slice() {
             [_, _, _, Reason::ConditionFailed] => PlaceOrderError::DuplicateKey,
             [Reason::ConditionFailed, ..] => PlaceOrderError::HoldNotActive,
             // The order exists without its record only if the record expired: the key was used.
             [_, _, Reason::ConditionFailed, _] => PlaceOrderError::DuplicateKey,
-            _ if is_conflict(&error, &reasons) => PlaceOrderError::Conflict {
+            _ if refused.is_conflict() => PlaceOrderError::Conflict {
                 product_id: Some(consumed.product_id.clone()),
             },
-            _ => PlaceOrderError::Store(sdk_failure(error)),
+            _ => PlaceOrderError::Store(refused.into_store_error()),
         })
     }
 
@@ -235,20 +280,14 @@ impl StockReserver for DynamoStore {
 
         let mut attempt = 0;
         loop {
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(actions.clone()))
-                .send()
-                .await;
-            let Err(error) = result else {
+            let Err(refused) = self.transact(actions.clone()).await else {
                 return Ok(true);
             };
-            let reasons = cancellation_reasons(&error).unwrap_or_default();
-            if reasons.first() == Some(&Reason::ConditionFailed) {
+            if refused.first_condition_failed() {
                 return Ok(false);
             }
-            if let Some(i) = reasons
+            if let Some(i) = refused
+                .reasons
                 .iter()
                 .skip(1)
                 .position(|r| *r == Reason::ConditionFailed)
@@ -259,12 +298,12 @@ impl StockReserver for DynamoStore {
                 )));
             }
             attempt += 1;
-            if is_conflict(&error, &reasons) && attempt < CANCEL_ATTEMPTS {
+            if refused.is_conflict() && attempt < CANCEL_ATTEMPTS {
                 tracing::debug!(order_id = %cancelled.id, attempt, "cancel conflicted, retrying");
                 tokio::time::sleep(full_jitter(CANCEL_BACKOFF, attempt, CANCEL_BACKOFF_CAP)).await;
                 continue;
             }
-            return Err(sdk_failure(error));
+            return Err(refused.into_store_error());
         }
     }
 }
@@ -310,9 +349,7 @@ impl Reason {
 }
 
 /// The per-action reasons of a `TransactionCanceledException`, in action order.
-pub(super) fn cancellation_reasons<R>(
-    error: &SdkError<TransactWriteItemsError, R>,
-) -> Option<Vec<Reason>> {
+fn cancellation_reasons<R>(error: &SdkError<TransactWriteItemsError, R>) -> Option<Vec<Reason>> {
     match error.as_service_error() {
         Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
             let reasons = cancelled.cancellation_reasons();
@@ -331,22 +368,12 @@ pub(super) fn cancellation_reasons<R>(
     }
 }
 
-pub(super) fn is_conflict<R>(
-    error: &SdkError<TransactWriteItemsError, R>,
-    reasons: &[Reason],
-) -> bool {
+fn is_conflict<R>(error: &SdkError<TransactWriteItemsError, R>, reasons: &[Reason]) -> bool {
     reasons.contains(&Reason::Conflict)
         || error
             .as_service_error()
             .and_then(ProvideErrorMetadata::code)
             .is_some_and(|code| code.starts_with("TransactionConflict"))
-}
-
-/// Whether a transaction whose first action is an order's status change failed because that
-/// status was no longer the expected one (another writer won the race).
-pub(super) fn order_condition_failed<R>(error: &SdkError<TransactWriteItemsError, R>) -> bool {
-    cancellation_reasons(error)
-        .is_some_and(|reasons| reasons.first() == Some(&Reason::ConditionFailed))
 }
 
 /// Maps a failed placement: the idempotency record first (a replay must not read as a stock

@@ -5,7 +5,6 @@ use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use chrono::Utc;
 
 use super::sdk_failure;
-use super::transactions::{Reason, cancellation_reasons};
 use super::{DynamoStore, items};
 use crate::domain::{IdempotencyKey, OrderId};
 use crate::ports::{PendingSettlement, StoreError, WebhookRecord, WebhookStore};
@@ -66,16 +65,11 @@ impl WebhookStore for DynamoStore {
             let update = update.build().map_err(StoreError::unavailable)?;
             actions.push(TransactWriteItem::builder().update(update).build());
         }
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(actions))
-            .send()
-            .await;
-        let Err(error) = result else { return Ok(true) };
-        match cancellation_reasons(&error).unwrap_or_default().first() {
-            Some(Reason::ConditionFailed) => Ok(false),
-            _ => Err(sdk_failure(error)),
+        match self.transact(actions).await {
+            Ok(()) => Ok(true),
+            // A concurrent delivery of the same key recorded its answer first.
+            Err(refused) if refused.first_condition_failed() => Ok(false),
+            Err(refused) => Err(refused.into_store_error()),
         }
     }
 
