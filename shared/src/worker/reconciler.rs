@@ -80,20 +80,23 @@ mod tests {
     use crate::domain::{IdempotencyKey, Order, OrderId, UserId};
     use crate::worker::TestWorker;
 
+    /// An order with no lines in `status`, last changed now on the worker's clock.
+    fn order_at(worker: &TestWorker, id: &str, status: OrderStatus) -> Order {
+        let mut order = Order::place(
+            OrderId::new(id),
+            UserId::new("u"),
+            IdempotencyKey::parse(id).unwrap(),
+            vec![],
+            worker.clock.now(),
+        );
+        order.status = status;
+        order
+    }
+
     #[tokio::test]
     async fn only_orders_unsettled_for_longer_than_the_delay_are_enqueued_again() {
         let worker = TestWorker::with_fakes();
-        let order = |id: &str, status| {
-            let mut order = Order::place(
-                OrderId::new(id),
-                UserId::new("u"),
-                IdempotencyKey::parse(id).unwrap(),
-                vec![],
-                worker.clock.now(),
-            );
-            order.status = status;
-            order
-        };
+        let order = |id: &str, status| order_at(&worker, id, status);
         worker
             .store
             .insert_order(order("stuck-pending", OrderStatus::Pending));
@@ -129,17 +132,7 @@ mod tests {
     async fn a_pending_order_inside_its_cancel_window_is_not_stuck() {
         let mut worker = TestWorker::with_fakes();
         worker.cancel_window = Duration::from_secs(30);
-        let placed = |id: &str, status| {
-            let mut order = Order::place(
-                OrderId::new(id),
-                UserId::new("u"),
-                IdempotencyKey::parse(id).unwrap(),
-                vec![],
-                worker.clock.now(),
-            );
-            order.status = status;
-            order
-        };
+        let placed = |id: &str, status| order_at(&worker, id, status);
         worker
             .store
             .insert_order(placed("waiting", OrderStatus::Pending));
