@@ -27,6 +27,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::LOCAL_ACCOUNT_ID;
+use crate::meter::{METER_PATH, Meter};
 use crate::server::{ServerTask, StopSignal};
 
 /// The running emulators.
@@ -40,7 +41,13 @@ pub(crate) struct Emulators {
 impl Emulators {
     /// Starts Dynoxide on an in-memory database and rustack-sqs, both reachable at
     /// [`Emulators::endpoint`] on 127.0.0.1:`port` (0 = any free port).
-    pub(crate) async fn start(region: &str, port: u16) -> anyhow::Result<Self> {
+    /// `meter_capacity`: whether the endpoint asks DynamoDB for the capacity of every request and
+    /// adds it up at `/_local/meter` (requests are always counted).
+    pub(crate) async fn start(
+        region: &str,
+        port: u16,
+        meter_capacity: bool,
+    ) -> anyhow::Result<Self> {
         let dynamodb_listener = TcpListener::bind("127.0.0.1:0")
             .await
             .context("binding Dynoxide's listener")?;
@@ -67,7 +74,12 @@ impl Emulators {
             host: front_addr.ip().to_string(),
             port: front_addr.port(),
         }));
-        let front = AwsFront::new(&sqs, region, dynamodb_addr);
+        let front = AwsFront::new(
+            &sqs,
+            region,
+            dynamodb_addr,
+            Arc::new(Meter::new(meter_capacity)),
+        );
         let front = ServerTask::spawn("aws-endpoint", move |stop| {
             serve_connections(front_listener, front, stop)
         });
@@ -97,12 +109,18 @@ impl Emulators {
 #[derive(Clone)]
 struct AwsFront {
     sqs: SqsHttpService<RustackSqsHandler>,
-    dynamodb: Client<HttpConnector, Incoming>,
+    dynamodb: Client<HttpConnector, Body>,
     dynamodb_base: Arc<str>,
+    meter: Arc<Meter>,
 }
 
 impl AwsFront {
-    fn new(sqs: &Arc<RustackSqs>, region: &str, dynamodb_addr: SocketAddr) -> Self {
+    fn new(
+        sqs: &Arc<RustackSqs>,
+        region: &str,
+        dynamodb_addr: SocketAddr,
+        meter: Arc<Meter>,
+    ) -> Self {
         let handler = Arc::new(RustackSqsHandler::new(Arc::clone(sqs)));
         let sqs_config = SqsHttpConfig {
             skip_signature_validation: true,
@@ -116,18 +134,68 @@ impl AwsFront {
             sqs: SqsHttpService::new(handler, sqs_config),
             dynamodb: Client::builder(TokioExecutor::new()).build(connector),
             dynamodb_base: Arc::from(format!("http://{dynamodb_addr}")),
+            meter,
         }
     }
 
     async fn route(self, request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+        if request.uri().path() == METER_PATH {
+            let reset = request
+                .uri()
+                .query()
+                .is_some_and(|q| q.split('&').any(|pair| pair == "reset=true"));
+            let mut response = Response::new(Body::from(self.meter.report(reset).to_string()));
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+            return Ok(response);
+        }
+        let target = request
+            .headers()
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        self.meter.count(target.as_deref());
         if is_sqs_request(request.headers()) {
             let response = self.sqs.call(request).await?;
             return Ok(response.map(Body::new));
         }
-        Ok(self.forward_to_dynamodb(request).await)
+        if self.meter.capacity_on() {
+            return Ok(self.forward_metered(request, target.as_deref()).await);
+        }
+        Ok(self.forward_to_dynamodb(request.map(Body::new)).await)
     }
 
-    async fn forward_to_dynamodb(&self, mut request: Request<Incoming>) -> Response<Body> {
+    /// Forwards with `ReturnConsumedCapacity` asked for, and meters the answer's capacity.
+    async fn forward_metered(
+        &self,
+        request: Request<Incoming>,
+        target: Option<&str>,
+    ) -> Response<Body> {
+        let (mut parts, body) = request.into_parts();
+        let Ok(body) = axum::body::to_bytes(Body::new(body), usize::MAX).await else {
+            return plain_response(StatusCode::BAD_REQUEST, "unreadable request body");
+        };
+        let body = match Meter::ask_for_capacity(&body) {
+            Some(asked) => {
+                parts.headers.remove(http::header::CONTENT_LENGTH);
+                axum::body::Bytes::from(asked)
+            }
+            None => body,
+        };
+        let response = self
+            .forward_to_dynamodb(Request::from_parts(parts, Body::from(body)))
+            .await;
+        let (parts, body) = response.into_parts();
+        let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else {
+            return plain_response(StatusCode::BAD_GATEWAY, "unreadable DynamoDB answer");
+        };
+        self.meter.add_capacity(target, &body);
+        Response::from_parts(parts, Body::from(body))
+    }
+
+    async fn forward_to_dynamodb(&self, mut request: Request<Body>) -> Response<Body> {
         let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
         let uri: Uri = match format!("{}{path}", self.dynamodb_base).parse() {
             Ok(uri) => uri,

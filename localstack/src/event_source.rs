@@ -7,8 +7,9 @@
 
 use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_sqs::types::{
@@ -19,7 +20,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde_json::{Map, Value, json};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::server::ServerTask;
@@ -28,22 +29,30 @@ use crate::server::ServerTask;
 pub type SqsHandler =
     Arc<dyn Fn(SqsEvent) -> BoxFuture<'static, SqsBatchResponse> + Send + Sync + 'static>;
 
-/// How an event source polls.
+/// How an event source polls and scales.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct EventSourceOptions {
+pub struct EventSourceOptions {
     /// Messages per `ReceiveMessage` and so per invocation (Lambda's `BatchSize`, at most 10).
-    pub(crate) batch_size: i32,
-    /// Concurrent pollers, each with at most one invocation in flight.
-    pub(crate) pollers: usize,
+    pub batch_size: i32,
+    /// Pollers kept running while the queue is empty (AWS keeps a few).
+    pub min_pollers: usize,
+    /// Most pollers, each with at most one invocation in flight: the mapping's
+    /// `ScalingConfig.MaximumConcurrency` (the template's `ConsumerMaximumConcurrency`).
+    pub max_concurrency: usize,
+    /// Shortest time between two added pollers. AWS adds at most 300 concurrent invocations a
+    /// minute in on-demand mode (SPEC section 6): one every 200 ms.
+    pub scale_up_interval: Duration,
     /// Long-poll wait. Short, so that a stop never waits long for an outstanding receive.
-    pub(crate) wait_time_seconds: i32,
+    pub wait_time_seconds: i32,
 }
 
 impl Default for EventSourceOptions {
     fn default() -> Self {
         EventSourceOptions {
             batch_size: 10,
-            pollers: 2,
+            min_pollers: 2,
+            max_concurrency: 20,
+            scale_up_interval: Duration::from_millis(200),
             wait_time_seconds: 1,
         }
     }
@@ -53,6 +62,11 @@ impl Default for EventSourceOptions {
 const POLL_ERROR_BACKOFF: Duration = Duration::from_millis(500);
 
 /// Polls `queue_url` and invokes `handler` with each batch until the returned task is stopped.
+///
+/// Scaling follows the backlog as Lambda's on-demand mode does: a receive that comes back with a
+/// full batch means messages are waiting, so one more poller starts (at most one per
+/// `scale_up_interval`, up to `max_concurrency`); a receive that comes back empty means the queue
+/// has run dry, so that poller stops (down to `min_pollers`).
 pub(crate) fn spawn_sqs_event_source(
     client: aws_sdk_sqs::Client,
     queue_url: String,
@@ -60,7 +74,11 @@ pub(crate) fn spawn_sqs_event_source(
     region: String,
     options: EventSourceOptions,
     handler: SqsHandler,
-) -> ServerTask {
+) -> (ServerTask, Arc<Scaling>) {
+    let min = options.min_pollers.max(1);
+    let max = options.max_concurrency.max(min);
+    let scaling = Arc::new(Scaling::new(min, max, options.scale_up_interval));
+    let (grow, mut grow_requests) = mpsc::unbounded_channel::<()>();
     let source = Arc::new(EventSource {
         client,
         queue_url,
@@ -68,18 +86,104 @@ pub(crate) fn spawn_sqs_event_source(
         region,
         options,
         handler,
+        scaling: Arc::clone(&scaling),
+        grow,
     });
-    ServerTask::spawn("sqs-event-source", move |stop| async move {
+    let task = ServerTask::spawn("sqs-event-source", move |mut stop| async move {
         let (stopping, stopped) = watch::channel(false);
         let mut pollers = JoinSet::new();
-        for _ in 0..options.pollers.max(1) {
+        for _ in 0..min {
+            source.scaling.started();
             pollers.spawn(Arc::clone(&source).poll(stopped.clone()));
         }
-        stop.await;
+        loop {
+            tokio::select! {
+                () = &mut stop => break,
+                Some(()) = grow_requests.recv() => {
+                    pollers.spawn(Arc::clone(&source).poll(stopped.clone()));
+                }
+                // Reaps the pollers that stopped on an empty receive.
+                Some(_) = pollers.join_next(), if !pollers.is_empty() => {}
+            }
+        }
         // An invocation in flight finishes and its batch is settled; a waiting receive is dropped.
         let _ = stopping.send(true);
         while pollers.join_next().await.is_some() {}
-    })
+    });
+    (task, scaling)
+}
+
+/// How many pollers run, and the rules for adding and removing one.
+#[derive(Debug)]
+pub struct Scaling {
+    pollers: AtomicUsize,
+    peak: AtomicUsize,
+    min: usize,
+    max: usize,
+    interval: Duration,
+    last_added: Mutex<Option<Instant>>,
+}
+
+impl Scaling {
+    fn new(min: usize, max: usize, interval: Duration) -> Self {
+        Scaling {
+            pollers: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
+            min,
+            max,
+            interval,
+            last_added: Mutex::new(None),
+        }
+    }
+
+    /// Pollers running now.
+    pub fn pollers(&self) -> usize {
+        self.pollers.load(Ordering::SeqCst)
+    }
+
+    /// Most pollers that ran at once.
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
+    }
+
+    fn started(&self) {
+        let now = self.pollers.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+    }
+
+    /// Claims a new poller's place when the backlog calls for one and the pace allows it.
+    fn try_grow(&self) -> bool {
+        let mut last = self.last_added.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|at| at.elapsed() < self.interval) {
+            return false;
+        }
+        let grown = self
+            .pollers
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < self.max).then_some(n + 1)
+            });
+        match grown {
+            Ok(previous) => {
+                self.peak.fetch_max(previous + 1, Ordering::SeqCst);
+                *last = Some(Instant::now());
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Gives up this poller's place when more than the minimum run.
+    fn try_shrink(&self) -> bool {
+        self.pollers
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n > self.min).then_some(n - 1)
+            })
+            .is_ok()
+    }
+
+    fn stopped(&self) {
+        self.pollers.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// One queue's mapping to one handler.
@@ -90,6 +194,8 @@ struct EventSource {
     region: String,
     options: EventSourceOptions,
     handler: SqsHandler,
+    scaling: Arc<Scaling>,
+    grow: mpsc::UnboundedSender<()>,
 }
 
 impl EventSource {
@@ -105,15 +211,25 @@ impl EventSource {
                 .message_attribute_names("All")
                 .send();
             let received = tokio::select! {
-                _ = stopped.wait_for(|stop| *stop) => return,
+                _ = stopped.wait_for(|stop| *stop) => break,
                 received = receive => received,
             };
             match received {
                 Ok(output) => {
                     let messages = output.messages.unwrap_or_default();
-                    if !messages.is_empty() {
-                        self.invoke(messages).await;
+                    if messages.is_empty() {
+                        if self.scaling.try_shrink() {
+                            return;
+                        }
+                        continue;
                     }
+                    let full =
+                        messages.len() >= usize::try_from(self.options.batch_size).unwrap_or(10);
+                    if full && self.scaling.try_grow() && self.grow.send(()).is_err() {
+                        // The source is stopping: the place claimed is not taken.
+                        self.scaling.stopped();
+                    }
+                    self.invoke(messages).await;
                 }
                 Err(error) => {
                     tracing::warn!(
@@ -122,12 +238,13 @@ impl EventSource {
                         "ReceiveMessage failed; polling again shortly"
                     );
                     tokio::select! {
-                        _ = stopped.wait_for(|stop| *stop) => return,
+                        _ = stopped.wait_for(|stop| *stop) => break,
                         () = tokio::time::sleep(POLL_ERROR_BACKOFF) => {}
                     }
                 }
             }
         }
+        self.scaling.stopped();
     }
 
     /// One invocation: the event, the handler, then the deletes.
@@ -320,7 +437,28 @@ mod tests {
             region: "eu-west-1".into(),
             options: EventSourceOptions::default(),
             handler: Arc::new(|_| Box::pin(async { SqsBatchResponse::default() })),
+            scaling: Arc::new(Scaling::new(2, 2, Duration::ZERO)),
+            grow: mpsc::unbounded_channel().0,
         }
+    }
+
+    #[test]
+    fn pollers_grow_at_the_allowed_pace_up_to_the_maximum_and_shrink_to_the_minimum() {
+        let scaling = Scaling::new(2, 4, Duration::from_secs(3600));
+        scaling.started();
+        scaling.started();
+        assert!(scaling.try_grow(), "the first poller added needs no wait");
+        assert!(!scaling.try_grow(), "the next one waits for the interval");
+        assert_eq!(scaling.pollers(), 3);
+
+        let fast = Scaling::new(1, 2, Duration::ZERO);
+        fast.started();
+        assert!(fast.try_grow());
+        assert!(!fast.try_grow(), "never past the maximum");
+        assert_eq!(fast.peak(), 2);
+        assert!(fast.try_shrink());
+        assert!(!fast.try_shrink(), "never under the minimum");
+        assert_eq!(fast.pollers(), 1);
     }
 
     fn message(id: &str) -> Message {

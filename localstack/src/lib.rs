@@ -9,6 +9,7 @@
 mod emulators;
 mod event_source;
 mod gateway;
+mod meter;
 mod provision;
 mod schedule;
 mod server;
@@ -79,7 +80,7 @@ impl Stack {
         let emulators = match &config.aws_endpoint_url {
             Some(_) => None,
             None => Some(
-                Emulators::start(&config.aws_region, local.aws_port)
+                Emulators::start(&config.aws_region, local.aws_port, local.meter_capacity)
                     .await
                     .context("starting the embedded DynamoDB and SQS")?,
             ),
@@ -125,7 +126,7 @@ impl Stack {
         // The consumer on the order queue and the reconciler, as the Lambdas run in AWS.
         let worker = match options.run_workers {
             true => Some(
-                WorkerTasks::start(&config, &queues.order_queue_arn, local.hold_sweep_interval)
+                WorkerTasks::start(&config, &queues.order_queue_arn, &local)
                     .await
                     .context("starting the consumer, the reconciler and the hold sweeper")?,
             ),

@@ -27,6 +27,12 @@ pub struct LocalSettings {
     /// `HOLD_SWEEP_SECONDS` (60): how often the hold sweeper runs, as its one-minute schedule
     /// does in AWS. Tests set fractions of a second.
     pub hold_sweep_interval: Duration,
+    /// `CONSUMER_MAXIMUM_CONCURRENCY` (20, as the template's `ConsumerMaximumConcurrency`; 2 to
+    /// 1,000): most concurrent consumer invocations the SQS event source scales up to.
+    pub consumer_max_concurrency: usize,
+    /// `METER_CAPACITY` (off): whether the embedded AWS endpoint asks DynamoDB for the capacity
+    /// units of every request and adds them up at `/_local/meter` (the load tests' cost figures).
+    pub meter_capacity: bool,
     /// `CORS_ALLOW_ORIGINS` (empty: CORS off, as the template's `CorsAllowedOrigins` default):
     /// comma-separated origins the HTTP API allows, each exact (`http://localhost:5173`), `*`, or
     /// `https://*` / `http://*`. With any, the gateway answers preflights and adds the CORS headers
@@ -45,6 +51,8 @@ impl Default for LocalSettings {
             queue_visibility_timeout: Duration::from_secs(30),
             max_receive_count: 5,
             hold_sweep_interval: Duration::from_secs(60),
+            consumer_max_concurrency: 20,
+            meter_capacity: false,
             cors_allow_origins: Vec::new(),
         }
     }
@@ -83,6 +91,30 @@ impl LocalSettings {
             hold_sweep_interval: parsed::<u64>(&lookup, "HOLD_SWEEP_SECONDS")?
                 .map_or(d.hold_sweep_interval, Duration::from_secs)
                 .max(Duration::from_secs(1)),
+            consumer_max_concurrency: match parsed::<usize>(
+                &lookup,
+                "CONSUMER_MAXIMUM_CONCURRENCY",
+            )? {
+                None => d.consumer_max_concurrency,
+                Some(n @ 2..=1000) => n,
+                Some(_) => {
+                    return Err(ConfigError {
+                        name: "CONSUMER_MAXIMUM_CONCURRENCY",
+                        reason: "must be 2 to 1000, as the event source's MaximumConcurrency"
+                            .into(),
+                    });
+                }
+            },
+            meter_capacity: match lookup("METER_CAPACITY").as_deref() {
+                None | Some("off") => false,
+                Some("on") => true,
+                Some(_) => {
+                    return Err(ConfigError {
+                        name: "METER_CAPACITY",
+                        reason: "must be on or off".into(),
+                    });
+                }
+            },
             cors_allow_origins: lookup("CORS_ALLOW_ORIGINS")
                 .map(|origins| {
                     origins

@@ -1,13 +1,14 @@
 //! Test support: pieces of the local stack that integration tests drive on their own, without a
 //! whole [`Stack`](crate::Stack). Not used by the stack itself.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::emulators::Emulators;
-use crate::event_source::{EventSourceOptions, spawn_sqs_event_source};
+use crate::event_source::spawn_sqs_event_source;
 use crate::server::ServerTask;
 
-pub use crate::event_source::SqsHandler;
+pub use crate::event_source::{EventSourceOptions, Scaling, SqsHandler};
 
 /// How long a stop waits for in-flight work.
 const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -22,7 +23,7 @@ impl EmbeddedAws {
     /// Starts the emulators on port-0 listeners; queue ARNs and URLs carry `region`.
     pub async fn start(region: &str) -> anyhow::Result<Self> {
         Ok(EmbeddedAws {
-            emulators: Emulators::start(region, 0).await?,
+            emulators: Emulators::start(region, 0, false).await?,
         })
     }
 
@@ -41,6 +42,7 @@ impl EmbeddedAws {
 /// the order consumer. Dropping it aborts the pollers.
 pub struct SqsEventSource {
     task: ServerTask,
+    scaling: Arc<Scaling>,
 }
 
 impl SqsEventSource {
@@ -52,16 +54,33 @@ impl SqsEventSource {
         region: String,
         handler: SqsHandler,
     ) -> Self {
-        SqsEventSource {
-            task: spawn_sqs_event_source(
-                client,
-                queue_url,
-                queue_arn,
-                region,
-                EventSourceOptions::default(),
-                handler,
-            ),
-        }
+        Self::start_with(
+            client,
+            queue_url,
+            queue_arn,
+            region,
+            EventSourceOptions::default(),
+            handler,
+        )
+    }
+
+    /// [`SqsEventSource::start`] with other polling and scaling options.
+    pub fn start_with(
+        client: aws_sdk_sqs::Client,
+        queue_url: String,
+        queue_arn: String,
+        region: String,
+        options: EventSourceOptions,
+        handler: SqsHandler,
+    ) -> Self {
+        let (task, scaling) =
+            spawn_sqs_event_source(client, queue_url, queue_arn, region, options, handler);
+        SqsEventSource { task, scaling }
+    }
+
+    /// The pollers: how many run now, and the most that ran at once.
+    pub fn scaling(&self) -> &Scaling {
+        &self.scaling
     }
 
     /// Stops polling; an invocation in flight finishes and its batch is settled first.

@@ -13,6 +13,7 @@ use shared::worker::{AwsWorker, consumer, reconciler};
 use crate::event_source::{EventSourceOptions, SqsHandler, spawn_sqs_event_source};
 use crate::schedule::{ScheduledJob, spawn_schedule};
 use crate::server::ServerTask;
+use crate::settings::LocalSettings;
 
 /// Bounds of the reconciler's period. It runs every `RECONCILE_AFTER_SECONDS`, so an unsettled
 /// order is noticed within twice that; at most a minute apart (EventBridge's finest `rate`), and at
@@ -32,7 +33,7 @@ impl WorkerTasks {
     pub(crate) async fn start(
         config: &Config,
         order_queue_arn: &str,
-        hold_sweep_interval: Duration,
+        local: &LocalSettings,
     ) -> anyhow::Result<Self> {
         let queue_url = config
             .order_queue_url
@@ -48,12 +49,15 @@ impl WorkerTasks {
             let worker = Arc::clone(&consumer_worker);
             Box::pin(async move { consumer::handle(&worker, event).await })
         });
-        let event_source = spawn_sqs_event_source(
+        let (event_source, _) = spawn_sqs_event_source(
             sqs,
             queue_url,
             order_queue_arn.to_owned(),
             config.aws_region.clone(),
-            EventSourceOptions::default(),
+            EventSourceOptions {
+                max_concurrency: local.consumer_max_concurrency,
+                ..EventSourceOptions::default()
+            },
             handler,
         );
 
@@ -74,7 +78,7 @@ impl WorkerTasks {
                 }
             })
         });
-        let sweeper = spawn_schedule("hold-sweeper", hold_sweep_interval, sweep);
+        let sweeper = spawn_schedule("hold-sweeper", local.hold_sweep_interval, sweep);
 
         let job: ScheduledJob = Arc::new(move || {
             let worker = Arc::clone(&worker);

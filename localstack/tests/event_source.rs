@@ -374,3 +374,92 @@ async fn stop_returns_promptly_while_the_pollers_wait() {
     );
     fixture.aws.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pollers_follow_the_backlog_up_to_the_maximum_concurrency_and_back() {
+    let fixture = Fixture::start().await;
+    let deliveries = Arc::new(Deliveries::default());
+    let recording = recording_handler(&deliveries, |_, _| false);
+    let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let most_in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (now, most) = (Arc::clone(&in_flight), Arc::clone(&most_in_flight));
+    // Each invocation takes 100 ms, like a batch of charges against a slow provider.
+    let handler: SqsHandler = Arc::new(move |event: SqsEvent| {
+        use std::sync::atomic::Ordering::SeqCst;
+        let recorded = recording(event);
+        let (now, most) = (Arc::clone(&now), Arc::clone(&most));
+        Box::pin(async move {
+            most.fetch_max(now.fetch_add(1, SeqCst) + 1, SeqCst);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            now.fetch_sub(1, SeqCst);
+            recorded.await
+        })
+    });
+    let bodies: Vec<String> = (0..400).map(|n| format!("m{n}")).collect();
+    for chunk in bodies.chunks(10) {
+        let entries = chunk
+            .iter()
+            .map(|body| {
+                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                    .id(body)
+                    .message_body(body)
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        fixture
+            .sqs
+            .send_message_batch()
+            .queue_url(&fixture.queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .unwrap();
+    }
+    let source = SqsEventSource::start_with(
+        fixture.sqs.clone(),
+        fixture.queue_url.clone(),
+        fixture.queue_arn.clone(),
+        REGION.to_owned(),
+        localstack::testing::EventSourceOptions {
+            min_pollers: 2,
+            max_concurrency: 8,
+            scale_up_interval: Duration::from_millis(20),
+            ..Default::default()
+        },
+        handler,
+    );
+
+    until(Duration::from_secs(20), || {
+        deliveries.counts().len() == bodies.len()
+    })
+    .await;
+    assert_eq!(
+        deliveries.counts().len(),
+        bodies.len(),
+        "every message delivered"
+    );
+    let peak = source.scaling().peak();
+    let most = most_in_flight.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        peak, 8,
+        "the backlog drove the pollers to the maximum concurrency"
+    );
+    assert!(
+        (3..=8).contains(&most),
+        "{most} invocations ran at once with at most 8 pollers"
+    );
+    // The queue is dry: empty receives take the pollers back to the minimum.
+    let shrunk = Instant::now() + Duration::from_secs(10);
+    while source.scaling().pollers() > 2 && Instant::now() < shrunk {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        source.scaling().pollers(),
+        2,
+        "back to the minimum once the queue is empty"
+    );
+    assert_eq!(fixture.depth(&fixture.queue_url).await, 0);
+    source.stop().await;
+    fixture.aws.stop().await;
+}

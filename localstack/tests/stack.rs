@@ -219,3 +219,37 @@ async fn dropping_a_stack_stops_its_listeners() {
         assert!(closed, "{address} still accepts connections");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_meter_counts_requests_and_the_capacity_dynamodb_charged() {
+    let stack = Stack::start(StackOptions {
+        local: LocalSettings {
+            meter_capacity: true,
+            ..LocalSettings::ephemeral()
+        },
+        ..options(true)
+    })
+    .await
+    .unwrap();
+    let meter = format!("{}/_local/meter", stack.aws_endpoint());
+    get(&format!("{meter}?reset=true")).await;
+
+    let product = get(&format!("{}/products/espresso-beans", stack.http_url())).await;
+    assert_eq!(
+        product.status(),
+        200,
+        "the answer is unchanged by the metering"
+    );
+    let seen: Value = get(&meter).await.json().await.unwrap();
+
+    assert_eq!(seen["capacity_metered"], true);
+    assert!(
+        seen["requests"]["DynamoDB.GetItem"].as_u64().unwrap() >= 1,
+        "{seen}"
+    );
+    assert!(
+        seen["capacity"]["products"]["read"].as_f64().unwrap() > 0.0,
+        "the product read was charged: {seen}"
+    );
+    stack.shutdown().await;
+}
