@@ -1,0 +1,24 @@
+//! Load scenarios against a running order-processing stack (local or deployed), each ending in a
+//! verdict and its figures, and the benchmark run behind `make bench` that writes
+//! `docs/benchmarks.md` with its SVG charts.
+//!
+//! # Layout
+//!
+//! - [`client`]: the HTTP API and WebSocket client the scenarios share (tokens, products, orders).
+//! - [`stats`]: latency histograms (hdrhistogram) and per-second series.
+//! - [`outcome`]: a scenario's verdict and figures, printed as a table and one JSON line.
+//! - [`scenarios`]: oversell, idempotency, high load, flash sale, holds, ceiling and cost.
+//! - [`bench`]: starting the local stack binary per lock mode and running every scenario on it.
+//! - [`report`]: the markdown report; [`svg`]: its charts, drawn by hand.
+
+pub mod bench;
+pub mod client;
+pub mod outcome;
+pub mod report;
+pub mod scenarios;
+pub mod stats;
+pub mod svg;
+
+pub use client::Api;
+pub use outcome::{ScenarioResult, Verdict};
+pub use scenarios::{Scenario, Sizes, Target};

@@ -1,0 +1,157 @@
+//! `load-test`: the load scenarios against any stack (`run`), or both lock modes of the local
+//! stack and the benchmark report (`bench`, what `make bench` calls).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use load_tests::bench::{self, BenchOptions};
+use load_tests::{Api, Scenario, Sizes, Target, Verdict};
+
+const USAGE: &str = "\
+usage:
+  load-test run --base-url URL --ws-url URL [--aws-endpoint URL --order-queue-url URL]
+                [--jwt-secret S] [--label NAME] [--stock-locks on|off]
+                [--scenarios oversell,idempotency,high-load,flash-sale,holds,ceiling,cost]
+                [--flash-stock 20000] [--buyers 64] [--quick] [--json-out FILE]
+  load-test bench --stack-bin PATH --out docs/benchmarks.md [--quick] [--json-out FILE]
+                  [--extra-dir target/bench] [--scenarios ...] [--jwt-secret S]
+
+Exits 1 when a scenario FAILs (bench writes its report first).";
+
+/// `--name value` pairs and bare `--flag`s.
+struct Args {
+    pairs: Vec<(String, Option<String>)>,
+}
+
+impl Args {
+    fn parse(raw: &[String]) -> anyhow::Result<Self> {
+        let mut pairs = Vec::new();
+        let mut iter = raw.iter().peekable();
+        while let Some(arg) = iter.next() {
+            let Some(name) = arg.strip_prefix("--") else {
+                bail!("unexpected argument {arg:?}");
+            };
+            let value = match iter.peek() {
+                Some(next) if !next.starts_with("--") => iter.next().cloned(),
+                _ => None,
+            };
+            pairs.push((name.to_owned(), value));
+        }
+        Ok(Args { pairs })
+    }
+
+    fn value(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.as_deref())
+    }
+
+    fn required(&self, name: &str) -> anyhow::Result<&str> {
+        self.value(name)
+            .with_context(|| format!("--{name} is required\n\n{USAGE}"))
+    }
+
+    fn flag(&self, name: &str) -> bool {
+        self.pairs.iter().any(|(n, _)| n == name)
+    }
+
+    fn number<T: std::str::FromStr>(&self, name: &str) -> anyhow::Result<Option<T>> {
+        self.value(name)
+            .map(|v| {
+                v.parse()
+                    .map_err(|_| anyhow::anyhow!("--{name}: {v:?} is not a number"))
+            })
+            .transpose()
+    }
+
+    fn scenarios(&self) -> anyhow::Result<Vec<Scenario>> {
+        match self.value("scenarios") {
+            None => Ok(Scenario::ALL.to_vec()),
+            Some(list) => list
+                .split(',')
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| s.parse::<Scenario>().map_err(anyhow::Error::msg))
+                .collect(),
+        }
+    }
+
+    fn jwt_secret(&self) -> String {
+        self.value("jwt-secret")
+            .unwrap_or(shared::config::DEVELOPMENT_JWT_SECRET)
+            .to_owned()
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    let outcome = match raw.first().map(String::as_str) {
+        Some("run") => run(&raw[1..]).await,
+        Some("bench") => bench_command(&raw[1..]).await,
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("load-test: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(raw: &[String]) -> anyhow::Result<bool> {
+    let args = Args::parse(raw)?;
+    let mut sizes = if args.flag("quick") {
+        Sizes::quick()
+    } else {
+        Sizes::full()
+    };
+    if let Some(stock) = args.number("flash-stock")? {
+        sizes.flash_stock = stock;
+    }
+    if let Some(buyers) = args.number("buyers")? {
+        sizes.buyers = buyers;
+    }
+    let stock_locks = match args.value("stock-locks").unwrap_or("on") {
+        "on" => true,
+        "off" => false,
+        other => bail!("--stock-locks: {other:?} is not on or off"),
+    };
+    let label = args.value("label").map_or_else(
+        || format!("locks-{}", if stock_locks { "on" } else { "off" }),
+        str::to_owned,
+    );
+    let secret = args.jwt_secret();
+    let target = Target {
+        api: Api::new(args.required("base-url")?, &secret, &bench::run_id())?,
+        ws_url: args.required("ws-url")?.to_owned(),
+        aws_endpoint: args.value("aws-endpoint").map(str::to_owned),
+        order_queue_url: args.value("order-queue-url").map(str::to_owned),
+        stock_locks,
+        label,
+        jwt_secret: secret,
+    };
+    let json_out = args.value("json-out").map(PathBuf::from);
+    let results = bench::run_all(&target, &sizes, &args.scenarios()?, json_out.as_deref()).await?;
+    Ok(results.iter().all(|r| r.verdict != Verdict::Fail))
+}
+
+async fn bench_command(raw: &[String]) -> anyhow::Result<bool> {
+    let args = Args::parse(raw)?;
+    let options = BenchOptions {
+        stack_bin: PathBuf::from(args.required("stack-bin")?),
+        out: PathBuf::from(args.required("out")?),
+        quick: args.flag("quick"),
+        json_out: args.value("json-out").map(PathBuf::from),
+        extra_dir: PathBuf::from(args.value("extra-dir").unwrap_or("target/bench")),
+        scenarios: args.scenarios()?,
+        jwt_secret: args.jwt_secret(),
+    };
+    bench::bench(&options).await
+}

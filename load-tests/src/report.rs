@@ -1,0 +1,850 @@
+//! `docs/benchmarks.md`: the headline figures per lock mode side by side, each scenario's table,
+//! the cost of an order, the issue's goals met or missed, the figures other tools left in
+//! `target/bench/*.json`, and the SVG charts next to the report.
+
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::outcome::{ScenarioResult, show};
+use crate::scenarios::Sizes;
+use crate::stats::BUCKET_EDGES_MS;
+use crate::svg::{self, Series};
+
+/// What a stack logged while the scenarios ran.
+#[derive(Debug, Clone, Default)]
+pub struct StackLog {
+    /// Lines at WARN.
+    pub warnings: u64,
+    /// Lines at ERROR.
+    pub errors: u64,
+    /// WARN lines counted by their message and operation, most frequent first.
+    pub warning_kinds: Vec<(String, u64)>,
+    /// The first few ERROR lines.
+    pub error_samples: Vec<String>,
+    /// How it exited.
+    pub exit: String,
+    /// Where its whole output is.
+    pub log_path: String,
+}
+
+/// The results of one lock mode.
+#[derive(Debug, Clone)]
+pub struct ModeRun {
+    /// `locks-on` / `locks-off`.
+    pub label: String,
+    /// Every scenario's result.
+    pub results: Vec<ScenarioResult>,
+    /// The stack's log summary.
+    pub log: StackLog,
+}
+
+impl ModeRun {
+    fn result(&self, scenario: &str) -> Option<&ScenarioResult> {
+        self.results.iter().find(|r| r.scenario == scenario)
+    }
+
+    fn number(&self, scenario: &str, key: &str) -> Option<f64> {
+        self.result(scenario).and_then(|r| r.number(key))
+    }
+}
+
+/// One JSON object another tool left in the extra folder.
+#[derive(Debug, Clone)]
+pub struct Extra {
+    /// Its `kind`.
+    pub kind: String,
+    /// Its file name.
+    pub file: String,
+    /// The whole object.
+    pub value: Value,
+}
+
+/// Every `*.json` object with a `kind` in `dir` (sorted by file name); others are skipped.
+pub fn read_extras(dir: &Path) -> Vec<Extra> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .filter_map(|path| {
+            let value: Value = serde_json::from_str(&std::fs::read_to_string(&path).ok()?).ok()?;
+            Some(Extra {
+                kind: value["kind"].as_str()?.to_owned(),
+                file: path.file_name()?.to_string_lossy().into_owned(),
+                value,
+            })
+        })
+        .collect()
+}
+
+/// Everything the report is made of.
+pub struct ReportInput<'a> {
+    /// One run per lock mode.
+    pub runs: &'a [ModeRun],
+    /// Figures of other tools.
+    pub extras: &'a [Extra],
+    /// Whether the sizes were shrunk.
+    pub quick: bool,
+    /// When the bench started.
+    pub started_at: DateTime<Utc>,
+    /// The sizes used.
+    pub sizes: &'a Sizes,
+}
+
+/// Writes the markdown to `out` and the charts to the folder named after it (`docs/benchmarks/`).
+pub fn write(out: &Path, input: &ReportInput<'_>) -> anyhow::Result<()> {
+    let stem = out.file_stem().map_or_else(
+        || "benchmarks".to_owned(),
+        |s| s.to_string_lossy().into_owned(),
+    );
+    let dir = out.parent().unwrap_or(Path::new(".")).join(&stem);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let charts = charts(input.runs);
+    for (name, _, svg) in &charts {
+        std::fs::write(dir.join(name), svg)?;
+    }
+    let links: Vec<(String, String)> = charts
+        .iter()
+        .map(|(name, title, _)| (title.clone(), format!("{stem}/{name}")))
+        .collect();
+    let markdown = markdown(input, &machine(), &commit(), &links);
+    std::fs::write(out, markdown).with_context(|| format!("writing {}", out.display()))?;
+    Ok(())
+}
+
+/// `git rev-parse --short HEAD`, or "unknown".
+fn commit() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// Cores, CPU model and memory of this machine.
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map_or("unknown CPU".to_owned(), |m| m.trim().to_owned());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let memory = meminfo
+        .lines()
+        .find(|l| l.starts_with("MemTotal"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or("unknown memory".to_owned(), |kb| {
+            format!("{:.1} GiB", kb / 1024.0 / 1024.0)
+        });
+    format!("{cores} cores (nproc), {model}, {memory}")
+}
+
+fn fmt(value: Option<f64>, unit: &str) -> String {
+    match value {
+        Some(v) if v.abs() >= 100.0 || v == v.trunc() => format!("{v:.0}{unit}"),
+        Some(v) => format!("{v:.2}{unit}"),
+        None => "n/a".to_owned(),
+    }
+}
+
+fn met(ok: Option<bool>) -> &'static str {
+    match ok {
+        Some(true) => "met",
+        Some(false) => "**missed**",
+        None => "not measured in this run",
+    }
+}
+
+/// One headline row's cell for one mode.
+type HeadlineCell = Box<dyn Fn(&ModeRun) -> String>;
+
+/// The markdown document.
+pub fn markdown(
+    input: &ReportInput<'_>,
+    machine: &str,
+    commit: &str,
+    charts: &[(String, String)],
+) -> String {
+    let runs = input.runs;
+    let mut md = String::new();
+    let _ = writeln!(md, "# Benchmarks\n");
+    let _ = writeln!(
+        md,
+        "- Date: {}\n- Commit: `{commit}`\n- Machine: {machine}\n- Command: `make bench`{}\n",
+        input.started_at.format("%Y-%m-%d %H:%M UTC"),
+        if input.quick {
+            " (quick sizes: `load-test bench --quick`; not the figures of record)"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        md,
+        "`make bench` builds the local stack (`cargo build --profile local`) and runs \
+         `load-test bench`, which starts it twice, `STOCK_LOCKS=on` then `off` (ephemeral ports, \
+         `RATE_LIMIT_PER_MINUTE=1000000 PAYMENT_SUCCESS_RATE=1 HOLD_TTL_SECONDS=3 \
+         HOLD_SWEEP_SECONDS=1 METER_CAPACITY=on`), and runs every scenario of `load-tests/` \
+         against each. The load generator shares the machine with the stack. Flash sale: stock \
+         {}, {} buyers with their WebSockets open; high load: ramp to {} virtual users over {} s, \
+         hold {} s.\n",
+        input.sizes.flash_stock,
+        input.sizes.buyers,
+        input.sizes.vus,
+        input.sizes.ramp.as_secs(),
+        input.sizes.hold.as_secs()
+    );
+
+    // Headline.
+    let _ = writeln!(md, "## Headline\n");
+    header(&mut md, "figure", runs);
+    let ratio = |run: &ModeRun| {
+        let sale = run.number("flash-sale", "orders_per_s")?;
+        let ceiling = run.number("ceiling", "orders_per_s")?;
+        (ceiling > 0.0).then(|| sale / ceiling)
+    };
+    let rows: Vec<(&str, HeadlineCell)> = vec![
+        (
+            "flash-sale orders/s",
+            Box::new(|r| fmt(r.number("flash-sale", "orders_per_s"), "")),
+        ),
+        (
+            "ceiling orders/s (use case straight on the emulators)",
+            Box::new(|r| fmt(r.number("ceiling", "orders_per_s"), "")),
+        ),
+        ("flash-sale ÷ ceiling", Box::new(move |r| fmt(ratio(r), ""))),
+        (
+            "flash-sale p50 / p99 of the 201s",
+            Box::new(|r| {
+                format!(
+                    "{} / {}",
+                    fmt(r.number("flash-sale", "p50_ms"), " ms"),
+                    fmt(r.number("flash-sale", "p99_ms"), " ms")
+                )
+            }),
+        ),
+        (
+            "LOCK_CONFLICT while stock remained (count, rate)",
+            Box::new(|r| {
+                format!(
+                    "{} ({})",
+                    fmt(r.number("flash-sale", "lock_conflicts_while_stock"), ""),
+                    fmt(
+                        r.number("flash-sale", "lock_conflict_rate_while_stock")
+                            .map(|x| x * 100.0),
+                        " %"
+                    )
+                )
+            }),
+        ),
+        (
+            "201 → terminal push p50 / p99",
+            Box::new(|r| {
+                format!(
+                    "{} / {}",
+                    fmt(r.number("flash-sale", "push_p50_ms"), " ms"),
+                    fmt(r.number("flash-sale", "push_p99_ms"), " ms")
+                )
+            }),
+        ),
+        (
+            "settled after sell-out (last terminal event)",
+            Box::new(|r| fmt(r.number("flash-sale", "settled_after_sell_out_s"), " s")),
+        ),
+        (
+            "queue drained after sell-out",
+            Box::new(|r| {
+                fmt(
+                    r.number("flash-sale", "queue_drained_after_sell_out_s"),
+                    " s",
+                )
+            }),
+        ),
+        (
+            "high-load p99 at full load (all requests)",
+            Box::new(|r| fmt(r.number("high-load", "full_load_p99_ms"), " ms")),
+        ),
+        (
+            "high-load product reads/s",
+            Box::new(|r| fmt(r.number("high-load", "product_reads_per_s"), "")),
+        ),
+        (
+            "flash-sale orders/s, first vs last window",
+            Box::new(|r| {
+                format!(
+                    "{} vs {} ({} s windows)",
+                    fmt(r.number("flash-sale", "orders_per_s_first_window"), ""),
+                    fmt(r.number("flash-sale", "orders_per_s_last_window"), ""),
+                    fmt(r.number("flash-sale", "edge_window_s"), "")
+                )
+            }),
+        ),
+    ];
+    for (name, cell) in &rows {
+        let cells: Vec<String> = runs.iter().map(cell).collect();
+        let _ = writeln!(md, "| {name} | {} |", cells.join(" | "));
+    }
+    let _ = writeln!(md);
+    for (title, path) in charts {
+        let _ = writeln!(md, "![{title}]({path})\n");
+    }
+
+    // Verdicts and every scenario's table.
+    let _ = writeln!(md, "## Scenarios\n");
+    header(&mut md, "scenario", runs);
+    for scenario in scenario_names(runs) {
+        let cells: Vec<String> = runs
+            .iter()
+            .map(|r| {
+                r.result(&scenario)
+                    .map_or("not run".to_owned(), |r| r.verdict.as_str().to_owned())
+            })
+            .collect();
+        let _ = writeln!(md, "| {scenario} | {} |", cells.join(" | "));
+    }
+    let _ = writeln!(md);
+    for scenario in scenario_names(runs) {
+        let _ = writeln!(md, "### {scenario}\n");
+        let per_mode: Vec<Option<&ScenarioResult>> =
+            runs.iter().map(|r| r.result(&scenario)).collect();
+        for (run, result) in runs.iter().zip(&per_mode) {
+            for failure in result.map(|r| r.failures.as_slice()).unwrap_or_default() {
+                let _ = writeln!(md, "- **{}: {}**", run.label, failure);
+            }
+        }
+        header(&mut md, "figure", runs);
+        let mut keys: Vec<String> = Vec::new();
+        for result in per_mode.iter().flatten() {
+            for (key, value) in &result.figures {
+                if !value.is_array()
+                    && !value.is_object()
+                    && key != "assumptions"
+                    && !keys.contains(key)
+                {
+                    keys.push(key.clone());
+                }
+            }
+        }
+        for key in &keys {
+            let cells: Vec<String> = per_mode
+                .iter()
+                .map(|r| r.and_then(|r| r.get(key)).map_or("".to_owned(), show))
+                .collect();
+            let _ = writeln!(md, "| {key} | {} |", cells.join(" | "));
+        }
+        let _ = writeln!(md);
+    }
+
+    cost_section(&mut md, runs);
+    goals_section(&mut md, runs, input.extras);
+    extras_section(&mut md, input.extras);
+
+    let _ = writeln!(md, "## The stacks' logs\n");
+    header(&mut md, "", runs);
+    let cells = |f: &dyn Fn(&StackLog) -> String| {
+        runs.iter()
+            .map(|r| f(&r.log))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    let _ = writeln!(
+        md,
+        "| WARN lines | {} |",
+        cells(&|l| l.warnings.to_string())
+    );
+    let _ = writeln!(md, "| ERROR lines | {} |", cells(&|l| l.errors.to_string()));
+    let _ = writeln!(
+        md,
+        "| exit after SIGTERM | {} |\n",
+        cells(&|l| l.exit.clone())
+    );
+    for run in runs {
+        for (kind, count) in run.log.warning_kinds.iter().take(5) {
+            let _ = writeln!(md, "- {} WARN × {count}: {kind}", run.label);
+        }
+    }
+    for run in runs {
+        for sample in &run.log.error_samples {
+            let _ = writeln!(md, "- {}: `{}`", run.label, sample.replace('`', "'"));
+        }
+    }
+    md
+}
+
+fn header(md: &mut String, first: &str, runs: &[ModeRun]) {
+    let labels: Vec<&str> = runs.iter().map(|r| r.label.as_str()).collect();
+    let _ = writeln!(md, "| {first} | {} |", labels.join(" | "));
+    let _ = writeln!(md, "|---|{}", "---|".repeat(runs.len()));
+}
+
+fn scenario_names(runs: &[ModeRun]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for result in runs.iter().flat_map(|r| &r.results) {
+        if !names.contains(&result.scenario) {
+            names.push(result.scenario.clone());
+        }
+    }
+    names
+}
+
+fn cost_section(md: &mut String, runs: &[ModeRun]) {
+    let _ = writeln!(md, "## Cost of one order\n");
+    if runs.iter().all(|r| {
+        r.result("cost")
+            .is_none_or(|c| c.get("usd_per_million_orders").is_none())
+    }) {
+        let status: Vec<String> = runs
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}: {}",
+                    r.label,
+                    r.result("cost")
+                        .and_then(|c| c.get("status"))
+                        .map_or("not run".to_owned(), show)
+                )
+            })
+            .collect();
+        let _ = writeln!(md, "Cost unavailable ({}).\n", status.join("; "));
+        return;
+    }
+    header(md, "per order", runs);
+    let mut keys: Vec<(String, String)> = Vec::new();
+    for run in runs {
+        if let Some(cost) = run.result("cost") {
+            for object in [
+                "requests_per_order_by_operation",
+                "units_per_order_by_table",
+            ] {
+                for (key, _) in cost
+                    .get(object)
+                    .and_then(Value::as_object)
+                    .into_iter()
+                    .flatten()
+                {
+                    let entry = (object.to_owned(), key.clone());
+                    if !keys.contains(&entry) {
+                        keys.push(entry);
+                    }
+                }
+            }
+        }
+    }
+    for (object, key) in &keys {
+        let cells: Vec<String> = runs
+            .iter()
+            .map(|r| {
+                r.result("cost")
+                    .and_then(|c| c.get(object))
+                    .map(|o| match &o[key.as_str()] {
+                        Value::Object(units) => format!(
+                            "read {} / write {}",
+                            show(&units["read"]),
+                            show(&units["write"])
+                        ),
+                        other => show(other),
+                    })
+                    .unwrap_or_default()
+            })
+            .collect();
+        let what = if object.starts_with("requests") {
+            "requests"
+        } else {
+            "capacity units"
+        };
+        let _ = writeln!(md, "| {what}: {key} | {} |", cells.join(" | "));
+    }
+    for (key, name) in [
+        ("dynamodb_requests_per_order", "DynamoDB requests"),
+        ("read_units_per_order", "DynamoDB read units"),
+        ("write_units_per_order", "DynamoDB write units"),
+        ("sqs_requests_per_order", "SQS requests"),
+        ("consumer_invocations_per_order", "consumer invocations"),
+        ("create_order_p50_ms", "create-order HTTP p50 (ms)"),
+        (
+            "usd_per_million_dynamodb",
+            "USD per million orders: DynamoDB",
+        ),
+        (
+            "usd_per_million_lambda_requests",
+            "USD per million orders: Lambda requests",
+        ),
+        (
+            "usd_per_million_lambda_duration",
+            "USD per million orders: Lambda duration",
+        ),
+        ("usd_per_million_sqs", "USD per million orders: SQS"),
+        (
+            "usd_per_million_http_api",
+            "USD per million orders: HTTP API",
+        ),
+        (
+            "usd_per_million_websocket",
+            "USD per million orders: WebSocket messages",
+        ),
+        ("usd_per_million_orders", "**USD per million orders**"),
+    ] {
+        let cells: Vec<String> = runs
+            .iter()
+            .map(|r| fmt(r.number("cost", key), ""))
+            .collect();
+        let _ = writeln!(md, "| {name} | {} |", cells.join(" | "));
+    }
+    let _ = writeln!(md);
+    if let Some(assumptions) = runs
+        .iter()
+        .find_map(|r| r.result("cost")?.get("assumptions")?.as_str())
+    {
+        let _ = writeln!(
+            md,
+            "Prices: us-east-1 (SPEC.md section 7): DynamoDB on-demand $0.625 per million write \
+             units and $0.125 per million read units; Lambda arm64 $0.0000133334 per GB-s and \
+             $0.20 per million requests; SQS $0.40 per million requests; HTTP API $1.00 per \
+             million; WebSocket $1.00 per million messages. Assumptions: {assumptions}.\n"
+        );
+    }
+}
+
+/// The number at `path` (dotted) of the first extra of `kind`.
+fn extra<'a>(extras: &'a [Extra], kind: &str) -> Option<&'a Value> {
+    extras.iter().find(|e| e.kind == kind).map(|e| &e.value)
+}
+
+fn goals_section(md: &mut String, runs: &[ModeRun], extras: &[Extra]) {
+    let _ = writeln!(md, "## Goals\n");
+    let _ = writeln!(md, "| goal | measured | verdict |\n|---|---|---|");
+    let per_mode = |f: &dyn Fn(&ModeRun) -> Option<f64>, unit: &str| {
+        runs.iter()
+            .map(|r| format!("{}: {}", r.label, fmt(f(r), unit)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let all = |f: &dyn Fn(&ModeRun) -> Option<bool>| {
+        let verdicts: Vec<Option<bool>> = runs.iter().map(f).collect();
+        if verdicts.iter().any(Option::is_none) || verdicts.is_empty() {
+            None
+        } else {
+            Some(verdicts.iter().all(|v| *v == Some(true)))
+        }
+    };
+    let lock_free = runs.iter().find(|r| r.label == "locks-off");
+    let lock_free_ratio = lock_free.and_then(|r| {
+        Some(r.number("flash-sale", "orders_per_s")? / r.number("ceiling", "orders_per_s")?)
+    });
+    let _ = writeln!(
+        md,
+        "| lock-free flash sale ≥ 0.7 of the ceiling | {} | {} |",
+        fmt(lock_free_ratio, ""),
+        met(lock_free_ratio.map(|r| r >= 0.7))
+    );
+    let p99 = |r: &ModeRun| r.number("high-load", "full_load_p99_ms");
+    let _ = writeln!(
+        md,
+        "| high-load p99 < 100 ms at 50 VUs | {} | {} |",
+        per_mode(&p99, " ms"),
+        met(all(&|r| p99(r).map(|v| v < 100.0)))
+    );
+    let drained = |r: &ModeRun| r.number("flash-sale", "queue_drained_after_sell_out_s");
+    let _ = writeln!(
+        md,
+        "| queue drained within 5 s of sell-out | {} | {} |",
+        per_mode(&drained, " s"),
+        met(all(&|r| drained(r).map(|v| v <= 5.0)))
+    );
+    let push = |r: &ModeRun| r.number("flash-sale", "push_p99_ms");
+    let _ = writeln!(
+        md,
+        "| 201 → terminal event p99 < 1 s + payment latency (≤ 200 ms) | {} | {} |",
+        per_mode(&push, " ms"),
+        met(all(&|r| push(r).map(|v| v < 1200.0)))
+    );
+    let conflicts = |r: &ModeRun| {
+        r.number("flash-sale", "lock_conflict_rate_while_stock")
+            .map(|x| x * 100.0)
+    };
+    let _ = writeln!(
+        md,
+        "| LOCK_CONFLICT < 0.1 % of orders while stock remains | {} | {} |",
+        per_mode(&conflicts, " %"),
+        met(all(&|r| conflicts(r).map(|v| v < 0.1)))
+    );
+
+    // The figures other tools measured.
+    let make_run = extra(extras, "make-run").and_then(|v| find_number(v, "ratio"));
+    let _ = writeln!(
+        md,
+        "| `make run` reads within 2x release | {} | {} |",
+        fmt(make_run, "x"),
+        met(make_run.map(|r| r <= 2.0))
+    );
+    let cpu = extra(extras, "handler-cpu").and_then(|v| {
+        let new = v["create_order_new_ns"].as_f64();
+        let replay = v["create_order_replay_ns"].as_f64();
+        new.into_iter()
+            .chain(replay)
+            .reduce(f64::max)
+            .map(|ns| ns / 1000.0)
+    });
+    let _ = writeln!(
+        md,
+        "| handler CPU < 50 µs (create-order, new and replay) | {} | {} |",
+        fmt(cpu, " µs"),
+        met(cpu.map(|c| c < 50.0))
+    );
+    let binaries = extra(extras, "lambda").and_then(|v| v["binaries"].as_array().cloned());
+    let worst = |key: &str| {
+        binaries
+            .as_ref()
+            .and_then(|b| b.iter().filter_map(|x| x[key].as_f64()).reduce(f64::max))
+    };
+    let cold = worst("cold_start_ms");
+    let _ = writeln!(
+        md,
+        "| cold start < 20 ms (slowest function) | {} | {} |",
+        fmt(cold, " ms"),
+        met(cold.map(|c| c < 20.0))
+    );
+    let size = worst("size_bytes");
+    let _ = writeln!(
+        md,
+        "| each binary < 8 MB (largest) | {} | {} |",
+        fmt(size.map(|s| s / 1e6), " MB"),
+        met(size.map(|s| s < 8e6))
+    );
+    let _ = writeln!(md);
+}
+
+/// The first number under a key containing `word`, searched depth first.
+fn find_number(value: &Value, word: &str) -> Option<f64> {
+    match value {
+        Value::Object(map) => map
+            .iter()
+            .find_map(|(k, v)| if k.contains(word) { v.as_f64() } else { None })
+            .or_else(|| map.values().find_map(|v| find_number(v, word))),
+        Value::Array(items) => items.iter().find_map(|v| find_number(v, word)),
+        _ => None,
+    }
+}
+
+fn extras_section(md: &mut String, extras: &[Extra]) {
+    if extras.is_empty() {
+        let _ = writeln!(
+            md,
+            "## Other measurements\n\nNo figures in `target/bench/*.json` in this run (binary size, cold start, handler CPU and `make run` speed: not measured in this run).\n"
+        );
+        return;
+    }
+    let _ = writeln!(md, "## Other measurements\n");
+    for extra in extras {
+        let title = match extra.kind.as_str() {
+            "lambda" => "Lambda binaries: size, cold start, memory",
+            "handler-cpu" => "Handler CPU time",
+            "make-run" => "`make run` build options",
+            other => other,
+        };
+        let _ = writeln!(md, "### {title} (`{}`)\n", extra.file);
+        generic_table(md, &extra.value);
+    }
+}
+
+/// Scalars as key/value rows; arrays of objects as tables of their own; nested objects flattened.
+fn generic_table(md: &mut String, value: &Value) {
+    let mut scalars = Vec::new();
+    let mut tables = Vec::new();
+    flatten("", value, &mut scalars, &mut tables);
+    if !scalars.is_empty() {
+        let _ = writeln!(md, "| key | value |\n|---|---|");
+        for (key, value) in scalars {
+            let _ = writeln!(md, "| {key} | {value} |");
+        }
+        let _ = writeln!(md);
+    }
+    for (key, rows) in tables {
+        let mut columns: Vec<String> = Vec::new();
+        for row in &rows {
+            for (k, _) in row.as_object().into_iter().flatten() {
+                if !columns.contains(k) {
+                    columns.push(k.clone());
+                }
+            }
+        }
+        let _ = writeln!(
+            md,
+            "{key}:\n\n| {} |\n|{}",
+            columns.join(" | "),
+            "---|".repeat(columns.len())
+        );
+        for row in &rows {
+            let cells: Vec<String> = columns.iter().map(|c| show(&row[c.as_str()])).collect();
+            let _ = writeln!(md, "| {} |", cells.join(" | "));
+        }
+        let _ = writeln!(md);
+    }
+}
+
+fn flatten(
+    prefix: &str,
+    value: &Value,
+    scalars: &mut Vec<(String, String)>,
+    tables: &mut Vec<(String, Vec<Value>)>,
+) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, v, scalars, tables);
+            }
+        }
+        Value::Array(items) if items.iter().all(Value::is_object) && !items.is_empty() => {
+            tables.push((prefix.to_owned(), items.clone()));
+        }
+        other => scalars.push((prefix.to_owned(), show(other))),
+    }
+}
+
+/// The three charts: (file name, title, SVG).
+fn charts(runs: &[ModeRun]) -> Vec<(String, String, String)> {
+    let series = |key: &str| -> Vec<Series> {
+        runs.iter()
+            .filter_map(|run| {
+                let points = run.result("flash-sale")?.get("per_second")?.as_array()?;
+                Some(Series {
+                    name: run.label.clone(),
+                    points: points
+                        .iter()
+                        .filter_map(|p| Some((p["second"].as_f64()? + 0.5, p[key].as_f64()?)))
+                        .collect(),
+                })
+            })
+            .collect()
+    };
+    let mut out = Vec::new();
+    let title = "Flash sale: orders/s per second".to_owned();
+    out.push((
+        "flash-sale-orders-per-second.svg".to_owned(),
+        title.clone(),
+        svg::line_chart(
+            &title,
+            "seconds since the sale started",
+            "orders/s (201s)",
+            &series("count"),
+        ),
+    ));
+    let title = "Flash sale: p99 latency of the 201s per second".to_owned();
+    out.push((
+        "flash-sale-p99-per-second.svg".to_owned(),
+        title.clone(),
+        svg::line_chart(
+            &title,
+            "seconds since the sale started",
+            "p99 (ms)",
+            &series("p99_ms"),
+        ),
+    ));
+    let categories: Vec<String> = BUCKET_EDGES_MS
+        .iter()
+        .enumerate()
+        .map(|(i, edge)| {
+            if edge.is_finite() {
+                format!("≤{edge}")
+            } else {
+                format!(">{}", BUCKET_EDGES_MS[i - 1])
+            }
+        })
+        .collect();
+    let bars: Vec<(String, Vec<f64>)> = runs
+        .iter()
+        .filter_map(|run| {
+            let buckets = run
+                .result("flash-sale")?
+                .get("latency_buckets")?
+                .as_array()?;
+            Some((
+                run.label.clone(),
+                buckets
+                    .iter()
+                    .map(|b| b["count"].as_f64().unwrap_or(0.0))
+                    .collect(),
+            ))
+        })
+        .collect();
+    let title = "Flash sale: latency of the 201s (log-scale buckets)".to_owned();
+    out.push((
+        "flash-sale-latency-histogram.svg".to_owned(),
+        title.clone(),
+        svg::bar_chart(
+            &title,
+            "latency bucket (ms, upper edge)",
+            "201 answers",
+            &categories,
+            &bars,
+        ),
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn unknown_extras_are_kept_as_key_value_tables() {
+        let mut md = String::new();
+        extras_section(
+            &mut md,
+            &[Extra {
+                kind: "mystery".into(),
+                file: "m.json".into(),
+                value: json!({"kind": "mystery", "speed": 3, "rows": [{"a": 1}, {"a": 2}]}),
+            }],
+        );
+        assert!(md.contains("### mystery"));
+        assert!(md.contains("| speed | 3 |"));
+        assert!(md.contains("| a |"));
+    }
+
+    #[test]
+    fn the_goals_read_the_lambda_and_cpu_extras() {
+        let extras = vec![
+            Extra {
+                kind: "lambda".into(),
+                file: "lambda.json".into(),
+                value: json!({"kind": "lambda", "binaries": [{"name": "create-order", "size_bytes": 5_000_000, "cold_start_ms": 12.0}]}),
+            },
+            Extra {
+                kind: "handler-cpu".into(),
+                file: "cpu.json".into(),
+                value: json!({"kind": "handler-cpu", "create_order_new_ns": 30000, "create_order_replay_ns": 9000}),
+            },
+        ];
+        let mut md = String::new();
+        goals_section(&mut md, &[], &extras);
+        assert!(
+            md.contains("| handler CPU < 50 µs (create-order, new and replay) | 30 µs | met |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| cold start < 20 ms (slowest function) | 12 ms | met |"),
+            "{md}"
+        );
+        assert!(md.contains("5 MB | met"), "{md}");
+    }
+}

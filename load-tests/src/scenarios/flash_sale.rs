@@ -1,0 +1,326 @@
+//! Flash sale: one hot product, many buyers (each its own user with its WebSocket open before the
+//! sale) ordering one unit at a time until it is sold out; then the order events, the queue and
+//! the books are checked: stock 0, no order beyond stock, units conserved.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::client::{Api, TerminalEvents, User, watch_terminal_events};
+use crate::outcome::ScenarioResult;
+use crate::stats::{Latencies, PerSecond};
+
+use super::{Sizes, Target};
+
+/// Consecutive unexpected answers after which a buyer gives up (the stack is broken).
+const MAX_CONSECUTIVE_ERRORS: u32 = 50;
+/// The longest window for "orders/s in the first / last seconds of the sale".
+const EDGE_WINDOW: Duration = Duration::from_secs(10);
+/// The goal for LOCK_CONFLICT answers while stock remains, as a share of order attempts.
+const CONFLICT_GOAL: f64 = 0.001;
+
+/// What one buyer saw.
+#[derive(Default)]
+struct Buyer {
+    /// Order id and when its 201 arrived.
+    created: Vec<(String, Instant)>,
+    latencies: Latencies,
+    per_second: PerSecond,
+    conflicts: Vec<Instant>,
+    other_errors: u64,
+    samples: Vec<String>,
+    sold_out_at: Option<Instant>,
+}
+
+async fn buy_until_sold_out(
+    api: Api,
+    user: User,
+    product: String,
+    buyer: usize,
+    start: Instant,
+) -> Buyer {
+    tokio::time::sleep_until(start.into()).await;
+    let mut seen = Buyer::default();
+    let mut consecutive_errors = 0;
+    for attempt in 0.. {
+        let key = format!("fs-{buyer}-{attempt}");
+        let answer = api.place_order(&user, &key, &product, 1).await;
+        let now = Instant::now();
+        match (answer.status, answer.code()) {
+            (201, _) => {
+                consecutive_errors = 0;
+                seen.created.push((answer.data_str("id").to_owned(), now));
+                seen.latencies.record(answer.latency);
+                seen.per_second.record(now - start, answer.latency);
+            }
+            (409, "INSUFFICIENT_STOCK") => {
+                seen.sold_out_at = Some(now);
+                break;
+            }
+            (409, "LOCK_CONFLICT") => seen.conflicts.push(now),
+            _ => {
+                seen.other_errors += 1;
+                if seen.samples.len() < 3 {
+                    seen.samples.push(answer.summary());
+                }
+                consecutive_errors += 1;
+                if consecutive_errors >= MAX_CONSECUTIVE_ERRORS {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    seen
+}
+
+/// Runs the sale and its checks.
+pub async fn run(target: &Target, sizes: &Sizes) -> anyhow::Result<ScenarioResult> {
+    target.settle_queue().await;
+    let mut result = ScenarioResult::pass("flash-sale", &target.label);
+    let initial = sizes.flash_stock;
+    let product = target.api.create_product("flash-sale", initial).await?;
+    let users: Vec<User> = (0..sizes.buyers)
+        .map(|n| target.api.user(&format!("fs-{n}")))
+        .collect();
+
+    let events: TerminalEvents = Arc::default();
+    let mut watchers = Vec::new();
+    for user in &users {
+        watchers
+            .push(watch_terminal_events(&target.ws_url, &user.token, Arc::clone(&events)).await?);
+    }
+
+    // Every buyer starts at the same instant, a moment after all tasks exist.
+    let start = Instant::now() + Duration::from_millis(200);
+    let tasks: Vec<_> = users
+        .iter()
+        .enumerate()
+        .map(|(n, user)| {
+            tokio::spawn(buy_until_sold_out(
+                target.api.clone(),
+                user.clone(),
+                product.clone(),
+                n,
+                start,
+            ))
+        })
+        .collect();
+    let mut buyers = Vec::new();
+    for task in tasks {
+        buyers.push(task.await?);
+    }
+    let buying_done = Instant::now();
+
+    let created: Vec<(String, Instant)> = buyers.iter().flat_map(|b| b.created.clone()).collect();
+    let last_201 = created.iter().map(|(_, at)| *at).max();
+    let first_sold_out = buyers.iter().filter_map(|b| b.sold_out_at).min();
+    let sold_out = first_sold_out.or(last_201).unwrap_or(buying_done);
+    let sale = sold_out
+        .saturating_duration_since(start)
+        .max(Duration::from_millis(1));
+    let mut latencies = Latencies::new();
+    let mut per_second = PerSecond::default();
+    for buyer in &buyers {
+        latencies.merge(&buyer.latencies);
+        per_second.merge(&buyer.per_second);
+    }
+    let conflicts_in_stock = buyers
+        .iter()
+        .flat_map(|b| &b.conflicts)
+        .filter(|at| **at <= sold_out)
+        .count() as u64;
+    let conflicts_total: u64 = buyers.iter().map(|b| b.conflicts.len() as u64).sum();
+    let other_errors: u64 = buyers.iter().map(|b| b.other_errors).sum();
+    let samples: Vec<String> = buyers
+        .iter()
+        .flat_map(|b| b.samples.clone())
+        .take(3)
+        .collect();
+    let n201 = created.len() as u64;
+
+    // Payments drain while we wait for the last order's terminal event.
+    let drained = async {
+        match target.queue_probe().await {
+            Some(probe) => probe
+                .wait_empty(sizes.settle_wait)
+                .await
+                .map(|took| (Instant::now() - took).saturating_duration_since(sold_out)),
+            None => None,
+        }
+    };
+    let settled = wait_for_terminal_events(&events, &created, sold_out + sizes.settle_wait);
+    let (drained_after_sold_out, ()) = tokio::join!(drained, settled);
+    for watcher in &watchers {
+        watcher.abort();
+    }
+
+    let mut push_latency = Latencies::new();
+    let mut missing = 0u64;
+    let mut last_event: Option<Instant> = None;
+    let mut failed_events = 0u64;
+    {
+        let events = events.lock().expect("the events map is never poisoned");
+        for (id, at_201) in &created {
+            match events.get(id) {
+                Some((at_event, kind)) => {
+                    push_latency.record(at_event.saturating_duration_since(*at_201));
+                    last_event = last_event.max(Some(*at_event));
+                    if kind != "OrderPaid" {
+                        failed_events += 1;
+                    }
+                }
+                None => missing += 1,
+            }
+        }
+    }
+
+    let final_stock = target.api.stock(&product).await?;
+    let (conserved_units, status_counts) = units_in_orders(&target.api, &users, &product).await?;
+
+    let window = EDGE_WINDOW.min(sale / 3).max(Duration::from_millis(1));
+    let in_window = |from: Instant, to: Instant| {
+        created
+            .iter()
+            .filter(|(_, at)| *at >= from && *at < to)
+            .count() as f64
+    };
+    let first_window = in_window(start, start + window) / window.as_secs_f64();
+    let last_window =
+        in_window(sold_out - window, sold_out + Duration::from_millis(1)) / window.as_secs_f64();
+
+    result.put("initial_stock", initial);
+    result.put("buyers", sizes.buyers as u64);
+    result.put("created_201", n201);
+    result.put("sale_s", sale.as_secs_f64());
+    result.put("orders_per_s", n201 as f64 / sale.as_secs_f64());
+    result.put("p50_ms", latencies.quantile_ms(0.50));
+    result.put("p99_ms", latencies.quantile_ms(0.99));
+    result.put("max_ms", latencies.quantile_ms(1.0));
+    result.put("lock_conflicts_while_stock", conflicts_in_stock);
+    result.put("lock_conflicts_total", conflicts_total);
+    let attempts_in_stock = n201 + conflicts_in_stock;
+    let conflict_rate = if attempts_in_stock == 0 {
+        0.0
+    } else {
+        conflicts_in_stock as f64 / attempts_in_stock as f64
+    };
+    result.put("lock_conflict_rate_while_stock", conflict_rate);
+    result.put("other_errors", other_errors);
+    if !samples.is_empty() {
+        result.put("error_samples", samples.join("; "));
+    }
+    result.put("edge_window_s", window.as_secs_f64());
+    result.put("orders_per_s_first_window", first_window);
+    result.put("orders_per_s_last_window", last_window);
+    result.put("push_p50_ms", push_latency.quantile_ms(0.50));
+    result.put("push_p99_ms", push_latency.quantile_ms(0.99));
+    result.put("terminal_events_missing", missing);
+    result.put("terminal_events_not_paid", failed_events);
+    result.put(
+        "settled_after_sell_out_s",
+        match (missing, last_event) {
+            (0, Some(last)) => serde_json::json!(crate::outcome::round(
+                last.saturating_duration_since(sold_out).as_secs_f64()
+            )),
+            _ => Value::Null,
+        },
+    );
+    result.put(
+        "queue_drained_after_sell_out_s",
+        drained_after_sold_out.map_or(Value::Null, |d| crate::outcome::round(d.as_secs_f64())),
+    );
+    result.put("final_stock", final_stock);
+    result.put("units_in_live_orders", conserved_units);
+    for (status, count) in &status_counts {
+        result.put(&format!("orders_{}", status.to_ascii_lowercase()), *count);
+    }
+    result.put(
+        "goal_lock_conflicts_under_0.1pct",
+        if conflict_rate < CONFLICT_GOAL {
+            "met"
+        } else {
+            "missed"
+        },
+    );
+    result.put("per_second", per_second.series());
+    result.put("latency_buckets", latencies.buckets());
+
+    result.check(
+        final_stock == 0,
+        format!("final stock is {final_stock}, not 0"),
+    );
+    result.check(
+        n201 == initial,
+        format!("{n201} orders were created for a stock of {initial}"),
+    );
+    result.check(
+        conserved_units == initial - final_stock.min(initial),
+        format!(
+            "live orders hold {conserved_units} units, but the stock dropped by {}",
+            initial - final_stock.min(initial)
+        ),
+    );
+    result.check(
+        missing == 0,
+        format!(
+            "{missing} of {n201} orders got no terminal event within {} s",
+            sizes.settle_wait.as_secs()
+        ),
+    );
+    Ok(result)
+}
+
+/// Waits until every created order has its terminal event, or `deadline`.
+async fn wait_for_terminal_events(
+    events: &TerminalEvents,
+    created: &[(String, Instant)],
+    deadline: Instant,
+) {
+    loop {
+        let done = {
+            let events = events.lock().expect("the events map is never poisoned");
+            created.iter().all(|(id, _)| events.contains_key(id))
+        };
+        if done || Instant::now() >= deadline {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Units of `product` in the buyers' PENDING, PROCESSING and PAID orders, and the orders with it
+/// per status.
+async fn units_in_orders(
+    api: &Api,
+    users: &[User],
+    product: &str,
+) -> anyhow::Result<(u64, Vec<(String, u64)>)> {
+    let mut counts: Vec<(String, u64)> = Vec::new();
+    let mut units = 0;
+    for user in users {
+        for order in api.all_orders(user).await? {
+            let status = order["status"].as_str().unwrap_or("?").to_owned();
+            let quantity: u64 = order["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|item| item["product_id"] == product)
+                .filter_map(|item| item["quantity"].as_u64())
+                .sum();
+            if quantity == 0 {
+                continue;
+            }
+            if matches!(status.as_str(), "PENDING" | "PROCESSING" | "PAID") {
+                units += quantity;
+            }
+            match counts.iter_mut().find(|(s, _)| *s == status) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((status, 1)),
+            }
+        }
+    }
+    counts.sort();
+    Ok((units, counts))
+}
