@@ -1,23 +1,20 @@
-//! The embedded AWS services: Dynoxide (DynamoDB) and rustack-sqs (SQS), in-process on port-0
-//! listeners, behind one endpoint.
+//! The embedded AWS services: Dynoxide (DynamoDB) and rustack-sqs (SQS), in-process behind one
+//! endpoint on one port-0 (or `AWS_PORT`) listener.
 //!
 //! A Lambda's SDK clients share one endpoint URL (`AWS_ENDPOINT_URL`), so the stack exposes one: a
-//! front listener that hands `AmazonSQS.*` requests to the SQS service in-process and forwards the
-//! rest to Dynoxide, whose router is only reachable through a listener of its own. Both speak the
+//! front listener that hands `AmazonSQS.*` requests to the SQS service and the rest to Dynoxide's
+//! router, both in-process (Dynoxide's `router` is one of the two patches in `vendor/`). Both speak the
 //! awsJson1_0 protocol, where the `X-Amz-Target` header names the service and the operation.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use axum::body::Body;
-use http::{HeaderMap, Request, Response, StatusCode, Uri};
+use http::{HeaderMap, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::service::Service;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustack_sqs_core::config::SqsConfig;
 use rustack_sqs_core::handler::RustackSqsHandler;
@@ -35,7 +32,6 @@ pub(crate) struct Emulators {
     endpoint: String,
     sqs: Arc<RustackSqs>,
     front: ServerTask,
-    dynamodb: ServerTask,
 }
 
 impl Emulators {
@@ -48,19 +44,11 @@ impl Emulators {
         port: u16,
         meter_capacity: bool,
     ) -> anyhow::Result<Self> {
-        let dynamodb_listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .context("binding Dynoxide's listener")?;
-        let dynamodb_addr = dynamodb_listener.local_addr()?;
+        // Dynoxide's router is called in-process by the front: no listener of its own, no second
+        // HTTP hop per DynamoDB call.
         let database =
             dynoxide::Database::memory().context("opening Dynoxide's in-memory database")?;
-        let dynamodb = ServerTask::spawn("dynoxide", move |stop| async move {
-            if let Err(error) =
-                dynoxide::server::serve_with_shutdown(dynamodb_listener, database, stop).await
-            {
-                tracing::error!(%error, "Dynoxide stopped");
-            }
-        });
+        let dynamodb = dynoxide::server::router(database);
 
         let front_listener = TcpListener::bind(("127.0.0.1", port))
             .await
@@ -74,12 +62,7 @@ impl Emulators {
             host: front_addr.ip().to_string(),
             port: front_addr.port(),
         }));
-        let front = AwsFront::new(
-            &sqs,
-            region,
-            dynamodb_addr,
-            Arc::new(Meter::new(meter_capacity)),
-        );
+        let front = AwsFront::new(&sqs, region, dynamodb, Arc::new(Meter::new(meter_capacity)));
         let front = ServerTask::spawn("aws-endpoint", move |stop| {
             serve_connections(front_listener, front, stop)
         });
@@ -88,7 +71,6 @@ impl Emulators {
             endpoint: format!("http://{front_addr}"),
             sqs,
             front,
-            dynamodb,
         })
     }
 
@@ -101,7 +83,6 @@ impl Emulators {
     pub(crate) async fn stop(self, grace: Duration) {
         self.front.stop(grace).await;
         self.sqs.shutdown_all().await;
-        self.dynamodb.stop(grace).await;
     }
 }
 
@@ -109,8 +90,7 @@ impl Emulators {
 #[derive(Clone)]
 struct AwsFront {
     sqs: SqsHttpService<RustackSqsHandler>,
-    dynamodb: Client<HttpConnector, Body>,
-    dynamodb_base: Arc<str>,
+    dynamodb: axum::Router,
     meter: Arc<Meter>,
 }
 
@@ -118,7 +98,7 @@ impl AwsFront {
     fn new(
         sqs: &Arc<RustackSqs>,
         region: &str,
-        dynamodb_addr: SocketAddr,
+        dynamodb: axum::Router,
         meter: Arc<Meter>,
     ) -> Self {
         let handler = Arc::new(RustackSqsHandler::new(Arc::clone(sqs)));
@@ -127,13 +107,9 @@ impl AwsFront {
             region: region.to_owned(),
             credential_provider: None,
         };
-        let mut connector = HttpConnector::new();
-        // Forwarded bodies are written after their headers; Nagle would hold them back for a delayed ACK.
-        connector.set_nodelay(true);
         AwsFront {
             sqs: SqsHttpService::new(handler, sqs_config),
-            dynamodb: Client::builder(TokioExecutor::new()).build(connector),
-            dynamodb_base: Arc::from(format!("http://{dynamodb_addr}")),
+            dynamodb,
             meter,
         }
     }
@@ -195,20 +171,12 @@ impl AwsFront {
         Response::from_parts(parts, Body::from(body))
     }
 
-    async fn forward_to_dynamodb(&self, mut request: Request<Body>) -> Response<Body> {
-        let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
-        let uri: Uri = match format!("{}{path}", self.dynamodb_base).parse() {
-            Ok(uri) => uri,
-            Err(_) => return plain_response(StatusCode::BAD_REQUEST, "invalid request target"),
-        };
-        // The Host header stays as the client signed it.
-        *request.uri_mut() = uri;
-        match self.dynamodb.request(request).await {
-            Ok(response) => response.map(Body::new),
-            Err(error) => {
-                tracing::warn!(%error, "Dynoxide did not answer");
-                plain_response(StatusCode::BAD_GATEWAY, "DynamoDB emulator unavailable")
-            }
+    /// Dynoxide's router, called in-process.
+    async fn forward_to_dynamodb(&self, request: Request<Body>) -> Response<Body> {
+        let mut router = self.dynamodb.clone();
+        match tower_service::Service::call(&mut router, request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
         }
     }
 }

@@ -142,6 +142,12 @@ pub async fn serve_with_shutdown(
         .map_err(|e| format!("server failed: {e}"))
 }
 
+/// The DynamoDB API over `db` as an axum router, for an application that serves it inside its
+/// own HTTP server (no listener, no second hop).
+pub fn router(db: Database) -> Router {
+    build_router(db)
+}
+
 /// DynamoDB accepts bodies up to 16 MB.
 const MAX_BODY_SIZE: usize = 16 * 1024 * 1024;
 
