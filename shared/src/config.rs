@@ -101,10 +101,10 @@ impl Default for LockSettings {
     fn default() -> Self {
         LockSettings {
             enabled: true,
-            lease: Duration::from_millis(5_000),
-            attempts: 8,
-            base_backoff: Duration::from_millis(20),
-            max_backoff: Duration::from_millis(400),
+            lease: Duration::from_millis(2_000),
+            attempts: 60,
+            base_backoff: Duration::from_millis(5),
+            max_backoff: Duration::from_millis(100),
         }
     }
 }
