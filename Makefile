@@ -9,9 +9,10 @@ MOTO_REQUIREMENTS := localstack/tests/moto-requirements.txt
 
 .PHONY: run test fmt fmt-check lint
 
-## run: the whole stack on one machine (HTTP API on $HTTP_PORT, default 3000) until Ctrl-C
+## run: the whole stack on one machine (HTTP API on $HTTP_PORT, default 3000) until Ctrl-C; an
+## optimized build (profile `local`: docs/benchmarks.md compares it with the debug build)
 run:
-	$(CARGO) run -p order-localstack --bin local-stack
+	$(CARGO) run --profile local -p order-localstack --bin local-stack
 
 ## test: formatting, lints and every test; .ci/run calls exactly this
 test: fmt-check lint lint-template $(VENV)/.moto-installed
@@ -112,6 +113,30 @@ arm64-toolchain:
 	  echo "  dpkg --add-architecture arm64 && apt-get update && apt-get install -y $(ARM64_DEBS)"; \
 	  exit 1; \
 	fi
+
+## bench: everything measured, written to docs/benchmarks.md (with its charts in docs/benchmarks/):
+## the load scenarios against the local stack in both STOCK_LOCKS modes, the backend ceiling and
+## the cost per order (load-tests/), the Lambda figures (stripped release size, cold start against
+## a local Runtime API, peak memory; handler CPU with criterion: lambda-bench/), and the embedded
+## DynamoDB's transaction rate over 60,000 transactions. Builds included; see docs/benchmarks.md
+## for how long it takes. The `make run` options are measured apart (load-tests/scripts/
+## make-run-options.sh, half an hour) into docs/benchmarks/make-run.json, which the report reads.
+BENCH_OUT := target/bench
+BENCH_FUNCTIONS := create-order order-consumer get-product payment-webhook ws-connect
+.PHONY: bench
+bench:
+	rm -rf $(BENCH_OUT) && mkdir -p $(BENCH_OUT)
+	$(CARGO) build --profile local -p order-localstack -p order-load-tests -p order-lambda-bench \
+	  --bin local-stack --bin load-test --bin lambda-figures --bin handler-cpu-report --example transaction_rate
+	$(CARGO) build --release -p order-functions $(addprefix --bin ,$(BENCH_FUNCTIONS))
+	$(CARGO) build --release -p order-lambda-bench --no-default-features --features baseline --bin lambda-baseline
+	$(CARGO) bench -p order-lambda-bench --no-default-features --bench create_order
+	target/local/handler-cpu-report --out-dir $(BENCH_OUT)
+	target/local/lambda-figures --runs 30 --out-dir $(BENCH_OUT) --baseline target/release/lambda-baseline \
+	  $(foreach f,$(BENCH_FUNCTIONS),--bin $(f)=target/release/$(f))
+	target/local/examples/transaction_rate 60000 16 | tail -n 1 > $(BENCH_OUT)/transaction-rate.json
+	cp docs/benchmarks/make-run.json $(BENCH_OUT)/
+	target/local/load-test bench --stack-bin target/local/local-stack --out docs/benchmarks.md --extra-dir $(BENCH_OUT)
 
 ## fmt: format the workspace in place
 fmt:

@@ -7,7 +7,7 @@
 set -euo pipefail
 out=${1:-docs/benchmarks/make-run.json}
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+trap 'rm -rf "$work"/target-*' EXIT
 command -v wrk >/dev/null || { echo "needs wrk (Debian: apt-get install wrk)" >&2; exit 1; }
 
 declare -A build=(
@@ -23,7 +23,10 @@ results=()
 for option in debug dev-deps-optimized local release; do
   target="$work/target-$option"
   start=$(date +%s.%N)
-  CARGO_TARGET_DIR=$target ${build[$option]} >"$work/$option.build.log" 2>&1
+  if ! CARGO_TARGET_DIR=$target ${build[$option]} >"$work/$option.build.log" 2>&1; then
+    tail -20 "$work/$option.build.log" >&2
+    exit 1
+  fi
   built=$(date +%s.%N)
   HTTP_PORT=0 WS_PORT=0 AWS_PORT=0 RATE_LIMIT_PER_MINUTE=0 "$target/${binary[$option]}/local-stack" >"$work/$option.out" 2>&1 &
   pid=$!
@@ -36,9 +39,11 @@ for option in debug dev-deps-optimized local release; do
   p99=$(awk '$1=="99%" {print $2}' "$work/$option.wrk")
   build_s=$(echo "$built - $start" | bc)
   start_s=$(echo "$ready - $built" | bc)
-  echo "$option: build ${build_s}s, start ${start_s}s, ${rps} reads/s, p99 ${p99}"
+  echo "$option: build ${build_s}s, start ${start_s}s, ${rps} reads/s, p99 ${p99}" | tee -a "$work/summary"
   results+=("{\"option\":\"$option\",\"command\":\"${build[$option]//\"/\\\"}\",\"clean_build_s\":$build_s,\"start_s\":$start_s,\"reads_per_s\":$rps,\"p99\":\"$p99\"}")
 done
 mkdir -p "$(dirname "$out")"
-(IFS=,; echo "{\"kind\":\"make-run\",\"measured\":\"$(date -u +%FT%TZ)\",\"commit\":\"$(git rev-parse --short HEAD)\",\"wrk\":\"-t2 -c50 -d10s /products/espresso-beans\",\"options\":[${results[*]}]}") >"$out"
+# What `make run` uses (the local profile) against the Lambda profile's release build.
+ratio=$(echo "scale=3; $(awk '/^release:/ {print $(NF-3)}' "$work/summary") / $(awk '/^local:/ {print $(NF-3)}' "$work/summary")" | bc)
+(IFS=,; echo "{\"kind\":\"make-run\",\"chosen\":\"local\",\"release_reads_over_make_run_reads_ratio\":$ratio,\"measured\":\"$(date -u +%FT%TZ)\",\"commit\":\"$(git rev-parse --short HEAD)\",\"wrk\":\"-t2 -c50 -d10s /products/espresso-beans\",\"options\":[${results[*]}]}") >"$out"
 echo "wrote $out"

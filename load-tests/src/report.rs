@@ -610,12 +610,19 @@ fn goals_section(md: &mut String, runs: &[ModeRun], extras: &[Extra]) {
             .as_ref()
             .and_then(|b| b.iter().filter_map(|x| x[key].as_f64()).reduce(f64::max))
     };
-    let cold = worst("cold_start_ms");
+    let cold = worst("cold_start_ms_median");
     let _ = writeln!(
         md,
-        "| cold start < 20 ms (slowest function) | {} | {} |",
+        "| cold start < 20 ms (slowest function, median) | {} | {} |",
         fmt(cold, " ms"),
         met(cold.map(|c| c < 20.0))
+    );
+    let cold_ratio = worst("cold_start_ratio");
+    let _ = writeln!(
+        md,
+        "| cold start at most 2x a minimal `lambda_runtime` function (SPEC section 7; slowest, medians) | {} | {} |",
+        fmt(cold_ratio, "x"),
+        met(cold_ratio.map(|r| r <= 2.0))
     );
     let size = worst("size_bytes");
     let _ = writeln!(
@@ -652,7 +659,10 @@ fn extras_section(md: &mut String, extras: &[Extra]) {
         let title = match extra.kind.as_str() {
             "lambda" => "Lambda binaries: size, cold start, memory",
             "handler-cpu" => "Handler CPU time",
-            "make-run" => "`make run` build options",
+            "make-run" => "`make run` build options (measured apart, see its command)",
+            "transaction-rate" => {
+                "Embedded DynamoDB: TransactWriteItems per second over 60,000 transactions"
+            }
             other => other,
         };
         let _ = writeln!(md, "### {title} (`{}`)\n", extra.file);
@@ -827,7 +837,7 @@ mod tests {
             Extra {
                 kind: "lambda".into(),
                 file: "lambda.json".into(),
-                value: json!({"kind": "lambda", "binaries": [{"name": "create-order", "size_bytes": 5_000_000, "cold_start_ms": 12.0}]}),
+                value: json!({"kind": "lambda", "binaries": [{"name": "create-order", "size_bytes": 5_000_000, "cold_start_ms_median": 12.0, "cold_start_ratio": 1.5}]}),
             },
             Extra {
                 kind: "handler-cpu".into(),
@@ -842,7 +852,11 @@ mod tests {
             "{md}"
         );
         assert!(
-            md.contains("| cold start < 20 ms (slowest function) | 12 ms | met |"),
+            md.contains("| cold start < 20 ms (slowest function, median) | 12 ms | met |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("(SPEC section 7; slowest, medians) | 1.50x | met |"),
             "{md}"
         );
         assert!(md.contains("5 MB | met"), "{md}");

@@ -95,12 +95,7 @@ struct AwsFront {
 }
 
 impl AwsFront {
-    fn new(
-        sqs: &Arc<RustackSqs>,
-        region: &str,
-        dynamodb: axum::Router,
-        meter: Arc<Meter>,
-    ) -> Self {
+    fn new(sqs: &Arc<RustackSqs>, region: &str, dynamodb: axum::Router, meter: Arc<Meter>) -> Self {
         let handler = Arc::new(RustackSqsHandler::new(Arc::clone(sqs)));
         let sqs_config = SqsHttpConfig {
             skip_signature_validation: true,
@@ -116,10 +111,16 @@ impl AwsFront {
 
     async fn route(self, request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
         if request.uri().path() == METER_PATH {
-            let reset = request
-                .uri()
-                .query()
-                .is_some_and(|q| q.split('&').any(|pair| pair == "reset=true"));
+            let pairs: Vec<&str> = request.uri().query().unwrap_or("").split('&').collect();
+            match (
+                pairs.contains(&"capacity=on"),
+                pairs.contains(&"capacity=off"),
+            ) {
+                (true, false) => self.meter.set_capacity(true),
+                (false, true) => self.meter.set_capacity(false),
+                _ => {}
+            }
+            let reset = pairs.contains(&"reset=true");
             let mut response = Response::new(Body::from(self.meter.report(reset).to_string()));
             response.headers_mut().insert(
                 http::header::CONTENT_TYPE,

@@ -5,10 +5,13 @@
 //! Capacity comes from DynamoDB itself: with `METER_CAPACITY=on` the endpoint asks for
 //! `ReturnConsumedCapacity: INDEXES` on every DynamoDB request that did not ask for it and adds up
 //! the `ConsumedCapacity` of each answer (the answer goes back unchanged apart from that member,
-//! which the SDK reads and the functions ignore). Off by default: it parses every body.
+//! which the SDK reads and the functions ignore). Off by default: it parses every body. A run can
+//! switch it for a while: `GET /_local/meter?capacity=on` (or `off`), so that a benchmark meters its
+//! cost scenario without slowing the others.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{Value, json};
 
@@ -18,7 +21,7 @@ pub(crate) const METER_PATH: &str = "/_local/meter";
 /// Counters of one endpoint.
 #[derive(Debug, Default)]
 pub(crate) struct Meter {
-    capacity_on: bool,
+    capacity_on: AtomicBool,
     counts: Mutex<Counts>,
 }
 
@@ -39,14 +42,19 @@ struct Units {
 impl Meter {
     pub(crate) fn new(capacity_on: bool) -> Self {
         Meter {
-            capacity_on,
+            capacity_on: AtomicBool::new(capacity_on),
             counts: Mutex::default(),
         }
     }
 
     /// Whether DynamoDB bodies are to be rewritten and read.
     pub(crate) fn capacity_on(&self) -> bool {
-        self.capacity_on
+        self.capacity_on.load(Ordering::Relaxed)
+    }
+
+    /// Switches the capacity metering on or off from now on.
+    pub(crate) fn set_capacity(&self, on: bool) {
+        self.capacity_on.store(on, Ordering::Relaxed);
     }
 
     /// Counts one request by its `X-Amz-Target` (`DynamoDB_20120810.GetItem` → `DynamoDB.GetItem`).
@@ -131,7 +139,7 @@ impl Meter {
     pub(crate) fn report(&self, reset: bool) -> Value {
         let mut counts = self.lock();
         let report = json!({
-            "capacity_metered": self.capacity_on,
+            "capacity_metered": self.capacity_on(),
             "requests": counts.requests,
             "capacity": counts
                 .capacity

@@ -222,17 +222,12 @@ async fn dropping_a_stack_stops_its_listeners() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_meter_counts_requests_and_the_capacity_dynamodb_charged() {
-    let stack = Stack::start(StackOptions {
-        local: LocalSettings {
-            meter_capacity: true,
-            ..LocalSettings::ephemeral()
-        },
-        ..options(true)
-    })
-    .await
-    .unwrap();
+    let stack = Stack::start(options(true)).await.unwrap();
     let meter = format!("{}/_local/meter", stack.aws_endpoint());
-    get(&format!("{meter}?reset=true")).await;
+    // Off by default (METER_CAPACITY), switched on for a while.
+    let off: Value = get(&meter).await.json().await.unwrap();
+    assert_eq!(off["capacity_metered"], false);
+    get(&format!("{meter}?reset=true&capacity=on")).await;
 
     let product = get(&format!("{}/products/espresso-beans", stack.http_url())).await;
     assert_eq!(
@@ -251,5 +246,11 @@ async fn the_meter_counts_requests_and_the_capacity_dynamodb_charged() {
         seen["capacity"]["products"]["read"].as_f64().unwrap() > 0.0,
         "the product read was charged: {seen}"
     );
+    let switched_off: Value = get(&format!("{meter}?capacity=off&reset=true"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(switched_off["capacity_metered"], false);
     stack.shutdown().await;
 }

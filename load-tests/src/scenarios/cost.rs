@@ -69,8 +69,11 @@ pub async fn run(target: &Target, sizes: &Sizes) -> anyhow::Result<ScenarioResul
     let user = target.api.user("cost");
     let events: TerminalEvents = Arc::default();
     let watcher = watch_terminal_events(&target.ws_url, &user.token, Arc::clone(&events)).await?;
-    // The meter counts from here: the product and the connection are set-up, not the orders.
-    http.get(format!("{meter_url}?reset=true")).send().await?;
+    // The meter counts from here: the product and the connection are set-up, not the orders. Its
+    // capacity metering parses every DynamoDB body, so it is on for this scenario only.
+    http.get(format!("{meter_url}?reset=true&capacity=on"))
+        .send()
+        .await?;
 
     let mut latencies = Latencies::new();
     let mut ids = Vec::new();
@@ -111,7 +114,7 @@ pub async fn run(target: &Target, sizes: &Sizes) -> anyhow::Result<ScenarioResul
     }
     watcher.abort();
     let meter: Value = http
-        .get(&meter_url)
+        .get(format!("{meter_url}?capacity=off"))
         .send()
         .await?
         .json()
