@@ -197,8 +197,9 @@ pub fn markdown(
         "`make bench` builds the local stack (`cargo build --profile local`) and runs \
          `load-test bench`, which starts it twice, `STOCK_LOCKS=on` then `off` (ephemeral ports, \
          `RATE_LIMIT_PER_MINUTE=1000000 PAYMENT_SUCCESS_RATE=1 HOLD_TTL_SECONDS=3 \
-         HOLD_SWEEP_SECONDS=1 METER_CAPACITY=on`), and runs every scenario of `load-tests/` \
-         against each. The load generator shares the machine with the stack. Flash sale: stock \
+         HOLD_SWEEP_SECONDS=1`, logs at warn), and runs every scenario of `load-tests/` against \
+         each; the endpoint's capacity metering is switched on for the cost scenario only. The \
+         load generator shares the machine with the stack. Flash sale: stock \
          {}, {} buyers with their WebSockets open; high load: ramp to {} virtual users over {} s, \
          hold {} s.\n",
         input.sizes.flash_stock,
