@@ -125,7 +125,7 @@ BENCH_OUT := target/bench
 BENCH_FUNCTIONS := create-order order-consumer get-product payment-webhook ws-connect
 .PHONY: bench
 bench:
-	rm -rf $(BENCH_OUT) && mkdir -p $(BENCH_OUT)
+	rm -rf $(BENCH_OUT) && mkdir -p $(BENCH_OUT) && date +%s > $(BENCH_OUT)/make-bench-started
 	$(CARGO) build --profile local -p order-localstack -p order-load-tests -p order-lambda-bench \
 	  --bin local-stack --bin load-test --bin lambda-figures --bin handler-cpu-report --example transaction_rate
 	$(CARGO) build --release -p order-functions $(addprefix --bin ,$(BENCH_FUNCTIONS))

@@ -357,11 +357,17 @@ pub async fn bench(options: &BenchOptions) -> anyhow::Result<bool> {
         });
     }
     let extras = report::read_extras(&options.extra_dir);
+    // `make bench` writes the Unix time it started here before its builds.
+    let make_started_at = std::fs::read_to_string(options.extra_dir.join("make-bench-started"))
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0));
     let input = report::ReportInput {
         runs: &runs,
         extras: &extras,
         quick: options.quick,
         started_at,
+        make_started_at,
         sizes: &sizes,
     };
     report::write(&options.out, &input)?;

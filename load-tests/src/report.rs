@@ -96,6 +96,8 @@ pub struct ReportInput<'a> {
     pub quick: bool,
     /// When the bench started.
     pub started_at: DateTime<Utc>,
+    /// When `make bench` started (its builds come first), from `<extra-dir>/make-bench-started`.
+    pub make_started_at: Option<DateTime<Utc>>,
     /// The sizes used.
     pub sizes: &'a Sizes,
 }
@@ -169,6 +171,22 @@ fn met(ok: Option<bool>) -> &'static str {
     }
 }
 
+/// How long `make bench` took, when it says when it started.
+fn duration_line(input: &ReportInput<'_>) -> String {
+    let Some(make_started) = input.make_started_at else {
+        return String::new();
+    };
+    let now = Utc::now();
+    let minutes = |from: DateTime<Utc>, to: DateTime<Utc>| (to - from).num_seconds() as f64 / 60.0;
+    format!(
+        "- Duration: {:.1} min in all: {:.1} min of builds, criterion, the Lambda figures and the \
+         transaction rate, then {:.1} min of load scenarios\n",
+        minutes(make_started, now),
+        minutes(make_started, input.started_at),
+        minutes(input.started_at, now)
+    )
+}
+
 /// One headline row's cell for one mode.
 type HeadlineCell = Box<dyn Fn(&ModeRun) -> String>;
 
@@ -184,13 +202,14 @@ pub fn markdown(
     let _ = writeln!(md, "# Benchmarks\n");
     let _ = writeln!(
         md,
-        "- Date: {}\n- Commit: `{commit}`\n- Machine: {machine}\n- Command: `make bench`{}\n",
+        "- Date: {}\n- Commit: `{commit}`\n- Machine: {machine}\n- Command: `make bench`{}\n{}",
         input.started_at.format("%Y-%m-%d %H:%M UTC"),
         if input.quick {
             " (quick sizes: `load-test bench --quick`; not the figures of record)"
         } else {
             ""
-        }
+        },
+        duration_line(input)
     );
     let _ = writeln!(
         md,
