@@ -130,7 +130,7 @@ bench:
 	  --bin local-stack --bin load-test --bin lambda-figures --bin handler-cpu-report --example transaction_rate
 	$(CARGO) build --release -p order-functions $(addprefix --bin ,$(BENCH_FUNCTIONS))
 	$(CARGO) build --release -p order-lambda-bench --no-default-features --features baseline --bin lambda-baseline
-	$(CARGO) bench -p order-lambda-bench --no-default-features --bench create_order
+	$(CARGO) bench --profile local -p order-lambda-bench --no-default-features --bench create_order
 	target/local/handler-cpu-report --out-dir $(BENCH_OUT)
 	target/local/lambda-figures --runs 30 --out-dir $(BENCH_OUT) --baseline target/release/lambda-baseline \
 	  $(foreach f,$(BENCH_FUNCTIONS),--bin $(f)=target/release/$(f))
