@@ -68,6 +68,7 @@ pub fn lambda_environment(name: &str) -> Vec<(&'static str, String)> {
 pub struct EventTemplate {
     event: Value,
     jwt_secret: Option<String>,
+    webhook_secret: Option<String>,
     nonce: String,
 }
 
@@ -86,8 +87,16 @@ impl EventTemplate {
         EventTemplate {
             event,
             jwt_secret,
+            webhook_secret: None,
             nonce: uuid::Uuid::new_v4().simple().to_string()[..8].to_owned(),
         }
+    }
+
+    /// Re-signs an `x-webhook-signature` header with `secret` at the time of each invocation (the
+    /// sample's own signature is stale after five minutes).
+    pub fn with_webhook_secret(mut self, secret: Option<String>) -> Self {
+        self.webhook_secret = secret;
+        self
     }
 
     /// The payload of invocation `invocation` (0: the cold start's) of run `run`. An HTTP event
@@ -97,6 +106,9 @@ impl EventTemplate {
         let mut event = self.event.clone();
         if let Some(secret) = &self.jwt_secret {
             refresh_token(&mut event, secret);
+        }
+        if let Some(secret) = &self.webhook_secret {
+            resign_webhook(&mut event, secret);
         }
         if let Some(body) = event.get("body").and_then(Value::as_str)
             && let Ok(Value::Object(mut body)) = serde_json::from_str::<Value>(body)
@@ -115,6 +127,26 @@ impl EventTemplate {
             event["body"] = Value::String(Value::Object(body).to_string());
         }
         serde_json::to_vec(&event).expect("a JSON value serializes")
+    }
+}
+
+/// Signs the event's body afresh into its `x-webhook-signature` header, if it has one.
+fn resign_webhook(event: &mut Value, secret: &str) {
+    let body = event
+        .get("body")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    if let Some(header) = event
+        .get_mut("headers")
+        .and_then(|headers| headers.get_mut("x-webhook-signature"))
+    {
+        let now = chrono::Utc::now().timestamp();
+        *header = Value::String(shared::domain::webhook::sign(
+            secret.as_bytes(),
+            now,
+            body.as_bytes(),
+        ));
     }
 }
 

@@ -545,9 +545,14 @@ pub fn sample_event(
         .iter()
         .find(|(key, _)| key == "JWT_SECRET")
         .map(|(_, value)| value.clone());
+    let webhook_secret = settings
+        .iter()
+        .find(|(key, _)| key == "WEBHOOK_SECRET")
+        .map(|(_, value)| value.clone());
     let path = events_dir.join(format!("{name}.json"));
     match path.exists() {
-        true => EventTemplate::load(&path, jwt_secret),
+        true => EventTemplate::load(&path, jwt_secret)
+            .map(|template| template.with_webhook_secret(webhook_secret)),
         false => Ok(EventTemplate::literal(json!({}), jwt_secret)),
     }
 }
