@@ -107,9 +107,6 @@ impl EventTemplate {
         if let Some(secret) = &self.jwt_secret {
             refresh_token(&mut event, secret);
         }
-        if let Some(secret) = &self.webhook_secret {
-            resign_webhook(&mut event, secret);
-        }
         if let Some(body) = event.get("body").and_then(Value::as_str)
             && let Ok(Value::Object(mut body)) = serde_json::from_str::<Value>(body)
             && body.contains_key("idempotency_key")
@@ -125,6 +122,10 @@ impl EventTemplate {
                 );
             }
             event["body"] = Value::String(Value::Object(body).to_string());
+        }
+        // Last: the signature covers the body as sent.
+        if let Some(secret) = &self.webhook_secret {
+            resign_webhook(&mut event, secret);
         }
         serde_json::to_vec(&event).expect("a JSON value serializes")
     }
@@ -276,5 +277,25 @@ mod tests {
         let payload: Value = serde_json::from_slice(&template.payload(0, 5)).unwrap();
 
         assert_eq!(payload, event);
+    }
+
+    #[test]
+    fn a_webhook_is_signed_over_the_body_it_is_sent_with() {
+        let event = json!({
+            "headers": {"x-webhook-signature": "t=1,v1=00"},
+            "body": r#"{"idempotency_key":"k","order_id":"o","status":"success"}"#,
+        });
+        let template =
+            EventTemplate::literal(event, None).with_webhook_secret(Some("whsec".into()));
+        let sent: Value = serde_json::from_slice(&template.payload(0, 1)).unwrap();
+        let body = sent["body"].as_str().unwrap();
+        assert!(body.contains("lambda-figures-"), "a key of its own: {body}");
+        shared::domain::webhook::verify(
+            b"whsec",
+            sent["headers"]["x-webhook-signature"].as_str(),
+            body.as_bytes(),
+            chrono::Utc::now(),
+        )
+        .unwrap();
     }
 }
