@@ -131,14 +131,14 @@ impl AwsFront {
         let target = request
             .headers()
             .get("x-amz-target")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        self.meter.count(target.as_deref());
+            .and_then(|v| v.to_str().ok());
+        self.meter.count(target);
         if is_sqs_request(request.headers()) {
             let response = self.sqs.call(request).await?;
             return Ok(response.map(Body::new));
         }
         if self.meter.capacity_on() {
+            let target = target.map(str::to_owned);
             return Ok(self.forward_metered(request, target.as_deref()).await);
         }
         Ok(self.forward_to_dynamodb(request.map(Body::new)).await)

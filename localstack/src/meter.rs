@@ -57,19 +57,17 @@ impl Meter {
         self.capacity_on.store(on, Ordering::Relaxed);
     }
 
-    /// Counts one request by its `X-Amz-Target` (`DynamoDB_20120810.GetItem` → `DynamoDB.GetItem`).
+    /// Every AWS request passes here: counted under its raw target (no allocation once seen),
+    /// named in [`Meter::report`].
     pub(crate) fn count(&self, target: Option<&str>) {
-        let name = match target {
-            Some(target) => match target.split_once('.') {
-                Some((service, operation)) if service.starts_with("DynamoDB") => {
-                    format!("DynamoDB.{operation}")
-                }
-                Some(("AmazonSQS", operation)) => format!("SQS.{operation}"),
-                _ => target.to_owned(),
-            },
-            None => "(no X-Amz-Target)".to_owned(),
-        };
-        *self.lock().requests.entry(name).or_default() += 1;
+        let target = target.unwrap_or("(no X-Amz-Target)");
+        let mut counts = self.lock();
+        match counts.requests.get_mut(target) {
+            Some(n) => *n += 1,
+            None => {
+                counts.requests.insert(target.to_owned(), 1);
+            }
+        }
     }
 
     /// A DynamoDB request body with `ReturnConsumedCapacity: INDEXES` unless it names a mode.
@@ -140,7 +138,11 @@ impl Meter {
         let mut counts = self.lock();
         let report = json!({
             "capacity_metered": self.capacity_on(),
-            "requests": counts.requests,
+            "requests": counts
+                .requests
+                .iter()
+                .map(|(target, n)| (operation_name(target), json!(n)))
+                .collect::<serde_json::Map<String, Value>>(),
             "capacity": counts
                 .capacity
                 .iter()
@@ -155,6 +157,17 @@ impl Meter {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Counts> {
         self.counts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// `DynamoDB_20120810.GetItem` → `DynamoDB.GetItem`, `AmazonSQS.SendMessage` → `SQS.SendMessage`.
+fn operation_name(target: &str) -> String {
+    match target.split_once('.') {
+        Some((service, operation)) if service.starts_with("DynamoDB") => {
+            format!("DynamoDB.{operation}")
+        }
+        Some(("AmazonSQS", operation)) => format!("SQS.{operation}"),
+        _ => target.to_owned(),
     }
 }
 

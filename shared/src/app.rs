@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::adapters::apigw::ApiGatewayPusher;
 use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::sqs::SqsOrderQueue;
+use crate::application::PlaceOrder;
 use crate::auth::{AuthError, Authenticator};
 use crate::config::{Config, ConfigError, LockSettings};
 use crate::function::Footprint;
@@ -119,6 +120,21 @@ impl<S: Store, Q: OrderQueue + Reachable, N: Notifier, C: Clock> App<S, Q, N, C>
             hold_ttl: config.hold_ttl,
             webhook_secret: config.webhook_secret.clone(),
             cancel_window: config.cancel_window,
+        }
+    }
+}
+
+impl<S, Q, N, C> App<S, Q, N, C> {
+    /// Order placement over these ports with these settings: what `POST /orders` runs, and what
+    /// the load tests' ceiling runs without the HTTP path.
+    pub fn place_order(&self) -> PlaceOrder<'_, S, Q, N, C> {
+        PlaceOrder {
+            store: &self.store,
+            queue: &self.queue,
+            notifier: &self.notifier,
+            clock: &self.clock,
+            locks: &self.locks,
+            cancel_window: self.cancel_window,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde_json::json;
-use shared::application::{AppError, PlaceOrder, Placed};
+use shared::application::{AppError, Placed};
 use shared::domain::{OrderRequest, UserId};
 use shared::{AwsApp, Config, Endpoint, Function};
 
@@ -76,14 +76,7 @@ pub async fn run(target: &Target, sizes: &Sizes) -> anyhow::Result<ScenarioResul
                 UserId::parse(&format!("load-{run_id}-ceil-{n}")).expect("a printable user id");
             tokio::spawn(async move {
                 tokio::time::sleep_until(start.into()).await;
-                let place = PlaceOrder {
-                    store: &app.store,
-                    queue: &app.queue,
-                    notifier: &app.notifier,
-                    clock: &app.clock,
-                    locks: &app.locks,
-                    cancel_window: app.cancel_window,
-                };
+                let place = app.place_order();
                 let mut seen = Task::default();
                 let mut consecutive_errors = 0;
                 for attempt in 0.. {

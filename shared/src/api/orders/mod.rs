@@ -5,7 +5,7 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 
 use crate::app::{App, Store};
-use crate::application::{CancelOrder, PlaceOrder};
+use crate::application::CancelOrder;
 use crate::domain::{FieldErrors, Order, OrderId, OrderRequest, OrderStatus, UserId};
 use crate::ports::{Clock, Notifier, OrderQuery, OrderQueue, OrderReader, StockReserver};
 
@@ -82,15 +82,8 @@ pub(crate) async fn create<S: Store, Q: OrderQueue, N: Notifier, C: Clock>(
 ) -> Result<Response<Body>, ApiError> {
     let order_request =
         OrderRequest::parse(&json_body(request)?, header(request, "idempotency-key"))?;
-    let place = PlaceOrder {
-        store: &app.store,
-        queue: &app.queue,
-        notifier: &app.notifier,
-        clock: &app.clock,
-        locks: &app.locks,
-        cancel_window: app.cancel_window,
-    };
-    Ok(place
+    Ok(app
+        .place_order()
         .run(&caller.user_id, &order_request, trace_id)
         .await?
         .into_http())
