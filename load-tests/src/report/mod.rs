@@ -3,16 +3,24 @@
 //! `target/bench/*.json`, and the SVG charts next to the report.
 
 use std::fmt::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 
 use crate::outcome::{ScenarioResult, show};
 use crate::scenarios::Sizes;
 use crate::stats::BUCKET_EDGES_MS;
 use crate::svg::{self, Series};
+
+mod cost;
+mod extras;
+mod goals;
+
+use cost::cost_section;
+use extras::extras_section;
+pub use extras::{Extra, read_extras};
+use goals::goals_section;
 
 /// What a stack logged while the scenarios ran.
 #[derive(Debug, Clone, Default)]
@@ -50,40 +58,6 @@ impl ModeRun {
     fn number(&self, scenario: &str, key: &str) -> Option<f64> {
         self.result(scenario).and_then(|r| r.number(key))
     }
-}
-
-/// One JSON object another tool left in the extra folder.
-#[derive(Debug, Clone)]
-pub struct Extra {
-    /// Its `kind`.
-    pub kind: String,
-    /// Its file name.
-    pub file: String,
-    /// The whole object.
-    pub value: Value,
-}
-
-/// Every `*.json` object with a `kind` in `dir` (sorted by file name); others are skipped.
-pub fn read_extras(dir: &Path) -> Vec<Extra> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    paths.sort();
-    paths
-        .into_iter()
-        .filter_map(|path| {
-            let value: Value = serde_json::from_str(&std::fs::read_to_string(&path).ok()?).ok()?;
-            Some(Extra {
-                kind: value["kind"].as_str()?.to_owned(),
-                file: path.file_name()?.to_string_lossy().into_owned(),
-                value,
-            })
-        })
-        .collect()
 }
 
 /// Everything the report is made of.
@@ -155,7 +129,7 @@ fn machine() -> String {
     format!("{cores} cores (nproc), {model}, {memory}")
 }
 
-fn fmt(value: Option<f64>, unit: &str) -> String {
+pub(super) fn fmt(value: Option<f64>, unit: &str) -> String {
     match value {
         Some(v) if v.abs() >= 100.0 || v == v.trunc() => format!("{v:.0}{unit}"),
         Some(v) => format!("{v:.2}{unit}"),
@@ -163,7 +137,7 @@ fn fmt(value: Option<f64>, unit: &str) -> String {
     }
 }
 
-fn met(ok: Option<bool>) -> &'static str {
+pub(super) fn met(ok: Option<bool>) -> &'static str {
     match ok {
         Some(true) => "met",
         Some(false) => "**missed**",
@@ -404,7 +378,7 @@ pub fn markdown(
     md
 }
 
-fn header(md: &mut String, first: &str, runs: &[ModeRun]) {
+pub(super) fn header(md: &mut String, first: &str, runs: &[ModeRun]) {
     let labels: Vec<&str> = runs.iter().map(|r| r.label.as_str()).collect();
     let _ = writeln!(md, "| {first} | {} |", labels.join(" | "));
     let _ = writeln!(md, "|---|{}", "---|".repeat(runs.len()));
@@ -418,335 +392,6 @@ fn scenario_names(runs: &[ModeRun]) -> Vec<String> {
         }
     }
     names
-}
-
-fn cost_section(md: &mut String, runs: &[ModeRun]) {
-    let _ = writeln!(md, "## Cost of one order\n");
-    if runs.iter().all(|r| {
-        r.result("cost")
-            .is_none_or(|c| c.get("usd_per_million_orders").is_none())
-    }) {
-        let status: Vec<String> = runs
-            .iter()
-            .map(|r| {
-                format!(
-                    "{}: {}",
-                    r.label,
-                    r.result("cost")
-                        .and_then(|c| c.get("status"))
-                        .map_or("not run".to_owned(), show)
-                )
-            })
-            .collect();
-        let _ = writeln!(md, "Cost unavailable ({}).\n", status.join("; "));
-        return;
-    }
-    header(md, "per order", runs);
-    let mut keys: Vec<(String, String)> = Vec::new();
-    for run in runs {
-        if let Some(cost) = run.result("cost") {
-            for object in [
-                "requests_per_order_by_operation",
-                "units_per_order_by_table",
-            ] {
-                for (key, _) in cost
-                    .get(object)
-                    .and_then(Value::as_object)
-                    .into_iter()
-                    .flatten()
-                {
-                    let entry = (object.to_owned(), key.clone());
-                    if !keys.contains(&entry) {
-                        keys.push(entry);
-                    }
-                }
-            }
-        }
-    }
-    for (object, key) in &keys {
-        let cells: Vec<String> = runs
-            .iter()
-            .map(|r| {
-                r.result("cost")
-                    .and_then(|c| c.get(object))
-                    .map(|o| match &o[key.as_str()] {
-                        Value::Object(units) => format!(
-                            "read {} / write {}",
-                            show(&units["read"]),
-                            show(&units["write"])
-                        ),
-                        other => show(other),
-                    })
-                    .unwrap_or_default()
-            })
-            .collect();
-        let what = if object.starts_with("requests") {
-            "requests"
-        } else {
-            "capacity units"
-        };
-        let _ = writeln!(md, "| {what}: {key} | {} |", cells.join(" | "));
-    }
-    for (key, name) in [
-        ("dynamodb_requests_per_order", "DynamoDB requests"),
-        ("read_units_per_order", "DynamoDB read units"),
-        ("write_units_per_order", "DynamoDB write units"),
-        ("sqs_requests_per_order", "SQS requests"),
-        ("consumer_invocations_per_order", "consumer invocations"),
-        ("create_order_p50_ms", "create-order HTTP p50 (ms)"),
-        (
-            "usd_per_million_dynamodb",
-            "USD per million orders: DynamoDB",
-        ),
-        (
-            "usd_per_million_lambda_requests",
-            "USD per million orders: Lambda requests",
-        ),
-        (
-            "usd_per_million_lambda_duration",
-            "USD per million orders: Lambda duration",
-        ),
-        ("usd_per_million_sqs", "USD per million orders: SQS"),
-        (
-            "usd_per_million_http_api",
-            "USD per million orders: HTTP API",
-        ),
-        (
-            "usd_per_million_websocket",
-            "USD per million orders: WebSocket messages",
-        ),
-        ("usd_per_million_orders", "**USD per million orders**"),
-    ] {
-        let cells: Vec<String> = runs
-            .iter()
-            .map(|r| fmt(r.number("cost", key), ""))
-            .collect();
-        let _ = writeln!(md, "| {name} | {} |", cells.join(" | "));
-    }
-    let _ = writeln!(md);
-    if let Some(assumptions) = runs
-        .iter()
-        .find_map(|r| r.result("cost")?.get("assumptions")?.as_str())
-    {
-        let _ = writeln!(
-            md,
-            "Prices: us-east-1 (SPEC.md section 7): DynamoDB on-demand $0.625 per million write \
-             units and $0.125 per million read units; Lambda arm64 $0.0000133334 per GB-s and \
-             $0.20 per million requests; SQS $0.40 per million requests; HTTP API $1.00 per \
-             million; WebSocket $1.00 per million messages. Assumptions: {assumptions}.\n"
-        );
-    }
-}
-
-/// The number at `path` (dotted) of the first extra of `kind`.
-fn extra<'a>(extras: &'a [Extra], kind: &str) -> Option<&'a Value> {
-    extras.iter().find(|e| e.kind == kind).map(|e| &e.value)
-}
-
-fn goals_section(md: &mut String, runs: &[ModeRun], extras: &[Extra]) {
-    let _ = writeln!(md, "## Goals\n");
-    let _ = writeln!(md, "| goal | measured | verdict |\n|---|---|---|");
-    let per_mode = |f: &dyn Fn(&ModeRun) -> Option<f64>, unit: &str| {
-        runs.iter()
-            .map(|r| format!("{}: {}", r.label, fmt(f(r), unit)))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let all = |f: &dyn Fn(&ModeRun) -> Option<bool>| {
-        let verdicts: Vec<Option<bool>> = runs.iter().map(f).collect();
-        if verdicts.iter().any(Option::is_none) || verdicts.is_empty() {
-            None
-        } else {
-            Some(verdicts.iter().all(|v| *v == Some(true)))
-        }
-    };
-    let lock_free = runs.iter().find(|r| r.label == "locks-off");
-    let lock_free_ratio = lock_free.and_then(|r| {
-        Some(r.number("flash-sale", "orders_per_s")? / r.number("ceiling", "orders_per_s")?)
-    });
-    let _ = writeln!(
-        md,
-        "| lock-free flash sale ≥ 0.7 of the ceiling | {} | {} |",
-        fmt(lock_free_ratio, ""),
-        met(lock_free_ratio.map(|r| r >= 0.7))
-    );
-    let p99 = |r: &ModeRun| r.number("high-load", "full_load_p99_ms");
-    let _ = writeln!(
-        md,
-        "| high-load p99 < 100 ms at 50 VUs | {} | {} |",
-        per_mode(&p99, " ms"),
-        met(all(&|r| p99(r).map(|v| v < 100.0)))
-    );
-    let drained = |r: &ModeRun| r.number("flash-sale", "queue_drained_after_sell_out_s");
-    let _ = writeln!(
-        md,
-        "| queue drained within 5 s of sell-out | {} | {} |",
-        per_mode(&drained, " s"),
-        met(all(&|r| drained(r).map(|v| v <= 5.0)))
-    );
-    let push = |r: &ModeRun| r.number("flash-sale", "push_p99_ms");
-    let _ = writeln!(
-        md,
-        "| 201 → terminal event p99 < 1 s + payment latency (≤ 200 ms) | {} | {} |",
-        per_mode(&push, " ms"),
-        met(all(&|r| push(r).map(|v| v < 1200.0)))
-    );
-    let conflicts = |r: &ModeRun| {
-        r.number("flash-sale", "lock_conflict_rate_while_stock")
-            .map(|x| x * 100.0)
-    };
-    let _ = writeln!(
-        md,
-        "| LOCK_CONFLICT < 0.1 % of orders while stock remains | {} | {} |",
-        per_mode(&conflicts, " %"),
-        met(all(&|r| conflicts(r).map(|v| v < 0.1)))
-    );
-
-    // The figures other tools measured.
-    let make_run = extra(extras, "make-run").and_then(|v| find_number(v, "ratio"));
-    let _ = writeln!(
-        md,
-        "| `make run` reads within 2x release | {} | {} |",
-        fmt(make_run, "x"),
-        met(make_run.map(|r| r <= 2.0))
-    );
-    let cpu = extra(extras, "handler-cpu").and_then(|v| {
-        let new = v["create_order_new_ns"].as_f64();
-        let replay = v["create_order_replay_ns"].as_f64();
-        new.into_iter()
-            .chain(replay)
-            .reduce(f64::max)
-            .map(|ns| ns / 1000.0)
-    });
-    let _ = writeln!(
-        md,
-        "| handler CPU < 50 µs (create-order, new and replay) | {} | {} |",
-        fmt(cpu, " µs"),
-        met(cpu.map(|c| c < 50.0))
-    );
-    let binaries = extra(extras, "lambda").and_then(|v| v["binaries"].as_array().cloned());
-    let worst = |key: &str| {
-        binaries
-            .as_ref()
-            .and_then(|b| b.iter().filter_map(|x| x[key].as_f64()).reduce(f64::max))
-    };
-    let cold = worst("cold_start_ms_median");
-    let _ = writeln!(
-        md,
-        "| cold start < 20 ms (slowest function, median) | {} | {} |",
-        fmt(cold, " ms"),
-        met(cold.map(|c| c < 20.0))
-    );
-    let cold_ratio = worst("cold_start_ratio");
-    let _ = writeln!(
-        md,
-        "| cold start at most 2x a minimal `lambda_runtime` function (SPEC section 7; slowest, medians) | {} | {} |",
-        fmt(cold_ratio, "x"),
-        met(cold_ratio.map(|r| r <= 2.0))
-    );
-    let size = worst("size_bytes");
-    let _ = writeln!(
-        md,
-        "| each binary < 8 MB (largest) | {} | {} |",
-        fmt(size.map(|s| s / 1e6), " MB"),
-        met(size.map(|s| s < 8e6))
-    );
-    let _ = writeln!(md);
-}
-
-/// The first number under a key containing `word`, searched depth first.
-fn find_number(value: &Value, word: &str) -> Option<f64> {
-    match value {
-        Value::Object(map) => map
-            .iter()
-            .find_map(|(k, v)| if k.contains(word) { v.as_f64() } else { None })
-            .or_else(|| map.values().find_map(|v| find_number(v, word))),
-        Value::Array(items) => items.iter().find_map(|v| find_number(v, word)),
-        _ => None,
-    }
-}
-
-fn extras_section(md: &mut String, extras: &[Extra]) {
-    if extras.is_empty() {
-        let _ = writeln!(
-            md,
-            "## Other measurements\n\nNo figures in `target/bench/*.json` in this run (binary size, cold start, handler CPU and `make run` speed: not measured in this run).\n"
-        );
-        return;
-    }
-    let _ = writeln!(md, "## Other measurements\n");
-    for extra in extras {
-        let title = match extra.kind.as_str() {
-            "lambda" => "Lambda binaries: size, cold start, memory",
-            "handler-cpu" => "Handler CPU time",
-            "make-run" => "`make run` build options (measured apart, see its command)",
-            "transaction-rate" => {
-                "Embedded DynamoDB: TransactWriteItems per second over 60,000 transactions"
-            }
-            other => other,
-        };
-        let _ = writeln!(md, "### {title} (`{}`)\n", extra.file);
-        generic_table(md, &extra.value);
-    }
-}
-
-/// Scalars as key/value rows; arrays of objects as tables of their own; nested objects flattened.
-fn generic_table(md: &mut String, value: &Value) {
-    let mut scalars = Vec::new();
-    let mut tables = Vec::new();
-    flatten("", value, &mut scalars, &mut tables);
-    if !scalars.is_empty() {
-        let _ = writeln!(md, "| key | value |\n|---|---|");
-        for (key, value) in scalars {
-            let _ = writeln!(md, "| {key} | {value} |");
-        }
-        let _ = writeln!(md);
-    }
-    for (key, rows) in tables {
-        let mut columns: Vec<String> = Vec::new();
-        for row in &rows {
-            for (k, _) in row.as_object().into_iter().flatten() {
-                if !columns.contains(k) {
-                    columns.push(k.clone());
-                }
-            }
-        }
-        let _ = writeln!(
-            md,
-            "{key}:\n\n| {} |\n|{}",
-            columns.join(" | "),
-            "---|".repeat(columns.len())
-        );
-        for row in &rows {
-            let cells: Vec<String> = columns.iter().map(|c| show(&row[c.as_str()])).collect();
-            let _ = writeln!(md, "| {} |", cells.join(" | "));
-        }
-        let _ = writeln!(md);
-    }
-}
-
-fn flatten(
-    prefix: &str,
-    value: &Value,
-    scalars: &mut Vec<(String, String)>,
-    tables: &mut Vec<(String, Vec<Value>)>,
-) {
-    match value {
-        Value::Object(map) => {
-            for (k, v) in map {
-                let key = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                flatten(&key, v, scalars, tables);
-            }
-        }
-        Value::Array(items) if items.iter().all(Value::is_object) && !items.is_empty() => {
-            tables.push((prefix.to_owned(), items.clone()));
-        }
-        other => scalars.push((prefix.to_owned(), show(other))),
-    }
 }
 
 /// The three charts: (file name, title, SVG).
