@@ -53,6 +53,7 @@ fn app() -> BenchApp {
         name: "Bench beans".into(),
         price: Money::parse("14.90").unwrap(),
         stock: MAX_STOCK,
+        stock_shards: 1,
         created_at: Utc::now(),
         updated_at: Utc::now(),
     });

@@ -527,6 +527,7 @@ pub async fn start_stack(settings: &[(String, String)]) -> anyhow::Result<locals
                 name: "lambda-figures stock".into(),
                 price: shared::domain::Money::parse("1.00").context("a valid price")?,
                 stock: shared::domain::MAX_STOCK,
+                stock_shards: 1,
             },
             chrono::Utc::now(),
         )

@@ -150,6 +150,7 @@ async fn seed_demo_products(store: &DynamoStore) -> anyhow::Result<()> {
             name: name.to_owned(),
             price: Money::parse(price).context("demo price")?,
             stock,
+            stock_shards: 1,
         };
         if let Err(error) = store.create_product(id.clone(), product, Utc::now()).await {
             // Another stack on the same tables may have won the race, or the product was deleted.

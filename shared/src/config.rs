@@ -27,7 +27,7 @@ pub const DEVELOPMENT_WEBHOOK_SECRET: &str = "local-webhook-secret";
 pub struct TableNames {
     /// `PRODUCTS_TABLE`: products and their live stock.
     pub products: String,
-    /// `ORDERS_TABLE`: orders, with the `user-orders` and `status-updated` indexes.
+    /// `ORDERS_TABLE`: orders, with the `user-orders` and `unsettled` indexes.
     pub orders: String,
     /// `IDEMPOTENCY_TABLE`: one record per (user, idempotency key).
     pub idempotency: String,

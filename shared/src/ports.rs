@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{
     Hold, HoldId, IdempotencyKey, NewProduct, Order, OrderId, OrderStatus, Product, ProductId,
-    ProductPatch, UserId,
+    ProductPatch, StockShard, UserId,
 };
 use crate::messages::{OrderEvent, OrderPlaced};
 
@@ -124,11 +124,20 @@ pub trait ProductCatalog: Send + Sync {
         &self,
         id: &ProductId,
     ) -> impl Future<Output = Result<Option<Product>, StoreError>> + Send;
-    /// Several products in one round trip where the store allows it; unknown ids are left out.
+    /// The products an order is priced from, in one round trip where the store allows it;
+    /// unknown and deleted ids are left out. Read for the price: the read may lag a change by a
+    /// moment (eventually consistent), and `stock` is the product item's own shard only, the whole
+    /// stock when `stock_shards` is 1. The placement transaction decides stock and liveness.
     fn get_products(
         &self,
         ids: &[ProductId],
     ) -> impl Future<Output = Result<Vec<Product>, StoreError>> + Send;
+    /// Each stock shard's units (index = shard), read consistently; `None` when the product is
+    /// unknown or deleted. For an order whose shard was short: where else its units are.
+    fn shard_stocks(
+        &self,
+        id: &ProductId,
+    ) -> impl Future<Output = Result<Option<Vec<u32>>, StoreError>> + Send;
     /// A page of products.
     fn list_products(
         &self,
@@ -209,12 +218,13 @@ pub trait StockReserver: Send + Sync {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
-/// Per-product lock items: a first layer in front of the stock transaction.
+/// Per-shard lock items (one per product unless it has stock shards): a first layer in front of
+/// the stock transaction.
 pub trait StockLocks: Send + Sync {
     /// Takes the lock when it is free or its lease has ended; `false` when someone else holds it.
     fn try_lock(
         &self,
-        product_id: &ProductId,
+        shard: &StockShard,
         token: &str,
         now: DateTime<Utc>,
         lease: Duration,
@@ -222,7 +232,7 @@ pub trait StockLocks: Send + Sync {
     /// Releases the lock if `token` still owns it; a lock taken over after expiry is left alone.
     fn unlock(
         &self,
-        product_id: &ProductId,
+        shard: &StockShard,
         token: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

@@ -12,6 +12,7 @@ mod oversell;
 mod payments;
 mod products;
 mod rough_edges;
+mod shards;
 mod tokens;
 mod webhooks;
 mod workload;

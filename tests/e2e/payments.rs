@@ -242,6 +242,7 @@ async fn an_order_never_enqueued_is_settled_by_the_reconciler() {
         product_id: ProductId::new(&product),
         quantity: Quantity::parse(3).unwrap(),
         unit_price: Money::parse("2.00").unwrap(),
+        shards: shared::domain::ShardSplit::default(),
     };
     let (user, key) = (
         UserId::new("alice"),

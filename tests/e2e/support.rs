@@ -175,6 +175,21 @@ impl TestStack {
         reply.body["data"]["id"].as_str().unwrap().to_owned()
     }
 
+    /// Creates a product with its stock over `shards` stock shards and returns its id.
+    pub async fn sharded_product(&self, price: &str, stock: u32, shards: u16) -> String {
+        let reply = self
+            .send(
+                "POST",
+                "/products",
+                Some(&self.admin_token()),
+                Some(json!({"name": "Sharded product", "price": price, "stock": stock, "stock_shards": shards})),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        assert_eq!(reply.body["data"]["stock_shards"], shards, "{}", reply.body);
+        reply.body["data"]["id"].as_str().unwrap().to_owned()
+    }
+
     /// A product's live stock.
     pub async fn stock(&self, id: &str) -> u64 {
         let reply = self

@@ -1,6 +1,7 @@
 //! A seeded random workload over the whole stack (orders, cancels, holds, checkouts, expiries,
-//! webhooks before and after their orders, the payment consumer), then the conservation
-//! invariant of SPEC section 4 for every product once everything is quiet.
+//! webhooks before and after their orders, the payment consumer, an admin re-sharding products
+//! with stock in them), then the conservation invariant of SPEC section 4 for every product once
+//! everything is quiet. The products have 16, 4 and 1 stock shards to begin with.
 //! `WORKLOAD_SEED=<u64>` replays a run's choices (not its timing).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -17,6 +18,8 @@ use crate::support::{Reply, TestStack, derived_order_id, spawn_pipeline, webhook
 
 /// Initial stock of each product: the smallest runs out during a run, so refusals happen too.
 const INITIAL_STOCK: [u32; 3] = [1200, 400, 80];
+/// Stock shards of each product at the start; the admin re-shards them during the run.
+const INITIAL_SHARDS: [u16; 3] = [16, 4, 1];
 /// Concurrent shoppers.
 const SHOPPERS: usize = 10;
 /// How long the shoppers act.
@@ -273,6 +276,36 @@ impl Snapshot {
     }
 }
 
+/// An admin re-sharding a random product to a random shard count every half second or so; the
+/// layouts it set, each answered 200 with the total unchanged by the re-shard itself.
+async fn reshard(
+    stack: &TestStack,
+    products: &[String],
+    seed: u64,
+    until: Instant,
+) -> Vec<(usize, u16)> {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x5348_4152_4453);
+    let admin = stack.admin_token();
+    let mut done = vec![];
+    while Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(rng.random_range(200..800))).await;
+        let index = rng.random_range(0..products.len());
+        let shards = [1_u16, 2, 4, 8, 16][rng.random_range(0..5)];
+        let reply = stack
+            .send(
+                "PUT",
+                &format!("/products/{}", products[index]),
+                Some(&admin),
+                Some(serde_json::json!({"stock_shards": shards})),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "seed {seed}: re-shard: {}", reply.body);
+        assert_eq!(reply.body["data"]["stock_shards"], shards);
+        done.push((index, shards));
+    }
+    done
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_random_concurrent_workload_conserves_stock() {
     let seed: u64 = match std::env::var("WORKLOAD_SEED") {
@@ -290,12 +323,16 @@ async fn a_random_concurrent_workload_conserves_stock() {
     })
     .await;
     let mut products = vec![];
-    for stock in INITIAL_STOCK {
-        products.push(stack.product("1.00", stock).await);
+    for (stock, shards) in INITIAL_STOCK.into_iter().zip(INITIAL_SHARDS) {
+        products.push(stack.sharded_product("1.00", stock, shards).await);
     }
 
     let until = Instant::now() + RUN_FOR;
-    let logs = join_all((0..SHOPPERS).map(|i| shopper(&stack, &products, seed, i, until))).await;
+    let (logs, reshards) = tokio::join!(
+        join_all((0..SHOPPERS).map(|i| shopper(&stack, &products, seed, i, until))),
+        reshard(&stack, &products, seed, until)
+    );
+    eprintln!("seed {seed}: re-shards {reshards:?}");
 
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for log in &logs {

@@ -1,11 +1,12 @@
-//! Per-product lock items around order placement: taken in ascending product-id order (so two
-//! orders never wait on each other in a cycle), retried with jittered exponential backoff, and
-//! released only with the token that took them.
+//! Per-shard lock items around order placement (one per product unless it has stock shards):
+//! taken in ascending (product id, shard) order (so two orders never wait on each other in a
+//! cycle), retried with jittered exponential backoff, and released only with the token that took
+//! them.
 
 use std::time::Duration;
 
 use crate::config::LockSettings;
-use crate::domain::ProductId;
+use crate::domain::StockShard;
 use crate::ports::{Clock, StockLocks};
 use crate::retry::full_jitter;
 
@@ -14,30 +15,31 @@ use super::AppError;
 /// Locks held by one request; give them back with [`HeldLocks::release`].
 pub(super) struct HeldLocks {
     token: String,
-    products: Vec<ProductId>,
+    shards: Vec<StockShard>,
 }
 
 /// Takes every lock or none: on a lock that stays busy past the budget, the ones already taken
-/// are released and the busy product is reported.
-pub(super) async fn lock_products(
+/// are released and the busy shard's product is reported.
+pub(super) async fn lock_shards(
     locks: &impl StockLocks,
     clock: &impl Clock,
     settings: &LockSettings,
-    products: &[ProductId],
+    shards: &[StockShard],
 ) -> Result<HeldLocks, AppError> {
-    let mut sorted = products.to_vec();
+    let mut sorted = shards.to_vec();
     sorted.sort();
+    sorted.dedup();
     let mut held = HeldLocks {
         token: uuid::Uuid::new_v4().to_string(),
-        products: Vec::with_capacity(sorted.len()),
+        shards: Vec::with_capacity(sorted.len()),
     };
-    for product in sorted {
-        match take(locks, clock, settings, &product, &held.token).await {
-            Ok(true) => held.products.push(product),
+    for shard in sorted {
+        match take(locks, clock, settings, &shard, &held.token).await {
+            Ok(true) => held.shards.push(shard),
             Ok(false) => {
                 held.release(locks).await;
                 return Err(AppError::LockConflict {
-                    product_id: product,
+                    product_id: shard.product_id,
                 });
             }
             Err(e) => {
@@ -53,12 +55,12 @@ async fn take(
     locks: &impl StockLocks,
     clock: &impl Clock,
     settings: &LockSettings,
-    product: &ProductId,
+    shard: &StockShard,
     token: &str,
 ) -> Result<bool, crate::ports::StoreError> {
     for attempt in 0..settings.attempts {
         if locks
-            .try_lock(product, token, clock.now(), settings.lease)
+            .try_lock(shard, token, clock.now(), settings.lease)
             .await?
         {
             return Ok(true);
@@ -79,9 +81,9 @@ impl HeldLocks {
     /// Releases every lock this request still owns. A failed release is logged, not returned:
     /// the lease expires on its own and the stock transaction never depended on the lock.
     pub(super) async fn release(self, locks: &impl StockLocks) {
-        for product in &self.products {
-            if let Err(e) = locks.unlock(product, &self.token).await {
-                tracing::warn!(product_id = %product, error = %e, "lock release failed; the lease will expire");
+        for shard in &self.shards {
+            if let Err(e) = locks.unlock(shard, &self.token).await {
+                tracing::warn!(shard = %shard, error = %e, "lock release failed; the lease will expire");
             }
         }
     }
@@ -91,6 +93,11 @@ impl HeldLocks {
 mod tests {
     use super::*;
     use crate::adapters::in_memory::{FixedClock, InMemoryStore};
+    use crate::domain::ProductId;
+
+    fn shard(product: &str) -> StockShard {
+        StockShard::first(ProductId::new(product))
+    }
 
     fn settings() -> LockSettings {
         LockSettings {
@@ -106,8 +113,8 @@ mod tests {
     async fn takes_all_locks_and_releases_them_by_token() {
         let store = InMemoryStore::default();
         let clock = FixedClock::default();
-        let ids = [ProductId::new("b"), ProductId::new("a")];
-        let held = lock_products(&store, &clock, &settings(), &ids)
+        let ids = [shard("b"), shard("a")];
+        let held = lock_shards(&store, &clock, &settings(), &ids)
             .await
             .unwrap();
         assert!(
@@ -132,7 +139,7 @@ mod tests {
         assert!(
             store
                 .try_lock(
-                    &ProductId::new("b"),
+                    &shard("b"),
                     "holder",
                     clock.now(),
                     Duration::from_secs(5)
@@ -140,12 +147,7 @@ mod tests {
                 .await
                 .unwrap()
         );
-        let err = lock_products(
-            &store,
-            &clock,
-            &settings(),
-            &[ProductId::new("a"), ProductId::new("b")],
-        )
+        let err = lock_shards(&store, &clock, &settings(), &[shard("a"), shard("b")])
         .await
         .err()
         .unwrap();
@@ -153,7 +155,7 @@ mod tests {
         assert!(
             store
                 .try_lock(
-                    &ProductId::new("a"),
+                    &shard("a"),
                     "next",
                     clock.now(),
                     Duration::from_secs(5)

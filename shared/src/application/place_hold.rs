@@ -1,9 +1,11 @@
 //! Placing a hold: the product's units, the hold and the user's count of active holds on the
 //! product, in one transaction. The units show as taken in the product's live `stock` at once.
+//! As for an order, a sharded product's units come from a shard picked at random, and from where
+//! they are when that shard is short: a hold is refused only when the product's total is short.
 
 use std::time::Duration;
 
-use crate::domain::{Hold, HoldRequest, MAX_ACTIVE_HOLDS_PER_PRODUCT, UserId};
+use crate::domain::{Hold, HoldRequest, MAX_ACTIVE_HOLDS_PER_PRODUCT, ShardSplit, UserId, plan_take};
 use crate::ports::{Clock, HoldStore, PlaceHoldError, ProductCatalog};
 use crate::retry::full_jitter;
 
@@ -15,6 +17,8 @@ const ATTEMPTS: u32 = 4;
 const BACKOFF: Duration = Duration::from_millis(10);
 /// Longest pause before a retry.
 const BACKOFF_CAP: Duration = Duration::from_millis(200);
+/// Re-plans over the shards after a short shard while the total covered the hold.
+const SHARD_REPLANS: u32 = 8;
 
 /// The ports placing a hold uses.
 pub struct PlaceHold<'a, S, C> {
@@ -38,21 +42,24 @@ where
             what: "product",
             id: product_id.to_string(),
         };
+        // The pricing read of an order: one item, however many shards the product has.
         let product = self
             .store
-            .get_product(product_id)
+            .get_products(std::slice::from_ref(product_id))
             .await?
+            .pop()
             .ok_or_else(not_found)?;
         let short = |available| AppError::InsufficientStock {
             product_id: product_id.clone(),
             requested: request.quantity.get(),
             available,
         };
-        // Fail fast on visibly short stock; the transaction's condition decides.
-        if product.stock < request.quantity.get() {
+        // Fail fast on visibly short stock (all of it in one item unless sharded); the
+        // transaction's condition decides.
+        if product.stock_shards <= 1 && product.stock < request.quantity.get() {
             return Err(short(product.stock));
         }
-        let hold = Hold::place(
+        let mut hold = Hold::place(
             user.clone(),
             product_id.clone(),
             request.quantity,
@@ -60,7 +67,14 @@ where
             self.clock.now(),
             self.ttl,
         );
-        for attempt in 1..=ATTEMPTS {
+        hold.shards = ShardSplit::single(
+            rand::random_range(0..product.stock_shards.max(1)),
+            request.quantity.get(),
+        );
+        let mut attempt = 0;
+        let mut replans = 0;
+        loop {
+            attempt += 1;
             match self
                 .store
                 .place_hold(&hold, MAX_ACTIVE_HOLDS_PER_PRODUCT)
@@ -85,14 +99,29 @@ where
                     });
                 }
                 Err(PlaceHoldError::InsufficientStock) => {
-                    return Err(match self.store.get_product(product_id).await? {
-                        Some(product) => short(product.stock),
-                        None => not_found(),
-                    });
+                    let Some(stocks) = self.store.shard_stocks(product_id).await? else {
+                        return Err(not_found());
+                    };
+                    let plan = plan_take(
+                        &stocks,
+                        request.quantity.get(),
+                        rand::random_range(0..usize::MAX),
+                    );
+                    match plan {
+                        Some(_) if replans == SHARD_REPLANS => {
+                            return Err(AppError::LockConflict {
+                                product_id: product_id.clone(),
+                            });
+                        }
+                        Some(split) => {
+                            replans += 1;
+                            hold.shards = split;
+                        }
+                        None => return Err(short(stocks.iter().sum())),
+                    }
                 }
                 Err(PlaceHoldError::Store(error)) => return Err(error.into()),
             }
         }
-        unreachable!("the last attempt always returns")
     }
 }

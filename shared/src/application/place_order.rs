@@ -4,11 +4,14 @@
 //!    reused key with another request.
 //! 2. Build the order: unit prices snapshotted from the catalog (fail fast on unknown products or
 //!    visibly short stock), or the hold's product, quantity and price (the hold must be the
-//!    caller's, ACTIVE and inside its window).
-//! 3. From items with `STOCK_LOCKS=on`: take the per-product locks (ascending id, backoff, token).
-//! 4. One TransactWriteItems: conditional decrement per product (or the hold's conditional move
-//!    to CONSUMED), the order, the idempotency record. Its conditions, not the locks, make
-//!    overselling impossible. Transaction conflicts are retried with jitter.
+//!    caller's, ACTIVE and inside its window). A product with stock shards is taken from one
+//!    shard picked at random, which spreads a hot product's writes over its partitions.
+//! 3. From items with `STOCK_LOCKS=on`: take the per-shard locks (ascending, backoff, token).
+//! 4. One TransactWriteItems: conditional decrement per product shard (or the hold's conditional
+//!    move to CONSUMED), the order, the idempotency record. Its conditions, not the locks, make
+//!    overselling impossible. Transaction conflicts are retried with jitter. When a shard is
+//!    short, the shards' stock is read and the units are taken from one that has enough, or from
+//!    several in the same transaction: an order is refused only when the product's total is short.
 //! 5. Release the locks, enqueue the order for payment (delivered after the cancel window), and apply a webhook outcome that came
 //!    before the order (`SettlePayment`).
 //!
@@ -22,7 +25,8 @@ use std::time::Duration;
 
 use crate::config::LockSettings;
 use crate::domain::{
-    Hold, HoldId, Order, OrderId, OrderItem, OrderLine, OrderRequest, OrderSource, UserId,
+    Hold, HoldId, Order, OrderId, OrderItem, OrderLine, OrderRequest, OrderSource, ProductId,
+    ShardSplit, StockShard, UserId, plan_take,
 };
 use crate::messages::OrderPlaced;
 use crate::ports::{
@@ -31,7 +35,7 @@ use crate::ports::{
 };
 use crate::retry::full_jitter;
 
-use super::locks::lock_products;
+use super::locks::lock_shards;
 use super::{AppError, SettlePayment};
 
 /// Transaction attempts when DynamoDB reports a conflict with another transaction.
@@ -40,6 +44,9 @@ const COMMIT_ATTEMPTS: u32 = 4;
 const COMMIT_BACKOFF: Duration = Duration::from_millis(10);
 /// Longest pause before a commit retry.
 const COMMIT_BACKOFF_CAP: Duration = Duration::from_millis(200);
+/// Times an order is re-planned over its products' shards after a shard turned out short while
+/// the product's total covered it (other orders took the units meanwhile); then `LOCK_CONFLICT`.
+const SHARD_REPLANS: u32 = 8;
 
 /// What placing an order did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,14 +104,14 @@ where
         let committed = match &request.source {
             OrderSource::Items(lines) => {
                 let items = self.price(lines).await?;
-                let order = Order::place(
+                let mut order = Order::place(
                     id,
                     user.clone(),
                     request.idempotency_key.clone(),
                     items,
                     now,
                 );
-                self.commit_items(&order, &fingerprint)
+                self.commit_items(&mut order, &fingerprint)
                     .await
                     .map(|()| order)
             }
@@ -114,6 +121,7 @@ where
                     product_id: hold.product_id.clone(),
                     quantity: hold.quantity,
                     unit_price: hold.unit_price,
+                    shards: hold.shards.clone(),
                 };
                 let order = Order::place(
                     id,
@@ -145,6 +153,12 @@ where
                 };
             }
             Err(Busy::Refused(error)) => return Err(error),
+            // Only a placement from items takes stock, and it re-plans or refuses itself.
+            Err(Busy::Short(product_id)) => {
+                return Err(AppError::internal(format!(
+                    "a checkout of a hold reported product {product_id} short of stock"
+                )));
+            }
         };
         tracing::info!(order_id = %order.id, total = %order.total_amount, "order placed");
         self.after_commit(&order, trace_id).await;
@@ -179,7 +193,7 @@ where
         }
     }
 
-    /// The lines with unit prices snapshotted from the catalog.
+    /// The lines with unit prices snapshotted from the catalog, each planned on one stock shard.
     async fn price(&self, lines: &[OrderLine]) -> Result<Vec<OrderItem>, AppError> {
         let ids: Vec<_> = lines.iter().map(|l| l.product_id.clone()).collect();
         let products = self.store.get_products(&ids).await?;
@@ -193,18 +207,21 @@ where
                         what: "product",
                         id: line.product_id.to_string(),
                     })?;
-                // Fail fast on visibly short stock; the transaction's condition decides.
-                if product.stock < line.quantity.get() {
+                // Fail fast on visibly short stock; the transaction's condition decides. A
+                // sharded product's stock is not summed here: its shards would all be read.
+                if product.stock_shards <= 1 && product.stock < line.quantity.get() {
                     return Err(AppError::InsufficientStock {
                         product_id: product.id.clone(),
                         requested: line.quantity.get(),
                         available: product.stock,
                     });
                 }
+                let shard = rand::random_range(0..product.stock_shards.max(1));
                 Ok(OrderItem {
                     product_id: line.product_id.clone(),
                     quantity: line.quantity,
                     unit_price: product.price,
+                    shards: ShardSplit::single(shard, line.quantity.get()),
                 })
             })
             .collect()
@@ -230,27 +247,91 @@ where
         }
     }
 
-    /// Takes the locks (when on) and commits an order from items.
-    async fn commit_items(&self, order: &Order, fingerprint: &str) -> Result<(), Busy> {
-        let held = if self.locks.enabled {
-            let products: Vec<_> = order.items.iter().map(|i| i.product_id.clone()).collect();
-            let held = lock_products(self.store, self.clock, self.locks, &products)
-                .await
-                .map_err(|error| match error {
-                    error @ AppError::LockConflict { .. } => Busy::Locked(error),
-                    other => Busy::Refused(other),
-                })?;
-            Some(held)
-        } else {
-            None
-        };
-        let result = self
-            .with_retries(order, None, || self.store.place_order(order, fingerprint))
-            .await;
-        if let Some(held) = held {
-            held.release(self.store).await;
+    /// Takes the locks (when on) and commits an order from items; a short shard re-plans the
+    /// line over the product's shards while its total covers it.
+    async fn commit_items(&self, order: &mut Order, fingerprint: &str) -> Result<(), Busy> {
+        for replan in 0..=SHARD_REPLANS {
+            let held = if self.locks.enabled {
+                let shards: Vec<StockShard> = order
+                    .items
+                    .iter()
+                    .flat_map(|item| {
+                        item.shards
+                            .parts(item.quantity.get())
+                            .into_iter()
+                            .map(|(shard, _)| StockShard {
+                                product_id: item.product_id.clone(),
+                                shard,
+                            })
+                    })
+                    .collect();
+                let held = lock_shards(self.store, self.clock, self.locks, &shards)
+                    .await
+                    .map_err(|error| match error {
+                        error @ AppError::LockConflict { .. } => Busy::Locked(error),
+                        other => Busy::Refused(other),
+                    })?;
+                Some(held)
+            } else {
+                None
+            };
+            let placing: &Order = order;
+            let result = self
+                .with_retries(placing, None, || {
+                    self.store.place_order(placing, fingerprint)
+                })
+                .await;
+            if let Some(held) = held {
+                held.release(self.store).await;
+            }
+            match result {
+                Err(Busy::Short(product_id)) if replan < SHARD_REPLANS => {
+                    self.replan(order, &product_id).await?;
+                }
+                Err(Busy::Short(product_id)) => {
+                    return Err(Busy::Locked(AppError::LockConflict { product_id }));
+                }
+                other => return other,
+            }
         }
-        result
+        unreachable!("the last re-plan always returns")
+    }
+
+    /// After `product_id`'s shard was short: its line taken from where the units are now, or
+    /// the refusal when the product's total is short (or it is gone).
+    async fn replan(&self, order: &mut Order, product_id: &ProductId) -> Result<(), Busy> {
+        let Some(item) = order
+            .items
+            .iter_mut()
+            .find(|item| item.product_id == *product_id)
+        else {
+            return Err(Busy::Refused(AppError::internal(format!(
+                "the store named product {product_id}, which the order does not have"
+            ))));
+        };
+        let requested = item.quantity.get();
+        let stocks = match self.store.shard_stocks(product_id).await {
+            Ok(Some(stocks)) => stocks,
+            Ok(None) => {
+                return Err(Busy::Refused(AppError::NotFound {
+                    what: "product",
+                    id: product_id.to_string(),
+                }));
+            }
+            Err(error) => return Err(Busy::Refused(error.into())),
+        };
+        match plan_take(&stocks, requested, rand::random_range(0..usize::MAX)) {
+            Some(split) => {
+                tracing::debug!(%product_id, ?split, "a stock shard was short; taking from where the units are");
+                item.shards = split;
+                Ok(())
+            }
+            None => Err(Busy::Refused(AppError::InsufficientStock {
+                product_id: product_id.clone(),
+                requested,
+                available: stocks.iter().sum(),
+            })),
+        }
     }
 
     /// Commits an order from a hold: no stock moves, the hold does.
@@ -307,33 +388,12 @@ where
                     }));
                 }
                 Err(PlaceOrderError::InsufficientStock { product_id }) => {
-                    return Err(Busy::Refused(self.short_of(order, product_id).await));
+                    return Err(Busy::Short(product_id));
                 }
                 Err(PlaceOrderError::Store(error)) => return Err(Busy::Refused(error.into())),
             }
         }
         unreachable!("the last attempt always returns")
-    }
-
-    /// The refusal for a product whose stock condition failed: how many are left, or not found.
-    async fn short_of(&self, order: &Order, product_id: crate::domain::ProductId) -> AppError {
-        let requested = order
-            .items
-            .iter()
-            .find(|i| i.product_id == product_id)
-            .map_or(0, |i| i.quantity.get());
-        match self.store.get_product(&product_id).await {
-            Ok(Some(product)) => AppError::InsufficientStock {
-                product_id,
-                requested,
-                available: product.stock,
-            },
-            Ok(None) => AppError::NotFound {
-                what: "product",
-                id: product_id.to_string(),
-            },
-            Err(error) => error.into(),
-        }
     }
 
     /// Hands the order to the payment pipeline, then applies a webhook outcome that came first.
@@ -368,4 +428,6 @@ enum Busy {
     Locked(AppError),
     /// Any other refusal or fault, answered as it is.
     Refused(AppError),
+    /// A product's stock condition failed on the shards planned: re-plan, or refuse.
+    Short(ProductId),
 }

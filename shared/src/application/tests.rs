@@ -38,6 +38,7 @@ impl Fakes {
             name: id.into(),
             price: Money::parse("2.50").unwrap(),
             stock,
+            stock_shards: 1,
             created_at: Utc::now(),
             updated_at: Utc::now(),
         });

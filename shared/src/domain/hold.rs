@@ -9,7 +9,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::json::{field_integer, field_string};
-use super::{FieldErrors, HoldId, MAX_QUANTITY, Money, OrderId, ProductId, Quantity, UserId};
+use super::{
+    FieldErrors, HoldId, MAX_QUANTITY, Money, OrderId, ProductId, Quantity, ShardSplit, UserId,
+};
 
 /// Most ACTIVE holds one user may have on one product at a time, so that one buyer cannot hold a
 /// sale (docs/decisions.md). Counted in the same transaction that takes the stock.
@@ -85,6 +87,9 @@ pub struct Hold {
     pub updated_at: DateTime<Utc>,
     /// The order it became, once CONSUMED.
     pub order_id: Option<OrderId>,
+    /// The stock shards the units came from (and go back to on expiry); stored, not served.
+    #[serde(skip)]
+    pub shards: ShardSplit,
 }
 
 impl Hold {
@@ -111,6 +116,7 @@ impl Hold {
             created_at: now,
             updated_at: now,
             order_id: None,
+            shards: ShardSplit::default(),
         }
     }
 

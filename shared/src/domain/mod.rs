@@ -9,6 +9,7 @@ mod order;
 mod payment;
 mod product;
 mod quantity;
+mod stock;
 mod validation;
 pub mod webhook;
 
@@ -23,6 +24,9 @@ pub use order::{
     MAX_ORDER_LINES, Order, OrderItem, OrderLine, OrderRequest, OrderSource, OrderStatus,
 };
 pub use payment::PaymentOutcome;
-pub use product::{MAX_NAME_CHARS, MAX_STOCK, NewProduct, Product, ProductPatch};
+pub use product::{
+    MAX_NAME_CHARS, MAX_STOCK, MAX_STOCK_SHARDS, NewProduct, Product, ProductPatch,
+};
 pub use quantity::{MAX_QUANTITY, Quantity, QuantityError};
+pub use stock::{ShardSplit, StockShard, plan_take, spread};
 pub use validation::FieldErrors;

@@ -11,7 +11,8 @@ use sha2::{Digest, Sha256};
 
 use super::json::{field_integer, field_string};
 use super::{
-    FieldErrors, HoldId, IdempotencyKey, MAX_QUANTITY, Money, OrderId, ProductId, Quantity, UserId,
+    FieldErrors, HoldId, IdempotencyKey, MAX_QUANTITY, Money, OrderId, ProductId, Quantity,
+    ShardSplit, UserId,
 };
 
 /// Most lines in one order: TransactWriteItems takes 100 actions, and the order item and its
@@ -106,6 +107,10 @@ pub struct OrderItem {
     pub quantity: Quantity,
     /// Price snapshot: later price changes do not touch this order.
     pub unit_price: Money,
+    /// The stock shards the units came from, so a cancel or a failed payment gives them back
+    /// there; stored with the order, not served.
+    #[serde(skip)]
+    pub shards: ShardSplit,
 }
 
 /// An order as stored and served.
@@ -385,6 +390,7 @@ mod tests {
             product_id: ProductId::new(p),
             quantity: Quantity::parse(q).unwrap(),
             unit_price: Money::parse(price).unwrap(),
+            shards: ShardSplit::default(),
         };
         let order = Order::place(
             OrderId::new("o1"),

@@ -5,13 +5,18 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::ids::is_printable_text;
-use super::json::{JsonBody, field_money, field_string, field_u32, refuse_unknown_members};
+use super::json::{
+    JsonBody, field_integer, field_money, field_string, field_u32, refuse_unknown_members,
+};
 use super::{FieldErrors, Money, ProductId};
 
 /// Longest product name (SPEC section 3).
 pub const MAX_NAME_CHARS: usize = 200;
 /// Largest stock a product may be given in one write.
 pub const MAX_STOCK: u32 = 1_000_000_000;
+/// Most stock shards a product may have: a re-shard rewrites every shard in one transaction
+/// (100 actions at most), and 64 shards take a hot product to 64 partitions (docs/scaling.md).
+pub const MAX_STOCK_SHARDS: u16 = 64;
 
 /// A product as stored and served; `stock` is the number of units available right now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -22,8 +27,11 @@ pub struct Product {
     pub name: String,
     /// Current unit price; orders snapshot it.
     pub price: Money,
-    /// Available units.
+    /// Available units: the sum over the product's stock shards.
     pub stock: u32,
+    /// How many items (each its own DynamoDB partition) the stock is split over; 1 for an
+    /// ordinary product.
+    pub stock_shards: u16,
     /// Creation time.
     #[serde(serialize_with = "super::json::rfc3339")]
     pub created_at: DateTime<Utc>,
@@ -41,6 +49,8 @@ pub struct NewProduct {
     pub price: Money,
     /// Initial stock.
     pub stock: u32,
+    /// Stock shards (1 unless given).
+    pub stock_shards: u16,
 }
 
 /// A validated `PUT /products/{id}` body: any subset of the fields, at least one.
@@ -50,12 +60,13 @@ pub struct ProductPatch {
     pub name: Option<String>,
     /// New unit price; existing orders keep their snapshot.
     pub price: Option<Money>,
-    /// New absolute stock (a restock or a correction).
+    /// New absolute stock (a restock or a correction), spread over the shards.
     pub stock: Option<u32>,
+    /// New shard count: the units are spread over that many shards, the total kept exact.
+    pub stock_shards: Option<u16>,
 }
 
-/// Members a product body may hold. `stock_shards` is accepted only as `1`, the one layout that
-/// exists today (SPEC section 4), so a client that sends the default keeps working.
+/// Members a product body may hold.
 const PRODUCT_FIELDS: [&str; 4] = ["name", "price", "stock", "stock_shards"];
 
 fn parse_name(value: &Value, errors: &mut FieldErrors) -> Option<String> {
@@ -75,17 +86,16 @@ fn parse_name(value: &Value, errors: &mut FieldErrors) -> Option<String> {
     Some(name.trim().to_owned())
 }
 
-/// Refuses members no product has, and a `stock_shards` other than 1.
-fn check_members(body: &Value, errors: &mut FieldErrors) {
-    refuse_unknown_members(body, &PRODUCT_FIELDS, errors);
-    if let Some(shards) = body.get("stock_shards") {
-        if shards.as_u64() != Some(1) {
-            errors.add(
-                "stock_shards",
-                "only 1 is supported (sharded stock is not available yet)",
-            );
-        }
-    }
+/// `stock_shards`, when present: an integer from 1 to [`MAX_STOCK_SHARDS`].
+fn parse_shards(body: &Value, errors: &mut FieldErrors) -> Option<u16> {
+    let value = body.get("stock_shards")?;
+    let shards = field_integer(
+        Some(value),
+        "stock_shards",
+        1..=i64::from(MAX_STOCK_SHARDS),
+        errors,
+    )?;
+    u16::try_from(shards).ok()
 }
 
 impl NewProduct {
@@ -98,7 +108,7 @@ impl NewProduct {
         if !body.is_object() {
             return Err(FieldErrors::single("body", "must be a JSON object"));
         }
-        check_members(body, &mut errors);
+        refuse_unknown_members(body, &PRODUCT_FIELDS, &mut errors);
         for field in ["name", "price", "stock"] {
             if body.get(field).is_none() {
                 errors.add(field, "is required");
@@ -111,10 +121,14 @@ impl NewProduct {
         let stock = body
             .get("stock")
             .and_then(|_| field_u32(body, "stock", MAX_STOCK, &mut errors));
+        let stock_shards = parse_shards(body, &mut errors).unwrap_or(1);
         match (name, price, stock) {
-            (Some(name), Some(price), Some(stock)) if errors.is_empty() => {
-                Ok(NewProduct { name, price, stock })
-            }
+            (Some(name), Some(price), Some(stock)) if errors.is_empty() => Ok(NewProduct {
+                name,
+                price,
+                stock,
+                stock_shards,
+            }),
             _ => Err(errors),
         }
     }
@@ -126,6 +140,7 @@ impl NewProduct {
             name: self.name,
             price: self.price,
             stock: self.stock,
+            stock_shards: self.stock_shards,
             created_at: now,
             updated_at: now,
         }
@@ -133,8 +148,8 @@ impl NewProduct {
 }
 
 impl ProductPatch {
-    /// Parses an update body: any of `name`, `price`, `stock`, at least one; any other member
-    /// (except `stock_shards: 1`) is an error, as on create.
+    /// Parses an update body: any of `name`, `price`, `stock`, `stock_shards`, at least one; any
+    /// other member is an error, as on create.
     pub fn parse(body: &JsonBody) -> Result<Self, FieldErrors> {
         let written = body;
         let body = written.value();
@@ -142,7 +157,7 @@ impl ProductPatch {
         if !body.is_object() {
             return Err(FieldErrors::single("body", "must be a JSON object"));
         }
-        check_members(body, &mut errors);
+        refuse_unknown_members(body, &PRODUCT_FIELDS, &mut errors);
         let patch = ProductPatch {
             name: body.get("name").and_then(|_| parse_name(body, &mut errors)),
             price: body
@@ -151,9 +166,13 @@ impl ProductPatch {
             stock: body
                 .get("stock")
                 .and_then(|_| field_u32(body, "stock", MAX_STOCK, &mut errors)),
+            stock_shards: parse_shards(body, &mut errors),
         };
         if errors.is_empty() && patch == ProductPatch::default() {
-            errors.add("body", "must set at least one of name, price, stock");
+            errors.add(
+                "body",
+                "must set at least one of name, price, stock, stock_shards",
+            );
         }
         errors.into_result(patch)
     }
@@ -223,8 +242,15 @@ mod tests {
         let shards = NewProduct::parse(&body(
             json!({"name": "Mug", "price": "1.00", "stock": 1, "stock_shards": 4}),
         ))
-        .unwrap_err();
-        assert!(shards.get("stock_shards").is_some());
+        .unwrap();
+        assert_eq!(shards.stock_shards, 4);
+        for bad in [json!(0), json!(65), json!("4"), json!(1.5)] {
+            let errors = NewProduct::parse(&body(
+                json!({"name": "Mug", "price": "1.00", "stock": 1, "stock_shards": bad}),
+            ))
+            .unwrap_err();
+            assert!(errors.get("stock_shards").is_some(), "{bad}");
+        }
     }
 
     #[test]

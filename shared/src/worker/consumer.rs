@@ -230,6 +230,7 @@ mod tests {
             name: "P".into(),
             price: Money::parse("2.50").unwrap(),
             stock: 10,
+            stock_shards: 1,
             created_at: worker.clock.now(),
             updated_at: worker.clock.now(),
         });
@@ -241,6 +242,7 @@ mod tests {
             product_id: ProductId::new("p"),
             quantity: Quantity::parse(quantity).unwrap(),
             unit_price: Money::parse("2.50").unwrap(),
+            shards: crate::domain::ShardSplit::default(),
         };
         let order = Order::place(
             OrderId::new(id),

@@ -1,6 +1,7 @@
 //! Locks, rate counters, reachability and table creation.
 
 use super::*;
+use shared::domain::StockShard;
 
 #[tokio::test]
 async fn a_lock_is_exclusive_until_its_lease_ends_and_only_its_owner_unlocks_it()
@@ -9,33 +10,33 @@ async fn a_lock_is_exclusive_until_its_lease_ends_and_only_its_owner_unlocks_it(
     let p = ProductId::new("p");
     let lease = Duration::from_secs(5);
 
-    assert!(stack.store.try_lock(&p, "a", at(0), lease).await?);
-    assert!(!stack.store.try_lock(&p, "b", at(1), lease).await?, "held");
+    assert!(stack.store.try_lock(&StockShard::first(p.clone()), "a", at(0), lease).await?);
+    assert!(!stack.store.try_lock(&StockShard::first(p.clone()), "b", at(1), lease).await?, "held");
     assert!(
         stack
             .store
-            .try_lock(&ProductId::new("other"), "b", at(1), lease)
+            .try_lock(&StockShard::first(ProductId::new("other")), "b", at(1), lease)
             .await?,
         "locks are per product"
     );
     assert!(
-        stack.store.try_lock(&p, "b", at(6), lease).await?,
+        stack.store.try_lock(&StockShard::first(p.clone()), "b", at(6), lease).await?,
         "expired lease taken over"
     );
 
-    stack.store.unlock(&p, "a").await?;
+    stack.store.unlock(&StockShard::first(p.clone()), "a").await?;
     assert!(
-        !stack.store.try_lock(&p, "c", at(7), lease).await?,
+        !stack.store.try_lock(&StockShard::first(p.clone()), "c", at(7), lease).await?,
         "a stale owner's unlock left b's lock alone"
     );
-    stack.store.unlock(&p, "b").await?;
+    stack.store.unlock(&StockShard::first(p.clone()), "b").await?;
     assert!(
-        stack.store.try_lock(&p, "c", at(7), lease).await?,
+        stack.store.try_lock(&StockShard::first(p.clone()), "c", at(7), lease).await?,
         "free after its owner unlocked"
     );
     stack
         .store
-        .unlock(&ProductId::new("never-locked"), "x")
+        .unlock(&StockShard::first(ProductId::new("never-locked")), "x")
         .await?;
     Ok(())
 }
@@ -110,7 +111,7 @@ async fn ensure_tables_is_safe_to_run_concurrently_and_sets_up_index_and_ttl() -
         .map(|i| i.index_name().unwrap_or_default())
         .collect();
     names.sort_unstable();
-    assert_eq!(names, ["status-updated", "user-orders"]);
+    assert_eq!(names, ["unsettled", "user-orders"]);
     for table in [
         &tables.idempotency,
         &tables.locks,

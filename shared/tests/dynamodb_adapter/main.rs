@@ -5,6 +5,7 @@
 mod control;
 mod reads;
 mod settlement;
+mod shards;
 mod transactions;
 
 use std::collections::HashSet;
@@ -88,6 +89,7 @@ impl Stack {
             name: format!("Product {id}"),
             price: price(),
             stock,
+            stock_shards: 1,
         };
         let product = self
             .store
@@ -164,6 +166,7 @@ fn order(
             product_id: (*product).clone(),
             quantity: Quantity::parse(*q).unwrap(),
             unit_price: price(),
+            shards: shared::domain::ShardSplit::default(),
         })
         .collect();
     Order::place(

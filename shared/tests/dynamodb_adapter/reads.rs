@@ -13,6 +13,7 @@ async fn products_are_created_patched_and_read_in_batches_over_100() -> anyhow::
         name: Some("Renamed".into()),
         price: Some(Money::parse("1000").unwrap()),
         stock: None,
+        stock_shards: None,
     };
     let patched = stack
         .store

@@ -1,5 +1,8 @@
 //! Payment settlement and WebSocket connections: conditional status moves, stock back exactly
-//! once on FAILED, the reconciler's query, and connections by user.
+//! once on FAILED, the reconciler's query on the sharded `unsettled` index (and settled orders
+//! leaving it), and connections by user.
+
+use std::collections::HashMap;
 
 use super::*;
 use shared::ports::{Connection, ConnectionStore, OrderSettler, UnsettledOrders};
@@ -99,6 +102,239 @@ async fn unsettled_orders_are_found_by_status_and_age() -> anyhow::Result<()> {
         none_yet.is_empty(),
         "age counts from the last change, not from placement"
     );
+    Ok(())
+}
+
+/// The `unsettled` index's name, as `template.yaml` and `ensure_tables` create it.
+const UNSETTLED_INDEX: &str = "unsettled";
+
+impl Stack {
+    /// An order's `status_shard` as stored, `None` when it has none.
+    async fn status_shard(&self, id: &str) -> anyhow::Result<Option<String>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.tables.orders)
+            .key("id", AttributeValue::S(id.into()))
+            .consistent_read(true)
+            .send()
+            .await?;
+        Ok(
+            match output.item.as_ref().and_then(|i| i.get("status_shard")) {
+                Some(AttributeValue::S(shard)) => Some(shard.clone()),
+                _ => None,
+            },
+        )
+    }
+
+    /// The order ids on one shard of the `unsettled` index, read straight from the index.
+    async fn index_shard(&self, shard: &str) -> anyhow::Result<Vec<String>> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.tables.orders)
+            .index_name(UNSETTLED_INDEX)
+            .key_condition_expression("status_shard = :s")
+            .expression_attribute_values(":s", AttributeValue::S(shard.into()))
+            .send()
+            .await?;
+        Ok(output
+            .items()
+            .iter()
+            .filter_map(|item| item.get("id")?.as_s().ok().cloned())
+            .collect())
+    }
+}
+
+fn ids(orders: &[Order]) -> Vec<&str> {
+    orders.iter().map(|o| o.id.as_str()).collect()
+}
+
+/// The shard number of a `<STATUS>#<n>` value, checked against the status and the shard count.
+fn shard_number(shard: &str, status: &str) -> u32 {
+    let (prefix, n) = shard.split_once('#').unwrap();
+    assert_eq!(prefix, status, "{shard}");
+    let n: u32 = n.parse().unwrap();
+    assert!(n < 128, "{shard}");
+    n
+}
+
+#[tokio::test]
+async fn unsettled_orders_on_many_shards_come_back_oldest_first_up_to_the_limit()
+-> anyhow::Result<()> {
+    let stack = start().await?;
+    let product = stack.product("p", 1000).await?;
+    // 40 orders placed at scrambled times (17 and 40 are coprime: every second 0..40 once), with
+    // ids made as the application makes them (sequential ids would land on sequential shards).
+    let placed_at = |i: i64| (i * 17) % 40;
+    let id = |i: i64| {
+        let key = IdempotencyKey::parse(&format!("k{i}")).unwrap();
+        OrderId::for_key(&UserId::new("alice"), &key).to_string()
+    };
+    for i in 0..40 {
+        let placed = order(&id(i), "alice", &id(i), &[(&product, 1)], at(placed_at(i)));
+        stack.store.place_order(&placed, "fp").await?;
+    }
+    let mut by_age: Vec<i64> = (0..40).collect();
+    by_age.sort_by_key(|i| placed_at(*i));
+    let mut shards = HashMap::new();
+    for i in 0..40 {
+        let shard = stack
+            .status_shard(&id(i))
+            .await?
+            .context("no status_shard")?;
+        shards.insert(i, shard_number(&shard, "PENDING"));
+    }
+    let distinct: HashSet<u32> = shards.values().copied().collect();
+    assert!(distinct.len() >= 20, "orders spread: {distinct:?}");
+    let oldest_25: Vec<String> = by_age.iter().take(25).map(|i| id(*i)).collect();
+    let oldest_shards: HashSet<u32> = by_age.iter().take(25).map(|i| shards[i]).collect();
+    assert!(
+        oldest_shards.len() < 25,
+        "two of the 25 oldest share a shard, so a shard is read on past its first page"
+    );
+
+    let first_25 = stack
+        .store
+        .unsettled(OrderStatus::Pending, at(30), 25)
+        .await?;
+    let all_before_30 = stack
+        .store
+        .unsettled(OrderStatus::Pending, at(30), 100)
+        .await?;
+    let none = stack
+        .store
+        .unsettled(OrderStatus::Pending, at(0), 100)
+        .await?;
+
+    assert_eq!(ids(&first_25), oldest_25, "the 25 oldest, oldest first");
+    let before_30: Vec<String> = by_age.iter().take(30).map(|i| id(*i)).collect();
+    assert_eq!(
+        ids(&all_before_30),
+        before_30,
+        "only orders older than the cutoff"
+    );
+    assert!(none.is_empty(), "nothing is older than the first order");
+
+    // Claiming moves an order to its PROCESSING shard with the same number.
+    for (i, claimed_at) in [(by_age[2], 52), (by_age[0], 51), (by_age[1], 53)] {
+        let claimed = stack.store.get_order(&OrderId::new(id(i))).await?.unwrap();
+        let processing = claimed
+            .transitioned(OrderStatus::Processing, at(claimed_at))
+            .unwrap();
+        assert!(stack.store.start_processing(&processing).await?);
+        let shard = stack
+            .status_shard(&id(i))
+            .await?
+            .context("no status_shard")?;
+        assert_eq!(shard_number(&shard, "PROCESSING"), shards[&i]);
+    }
+    let processing = stack
+        .store
+        .unsettled(OrderStatus::Processing, at(60), 10)
+        .await?;
+    let pending = stack
+        .store
+        .unsettled(OrderStatus::Pending, at(30), 100)
+        .await?;
+    assert_eq!(
+        ids(&processing),
+        [id(by_age[0]), id(by_age[2]), id(by_age[1])],
+        "oldest claim first"
+    );
+    assert_eq!(ids(&pending), before_30[3..], "claimed orders left PENDING");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_settled_order_leaves_the_unsettled_index() -> anyhow::Result<()> {
+    let stack = start().await?;
+    let product = stack.product("p", 100).await?;
+    let place = |id: &str| order(id, "alice", id, &[(&product, 1)], at(0));
+    for id in [
+        "paid",
+        "failed",
+        "cancelled",
+        "paid-by-webhook",
+        "still-pending",
+    ] {
+        stack.store.place_order(&place(id), id).await?;
+    }
+    let mut pending_shards = HashMap::new();
+    for id in ["paid", "failed", "cancelled", "paid-by-webhook"] {
+        let shard = stack.status_shard(id).await?.context("no status_shard")?;
+        assert!(stack.index_shard(&shard).await?.contains(&id.to_owned()));
+        pending_shards.insert(id, shard);
+    }
+
+    for (id, outcome) in [("paid", OrderStatus::Paid), ("failed", OrderStatus::Failed)] {
+        let processing = place(id)
+            .transitioned(OrderStatus::Processing, at(1))
+            .unwrap();
+        assert!(stack.store.start_processing(&processing).await?);
+        let processing_shard = stack.status_shard(id).await?.context("no status_shard")?;
+        let settled = processing.transitioned(outcome, at(2)).unwrap();
+        assert!(
+            stack
+                .store
+                .settle(&settled, OrderStatus::Processing)
+                .await?
+        );
+        assert!(
+            !stack
+                .index_shard(&processing_shard)
+                .await?
+                .contains(&id.to_owned()),
+            "{id} left {processing_shard}"
+        );
+    }
+    assert!(
+        stack
+            .store
+            .cancel_order(&place("cancelled").cancelled(at(2)).unwrap())
+            .await?
+    );
+    let paid = place("paid-by-webhook")
+        .transitioned(OrderStatus::Paid, at(2))
+        .unwrap();
+    assert!(stack.store.settle(&paid, OrderStatus::Pending).await?);
+
+    for (id, shard) in &pending_shards {
+        assert_eq!(
+            stack.status_shard(id).await?,
+            None,
+            "{id} has no status_shard"
+        );
+        assert!(
+            !stack.index_shard(shard).await?.contains(&(*id).to_owned()),
+            "{id} left {shard}"
+        );
+    }
+    let indexed = stack
+        .client
+        .scan()
+        .table_name(&stack.tables.orders)
+        .index_name(UNSETTLED_INDEX)
+        .send()
+        .await?;
+    let indexed: Vec<_> = indexed
+        .items()
+        .iter()
+        .filter_map(|item| item.get("id")?.as_s().ok().cloned())
+        .collect();
+    assert_eq!(
+        indexed,
+        ["still-pending"],
+        "the index holds only unsettled orders"
+    );
+    for status in [OrderStatus::Pending, OrderStatus::Processing] {
+        let found = stack.store.unsettled(status, at(1000), 100).await?;
+        let expected: &[&str] = match status {
+            OrderStatus::Pending => &["still-pending"],
+            _ => &[],
+        };
+        assert_eq!(ids(&found), expected, "{status}");
+    }
     Ok(())
 }
 

@@ -9,7 +9,7 @@ use super::DynamoStore;
 use super::index::ACTIVE_HOLDS;
 use super::items::{self, HOLD_SWEEP_SHARDS};
 use super::sdk_failure;
-use super::transactions::{HoldMoveGuard, Reason};
+use super::transactions::{HoldMoveGuard, Reason, hold_parts};
 use crate::domain::{Hold, HoldId};
 use crate::ports::{HoldStore, PlaceHoldError, StoreError};
 
@@ -28,7 +28,7 @@ impl HoldStore for DynamoStore {
     }
 
     async fn place_hold(&self, hold: &Hold, limit: u32) -> Result<(), PlaceHoldError> {
-        // Action order: the stock, the hold, the user's count.
+        // Action order: the stock (one action per shard), the hold, the user's count.
         let put = Put::builder()
             .table_name(&self.tables.holds)
             .set_item(Some(items::hold_item(hold)))
@@ -45,50 +45,54 @@ impl HoldStore for DynamoStore {
             .expression_attribute_values(":limit", items::number(limit))
             .build()
             .map_err(StoreError::unavailable)?;
-        let actions = vec![
-            self.stock_take(
-                &hold.product_id,
-                u64::from(hold.quantity.get()),
-                hold.created_at,
-            )?,
-            TransactWriteItem::builder().put(put).build(),
-            TransactWriteItem::builder().update(count_up).build(),
-        ];
+        let parts = hold_parts(hold);
+        let mut actions = Vec::with_capacity(parts.len() + 2);
+        for (shard, quantity) in &parts {
+            actions.push(self.stock_take(shard, *quantity, hold.created_at)?);
+        }
+        actions.push(TransactWriteItem::builder().put(put).build());
+        actions.push(TransactWriteItem::builder().update(count_up).build());
         let Err(refused) = self.transact(actions).await else {
             return Ok(());
         };
-        Err(match refused.reasons.as_slice() {
-            [Reason::ConditionFailed, ..] => PlaceHoldError::InsufficientStock,
-            [_, _, Reason::ConditionFailed] => PlaceHoldError::LimitReached,
+        let stock_failed = refused
+            .reasons
+            .iter()
+            .take(parts.len())
+            .any(|r| *r == Reason::ConditionFailed);
+        Err(match refused.reasons.last() {
+            _ if stock_failed => PlaceHoldError::InsufficientStock,
+            Some(Reason::ConditionFailed) => PlaceHoldError::LimitReached,
             _ if refused.is_conflict() => PlaceHoldError::Conflict,
             _ => PlaceHoldError::Store(refused.into_store_error()),
         })
     }
 
     async fn expire_hold(&self, expired: &Hold) -> Result<bool, StoreError> {
-        let actions = vec![
+        // Action order: the hold, the count, then the units back (one action per shard).
+        let head = [
             self.hold_move(expired, HoldMoveGuard::ExpiredAt(expired.updated_at))?,
-            self.stock_restore(
-                &expired.product_id,
-                u64::from(expired.quantity.get()),
-                expired.updated_at,
-            )?,
             self.hold_count_down(expired)?,
         ];
-        let Err(refused) = self.transact(actions).await else {
+        let Some(refused) = self
+            .commit_with_restores(&head, &hold_parts(expired), expired.updated_at)
+            .await?
+        else {
             return Ok(true);
         };
         match refused.reasons.as_slice() {
             // A checkout (or another sweep) moved it first: nothing changed.
             [Reason::ConditionFailed, ..] => Ok(false),
-            [_, Reason::ConditionFailed, _] => Err(StoreError::Corrupt(format!(
-                "product {} of hold {} no longer exists",
-                expired.product_id, expired.id
-            ))),
-            [_, _, Reason::ConditionFailed] => Err(StoreError::Corrupt(format!(
+            [_, Reason::ConditionFailed, ..] => Err(StoreError::Corrupt(format!(
                 "the active-hold count of hold {} is already zero",
                 expired.id
             ))),
+            [_, _, rest @ ..] if rest.contains(&Reason::ConditionFailed) => {
+                Err(StoreError::Corrupt(format!(
+                    "product {} of hold {} no longer exists",
+                    expired.product_id, expired.id
+                )))
+            }
             _ => Err(refused.into_store_error()),
         }
     }

@@ -1,4 +1,5 @@
-//! Per-product lock items: a lease owned by a random token, taken over only after it ends.
+//! Per-shard lock items (key: the product id, or `<product id>#<k>` for stock shard k > 0): a lease
+//! owned by a random token, taken over only after it ends.
 //! They guard the critical section as a first layer; the stock transaction's conditions are what
 //! make overselling impossible when a lease runs out mid-flight.
 
@@ -8,13 +9,13 @@ use chrono::{DateTime, Utc};
 
 use super::sdk_failure;
 use super::{DynamoStore, condition_held, is_condition_failure, items};
-use crate::domain::ProductId;
+use crate::domain::StockShard;
 use crate::ports::{StockLocks, StoreError};
 
 impl StockLocks for DynamoStore {
     async fn try_lock(
         &self,
-        product_id: &ProductId,
+        shard: &StockShard,
         token: &str,
         now: DateTime<Utc>,
         lease: Duration,
@@ -27,7 +28,7 @@ impl StockLocks for DynamoStore {
             .client
             .put_item()
             .table_name(&self.tables.locks)
-            .set_item(Some(items::lock_item(product_id, token, lease_until_ms)))
+            .set_item(Some(items::lock_item(shard, token, lease_until_ms)))
             .condition_expression("attribute_not_exists(product_id) OR lease_until_ms < :now_ms")
             .expression_attribute_values(":now_ms", items::number(now_ms))
             .send()
@@ -35,12 +36,12 @@ impl StockLocks for DynamoStore {
         condition_held(result)
     }
 
-    async fn unlock(&self, product_id: &ProductId, token: &str) -> Result<(), StoreError> {
+    async fn unlock(&self, shard: &StockShard, token: &str) -> Result<(), StoreError> {
         let result = self
             .client
             .delete_item()
             .table_name(&self.tables.locks)
-            .set_key(Some(items::lock_key(product_id)))
+            .set_key(Some(items::lock_key(shard)))
             .condition_expression("#token = :token")
             .expression_attribute_names("#token", "token")
             .expression_attribute_values(":token", items::string(token))

@@ -5,7 +5,8 @@
 //! - `products`, `orders`, `idempotency`: reads and admin writes
 //! - `transactions`: order placement and cancellation, where stock is decremented and restored
 //! - `locks`, `rate_limits`: per-product lock items and per-minute request counters
-//! - `settlement`: payment status moves and the reconciler's query
+//! - `settlement`: payment status moves
+//! - `unsettled`: the reconciler's query, one per shard of the sparse `unsettled` index
 //! - `connections`: open WebSocket connections by user
 //! - `holds`: stock holds, their per-user counts and the sweeper's query
 //! - `webhooks`: payment webhook answers and outcomes waiting for their order
@@ -24,7 +25,9 @@ mod rate_limits;
 #[cfg(feature = "provision")]
 mod schema;
 mod settlement;
+mod stock_layout;
 mod transactions;
+mod unsettled;
 mod webhooks;
 
 use std::time::Duration;
@@ -123,8 +126,9 @@ struct UnprocessedKeys {
 pub(crate) mod index {
     /// The index that lists a user's orders newest first.
     pub(crate) const USER_ORDERS: &str = "user-orders";
-    /// The index that finds orders by status and age (the reconciler's unsettled orders).
-    pub(crate) const STATUS_UPDATED: &str = "status-updated";
+    /// The sparse index of PENDING and PROCESSING orders by status shard and last change (the
+    /// reconciler's query).
+    pub(crate) const UNSETTLED: &str = "unsettled";
     /// The index that finds a user's WebSocket connections.
     pub(crate) const USER_CONNECTIONS: &str = "user-connections";
     /// The sparse index of ACTIVE holds by sweep shard and end of window (the sweeper's query).

@@ -1,5 +1,6 @@
-//! The product catalogue: reads with live stock, admin writes, soft delete.
-//! A deleted product keeps its item (with `deleted_at`) so a cancelled order can still restore stock.
+//! The product catalogue: reads with live stock (summed over a product's stock shards), admin
+//! writes, soft delete. A deleted product keeps its items (with `deleted_at`) so a cancelled order
+//! can still restore stock. Sharded layouts are read and rewritten in `stock_layout.rs`.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -8,10 +9,9 @@ use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnValue};
 use chrono::{DateTime, Utc};
 
 use super::items::{self, Item, ProductItem};
-use super::{
-    DynamoStore, UnprocessedKeys, condition_held, cursor, is_condition_failure, sdk_failure,
-};
-use crate::domain::{NewProduct, Product, ProductId, ProductPatch};
+use super::stock_layout::REWRITE_ATTEMPTS;
+use super::{DynamoStore, UnprocessedKeys, cursor, is_condition_failure, sdk_failure};
+use crate::domain::{NewProduct, Product, ProductId, ProductPatch, spread};
 use crate::ports::{Page, ProductCatalog, StoreError};
 use crate::retry::full_jitter;
 
@@ -19,24 +19,24 @@ use crate::retry::full_jitter;
 const BATCH_GET_KEYS: usize = 100;
 /// Calls per chunk before unprocessed keys (sustained throttling) become an error.
 const BATCH_GET_ATTEMPTS: u32 = 8;
+/// Only products that were not soft-deleted exist for readers and admins; the writes that treat
+/// the product item as its only stock also require that it still has one shard.
+const LIVE_SINGLE_SHARD: &str = "attribute_exists(id) AND attribute_not_exists(deleted_at) \
+     AND (attribute_not_exists(stock_shards) OR stock_shards = :one)";
 /// Only products that were not soft-deleted exist for readers and admins.
 const LIVE_PRODUCT: &str = "attribute_exists(id) AND attribute_not_exists(deleted_at)";
 
 impl ProductCatalog for DynamoStore {
     async fn get_product(&self, id: &ProductId) -> Result<Option<Product>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.tables.products)
-            .set_key(Some(items::product_key(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk_failure)?;
-        match output.item {
-            Some(item) => Ok(ProductItem::try_from(item)?.live()),
-            None => Ok(None),
-        }
+        Ok(self.read_layout(id).await?.map(|layout| {
+            let mut product = layout.item.product;
+            product.stock = layout.stocks.iter().sum();
+            product
+        }))
+    }
+
+    async fn shard_stocks(&self, id: &ProductId) -> Result<Option<Vec<u32>>, StoreError> {
+        Ok(self.read_layout(id).await?.map(|layout| layout.stocks))
     }
 
     async fn get_products(&self, ids: &[ProductId]) -> Result<Vec<Product>, StoreError> {
@@ -46,8 +46,10 @@ impl ProductCatalog for DynamoStore {
         let mut found = HashMap::with_capacity(unique.len());
         for chunk in unique.chunks(BATCH_GET_KEYS) {
             let keys = chunk.iter().map(|id| items::product_key(id)).collect();
-            for item in self.batch_get_products(keys).await? {
-                if let Some(product) = ProductItem::try_from(item)?.live() {
+            // Eventually consistent (half the read units): an order's price read is the hottest
+            // read of a flash sale, and stock and liveness are decided by the transaction.
+            for item in self.batch_get_products(keys, false).await? {
+                if let Some(product) = ProductItem::read(item)?.and_then(ProductItem::live) {
                     found.insert(product.id.clone(), product);
                 }
             }
@@ -76,14 +78,14 @@ impl ProductCatalog for DynamoStore {
         // so (`next_cursor: null`) instead of handing out a cursor to an empty page. Scan's Limit
         // counts items evaluated before the filter; asking for what is missing never reads more
         // than one item past the page, and the cursor is the last returned product's own key.
-        let mut products: Vec<(Product, Item)> = Vec::with_capacity(limit + 1);
+        let mut products: Vec<(ProductItem, Item)> = Vec::with_capacity(limit + 1);
         loop {
             let remaining = i32::try_from(limit + 1 - products.len()).unwrap_or(i32::MAX);
             let output = self
                 .client
                 .scan()
                 .table_name(&self.tables.products)
-                .filter_expression("attribute_not_exists(deleted_at)")
+                .filter_expression("attribute_not_exists(deleted_at) AND attribute_not_exists(shard_of)")
                 .limit(remaining)
                 .set_exclusive_start_key(start.take())
                 .send()
@@ -91,7 +93,7 @@ impl ProductCatalog for DynamoStore {
                 .map_err(sdk_failure)?;
             for item in output.items.unwrap_or_default() {
                 let key = items::cursor_key(&item, items::PRODUCT_CURSOR_KEY);
-                if let Some(product) = ProductItem::try_from(item)?.live() {
+                if let Some(product) = ProductItem::read(item)?.filter(|p| !p.deleted) {
                     products.push((product, key));
                 }
             }
@@ -109,8 +111,21 @@ impl ProductCatalog for DynamoStore {
         } else {
             None
         };
+        let mut page = Vec::with_capacity(products.len());
+        for (item, _) in products {
+            let sharded = item.shard_items() > 1;
+            let mut product = item.product;
+            if sharded {
+                // Summed over its shards; a product deleted meanwhile leaves the page.
+                match self.read_layout(&product.id).await? {
+                    Some(layout) => product.stock = layout.stocks.iter().sum(),
+                    None => continue,
+                }
+            }
+            page.push(product);
+        }
         Ok(Page {
-            items: products.into_iter().map(|(product, _)| product).collect(),
+            items: page,
             next_cursor,
         })
     }
@@ -123,6 +138,16 @@ impl ProductCatalog for DynamoStore {
     ) -> Result<Product, StoreError> {
         let product = product.into_product(id, now);
         // A generated id never collides in practice; if it did, overwriting would be the bug.
+        if product.stock_shards > 1 {
+            let stocks = spread(product.stock, product.stock_shards);
+            let first = Product {
+                stock: stocks[0],
+                ..product.clone()
+            };
+            self.create_sharded(items::product_item(&first), &product.id, &stocks, now)
+                .await?;
+            return Ok(product);
+        }
         self.client
             .put_item()
             .table_name(&self.tables.products)
@@ -140,14 +165,94 @@ impl ProductCatalog for DynamoStore {
         patch: &ProductPatch,
         now: DateTime<Utc>,
     ) -> Result<Option<Product>, StoreError> {
+        let touches_stock = patch.stock.is_some() || patch.stock_shards.is_some();
+        if !touches_stock {
+            return self.update_product_item(id, patch, now, LIVE_PRODUCT).await;
+        }
+        for _ in 0..REWRITE_ATTEMPTS {
+            let Some(item) = self.product_item(id).await? else {
+                return Ok(None);
+            };
+            if item.deleted {
+                return Ok(None);
+            }
+            let one_shard = item.shard_items() <= 1 && patch.stock_shards.unwrap_or(1) == 1;
+            if !one_shard {
+                return match self.rewrite_layout(id, patch, now).await? {
+                    Some(()) => self.get_product(id).await,
+                    None => Ok(None),
+                };
+            }
+            // One shard before and after: the absolute stock on the product item, as always, on
+            // condition that no re-shard came in between.
+            if let Some(product) = self
+                .update_product_item(id, patch, now, LIVE_SINGLE_SHARD)
+                .await?
+            {
+                return Ok(Some(product));
+            }
+        }
+        Err(StoreError::unavailable(std::io::Error::other(format!(
+            "product {id} kept being re-sharded; try again"
+        ))))
+    }
+
+    async fn delete_product(&self, id: &ProductId, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        for _ in 0..REWRITE_ATTEMPTS {
+            let Some(layout) = self.read_layout(id).await? else {
+                return Ok(false);
+            };
+            if layout.item.shard_items() > 1 {
+                if self.delete_sharded(&layout, now).await? {
+                    return Ok(true);
+                }
+                continue;
+            }
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.tables.products)
+                .set_key(Some(items::product_key(id)))
+                .update_expression("SET deleted_at = :now")
+                .condition_expression(LIVE_SINGLE_SHARD)
+                .expression_attribute_values(":now", items::timestamp(now))
+                .expression_attribute_values(":one", items::number(1))
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(true),
+                // Deleted or re-sharded meanwhile: read again.
+                Err(e) if is_condition_failure(&e) => {}
+                Err(e) => return Err(sdk_failure(e)),
+            }
+        }
+        Err(StoreError::unavailable(std::io::Error::other(format!(
+            "product {id} kept being re-sharded; try again"
+        ))))
+    }
+}
+
+impl DynamoStore {
+    /// Name, price and (for a one-shard product) absolute stock on the product item; `None` when
+    /// `condition` fails (unknown, deleted, or re-sharded meanwhile).
+    async fn update_product_item(
+        &self,
+        id: &ProductId,
+        patch: &ProductPatch,
+        now: DateTime<Utc>,
+        condition: &str,
+    ) -> Result<Option<Product>, StoreError> {
         let mut update = self
             .client
             .update_item()
             .table_name(&self.tables.products)
             .set_key(Some(items::product_key(id)))
-            .condition_expression(LIVE_PRODUCT)
+            .condition_expression(condition)
             .expression_attribute_values(":now", items::timestamp(now))
             .return_values(ReturnValue::AllNew);
+        if condition == LIVE_SINGLE_SHARD {
+            update = update.expression_attribute_values(":one", items::number(1));
+        }
         let mut set = vec!["updated_at = :now"];
         if let Some(name) = &patch.name {
             set.push("#name = :name");
@@ -169,7 +274,14 @@ impl ProductCatalog for DynamoStore {
             .await
         {
             Ok(output) => match output.attributes {
-                Some(item) => Ok(ProductItem::try_from(item)?.live()),
+                Some(item) => {
+                    let item = ProductItem::try_from(item)?;
+                    if item.shard_items() > 1 {
+                        // Name or price of a sharded product: its stock is the sum.
+                        return self.get_product(id).await;
+                    }
+                    Ok(item.live())
+                }
                 None => Err(StoreError::Corrupt(
                     "UpdateItem with ALL_NEW returned no attributes".into(),
                 )),
@@ -179,24 +291,12 @@ impl ProductCatalog for DynamoStore {
         }
     }
 
-    async fn delete_product(&self, id: &ProductId, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.products)
-            .set_key(Some(items::product_key(id)))
-            .update_expression("SET deleted_at = :now")
-            .condition_expression(LIVE_PRODUCT)
-            .expression_attribute_values(":now", items::timestamp(now))
-            .send()
-            .await;
-        condition_held(result)
-    }
-}
-
-impl DynamoStore {
     /// One BatchGetItem chunk (at most 100 keys), retrying `UnprocessedKeys` with backoff.
-    async fn batch_get_products(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+    pub(super) async fn batch_get_products(
+        &self,
+        keys: Vec<Item>,
+        consistent: bool,
+    ) -> Result<Vec<Item>, StoreError> {
         let table = &self.tables.products;
         let mut pending = keys;
         let mut found = Vec::with_capacity(pending.len());
@@ -211,7 +311,7 @@ impl DynamoStore {
             }
             let request = KeysAndAttributes::builder()
                 .set_keys(Some(std::mem::take(&mut pending)))
-                .consistent_read(true)
+                .consistent_read(consistent)
                 .build()
                 .map_err(StoreError::unavailable)?;
             let mut output = self

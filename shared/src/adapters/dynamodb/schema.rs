@@ -58,9 +58,10 @@ pub async fn ensure_tables(client: &Client, tables: &TableNames) -> Result<(), S
                     hash: "user_id",
                     range: Some("user_created"),
                 },
+                // Sparse: only PENDING and PROCESSING orders carry `status_shard`.
                 IndexSpec {
-                    name: index::STATUS_UPDATED,
-                    hash: "status",
+                    name: index::UNSETTLED,
+                    hash: "status_shard",
                     range: Some("updated_at"),
                 },
             ],

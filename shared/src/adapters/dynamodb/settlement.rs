@@ -1,50 +1,67 @@
 //! Payment settlement: PENDING -> PROCESSING -> PAID | FAILED (a webhook may settle PENDING
-//! directly), each move conditional on the current status; FAILED gives the stock back in the same transaction. Also the reconciler's
-//! query for orders that stayed unsettled too long.
+//! directly), each move conditional on the current status; FAILED gives the stock back in the same transaction.
 
-use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use std::collections::HashMap;
 
-use super::index::STATUS_UPDATED as STATUS_UPDATED_INDEX;
-use super::sdk_failure;
-use super::transactions::merged_lines;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+
+use super::transactions::stock_parts;
 use super::{DynamoStore, condition_held, items};
 use crate::domain::{Order, OrderStatus};
-use crate::ports::{OrderSettler, StoreError, UnsettledOrders};
+use crate::ports::{OrderSettler, StoreError};
 
-/// Moves an order to its new status, only from the expected one.
-const STATUS_MOVE: &str = "SET #status = :to, updated_at = :now";
+/// Moves an order to PROCESSING (the claim), re-keying it to its shard of that status in the
+/// sparse `unsettled` index.
+const UNSETTLED_MOVE: &str = "SET #status = :to, updated_at = :now, status_shard = :shard";
+/// Moves an order to PAID or FAILED: removing `status_shard` takes it out of `unsettled`.
+const SETTLED_MOVE: &str = "SET #status = :to, updated_at = :now REMOVE status_shard";
 /// The guard of every status move: two racing writers, one winner.
 const STATUS_GUARD: &str = "#status = :from";
+
+/// The update expression and values of the move of `order` to its status, from `from`.
+fn status_move(
+    order: &Order,
+    from: OrderStatus,
+) -> (&'static str, HashMap<String, AttributeValue>) {
+    let mut values = HashMap::from([
+        (":to".to_owned(), items::status(order.status)),
+        (":from".to_owned(), items::status(from)),
+        (":now".to_owned(), items::timestamp(order.updated_at)),
+    ]);
+    if order.status.is_terminal() {
+        return (SETTLED_MOVE, values);
+    }
+    values.insert(":shard".to_owned(), items::status_shard(order));
+    (UNSETTLED_MOVE, values)
+}
 
 impl DynamoStore {
     /// The move of `order` to its current status, as a transaction action, guarded by `from`.
     fn status_change(&self, order: &Order, from: OrderStatus) -> Result<Update, StoreError> {
+        let (update, values) = status_move(order, from);
         Update::builder()
             .table_name(&self.tables.orders)
             .set_key(Some(items::order_key(&order.id)))
-            .update_expression(STATUS_MOVE)
+            .update_expression(update)
             .condition_expression(STATUS_GUARD)
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":to", items::status(order.status))
-            .expression_attribute_values(":from", items::status(from))
-            .expression_attribute_values(":now", items::timestamp(order.updated_at))
+            .set_expression_attribute_values(Some(values))
             .build()
             .map_err(StoreError::unavailable)
     }
 
     /// The same move as a single UpdateItem; `Ok(false)` when the guard failed.
     async fn change_status(&self, order: &Order, from: OrderStatus) -> Result<bool, StoreError> {
+        let (update, values) = status_move(order, from);
         let result = self
             .client
             .update_item()
             .table_name(&self.tables.orders)
             .set_key(Some(items::order_key(&order.id)))
-            .update_expression(STATUS_MOVE)
+            .update_expression(update)
             .condition_expression(STATUS_GUARD)
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":to", items::status(order.status))
-            .expression_attribute_values(":from", items::status(from))
-            .expression_attribute_values(":now", items::timestamp(order.updated_at))
+            .set_expression_attribute_values(Some(values))
             .send()
             .await;
         condition_held(result)
@@ -62,47 +79,17 @@ impl OrderSettler for DynamoStore {
         }
         // FAILED: the status change and every restore in one transaction, so the units come back
         // exactly once, and only if this writer won the move out of `from`.
-        let mut actions = vec![
-            TransactWriteItem::builder()
-                .update(self.status_change(settled, from)?)
-                .build(),
-        ];
-        for (product_id, quantity) in merged_lines(&settled.items) {
-            actions.push(self.stock_restore(&product_id, quantity, settled.updated_at)?);
+        let head = [TransactWriteItem::builder()
+            .update(self.status_change(settled, from)?)
+            .build()];
+        let parts = stock_parts(&settled.items);
+        match self
+            .commit_with_restores(&head, &parts, settled.updated_at)
+            .await?
+        {
+            None => Ok(true),
+            Some(refused) if refused.first_condition_failed() => Ok(false),
+            Some(refused) => Err(refused.into_store_error()),
         }
-        match self.transact(actions).await {
-            Ok(()) => Ok(true),
-            Err(refused) if refused.first_condition_failed() => Ok(false),
-            Err(refused) => Err(refused.into_store_error()),
-        }
-    }
-}
-
-impl UnsettledOrders for DynamoStore {
-    async fn unsettled(
-        &self,
-        status: OrderStatus,
-        before: chrono::DateTime<chrono::Utc>,
-        limit: u32,
-    ) -> Result<Vec<Order>, StoreError> {
-        let output = self
-            .client
-            .query()
-            .table_name(&self.tables.orders)
-            .index_name(STATUS_UPDATED_INDEX)
-            .key_condition_expression("#status = :s AND updated_at < :before")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":s", items::status(status))
-            .expression_attribute_values(":before", items::timestamp(before))
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .send()
-            .await
-            .map_err(sdk_failure)?;
-        output
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(Order::try_from)
-            .collect()
     }
 }

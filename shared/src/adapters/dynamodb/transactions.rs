@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 
 use super::sdk_failure;
 use super::{DynamoStore, items};
-use crate::domain::{Hold, HoldStatus, Order, OrderItem, OrderStatus, ProductId};
+use crate::domain::{Hold, HoldStatus, Order, OrderItem, OrderStatus, StockShard};
 use crate::ports::{PlaceOrderError, StockReserver, StoreError};
 use crate::retry::full_jitter;
 
@@ -75,16 +75,17 @@ impl DynamoStore {
         }
     }
 
-    /// Takes `quantity` units of a live product, on condition that they are there: the one
-    /// stock decrement of every transaction (orders, holds).
+    /// Takes `quantity` units of a live product's shard, on condition that they are there: the
+    /// one stock decrement of every transaction (orders, holds). A shard item carries the
+    /// product's `deleted_at` too, so a deleted product's shards refuse like its item.
     pub(super) fn stock_take(
         &self,
-        product_id: &ProductId,
+        shard: &StockShard,
         quantity: u64,
         now: DateTime<Utc>,
     ) -> Result<TransactWriteItem, StoreError> {
         self.stock_change(
-            product_id,
+            shard,
             quantity,
             now,
             "SET stock = stock - :q, updated_at = :now",
@@ -92,17 +93,17 @@ impl DynamoStore {
         )
     }
 
-    /// Gives `quantity` units back: the one stock restore of every transaction (cancel, failed
-    /// payment, expired hold). `attribute_exists(id)` only: a soft-deleted product still takes its
-    /// units back.
+    /// Gives `quantity` units back to a shard: the one stock restore of every transaction
+    /// (cancel, failed payment, expired hold). `attribute_exists(id)` only: a soft-deleted product
+    /// still takes its units back.
     pub(super) fn stock_restore(
         &self,
-        product_id: &ProductId,
+        shard: &StockShard,
         quantity: u64,
         now: DateTime<Utc>,
     ) -> Result<TransactWriteItem, StoreError> {
         self.stock_change(
-            product_id,
+            shard,
             quantity,
             now,
             "SET stock = stock + :q, updated_at = :now",
@@ -112,7 +113,7 @@ impl DynamoStore {
 
     fn stock_change(
         &self,
-        product_id: &ProductId,
+        shard: &StockShard,
         quantity: u64,
         now: DateTime<Utc>,
         update: &str,
@@ -120,7 +121,7 @@ impl DynamoStore {
     ) -> Result<TransactWriteItem, StoreError> {
         let change = Update::builder()
             .table_name(&self.tables.products)
-            .set_key(Some(items::product_key(product_id)))
+            .set_key(Some(items::stock_key(shard)))
             .update_expression(update)
             .condition_expression(condition)
             .expression_attribute_values(":q", items::number(quantity))
@@ -128,6 +129,43 @@ impl DynamoStore {
             .build()
             .map_err(StoreError::unavailable)?;
         Ok(TransactWriteItem::builder().update(change).build())
+    }
+
+    /// Commits `head`, then one restore per part. A restore whose shard item is gone (a re-shard
+    /// removed the shard after the units were taken from it) goes to shard 0, the product item,
+    /// and the transaction is tried again: a re-shard never loses units. `Ok(None)` when it
+    /// committed; otherwise the refusal, for the caller to read.
+    pub(super) async fn commit_with_restores(
+        &self,
+        head: &[TransactWriteItem],
+        parts: &[StockPart],
+        now: DateTime<Utc>,
+    ) -> Result<Option<Refused>, StoreError> {
+        let mut parts = parts.to_vec();
+        loop {
+            let mut actions = head.to_vec();
+            for (shard, quantity) in &parts {
+                actions.push(self.stock_restore(shard, *quantity, now)?);
+            }
+            let Err(refused) = self.transact(actions).await else {
+                return Ok(None);
+            };
+            let head_failed = refused.reasons.iter().take(head.len()).any(|r| *r != Reason::Passed);
+            let gone = refused
+                .reasons
+                .iter()
+                .skip(head.len())
+                .position(|r| *r == Reason::ConditionFailed)
+                .filter(|i| parts[*i].0.shard != 0);
+            match gone {
+                Some(i) if !head_failed => {
+                    let (shard, quantity) = parts.remove(i);
+                    tracing::info!(%shard, quantity, "a stock shard is gone; its units go back to the product item");
+                    merge_part(&mut parts, StockShard::first(shard.product_id), quantity);
+                }
+                _ => return Ok(Some(refused)),
+            }
+        }
     }
 
     /// The order (must not exist) and its idempotency record (must not exist), as two actions.
@@ -212,17 +250,17 @@ impl StockReserver for DynamoStore {
         order: &Order,
         request_fingerprint: &str,
     ) -> Result<(), PlaceOrderError> {
-        let lines = merged_lines(&order.items);
-        // Action order is the contract of the cancellation reasons: one stock decrement per line,
-        // then the order, then the idempotency record.
-        let mut actions = Vec::with_capacity(lines.len() + 2);
-        for (product_id, quantity) in &lines {
-            actions.push(self.stock_take(product_id, *quantity, order.created_at)?);
+        let parts = stock_parts(&order.items);
+        // Action order is the contract of the cancellation reasons: one stock decrement per
+        // product shard, then the order, then the idempotency record.
+        let mut actions = Vec::with_capacity(parts.len() + 2);
+        for (shard, quantity) in &parts {
+            actions.push(self.stock_take(shard, *quantity, order.created_at)?);
         }
         actions.extend(self.order_and_record(order, request_fingerprint)?);
         self.transact(actions)
             .await
-            .map_err(|refused| placement_error(refused.error, &lines))
+            .map_err(|refused| placement_error(refused.error, &parts))
     }
 
     async fn place_order_from_hold(
@@ -254,16 +292,18 @@ impl StockReserver for DynamoStore {
     }
 
     async fn cancel_order(&self, cancelled: &Order) -> Result<bool, StoreError> {
-        let lines = merged_lines(&cancelled.items);
+        let parts = stock_parts(&cancelled.items);
         let now = items::timestamp(cancelled.updated_at);
         let cancelled_at = items::timestamp(cancelled.cancelled_at.unwrap_or(cancelled.updated_at));
         // The status condition is what makes the restore happen once: a second cancel, or a
         // consumer that moved the order on, fails it and the whole transaction writes nothing.
+        // Removing `status_shard` takes the settled order out of the `unsettled` index.
         let status_change = Update::builder()
             .table_name(&self.tables.orders)
             .set_key(Some(items::order_key(&cancelled.id)))
             .update_expression(
-                "SET #status = :cancelled, updated_at = :now, cancelled_at = :cancelled_at",
+                "SET #status = :cancelled, updated_at = :now, cancelled_at = :cancelled_at \
+                 REMOVE status_shard",
             )
             .condition_expression("#status = :pending")
             .expression_attribute_names("#status", "status")
@@ -273,28 +313,23 @@ impl StockReserver for DynamoStore {
             .expression_attribute_values(":cancelled_at", cancelled_at)
             .build()
             .map_err(StoreError::unavailable)?;
-        let mut actions = vec![TransactWriteItem::builder().update(status_change).build()];
-        for (product_id, quantity) in &lines {
-            actions.push(self.stock_restore(product_id, *quantity, cancelled.updated_at)?);
-        }
+        let head = [TransactWriteItem::builder().update(status_change).build()];
 
         let mut attempt = 0;
         loop {
-            let Err(refused) = self.transact(actions.clone()).await else {
+            let Some(refused) = self
+                .commit_with_restores(&head, &parts, cancelled.updated_at)
+                .await?
+            else {
                 return Ok(true);
             };
             if refused.first_condition_failed() {
                 return Ok(false);
             }
-            if let Some(i) = refused
-                .reasons
-                .iter()
-                .skip(1)
-                .position(|r| *r == Reason::ConditionFailed)
-            {
+            if refused.reasons.iter().skip(1).any(|r| *r == Reason::ConditionFailed) {
                 return Err(StoreError::Corrupt(format!(
-                    "product {} of order {} no longer exists",
-                    lines[i].0, cancelled.id
+                    "a product of order {} no longer exists",
+                    cancelled.id
                 )));
             }
             attempt += 1;
@@ -308,18 +343,47 @@ impl StockReserver for DynamoStore {
     }
 }
 
-/// One entry per product with the summed quantity, in first-seen order: a transaction may touch
-/// an item only once, and the domain already refuses duplicate lines, so this is a safety net.
-pub(super) fn merged_lines(items: &[OrderItem]) -> Vec<(ProductId, u64)> {
-    let mut lines: Vec<(ProductId, u64)> = Vec::with_capacity(items.len());
+/// Units of one stock shard in a transaction.
+pub(super) type StockPart = (StockShard, u64);
+
+/// One entry per product shard with the summed units, in first-seen order: a transaction may
+/// touch an item only once, and the domain already refuses duplicate lines, so merging is a
+/// safety net.
+pub(super) fn stock_parts(items: &[OrderItem]) -> Vec<StockPart> {
+    let mut parts: Vec<StockPart> = Vec::with_capacity(items.len());
     for item in items {
-        let quantity = u64::from(item.quantity.get());
-        match lines.iter_mut().find(|(id, _)| *id == item.product_id) {
-            Some((_, total)) => *total += quantity,
-            None => lines.push((item.product_id.clone(), quantity)),
+        for (shard, units) in item.shards.parts(item.quantity.get()) {
+            let shard = StockShard {
+                product_id: item.product_id.clone(),
+                shard,
+            };
+            merge_part(&mut parts, shard, u64::from(units));
         }
     }
-    lines
+    parts
+}
+
+/// A hold's units per shard.
+pub(super) fn hold_parts(hold: &Hold) -> Vec<StockPart> {
+    hold.shards
+        .parts(hold.quantity.get())
+        .into_iter()
+        .map(|(shard, units)| {
+            let shard = StockShard {
+                product_id: hold.product_id.clone(),
+                shard,
+            };
+            (shard, u64::from(units))
+        })
+        .collect()
+}
+
+/// Adds `units` to `shard`'s entry, or appends one.
+fn merge_part(parts: &mut Vec<StockPart>, shard: StockShard, units: u64) {
+    match parts.iter_mut().find(|(s, _)| *s == shard) {
+        Some((_, total)) => *total += units,
+        None => parts.push((shard, units)),
+    }
 }
 
 /// Why one action of a cancelled transaction failed, as far as this adapter cares.
@@ -329,7 +393,7 @@ pub(super) enum Reason {
     Passed,
     /// Its condition expression was false.
     ConditionFailed,
-    /// Another transaction held the item.
+    /// Another transaction held the item, or its partition was over its throughput: retry.
     Conflict,
     /// Throttling, validation, capacity, or a code this adapter does not know.
     Other,
@@ -342,7 +406,13 @@ impl Reason {
         match code {
             None | Some("None" | "") => Self::Passed,
             Some(code) if code.starts_with("ConditionalCheckFailed") => Self::ConditionFailed,
-            Some(code) if code.starts_with("TransactionConflict") => Self::Conflict,
+            // A hot partition (`ThrottlingError`) is as busy as a conflicting transaction: the
+            // caller backs off and tries again rather than answering 503.
+            Some(code)
+                if code.starts_with("TransactionConflict") || code.starts_with("Throttling") =>
+            {
+                Self::Conflict
+            }
             Some(_) => Self::Other,
         }
     }
@@ -381,7 +451,7 @@ fn is_conflict<R>(error: &SdkError<TransactWriteItemsError, R>, reasons: &[Reaso
 /// 500 for a request DynamoDB refused as invalid).
 fn placement_error<R>(
     error: SdkError<TransactWriteItemsError, R>,
-    lines: &[(ProductId, u64)],
+    lines: &[StockPart],
 ) -> PlaceOrderError
 where
     R: std::fmt::Debug + Send + Sync + 'static,
@@ -396,7 +466,7 @@ where
         .position(|r| *r == Reason::ConditionFailed)
     {
         return PlaceOrderError::InsufficientStock {
-            product_id: lines[i].0.clone(),
+            product_id: lines[i].0.product_id.clone(),
         };
     }
     if is_conflict(&error, &reasons) {
@@ -405,7 +475,7 @@ where
             .iter()
             .take(lines.len())
             .position(|r| *r == Reason::Conflict)
-            .map(|i| lines[i].0.clone());
+            .map(|i| lines[i].0.product_id.clone());
         return PlaceOrderError::Conflict { product_id };
     }
     PlaceOrderError::Store(sdk_failure(error))
@@ -414,7 +484,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Money, Quantity};
+    use crate::domain::{Money, ProductId, Quantity, ShardSplit};
 
     #[test]
     fn reason_codes_are_read_with_or_without_the_exception_suffix() {
@@ -432,7 +502,11 @@ mod tests {
             Reason::from_code(Some("TransactionConflict")),
             Reason::Conflict
         );
-        assert_eq!(Reason::from_code(Some("ThrottlingError")), Reason::Other);
+        assert_eq!(Reason::from_code(Some("ThrottlingError")), Reason::Conflict);
+        assert_eq!(
+            Reason::from_code(Some("ProvisionedThroughputExceeded")),
+            Reason::Other
+        );
     }
 
     fn cancelled_with(codes: &[&str]) -> SdkError<TransactWriteItemsError, ()> {
@@ -451,8 +525,17 @@ mod tests {
         )
     }
 
-    fn two_lines() -> Vec<(ProductId, u64)> {
-        vec![(ProductId::new("a"), 1), (ProductId::new("b"), 1)]
+    fn two_lines() -> Vec<StockPart> {
+        vec![
+            (StockShard::first(ProductId::new("a")), 1),
+            (
+                StockShard {
+                    product_id: ProductId::new("b"),
+                    shard: 3,
+                },
+                1,
+            ),
+        ]
     }
 
     #[test]
@@ -480,7 +563,7 @@ mod tests {
     }
 
     #[test]
-    fn a_conflict_is_retryable_and_anything_else_is_unavailable() {
+    fn a_conflict_or_a_hot_partition_is_retryable_and_anything_else_is_unavailable() {
         let conflict = cancelled_with(&["TransactionConflict", "None", "None", "None"]);
         assert!(matches!(
             placement_error(conflict, &two_lines()),
@@ -488,9 +571,14 @@ mod tests {
                 product_id: Some(_)
             }
         ));
-        let throttled = cancelled_with(&["ThrottlingError", "None", "None", "None"]);
+        let throttled = cancelled_with(&["None", "ThrottlingError", "None", "None"]);
         assert!(matches!(
             placement_error(throttled, &two_lines()),
+            PlaceOrderError::Conflict { product_id: Some(id) } if id.as_str() == "b"
+        ));
+        let other = cancelled_with(&["ValidationError", "None", "None", "None"]);
+        assert!(matches!(
+            placement_error(other, &two_lines()),
             PlaceOrderError::Store(StoreError::Unavailable(_))
         ));
         let order_taken = cancelled_with(&["None", "None", "ConditionalCheckFailed", "None"]);
@@ -501,16 +589,25 @@ mod tests {
     }
 
     #[test]
-    fn repeated_products_merge_into_one_action_in_first_seen_order() {
-        let line = |p: &str, q| OrderItem {
+    fn repeated_shards_merge_into_one_action_in_first_seen_order() {
+        let line = |p: &str, q, shards| OrderItem {
             product_id: ProductId::new(p),
             quantity: Quantity::parse(q).unwrap(),
             unit_price: Money::ZERO,
+            shards,
         };
-        let merged = merged_lines(&[line("b", 1), line("a", 2), line("b", 3)]);
+        let shard = |p: &str, shard| StockShard {
+            product_id: ProductId::new(p),
+            shard,
+        };
+        let merged = stock_parts(&[
+            line("b", 1, ShardSplit::default()),
+            line("a", 5, ShardSplit::from_parts(vec![(2, 3), (0, 2)])),
+            line("b", 3, ShardSplit::default()),
+        ]);
         assert_eq!(
             merged,
-            vec![(ProductId::new("b"), 4), (ProductId::new("a"), 2)]
+            vec![(shard("b", 0), 4), (shard("a", 0), 2), (shard("a", 2), 3)]
         );
     }
 }

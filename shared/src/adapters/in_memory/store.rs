@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use super::SwitchedOff;
 use crate::domain::{
     Hold, HoldId, HoldStatus, IdempotencyKey, NewProduct, Order, OrderId, OrderStatus, Product,
-    ProductId, ProductPatch, UserId,
+    ProductId, ProductPatch, ShardSplit, StockShard, UserId, spread,
 };
 use crate::ports::{
     Connection, ConnectionStore, HoldStore, IdempotencyRecord, IdempotencyStore, OrderQuery,
@@ -22,10 +22,13 @@ use crate::ports::{
 
 #[derive(Debug, Default)]
 struct Tables {
+    /// Each product (its `stock` kept equal to the sum of its shards), whether it is deleted.
     products: BTreeMap<ProductId, (Product, bool)>,
+    /// Each product's units per stock shard.
+    shards: HashMap<ProductId, Vec<u32>>,
     orders: HashMap<OrderId, Order>,
     idempotency: HashMap<(UserId, String), IdempotencyRecord>,
-    locks: HashMap<ProductId, (String, DateTime<Utc>)>,
+    locks: HashMap<StockShard, (String, DateTime<Utc>)>,
     counters: HashMap<String, u32>,
     connections: HashMap<String, UserId>,
     holds: HashMap<HoldId, Hold>,
@@ -46,10 +49,67 @@ impl Tables {
             .count() as u32
     }
 
-    fn restore(&mut self, product_id: &ProductId, quantity: u32) {
-        if let Some((product, _)) = self.products.get_mut(product_id) {
-            product.stock += quantity;
+    /// Gives units back to the shards they came from; to shard 0 when that shard is gone.
+    fn restore(&mut self, product_id: &ProductId, split: &ShardSplit, quantity: u32) {
+        let Some(stocks) = self.shards.get_mut(product_id) else {
+            return;
+        };
+        for (shard, units) in split.parts(quantity) {
+            match stocks.get_mut(usize::from(shard)) {
+                Some(stock) => *stock += units,
+                None => stocks[0] += units,
+            }
         }
+        self.sum_up(product_id);
+    }
+
+    /// Whether every line's shards hold its units: the first product whose shard (or liveness)
+    /// fails is returned.
+    fn check_take(&self, lines: &[(&ProductId, &ShardSplit, u32)]) -> Result<(), ProductId> {
+        for (product_id, split, quantity) in lines {
+            let live = matches!(self.products.get(*product_id), Some((_, false)));
+            let stocks = self.shards.get(*product_id);
+            let enough = stocks.is_some_and(|stocks| {
+                split
+                    .parts(*quantity)
+                    .iter()
+                    .all(|(shard, units)| stocks.get(usize::from(*shard)) >= Some(units))
+            });
+            if !live || !enough {
+                return Err((*product_id).clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes every line's units from its shards, all or nothing (see [`Tables::check_take`]).
+    fn take(&mut self, lines: &[(&ProductId, &ShardSplit, u32)]) -> Result<(), ProductId> {
+        self.check_take(lines)?;
+        for (product_id, split, quantity) in lines {
+            let stocks = self.shards.get_mut(*product_id).expect("checked above");
+            for (shard, units) in split.parts(*quantity) {
+                stocks[usize::from(shard)] -= units;
+            }
+            self.sum_up(product_id);
+        }
+        Ok(())
+    }
+
+    /// Sets a product's `stock` to the sum of its shards.
+    fn sum_up(&mut self, product_id: &ProductId) {
+        let total = self.shards.get(product_id).map_or(0, |s| s.iter().sum());
+        if let Some((product, _)) = self.products.get_mut(product_id) {
+            product.stock = total;
+        }
+    }
+
+    /// Stores a product with its stock spread over its shards.
+    fn put_product(&mut self, product: Product) {
+        self.shards.insert(
+            product.id.clone(),
+            spread(product.stock, product.stock_shards),
+        );
+        self.products.insert(product.id.clone(), (product, false));
     }
 
     /// Writes the order and its record unless either exists (the transaction's two conditions).
@@ -102,11 +162,17 @@ impl InMemoryStore {
 
     /// Inserts a product directly (test arrangement).
     pub fn insert_product(&self, product: Product) {
+        self.tables.lock().unwrap().put_product(product);
+    }
+
+    /// A product's units per shard (test assertions).
+    pub fn shard_stock(&self, id: &str) -> Option<Vec<u32>> {
         self.tables
             .lock()
             .unwrap()
-            .products
-            .insert(product.id.clone(), (product, false));
+            .shards
+            .get(&ProductId::new(id))
+            .cloned()
     }
 
     /// A product's stock, deleted or not (test assertions).
@@ -156,6 +222,14 @@ impl ProductCatalog for InMemoryStore {
             .collect())
     }
 
+    async fn shard_stocks(&self, id: &ProductId) -> Result<Option<Vec<u32>>, StoreError> {
+        let tables = self.tables()?;
+        Ok(match tables.products.get(id) {
+            Some((_, false)) => tables.shards.get(id).cloned(),
+            _ => None,
+        })
+    }
+
     async fn list_products(
         &self,
         limit: u32,
@@ -180,9 +254,7 @@ impl ProductCatalog for InMemoryStore {
         now: DateTime<Utc>,
     ) -> Result<Product, StoreError> {
         let product = product.into_product(id, now);
-        self.tables()?
-            .products
-            .insert(product.id.clone(), (product.clone(), false));
+        self.tables()?.put_product(product.clone());
         Ok(product)
     }
 
@@ -202,11 +274,14 @@ impl ProductCatalog for InMemoryStore {
         if let Some(price) = patch.price {
             product.price = price;
         }
-        if let Some(stock) = patch.stock {
-            product.stock = stock;
-        }
         product.updated_at = now;
-        Ok(Some(product.clone()))
+        let total = patch.stock.unwrap_or(product.stock);
+        let shards = patch.stock_shards.unwrap_or(product.stock_shards);
+        product.stock = total;
+        product.stock_shards = shards;
+        let updated = product.clone();
+        tables.shards.insert(id.clone(), spread(total, shards));
+        Ok(Some(updated))
     }
 
     async fn delete_product(
@@ -287,23 +362,14 @@ impl StockReserver for InMemoryStore {
         if tables.idempotency.contains_key(&record_key) || tables.orders.contains_key(&order.id) {
             return Err(PlaceOrderError::DuplicateKey);
         }
-        for item in &order.items {
-            match tables.products.get(&item.product_id) {
-                Some((product, false)) if product.stock >= item.quantity.get() => {}
-                _ => {
-                    return Err(PlaceOrderError::InsufficientStock {
-                        product_id: item.product_id.clone(),
-                    });
-                }
-            }
-        }
-        for item in &order.items {
-            let (product, _) = tables
-                .products
-                .get_mut(&item.product_id)
-                .expect("checked above");
-            product.stock -= item.quantity.get();
-        }
+        let lines: Vec<_> = order
+            .items
+            .iter()
+            .map(|item| (&item.product_id, &item.shards, item.quantity.get()))
+            .collect();
+        tables
+            .take(&lines)
+            .map_err(|product_id| PlaceOrderError::InsufficientStock { product_id })?;
         tables.insert_order(order, request_fingerprint)
     }
 
@@ -331,9 +397,7 @@ impl StockReserver for InMemoryStore {
             _ => return Ok(false),
         }
         for item in &cancelled.items {
-            if let Some((product, _)) = tables.products.get_mut(&item.product_id) {
-                product.stock += item.quantity.get();
-            }
+            tables.restore(&item.product_id, &item.shards, item.quantity.get());
         }
         Ok(true)
     }
@@ -342,7 +406,7 @@ impl StockReserver for InMemoryStore {
 impl StockLocks for InMemoryStore {
     async fn try_lock(
         &self,
-        product_id: &ProductId,
+        shard: &StockShard,
         token: &str,
         now: DateTime<Utc>,
         lease: Duration,
@@ -350,7 +414,7 @@ impl StockLocks for InMemoryStore {
         let mut tables = self.tables()?;
         if tables
             .locks
-            .get(product_id)
+            .get(shard)
             .is_some_and(|(_, until)| *until >= now)
         {
             return Ok(false);
@@ -358,18 +422,18 @@ impl StockLocks for InMemoryStore {
         let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
         tables
             .locks
-            .insert(product_id.clone(), (token.to_owned(), until));
+            .insert(shard.clone(), (token.to_owned(), until));
         Ok(true)
     }
 
-    async fn unlock(&self, product_id: &ProductId, token: &str) -> Result<(), StoreError> {
+    async fn unlock(&self, shard: &StockShard, token: &str) -> Result<(), StoreError> {
         let mut tables = self.tables()?;
         if tables
             .locks
-            .get(product_id)
+            .get(shard)
             .is_some_and(|(owner, _)| owner == token)
         {
-            tables.locks.remove(product_id);
+            tables.locks.remove(shard);
         }
         Ok(())
     }
@@ -416,9 +480,7 @@ impl OrderSettler for InMemoryStore {
         }
         if settled.status == OrderStatus::Failed {
             for item in &settled.items {
-                if let Some((product, _)) = tables.products.get_mut(&item.product_id) {
-                    product.stock += item.quantity.get();
-                }
+                tables.restore(&item.product_id, &item.shards, item.quantity.get());
             }
         }
         Ok(true)
@@ -432,16 +494,16 @@ impl HoldStore for InMemoryStore {
 
     async fn place_hold(&self, hold: &Hold, limit: u32) -> Result<(), PlaceHoldError> {
         let mut tables = self.tables()?;
-        match tables.products.get(&hold.product_id) {
-            Some((product, false)) if product.stock >= hold.quantity.get() => {}
-            _ => return Err(PlaceHoldError::InsufficientStock),
-        }
+        let line = [(&hold.product_id, &hold.shards, hold.quantity.get())];
+        tables
+            .check_take(&line)
+            .map_err(|_| PlaceHoldError::InsufficientStock)?;
         if tables.active_holds(&hold.user_id, &hold.product_id) >= limit {
             return Err(PlaceHoldError::LimitReached);
         }
-        if let Some((product, _)) = tables.products.get_mut(&hold.product_id) {
-            product.stock -= hold.quantity.get();
-        }
+        tables
+            .take(&line)
+            .map_err(|_| PlaceHoldError::InsufficientStock)?;
         tables.holds.insert(hold.id.clone(), hold.clone());
         Ok(())
     }
@@ -453,7 +515,7 @@ impl HoldStore for InMemoryStore {
             _ => return Ok(false),
         }
         tables.holds.insert(expired.id.clone(), expired.clone());
-        tables.restore(&expired.product_id, expired.quantity.get());
+        tables.restore(&expired.product_id, &expired.shards, expired.quantity.get());
         Ok(true)
     }
 

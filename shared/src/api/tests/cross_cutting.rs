@@ -94,6 +94,7 @@ async fn sample_events_deserialize_like_the_runtime_and_are_served() {
         name: "Espresso beans".into(),
         price: Money::parse("14.90").unwrap(),
         stock: 10,
+        stock_shards: 1,
         created_at: Utc::now(),
         updated_at: Utc::now(),
     });

@@ -59,6 +59,7 @@ fn app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
             name: id.to_uppercase(),
             price: Money::parse(price).unwrap(),
             stock,
+            stock_shards: 1,
             created_at: Utc::now(),
             updated_at: Utc::now(),
         });

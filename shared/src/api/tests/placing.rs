@@ -174,7 +174,7 @@ async fn a_held_product_lock_gives_lock_conflict_and_no_order() {
     assert!(
         app.store
             .try_lock(
-                &ProductId::new("dear"),
+                &crate::domain::StockShard::first(ProductId::new("dear")),
                 "someone",
                 crate::ports::Clock::now(&app.clock),
                 Duration::from_secs(60)
@@ -198,7 +198,7 @@ async fn a_held_product_lock_gives_lock_conflict_and_no_order() {
         unlocked
             .store
             .try_lock(
-                &ProductId::new("dear"),
+                &crate::domain::StockShard::first(ProductId::new("dear")),
                 "someone",
                 crate::ports::Clock::now(&unlocked.clock),
                 Duration::from_secs(60)
