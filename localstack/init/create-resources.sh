@@ -134,9 +134,10 @@ ensure_queue() {
 echo "Creating the tables and queues at $endpoint ($region)"
 
 create_table "$products_table" id
+# unsettled is sparse: only PENDING and PROCESSING orders carry status_shard.
 create_table "$orders_table" id \
     --gsi user-orders user_id user_created \
-    --gsi status-updated status updated_at
+    --gsi unsettled status_shard updated_at
 create_table "$idempotency_table" user_id idempotency_key
 create_table "$locks_table" product_id
 create_table "$connections_table" connection_id --gsi user-connections user_id
