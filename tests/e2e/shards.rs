@@ -111,7 +111,11 @@ async fn a_flash_sale_sells_out_over_shards_and_refuses_only_when_short(locks: b
             "locks={locks} shards={shards}: sold={sold} refusals={}",
             refusals.len()
         );
-        assert_eq!(sold, u64::from(STOCK), "shards={shards}: every unit sold once");
+        assert_eq!(
+            sold,
+            u64::from(STOCK),
+            "shards={shards}: every unit sold once"
+        );
         assert_eq!(stack.stock(&product).await, 0, "shards={shards}");
         for details in refusals {
             assert!(
@@ -135,13 +139,19 @@ async fn an_order_larger_than_any_shard_takes_from_several_and_a_cancel_returns_
         let before = shard_units(&stack, &product, shards).await;
         assert!(before.iter().all(|u| *u <= 10), "{before:?}");
 
-        let big = stack.order("whale", &format!("big-{shards}"), &[(&product, 30)]).await;
+        let big = stack
+            .order("whale", &format!("big-{shards}"), &[(&product, 30)])
+            .await;
         assert_eq!(big.status, StatusCode::CREATED, "{}", big.body);
         assert_eq!(stack.stock(&product).await, 10);
-        let short = stack.order("whale", &format!("short-{shards}"), &[(&product, 11)]).await;
+        let short = stack
+            .order("whale", &format!("short-{shards}"), &[(&product, 11)])
+            .await;
         assert_eq!(short.code(), "INSUFFICIENT_STOCK", "{}", short.body);
         assert_eq!(short.body["details"]["available"], 10);
-        let rest = stack.order("minnow", &format!("rest-{shards}"), &[(&product, 10)]).await;
+        let rest = stack
+            .order("minnow", &format!("rest-{shards}"), &[(&product, 10)])
+            .await;
         assert_eq!(rest.status, StatusCode::CREATED, "{}", rest.body);
         assert_eq!(stack.stock(&product).await, 0);
 
@@ -222,7 +232,10 @@ async fn holds_cancels_and_failed_payments_give_units_back_across_shards() {
                     matches!(s, "FAILED" | "CANCELLED")
                 })
                 .await;
-            assert!(matches!(status.as_str(), "FAILED" | "CANCELLED"), "{id}: {status}");
+            assert!(
+                matches!(status.as_str(), "FAILED" | "CANCELLED"),
+                "{id}: {status}"
+            );
         }
         let expired_id = expiring.body["data"]["hold_id"].as_str().unwrap();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
@@ -316,11 +329,18 @@ async fn re_sharding_under_orders_keeps_the_total_exact() {
 
     // A deleted sharded product takes no more orders, on any shard.
     let deleted = stack
-        .send("DELETE", &format!("/products/{product}"), Some(&admin), None)
+        .send(
+            "DELETE",
+            &format!("/products/{product}"),
+            Some(&admin),
+            None,
+        )
         .await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
     for n in 0..8 {
-        let reply = stack.order("late", &format!("gone{n}"), &[(&product, 1)]).await;
+        let reply = stack
+            .order("late", &format!("gone{n}"), &[(&product, 1)])
+            .await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
     }
 }

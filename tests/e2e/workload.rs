@@ -299,7 +299,12 @@ async fn reshard(
                 Some(serde_json::json!({"stock_shards": shards})),
             )
             .await;
-        assert_eq!(reply.status, StatusCode::OK, "seed {seed}: re-shard: {}", reply.body);
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "seed {seed}: re-shard: {}",
+            reply.body
+        );
         assert_eq!(reply.body["data"]["stock_shards"], shards);
         done.push((index, shards));
     }

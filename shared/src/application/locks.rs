@@ -138,28 +138,18 @@ mod tests {
         let clock = FixedClock::default();
         assert!(
             store
-                .try_lock(
-                    &shard("b"),
-                    "holder",
-                    clock.now(),
-                    Duration::from_secs(5)
-                )
+                .try_lock(&shard("b"), "holder", clock.now(), Duration::from_secs(5))
                 .await
                 .unwrap()
         );
         let err = lock_shards(&store, &clock, &settings(), &[shard("a"), shard("b")])
-        .await
-        .err()
-        .unwrap();
+            .await
+            .err()
+            .unwrap();
         assert!(matches!(err, AppError::LockConflict { product_id } if product_id.as_str() == "b"));
         assert!(
             store
-                .try_lock(
-                    &shard("a"),
-                    "next",
-                    clock.now(),
-                    Duration::from_secs(5)
-                )
+                .try_lock(&shard("a"), "next", clock.now(), Duration::from_secs(5))
                 .await
                 .unwrap(),
             "a was released"

@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use crate::domain::{Hold, HoldRequest, MAX_ACTIVE_HOLDS_PER_PRODUCT, ShardSplit, UserId, plan_take};
+use crate::domain::{
+    Hold, HoldRequest, MAX_ACTIVE_HOLDS_PER_PRODUCT, ShardSplit, UserId, plan_take,
+};
 use crate::ports::{Clock, HoldStore, PlaceHoldError, ProductCatalog};
 use crate::retry::full_jitter;
 

@@ -45,6 +45,21 @@ impl Fakes {
         fakes
     }
 
+    /// A product with its stock over `shards` shards.
+    fn with_sharded_product(id: &str, stock: u32, shards: u16) -> Self {
+        let fakes = Self::with_product("other", 0);
+        fakes.store.insert_product(Product {
+            id: ProductId::new(id),
+            name: id.into(),
+            price: Money::parse("2.50").unwrap(),
+            stock,
+            stock_shards: shards,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        });
+        fakes
+    }
+
     fn place(
         &self,
     ) -> PlaceOrder<'_, InMemoryStore, RecordingQueue, RecordingNotifier, FixedClock> {
@@ -380,4 +395,80 @@ async fn cancel_restores_stock_once_and_hides_other_users_orders() {
         Ok(Cancelled::Already(_))
     ));
     assert_eq!(fakes.store.stock("p"), Some(10));
+}
+
+#[tokio::test]
+async fn an_order_larger_than_any_shard_takes_from_several_and_its_cancel_returns_them() {
+    for locks in [false, true] {
+        let mut fakes = Fakes::with_sharded_product("hot", 10, 4);
+        fakes.locks.enabled = locks;
+        fakes.locks.attempts = 3;
+        assert_eq!(fakes.store.shard_stock("hot"), Some(vec![3, 3, 2, 2]));
+        let order = created(
+            fakes
+                .place()
+                .run(&user("u"), &items("big", "hot", 7), "t")
+                .await
+                .unwrap(),
+        );
+        assert_eq!(fakes.store.stock("hot"), Some(3));
+        assert!(
+            !order.items[0].shards.is_first_only(),
+            "{:?}",
+            order.items[0]
+        );
+        let refused = fakes
+            .place()
+            .run(&user("u"), &items("more", "hot", 4), "t")
+            .await;
+        assert!(
+            matches!(
+                refused,
+                Err(AppError::InsufficientStock {
+                    requested: 4,
+                    available: 3,
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
+        let cancel = CancelOrder {
+            store: &fakes.store,
+            notifier: &fakes.notifier,
+            clock: &fakes.clock,
+        };
+        let owner = Caller {
+            user_id: user("u"),
+            is_admin: false,
+        };
+        assert!(matches!(
+            cancel.run(&owner, &order.id, "t").await,
+            Ok(Cancelled::Now(_))
+        ));
+        assert_eq!(fakes.store.shard_stock("hot"), Some(vec![3, 3, 2, 2]));
+    }
+}
+
+#[tokio::test]
+async fn a_hold_on_a_sharded_product_is_refused_only_when_the_total_is_short() {
+    let fakes = Fakes::with_sharded_product("hot", 5, 5);
+    let hold = fakes
+        .hold()
+        .run(&user("u"), &hold_request("hot", 4))
+        .await
+        .unwrap();
+    assert_eq!(fakes.store.stock("hot"), Some(1));
+    let short = fakes.hold().run(&user("v"), &hold_request("hot", 2)).await;
+    assert!(
+        matches!(short, Err(AppError::InsufficientStock { available: 1, .. })),
+        "{short:?}"
+    );
+    let sweep = ExpireHolds {
+        store: &fakes.store,
+        clock: &fakes.clock,
+    };
+    fakes.clock.advance(Duration::from_secs(121));
+    assert_eq!(sweep.run().await.unwrap().expired, 1);
+    assert_eq!(fakes.store.shard_stock("hot"), Some(vec![1; 5]));
+    assert_eq!(hold.quantity.get(), 4);
 }

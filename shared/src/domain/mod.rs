@@ -24,9 +24,7 @@ pub use order::{
     MAX_ORDER_LINES, Order, OrderItem, OrderLine, OrderRequest, OrderSource, OrderStatus,
 };
 pub use payment::PaymentOutcome;
-pub use product::{
-    MAX_NAME_CHARS, MAX_STOCK, MAX_STOCK_SHARDS, NewProduct, Product, ProductPatch,
-};
+pub use product::{MAX_NAME_CHARS, MAX_STOCK, MAX_STOCK_SHARDS, NewProduct, Product, ProductPatch};
 pub use quantity::{MAX_QUANTITY, Quantity, QuantityError};
 pub use stock::{ShardSplit, StockShard, plan_take, spread};
 pub use validation::FieldErrors;

@@ -10,28 +10,59 @@ async fn a_lock_is_exclusive_until_its_lease_ends_and_only_its_owner_unlocks_it(
     let p = ProductId::new("p");
     let lease = Duration::from_secs(5);
 
-    assert!(stack.store.try_lock(&StockShard::first(p.clone()), "a", at(0), lease).await?);
-    assert!(!stack.store.try_lock(&StockShard::first(p.clone()), "b", at(1), lease).await?, "held");
     assert!(
         stack
             .store
-            .try_lock(&StockShard::first(ProductId::new("other")), "b", at(1), lease)
+            .try_lock(&StockShard::first(p.clone()), "a", at(0), lease)
+            .await?
+    );
+    assert!(
+        !stack
+            .store
+            .try_lock(&StockShard::first(p.clone()), "b", at(1), lease)
+            .await?,
+        "held"
+    );
+    assert!(
+        stack
+            .store
+            .try_lock(
+                &StockShard::first(ProductId::new("other")),
+                "b",
+                at(1),
+                lease
+            )
             .await?,
         "locks are per product"
     );
     assert!(
-        stack.store.try_lock(&StockShard::first(p.clone()), "b", at(6), lease).await?,
+        stack
+            .store
+            .try_lock(&StockShard::first(p.clone()), "b", at(6), lease)
+            .await?,
         "expired lease taken over"
     );
 
-    stack.store.unlock(&StockShard::first(p.clone()), "a").await?;
+    stack
+        .store
+        .unlock(&StockShard::first(p.clone()), "a")
+        .await?;
     assert!(
-        !stack.store.try_lock(&StockShard::first(p.clone()), "c", at(7), lease).await?,
+        !stack
+            .store
+            .try_lock(&StockShard::first(p.clone()), "c", at(7), lease)
+            .await?,
         "a stale owner's unlock left b's lock alone"
     );
-    stack.store.unlock(&StockShard::first(p.clone()), "b").await?;
+    stack
+        .store
+        .unlock(&StockShard::first(p.clone()), "b")
+        .await?;
     assert!(
-        stack.store.try_lock(&StockShard::first(p.clone()), "c", at(7), lease).await?,
+        stack
+            .store
+            .try_lock(&StockShard::first(p.clone()), "c", at(7), lease)
+            .await?,
         "free after its owner unlocked"
     );
     stack

@@ -13,7 +13,8 @@ fn patch(stock: Option<u32>, shards: Option<u16>) -> ProductPatch {
 }
 
 #[tokio::test]
-async fn a_layout_is_created_re_sharded_both_ways_restocked_and_deleted_exactly() -> anyhow::Result<()> {
+async fn a_layout_is_created_re_sharded_both_ways_restocked_and_deleted_exactly()
+-> anyhow::Result<()> {
     let stack = start().await?;
     let id = ProductId::new("hot");
     let created = stack
@@ -37,7 +38,10 @@ async fn a_layout_is_created_re_sharded_both_ways_restocked_and_deleted_exactly(
     assert_eq!(page.items.len(), 1, "{:?}", page.items);
     assert_eq!(page.items[0].stock, 10);
     // A shard item is not a product of its own.
-    assert_eq!(stack.store.get_product(&ProductId::new("hot#1")).await?, None);
+    assert_eq!(
+        stack.store.get_product(&ProductId::new("hot#1")).await?,
+        None
+    );
 
     for (shards, expected) in [
         (16_u16, vec![1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0]),
@@ -65,7 +69,10 @@ async fn a_layout_is_created_re_sharded_both_ways_restocked_and_deleted_exactly(
     assert_eq!(stack.store.get_product(&id).await?, None);
     assert!(!stack.store.delete_product(&id, at(4)).await?);
     assert_eq!(
-        stack.store.update_product(&id, &patch(None, Some(2)), at(5)).await?,
+        stack
+            .store
+            .update_product(&id, &patch(None, Some(2)), at(5))
+            .await?,
         None
     );
     Ok(())

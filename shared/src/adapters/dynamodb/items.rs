@@ -130,7 +130,9 @@ fn read_shard_split(item: &Item, what: &'static str) -> Result<ShardSplit, Store
     let parts = parts
         .iter()
         .map(|(shard, units)| {
-            let shard = shard.parse::<u16>().map_err(|_| corrupt("has a bad shard"))?;
+            let shard = shard
+                .parse::<u16>()
+                .map_err(|_| corrupt("has a bad shard"))?;
             let units = match units {
                 AttributeValue::N(n) => n.parse::<u32>().map_err(|_| corrupt("has bad units"))?,
                 _ => return Err(corrupt("has bad units")),

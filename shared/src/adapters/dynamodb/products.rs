@@ -85,7 +85,9 @@ impl ProductCatalog for DynamoStore {
                 .client
                 .scan()
                 .table_name(&self.tables.products)
-                .filter_expression("attribute_not_exists(deleted_at) AND attribute_not_exists(shard_of)")
+                .filter_expression(
+                    "attribute_not_exists(deleted_at) AND attribute_not_exists(shard_of)",
+                )
                 .limit(remaining)
                 .set_exclusive_start_key(start.take())
                 .send()

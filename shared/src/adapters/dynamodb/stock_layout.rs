@@ -55,7 +55,11 @@ impl DynamoStore {
             .send()
             .await
             .map_err(sdk_failure)?;
-        output.item.map(ProductItem::read).transpose().map(Option::flatten)
+        output
+            .item
+            .map(ProductItem::read)
+            .transpose()
+            .map(Option::flatten)
     }
 
     /// A live product's layout, read consistently; `None` when unknown or deleted.
@@ -116,14 +120,22 @@ impl DynamoStore {
         stocks: &[u32],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut actions = vec![put(&self.tables.products, product_item, "attribute_not_exists(id)")?];
+        let mut actions = vec![put(
+            &self.tables.products,
+            product_item,
+            "attribute_not_exists(id)",
+        )?];
         for (shard, stock) in (1u16..).zip(&stocks[1..]) {
             let shard = StockShard {
                 product_id: id.clone(),
                 shard,
             };
             let item = items::shard_item(&shard, *stock, 0, now);
-            actions.push(put(&self.tables.products, item, "attribute_not_exists(id)")?);
+            actions.push(put(
+                &self.tables.products,
+                item,
+                "attribute_not_exists(id)",
+            )?);
         }
         self.transact(actions)
             .await
@@ -151,7 +163,9 @@ impl DynamoStore {
             let Some(layout) = self.read_layout(id).await? else {
                 return Ok(None);
             };
-            let to = patch.stock_shards.unwrap_or(layout.item.product.stock_shards);
+            let to = patch
+                .stock_shards
+                .unwrap_or(layout.item.product.stock_shards);
             let retiring = to < layout.item.product.stock_shards;
             let actions = if retiring {
                 // Shrinking: first stop orders from picking the shards that go, then drain them.
@@ -207,7 +221,11 @@ impl DynamoStore {
         let table = &self.tables.products;
         let current: u32 = layout.stocks.iter().sum();
         let from = layout.stocks.len();
-        let to = usize::from(patch.stock_shards.unwrap_or(layout.item.product.stock_shards));
+        let to = usize::from(
+            patch
+                .stock_shards
+                .unwrap_or(layout.item.product.stock_shards),
+        );
         let targets = spread(
             patch.stock.unwrap_or(current),
             u16::try_from(to).unwrap_or(1),
@@ -259,47 +277,48 @@ impl DynamoStore {
             .map_err(StoreError::unavailable)?;
         actions.push(TransactWriteItem::builder().update(first).build());
 
-        for shard in 1..from.max(to) {
-            let key = StockShard {
+        let key = |shard: usize| -> Result<StockShard, StoreError> {
+            Ok(StockShard {
                 product_id: id.clone(),
                 shard: u16::try_from(shard).map_err(StoreError::unavailable)?,
-            };
-            if shard < from.min(to) {
-                // Kept: moved by the difference, stamped with the new version.
-                let delta = i64::from(targets[shard]) - i64::from(layout.stocks[shard]);
-                let update = Update::builder()
-                    .table_name(table)
-                    .set_key(Some(items::stock_key(&key)))
-                    .update_expression(
-                        "SET stock = stock + :d, layout = :next, updated_at = :now",
-                    )
-                    .condition_expression(
-                        "attribute_exists(id) AND stock >= :floor AND layout = :version",
-                    )
-                    .expression_attribute_values(":d", items::number(delta))
-                    .expression_attribute_values(":floor", items::number((-delta).max(0)))
-                    .expression_attribute_values(":next", items::number(version + 1))
-                    .expression_attribute_values(":version", items::number(version))
-                    .expression_attribute_values(":now", items::timestamp(now))
-                    .build()
-                    .map_err(StoreError::unavailable)?;
-                actions.push(TransactWriteItem::builder().update(update).build());
-            } else if shard < to {
-                // New.
-                let item = items::shard_item(&key, targets[shard], version + 1, now);
-                actions.push(put(table, item, "attribute_not_exists(id)")?);
-            } else {
-                // Gone: it must hold exactly what was read, which the kept shards now carry.
-                let delete = Delete::builder()
-                    .table_name(table)
-                    .set_key(Some(items::stock_key(&key)))
-                    .condition_expression("stock = :read AND layout = :version")
-                    .expression_attribute_values(":read", items::number(layout.stocks[shard]))
-                    .expression_attribute_values(":version", items::number(version))
-                    .build()
-                    .map_err(StoreError::unavailable)?;
-                actions.push(TransactWriteItem::builder().delete(delete).build());
-            }
+            })
+        };
+        // Kept: moved by the difference, stamped with the new version.
+        let kept = targets.iter().zip(&layout.stocks).enumerate().skip(1);
+        for (shard, (target, read)) in kept {
+            let delta = i64::from(*target) - i64::from(*read);
+            let update = Update::builder()
+                .table_name(table)
+                .set_key(Some(items::stock_key(&key(shard)?)))
+                .update_expression("SET stock = stock + :d, layout = :next, updated_at = :now")
+                .condition_expression(
+                    "attribute_exists(id) AND stock >= :floor AND layout = :version",
+                )
+                .expression_attribute_values(":d", items::number(delta))
+                .expression_attribute_values(":floor", items::number((-delta).max(0)))
+                .expression_attribute_values(":next", items::number(version + 1))
+                .expression_attribute_values(":version", items::number(version))
+                .expression_attribute_values(":now", items::timestamp(now))
+                .build()
+                .map_err(StoreError::unavailable)?;
+            actions.push(TransactWriteItem::builder().update(update).build());
+        }
+        // New.
+        for (shard, target) in targets.iter().enumerate().skip(from) {
+            let item = items::shard_item(&key(shard)?, *target, version + 1, now);
+            actions.push(put(table, item, "attribute_not_exists(id)")?);
+        }
+        // Gone: each must hold exactly what was read, which the kept shards now carry.
+        for (shard, read) in layout.stocks.iter().enumerate().skip(to) {
+            let delete = Delete::builder()
+                .table_name(table)
+                .set_key(Some(items::stock_key(&key(shard)?)))
+                .condition_expression("stock = :read AND layout = :version")
+                .expression_attribute_values(":read", items::number(*read))
+                .expression_attribute_values(":version", items::number(version))
+                .build()
+                .map_err(StoreError::unavailable)?;
+            actions.push(TransactWriteItem::builder().delete(delete).build());
         }
         Ok(actions)
     }

@@ -150,7 +150,11 @@ impl DynamoStore {
             let Err(refused) = self.transact(actions).await else {
                 return Ok(None);
             };
-            let head_failed = refused.reasons.iter().take(head.len()).any(|r| *r != Reason::Passed);
+            let head_failed = refused
+                .reasons
+                .iter()
+                .take(head.len())
+                .any(|r| *r != Reason::Passed);
             let gone = refused
                 .reasons
                 .iter()
@@ -326,7 +330,12 @@ impl StockReserver for DynamoStore {
             if refused.first_condition_failed() {
                 return Ok(false);
             }
-            if refused.reasons.iter().skip(1).any(|r| *r == Reason::ConditionFailed) {
+            if refused
+                .reasons
+                .iter()
+                .skip(1)
+                .any(|r| *r == Reason::ConditionFailed)
+            {
                 return Err(StoreError::Corrupt(format!(
                     "a product of order {} no longer exists",
                     cancelled.id
