@@ -25,6 +25,7 @@ use tokio::task::JoinSet;
 
 use crate::LOCAL_ACCOUNT_ID;
 use crate::meter::{METER_PATH, Meter};
+use crate::partitions::{self, PARTITIONS_PATH, Partitions, WriteOperation};
 use crate::server::{ServerTask, StopSignal};
 
 /// The running emulators.
@@ -38,11 +39,13 @@ impl Emulators {
     /// Starts Dynoxide on an in-memory database and rustack-sqs, both reachable at
     /// [`Emulators::endpoint`] on 127.0.0.1:`port` (0 = any free port).
     /// `meter_capacity`: whether the endpoint asks DynamoDB for the capacity of every request and
-    /// adds it up at `/_local/meter` (requests are always counted).
+    /// adds it up at `/_local/meter` (requests are always counted). `partition_write_units`: the
+    /// write units per second each partition key value takes (`None`: no limit; `partitions`).
     pub(crate) async fn start(
         region: &str,
         port: u16,
         meter_capacity: bool,
+        partition_write_units: Option<u32>,
     ) -> anyhow::Result<Self> {
         // Dynoxide's router is called in-process by the front: no listener of its own, no second
         // HTTP hop per DynamoDB call.
@@ -62,7 +65,13 @@ impl Emulators {
             host: front_addr.ip().to_string(),
             port: front_addr.port(),
         }));
-        let front = AwsFront::new(&sqs, region, dynamodb, Arc::new(Meter::new(meter_capacity)));
+        let front = AwsFront::new(
+            &sqs,
+            region,
+            dynamodb,
+            Arc::new(Meter::new(meter_capacity)),
+            Arc::new(Partitions::new(partition_write_units, region)),
+        );
         let front = ServerTask::spawn("aws-endpoint", move |stop| {
             serve_connections(front_listener, front, stop)
         });
@@ -92,10 +101,17 @@ struct AwsFront {
     sqs: SqsHttpService<RustackSqsHandler>,
     dynamodb: axum::Router,
     meter: Arc<Meter>,
+    partitions: Arc<Partitions>,
 }
 
 impl AwsFront {
-    fn new(sqs: &Arc<RustackSqs>, region: &str, dynamodb: axum::Router, meter: Arc<Meter>) -> Self {
+    fn new(
+        sqs: &Arc<RustackSqs>,
+        region: &str,
+        dynamodb: axum::Router,
+        meter: Arc<Meter>,
+        partitions: Arc<Partitions>,
+    ) -> Self {
         let handler = Arc::new(RustackSqsHandler::new(Arc::clone(sqs)));
         let sqs_config = SqsHttpConfig {
             skip_signature_validation: true,
@@ -106,6 +122,7 @@ impl AwsFront {
             sqs: SqsHttpService::new(handler, sqs_config),
             dynamodb,
             meter,
+            partitions,
         }
     }
 
@@ -121,12 +138,18 @@ impl AwsFront {
                 _ => {}
             }
             let reset = pairs.contains(&"reset=true");
-            let mut response = Response::new(Body::from(self.meter.report(reset).to_string()));
-            response.headers_mut().insert(
-                http::header::CONTENT_TYPE,
-                http::HeaderValue::from_static("application/json"),
-            );
-            return Ok(response);
+            return Ok(json_response(&self.meter.report(reset)));
+        }
+        if request.uri().path() == PARTITIONS_PATH {
+            let query = request.uri().query().unwrap_or("");
+            let pairs: Vec<&str> = query.split('&').collect();
+            let top = pairs
+                .iter()
+                .find_map(|pair| pair.strip_prefix("top="))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(partitions::DEFAULT_TOP);
+            let report = self.partitions.report(pairs.contains(&"reset=true"), top);
+            return Ok(json_response(&report));
         }
         let target = request
             .headers()
@@ -137,21 +160,60 @@ impl AwsFront {
             let response = self.sqs.call(request).await?;
             return Ok(response.map(Body::new));
         }
+        // A plain flag: with the limit off no body is read here.
+        if self.partitions.enabled() {
+            if let Some(operation) = WriteOperation::from_target(target) {
+                let target = target.map(str::to_owned);
+                return Ok(self.forward_limited(request, operation, target).await);
+            }
+            if partitions::changes_schema(target) {
+                self.partitions.forget_schemas();
+            }
+        }
         if self.meter.capacity_on() {
             let target = target.map(str::to_owned);
-            return Ok(self.forward_metered(request, target.as_deref()).await);
+            return Ok(self
+                .forward_metered(request.map(Body::new), target.as_deref())
+                .await);
         }
         Ok(self.forward_to_dynamodb(request.map(Body::new)).await)
+    }
+
+    /// A write through the partition limiter, which may refuse it; metered as any other.
+    async fn forward_limited(
+        &self,
+        request: Request<Incoming>,
+        operation: WriteOperation,
+        target: Option<String>,
+    ) -> Response<Body> {
+        let (mut parts, body) = request.into_parts();
+        let Ok(body) = axum::body::to_bytes(Body::new(body), usize::MAX).await else {
+            return plain_response(StatusCode::BAD_REQUEST, "unreadable request body");
+        };
+        let headers = parts.headers.clone();
+        // The limiter may hand on a smaller batch than it read.
+        parts.headers.remove(http::header::CONTENT_LENGTH);
+        let forward = |body: axum::body::Bytes| async move {
+            let request = Request::from_parts(parts, Body::from(body));
+            if self.meter.capacity_on() {
+                self.forward_metered(request, target.as_deref()).await
+            } else {
+                self.forward_to_dynamodb(request).await
+            }
+        };
+        self.partitions
+            .write(&self.dynamodb, operation, &headers, body, forward)
+            .await
     }
 
     /// Forwards with `ReturnConsumedCapacity` asked for, and meters the answer's capacity.
     async fn forward_metered(
         &self,
-        request: Request<Incoming>,
+        request: Request<Body>,
         target: Option<&str>,
     ) -> Response<Body> {
         let (mut parts, body) = request.into_parts();
-        let Ok(body) = axum::body::to_bytes(Body::new(body), usize::MAX).await else {
+        let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else {
             return plain_response(StatusCode::BAD_REQUEST, "unreadable request body");
         };
         let body = match Meter::ask_for_capacity(&body) {
@@ -188,6 +250,15 @@ fn is_sqs_request(headers: &HeaderMap) -> bool {
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|target| target.starts_with("AmazonSQS."))
+}
+
+fn json_response(report: &serde_json::Value) -> Response<Body> {
+    let mut response = Response::new(Body::from(report.to_string()));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 fn plain_response(status: StatusCode, text: &'static str) -> Response<Body> {

@@ -10,6 +10,7 @@ mod emulators;
 mod event_source;
 mod gateway;
 mod meter;
+mod partitions;
 mod provision;
 mod schedule;
 mod server;
@@ -80,9 +81,14 @@ impl Stack {
         let emulators = match &config.aws_endpoint_url {
             Some(_) => None,
             None => Some(
-                Emulators::start(&config.aws_region, local.aws_port, local.meter_capacity)
-                    .await
-                    .context("starting the embedded DynamoDB and SQS")?,
+                Emulators::start(
+                    &config.aws_region,
+                    local.aws_port,
+                    local.meter_capacity,
+                    local.partition_limit.then_some(local.partition_write_units),
+                )
+                .await
+                .context("starting the embedded DynamoDB and SQS")?,
             ),
         };
         if let Some(emulators) = &emulators {

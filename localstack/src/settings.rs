@@ -33,6 +33,14 @@ pub struct LocalSettings {
     /// `METER_CAPACITY` (off): whether the embedded AWS endpoint asks DynamoDB for the capacity
     /// units of every request and adds them up at `/_local/meter` (the load tests' cost figures).
     pub meter_capacity: bool,
+    /// `PARTITION_LIMIT` (off): whether the embedded AWS endpoint emulates the per-partition
+    /// write limit of an on-demand DynamoDB table, refusing a hot key with `ThrottlingException`
+    /// (`partitions`); off, it reads no request body.
+    pub partition_limit: bool,
+    /// `PARTITION_WRITE_UNITS` (1000, AWS's figure): write units per second each partition key
+    /// value takes when `PARTITION_LIMIT=on`. Tests and benchmarks lower it so that the cap shows
+    /// on a machine far slower than DynamoDB.
+    pub partition_write_units: u32,
     /// `CORS_ALLOW_ORIGINS` (empty: CORS off, as the template's `CorsAllowedOrigins` default):
     /// comma-separated origins the HTTP API allows, each exact (`http://localhost:5173`), `*`, or
     /// `https://*` / `http://*`. With any, the gateway answers preflights and adds the CORS headers
@@ -53,6 +61,8 @@ impl Default for LocalSettings {
             hold_sweep_interval: Duration::from_secs(60),
             consumer_max_concurrency: 20,
             meter_capacity: false,
+            partition_limit: false,
+            partition_write_units: 1000,
             cors_allow_origins: Vec::new(),
         }
     }
@@ -105,15 +115,17 @@ impl LocalSettings {
                     });
                 }
             },
-            meter_capacity: match lookup("METER_CAPACITY").as_deref() {
-                None | Some("off") => false,
-                Some("on") => true,
-                Some(_) => {
+            meter_capacity: on_off(&lookup, "METER_CAPACITY")?,
+            partition_limit: on_off(&lookup, "PARTITION_LIMIT")?,
+            partition_write_units: match parsed::<u32>(&lookup, "PARTITION_WRITE_UNITS")? {
+                None => d.partition_write_units,
+                Some(0) => {
                     return Err(ConfigError {
-                        name: "METER_CAPACITY",
-                        reason: "must be on or off".into(),
+                        name: "PARTITION_WRITE_UNITS",
+                        reason: "must be at least 1 write unit per second".into(),
                     });
                 }
+                Some(units) => units,
             },
             cors_allow_origins: lookup("CORS_ALLOW_ORIGINS")
                 .map(|origins| {
@@ -126,6 +138,21 @@ impl LocalSettings {
                 })
                 .unwrap_or(d.cors_allow_origins),
         })
+    }
+}
+
+/// `on` or `off` (the default when unset).
+fn on_off(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Result<bool, ConfigError> {
+    match lookup(name).as_deref() {
+        None | Some("off") => Ok(false),
+        Some("on") => Ok(true),
+        Some(_) => Err(ConfigError {
+            name,
+            reason: "must be on or off".into(),
+        }),
     }
 }
 
@@ -156,5 +183,27 @@ mod tests {
             settings.cors_allow_origins,
             ["https://a.example", "http://localhost:5173"]
         );
+    }
+
+    #[test]
+    fn the_partition_limit_is_off_by_default_and_its_rate_must_be_positive() {
+        let defaults = LocalSettings::from_lookup(|_| None).unwrap();
+        assert!(!defaults.partition_limit);
+        assert_eq!(defaults.partition_write_units, 1000);
+
+        let on = LocalSettings::from_lookup(|name| match name {
+            "PARTITION_LIMIT" => Some("on".into()),
+            "PARTITION_WRITE_UNITS" => Some("50".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert!(on.partition_limit);
+        assert_eq!(on.partition_write_units, 50);
+
+        for (name, value) in [("PARTITION_LIMIT", "yes"), ("PARTITION_WRITE_UNITS", "0")] {
+            let error =
+                LocalSettings::from_lookup(|n| (n == name).then(|| value.into())).unwrap_err();
+            assert_eq!(error.name, name);
+        }
     }
 }

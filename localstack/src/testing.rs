@@ -23,7 +23,15 @@ impl EmbeddedAws {
     /// Starts the emulators on port-0 listeners; queue ARNs and URLs carry `region`.
     pub async fn start(region: &str) -> anyhow::Result<Self> {
         Ok(EmbeddedAws {
-            emulators: Emulators::start(region, 0, false).await?,
+            emulators: Emulators::start(region, 0, false, None).await?,
+        })
+    }
+
+    /// [`EmbeddedAws::start`] with the partition limit on: each partition key value takes
+    /// `write_units` write units per second (`PARTITION_LIMIT=on`, `PARTITION_WRITE_UNITS`).
+    pub async fn with_partition_limit(region: &str, write_units: u32) -> anyhow::Result<Self> {
+        Ok(EmbeddedAws {
+            emulators: Emulators::start(region, 0, false, Some(write_units)).await?,
         })
     }
 
