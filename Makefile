@@ -117,10 +117,12 @@ arm64-toolchain:
 ## bench: everything measured, written to docs/benchmarks.md (with its charts in docs/benchmarks/):
 ## the load scenarios against the local stack in both STOCK_LOCKS modes, the backend ceiling and
 ## the cost per order (load-tests/), the Lambda figures (stripped release size, cold start against
-## a local Runtime API, peak memory; handler CPU with criterion: lambda-bench/), and the embedded
-## DynamoDB's transaction rate over 60,000 transactions. Builds included; see docs/benchmarks.md
-## for how long it takes. The `make run` options are measured apart (load-tests/scripts/
-## make-run-options.sh, half an hour) into docs/benchmarks/make-run.json, which the report reads.
+## a local Runtime API, peak memory; handler CPU with criterion: lambda-bench/), the embedded
+## DynamoDB's transaction rate over 60,000 transactions, and the flash sale over 1 and 16 stock
+## shards under the emulated partition limit (rerun alone: load-tests/README.md). Builds included;
+## see docs/benchmarks.md for how long it takes. The `make run` options are measured apart
+## (load-tests/scripts/make-run-options.sh, half an hour) into docs/benchmarks/make-run.json, which
+## the report reads.
 BENCH_OUT := target/bench
 BENCH_FUNCTIONS := create-order order-consumer get-product payment-webhook ws-connect
 .PHONY: bench

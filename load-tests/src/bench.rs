@@ -1,6 +1,8 @@
 //! `make bench`: the local stack binary started once per lock mode as a child process, its
 //! addresses read from its banner, every scenario run against it, the stack stopped with SIGTERM;
-//! then the report.
+//! then once more with the partition limit on for the flash sale over stock shards
+//! (`partitions`); then the report. `--only` runs one of the two phases and keeps the report's
+//! other sections.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -14,6 +16,7 @@ use anyhow::{Context, bail};
 
 use crate::client::Api;
 use crate::outcome::{ScenarioResult, Verdict};
+use crate::partitions::{self, PartitionPlan};
 use crate::report::{self, ModeRun, StackLog};
 use crate::scenarios::{Scenario, Sizes, Target};
 
@@ -39,6 +42,31 @@ pub struct BenchOptions {
     pub scenarios: Vec<Scenario>,
     /// The secret the stack signs with.
     pub jwt_secret: String,
+    /// Only this phase (`--only locks|partitions`); `None`: both.
+    pub only: Option<Phase>,
+}
+
+/// A phase of the benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Every scenario in both `STOCK_LOCKS` modes.
+    Locks,
+    /// The flash sale over 1 and 16 stock shards under the emulated partition limit.
+    Partitions,
+}
+
+impl std::str::FromStr for Phase {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "locks" => Ok(Phase::Locks),
+            "partitions" => Ok(Phase::Partitions),
+            other => Err(format!(
+                "unknown phase {other:?}; expected locks or partitions"
+            )),
+        }
+    }
 }
 
 /// The addresses a stack's banner announces.
@@ -95,12 +123,11 @@ pub struct StackProcess {
 }
 
 impl StackProcess {
-    /// Starts `bin` with the bench settings and `STOCK_LOCKS`, logging its output to `log_path`;
-    /// returns once its banner has been read.
-    pub async fn start(bin: &Path, stock_locks: bool, log_path: &Path) -> anyhow::Result<Self> {
+    /// Starts `bin` with the bench settings and `env` (`STOCK_LOCKS`, ...), logging its output
+    /// to `log_path`; returns once its banner has been read.
+    pub async fn start(bin: &Path, env: &[(&str, &str)], log_path: &Path) -> anyhow::Result<Self> {
         let mut child = Command::new(bin)
             .envs([
-                ("STOCK_LOCKS", if stock_locks { "on" } else { "off" }),
                 ("HTTP_PORT", "0"),
                 ("WS_PORT", "0"),
                 ("AWS_PORT", "0"),
@@ -113,6 +140,7 @@ impl StackProcess {
                 // emulators' own 4xx lines stay out.
                 ("RUST_LOG", "warn,dynoxide=error,rustack=error"),
             ])
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -304,24 +332,77 @@ pub fn run_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..8].to_owned()
 }
 
-/// Both lock modes, one stack each, then the report. `Ok(false)` when a scenario failed.
+/// Both lock modes, one stack each, then the partition phase, then the report (`--only`: one
+/// phase, the report's other sections kept). `Ok(false)` when a scenario failed.
 pub async fn bench(options: &BenchOptions) -> anyhow::Result<bool> {
     let sizes = if options.quick {
         Sizes::quick()
     } else {
         Sizes::full()
     };
+    let plan = if options.quick {
+        PartitionPlan::quick()
+    } else {
+        PartitionPlan::full()
+    };
+    let partition_phase = || {
+        partitions::run_phase(
+            &options.stack_bin,
+            &options.jwt_secret,
+            &sizes,
+            &plan,
+            options.json_out.as_deref(),
+        )
+    };
+    if options.only == Some(Phase::Partitions) {
+        let phase = partition_phase().await?;
+        report::update_partitions(&options.out, &phase)?;
+        eprintln!("wrote the partition section of {}", options.out.display());
+        return Ok(phase.sales.iter().all(|r| r.verdict != Verdict::Fail));
+    }
     let started_at = chrono::Utc::now();
+    let runs = lock_modes(options, &sizes).await?;
+    let phase = match options.only {
+        None => Some(partition_phase().await?),
+        Some(_) => None,
+    };
+    let extras = report::read_extras(&options.extra_dir);
+    // `make bench` writes the Unix time it started here before its builds.
+    let make_started_at = std::fs::read_to_string(options.extra_dir.join("make-bench-started"))
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0));
+    let input = report::ReportInput {
+        runs: &runs,
+        extras: &extras,
+        quick: options.quick,
+        started_at,
+        make_started_at,
+        sizes: &sizes,
+        partitions: phase.as_ref(),
+    };
+    report::write(&options.out, &input)?;
+    eprintln!("wrote {}", options.out.display());
+    Ok(runs
+        .iter()
+        .flat_map(|run| &run.results)
+        .chain(phase.iter().flat_map(|phase| &phase.sales))
+        .all(|result| result.verdict != Verdict::Fail))
+}
+
+/// Every scenario against a fresh stack per `STOCK_LOCKS` mode.
+async fn lock_modes(options: &BenchOptions, sizes: &Sizes) -> anyhow::Result<Vec<ModeRun>> {
     let mut runs = Vec::new();
     for (label, stock_locks) in [("locks-on", true), ("locks-off", false)] {
         let log_path =
             std::env::temp_dir().join(format!("load-test-stack-{label}-{}.log", run_id()));
+        let locks = if stock_locks { "on" } else { "off" };
         eprintln!(
-            "== starting {} with STOCK_LOCKS={}",
-            options.stack_bin.display(),
-            if stock_locks { "on" } else { "off" }
+            "== starting {} with STOCK_LOCKS={locks}",
+            options.stack_bin.display()
         );
-        let stack = StackProcess::start(&options.stack_bin, stock_locks, &log_path).await?;
+        let stack =
+            StackProcess::start(&options.stack_bin, &[("STOCK_LOCKS", locks)], &log_path).await?;
         let banner = stack.banner.clone();
         eprintln!(
             "   HTTP {} | WS {} | AWS {}",
@@ -344,7 +425,7 @@ pub async fn bench(options: &BenchOptions) -> anyhow::Result<bool> {
         };
         let results = run_all(
             &target,
-            &sizes,
+            sizes,
             &options.scenarios,
             options.json_out.as_deref(),
         )
@@ -356,26 +437,7 @@ pub async fn bench(options: &BenchOptions) -> anyhow::Result<bool> {
             log,
         });
     }
-    let extras = report::read_extras(&options.extra_dir);
-    // `make bench` writes the Unix time it started here before its builds.
-    let make_started_at = std::fs::read_to_string(options.extra_dir.join("make-bench-started"))
-        .ok()
-        .and_then(|s| s.trim().parse::<i64>().ok())
-        .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0));
-    let input = report::ReportInput {
-        runs: &runs,
-        extras: &extras,
-        quick: options.quick,
-        started_at,
-        make_started_at,
-        sizes: &sizes,
-    };
-    report::write(&options.out, &input)?;
-    eprintln!("wrote {}", options.out.display());
-    Ok(runs
-        .iter()
-        .flat_map(|run| &run.results)
-        .all(|result| result.verdict != Verdict::Fail))
+    Ok(runs)
 }
 
 #[cfg(test)]

@@ -167,11 +167,25 @@ impl Api {
 
     /// Creates a product as admin (its name carries the run id) and returns its id.
     pub async fn create_product(&self, name: &str, stock: u64) -> anyhow::Result<String> {
-        let body = json!({
+        self.create_sharded_product(name, stock, 1).await
+    }
+
+    /// [`Api::create_product`] with its stock over `stock_shards` items (1 to 64); the field is
+    /// sent only when above 1, so that a stack from before stock shards still takes the request.
+    pub async fn create_sharded_product(
+        &self,
+        name: &str,
+        stock: u64,
+        stock_shards: u32,
+    ) -> anyhow::Result<String> {
+        let mut body = json!({
             "name": format!("load {} {name}", self.run_id),
             "price": "1.00",
             "stock": stock,
         });
+        if stock_shards > 1 {
+            body["stock_shards"] = json!(stock_shards);
+        }
         let answer = self.post("/products", &self.admin_token(), &body).await;
         if answer.status != 201 {
             bail!(

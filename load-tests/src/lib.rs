@@ -9,11 +9,13 @@
 //! - [`outcome`]: a scenario's verdict and figures, printed as a table and one JSON line.
 //! - [`scenarios`]: oversell, idempotency, high load, flash sale, holds, ceiling and cost.
 //! - [`bench`]: starting the local stack binary per lock mode and running every scenario on it.
+//! - [`partitions`]: the flash sale over 1 and 16 stock shards under the emulated partition limit.
 //! - [`report`]: the markdown report; [`svg`]: its charts, drawn by hand.
 
 pub mod bench;
 pub mod client;
 pub mod outcome;
+pub mod partitions;
 pub mod report;
 pub mod scenarios;
 pub mod stats;

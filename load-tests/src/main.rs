@@ -13,9 +13,16 @@ usage:
   load-test run --base-url URL --ws-url URL [--aws-endpoint URL --order-queue-url URL]
                 [--jwt-secret S] [--label NAME] [--stock-locks on|off]
                 [--scenarios oversell,idempotency,high-load,flash-sale,holds,ceiling,cost]
-                [--flash-stock 20000] [--buyers 64] [--quick] [--json-out FILE]
+                [--flash-stock 20000] [--buyers 64] [--stock-shards 1] [--retry-busy]
+                [--quick] [--json-out FILE]
   load-test bench --stack-bin PATH --out docs/benchmarks.md [--quick] [--json-out FILE]
                   [--extra-dir target/bench] [--scenarios ...] [--jwt-secret S]
+                  [--only locks|partitions]
+
+--stock-shards: the flash sale's product over N stock items (1-64). --retry-busy: its buyers
+retry a 503 or 409 LOCK_CONFLICT with the same key after a short pause (as with the partition
+limit on). bench --only: one phase (both lock modes, or the partition limit's flash sale over 1
+and 16 shards), replacing its part of the report and keeping the rest.
 
 Exits 1 when a scenario FAILs (bench writes its report first).";
 
@@ -118,6 +125,13 @@ async fn run(raw: &[String]) -> anyhow::Result<bool> {
     if let Some(buyers) = args.number("buyers")? {
         sizes.buyers = buyers;
     }
+    if let Some(shards) = args.number::<u32>("stock-shards")? {
+        if !(1..=64).contains(&shards) {
+            bail!("--stock-shards: {shards} is not 1 to 64");
+        }
+        sizes.stock_shards = shards;
+    }
+    sizes.retry_busy = args.flag("retry-busy");
     let stock_locks = match args.value("stock-locks").unwrap_or("on") {
         "on" => true,
         "off" => false,
@@ -152,6 +166,10 @@ async fn bench_command(raw: &[String]) -> anyhow::Result<bool> {
         extra_dir: PathBuf::from(args.value("extra-dir").unwrap_or("target/bench")),
         scenarios: args.scenarios()?,
         jwt_secret: args.jwt_secret(),
+        only: args
+            .value("only")
+            .map(|phase| phase.parse().map_err(anyhow::Error::msg))
+            .transpose()?,
     };
     bench::bench(&options).await
 }

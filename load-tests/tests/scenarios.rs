@@ -1,17 +1,22 @@
 //! The scenarios through the library against a local stack started in this process (ephemeral
 //! ports, payment consumer on, every payment succeeding), in both lock modes.
 
+use load_tests::partitions::{add_partition_figures, partitions_report};
 use load_tests::{Api, Scenario, Sizes, Target, Verdict};
 use localstack::{LocalSettings, Stack, StackOptions};
-use shared::config::DEVELOPMENT_JWT_SECRET;
+use shared::config::{DEVELOPMENT_JWT_SECRET, TableNames};
 
 async fn start(stock_locks: bool) -> (Stack, Target) {
+    start_with(stock_locks, LocalSettings::ephemeral()).await
+}
+
+async fn start_with(stock_locks: bool, local: LocalSettings) -> (Stack, Target) {
     let mut options = StackOptions {
         config: shared::Config {
             rate_limit_per_minute: 0,
             ..shared::Config::default()
         },
-        local: LocalSettings::ephemeral(),
+        local,
         seed_products: false,
         run_workers: true,
     };
@@ -77,4 +82,50 @@ async fn scenarios_pass_with_stock_locks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn scenarios_pass_without_stock_locks() {
     oversell_idempotency_and_a_small_flash_sale_hold(false).await;
+}
+
+/// The bench's partition phase in small: one shard under a limit of 50 units/s a key (about 25
+/// orders/s), buyers retrying what the throttled stack answers, and the sale still exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_flash_sale_under_the_partition_limit_is_throttled_and_still_sells_out_exactly() {
+    let local = LocalSettings {
+        partition_limit: true,
+        partition_write_units: 50,
+        ..LocalSettings::ephemeral()
+    };
+    let (stack, target) = start_with(false, local).await;
+    let aws = stack.aws_endpoint();
+    let http = reqwest::Client::new();
+    let sizes = Sizes {
+        flash_stock: 100,
+        buyers: 8,
+        stock_shards: 1,
+        retry_busy: true,
+        ..Sizes::quick()
+    };
+
+    partitions_report(&http, &aws, true).await.unwrap();
+    let mut sale = Scenario::FlashSale.run(&target, &sizes).await;
+    let report = partitions_report(&http, &aws, false).await.unwrap();
+    add_partition_figures(&mut sale, &report, &TableNames::defaults());
+    print!("{}", sale.table());
+
+    assert_eq!(sale.verdict, Verdict::Pass, "{:?}", sale.failures);
+    assert_eq!(sale.number("created_201"), Some(100.0));
+    assert_eq!(sale.number("final_stock"), Some(0.0));
+    assert!(
+        sale.number("throttled_answers") > Some(0.0),
+        "8 buyers outrun 25 orders/s: {:?}",
+        sale.get("throttled_answers")
+    );
+    assert!(sale.number("limiter_throttled_requests") > Some(0.0));
+    assert_eq!(sale.number("product_keys_written"), Some(1.0));
+    // 100 orders at 2 units, plus the product's creation.
+    assert!(sale.number("product_key_units") >= Some(200.0));
+    assert!(
+        sale.get("orders_index_unsettled_hottest_key").is_some(),
+        "{:?}",
+        sale.figures
+    );
+    stack.shutdown().await;
 }

@@ -16,11 +16,15 @@ use crate::svg::{self, Series};
 mod cost;
 mod extras;
 mod goals;
+mod partitions;
 
 use cost::cost_section;
 use extras::extras_section;
 pub use extras::{Extra, read_extras};
 use goals::goals_section;
+pub use partitions::update as update_partitions;
+
+use crate::partitions::PartitionPhase;
 
 /// What a stack logged while the scenarios ran.
 #[derive(Debug, Clone, Default)]
@@ -74,15 +78,13 @@ pub struct ReportInput<'a> {
     pub make_started_at: Option<DateTime<Utc>>,
     /// The sizes used.
     pub sizes: &'a Sizes,
+    /// The partition phase, when it ran; otherwise the report keeps the section it had.
+    pub partitions: Option<&'a PartitionPhase>,
 }
 
 /// Writes the markdown to `out` and the charts to the folder named after it (`docs/benchmarks/`).
 pub fn write(out: &Path, input: &ReportInput<'_>) -> anyhow::Result<()> {
-    let stem = out.file_stem().map_or_else(
-        || "benchmarks".to_owned(),
-        |s| s.to_string_lossy().into_owned(),
-    );
-    let dir = out.parent().unwrap_or(Path::new(".")).join(&stem);
+    let (stem, dir) = chart_dir(out);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let charts = charts(input.runs);
     for (name, _, svg) in &charts {
@@ -92,9 +94,37 @@ pub fn write(out: &Path, input: &ReportInput<'_>) -> anyhow::Result<()> {
         .iter()
         .map(|(name, title, _)| (title.clone(), format!("{stem}/{name}")))
         .collect();
-    let markdown = markdown(input, &machine(), &commit(), &links);
+    let commit = commit();
+    let mut markdown = markdown(input, &machine(), &commit, &links);
+    let partitions = match input.partitions {
+        Some(phase) => {
+            let (name, _, svg) = partitions::chart(phase);
+            std::fs::write(dir.join(&name), svg)?;
+            Some(partitions::section(
+                phase,
+                &commit,
+                Some(&format!("{stem}/{name}")),
+            ))
+        }
+        None => std::fs::read_to_string(out)
+            .ok()
+            .and_then(|old| partitions::existing_section(&old)),
+    };
+    if let Some(section) = partitions {
+        markdown = partitions::replace_section(&markdown, &section);
+    }
     std::fs::write(out, markdown).with_context(|| format!("writing {}", out.display()))?;
     Ok(())
+}
+
+/// The report's stem (`benchmarks`) and its chart folder, named after it, next to it.
+fn chart_dir(out: &Path) -> (String, std::path::PathBuf) {
+    let stem = out.file_stem().map_or_else(
+        || "benchmarks".to_owned(),
+        |s| s.to_string_lossy().into_owned(),
+    );
+    let dir = out.parent().unwrap_or(Path::new(".")).join(&stem);
+    (stem, dir)
 }
 
 /// `git rev-parse --short HEAD`, or "unknown".
@@ -194,7 +224,8 @@ pub fn markdown(
          each; the endpoint's capacity metering is switched on for the cost scenario only. The \
          load generator shares the machine with the stack. Flash sale: stock \
          {}, {} buyers with their WebSockets open; high load: ramp to {} virtual users over {} s, \
-         hold {} s.\n",
+         hold {} s. A third stack, with DynamoDB's per-partition write limit emulated, runs the \
+         flash sale of one hot product over 1 and 16 stock shards: the last section.\n",
         input.sizes.flash_stock,
         input.sizes.buyers,
         input.sizes.vus,

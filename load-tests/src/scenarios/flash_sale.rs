@@ -15,6 +15,10 @@ use super::{Sizes, Target};
 
 /// Consecutive unexpected answers after which a buyer gives up (the stack is broken).
 const MAX_CONSECUTIVE_ERRORS: u32 = 50;
+/// Consecutive busy answers (503, LOCK_CONFLICT) to one key after which a retrying buyer gives up.
+const MAX_BUSY_RETRIES: u32 = 2_000;
+/// A retrying buyer's pause after a busy answer: this much at least, plus up to as much again.
+const BUSY_PAUSE: Duration = Duration::from_millis(10);
 /// The longest window for "orders/s in the first / last seconds of the sale".
 const EDGE_WINDOW: Duration = Duration::from_secs(10);
 /// The goal for LOCK_CONFLICT answers while stock remains, as a share of order attempts.
@@ -26,11 +30,27 @@ struct Buyer {
     /// Order id and when its 201 arrived.
     created: Vec<(String, Instant)>,
     latencies: Latencies,
+    /// From a key's first attempt to its 201: what the buyer waited, retries included.
+    with_retries: Latencies,
     per_second: PerSecond,
     conflicts: Vec<Instant>,
+    /// 503 `SERVICE_UNAVAILABLE` answers retried with the same key.
+    unavailable: u64,
     other_errors: u64,
     samples: Vec<String>,
     sold_out_at: Option<Instant>,
+}
+
+/// A pause of [`BUSY_PAUSE`] plus a jitter drawn from the buyer and its try (splitmix64), so
+/// that buyers refused together do not come back together.
+fn busy_pause(buyer: usize, tries: u32) -> Duration {
+    let mut z = (buyer as u64) << 32 ^ u64::from(tries);
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    let jitter = z % (BUSY_PAUSE.as_micros() as u64);
+    BUSY_PAUSE + Duration::from_micros(jitter)
 }
 
 async fn buy_until_sold_out(
@@ -39,26 +59,43 @@ async fn buy_until_sold_out(
     product: String,
     buyer: usize,
     start: Instant,
+    retry_busy: bool,
 ) -> Buyer {
     tokio::time::sleep_until(start.into()).await;
     let mut seen = Buyer::default();
     let mut consecutive_errors = 0;
-    for attempt in 0.. {
+    let mut attempt = 0u64;
+    let mut busy_tries = 0u32;
+    let mut first_try = Instant::now();
+    loop {
         let key = format!("fs-{buyer}-{attempt}");
+        if busy_tries == 0 {
+            first_try = Instant::now();
+        }
         let answer = api.place_order(&user, &key, &product, 1).await;
         let now = Instant::now();
-        match (answer.status, answer.code()) {
-            (201, _) => {
+        let busy = match (answer.status, answer.code()) {
+            // 200: a retried key whose first try had placed the order after all.
+            (201 | 200, _) => {
                 consecutive_errors = 0;
                 seen.created.push((answer.data_str("id").to_owned(), now));
                 seen.latencies.record(answer.latency);
+                seen.with_retries.record(now - first_try);
                 seen.per_second.record(now - start, answer.latency);
+                false
             }
             (409, "INSUFFICIENT_STOCK") => {
                 seen.sold_out_at = Some(now);
                 break;
             }
-            (409, "LOCK_CONFLICT") => seen.conflicts.push(now),
+            (409, "LOCK_CONFLICT") => {
+                seen.conflicts.push(now);
+                true
+            }
+            (503, "SERVICE_UNAVAILABLE") if retry_busy => {
+                seen.unavailable += 1;
+                true
+            }
             _ => {
                 seen.other_errors += 1;
                 if seen.samples.len() < 3 {
@@ -69,7 +106,21 @@ async fn buy_until_sold_out(
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
+                false
             }
+        };
+        if busy && retry_busy {
+            busy_tries += 1;
+            if busy_tries >= MAX_BUSY_RETRIES {
+                seen.samples.push(format!(
+                    "gave up after {busy_tries} busy answers to one key"
+                ));
+                break;
+            }
+            tokio::time::sleep(busy_pause(buyer, busy_tries)).await;
+        } else {
+            busy_tries = 0;
+            attempt += 1;
         }
     }
     seen
@@ -80,7 +131,10 @@ pub async fn run(target: &Target, sizes: &Sizes) -> anyhow::Result<ScenarioResul
     target.settle_queue().await;
     let mut result = ScenarioResult::pass("flash-sale", &target.label);
     let initial = sizes.flash_stock;
-    let product = target.api.create_product("flash-sale", initial).await?;
+    let product = target
+        .api
+        .create_sharded_product("flash-sale", initial, sizes.stock_shards)
+        .await?;
     let users: Vec<User> = (0..sizes.buyers)
         .map(|n| target.api.user(&format!("fs-{n}")))
         .collect();
@@ -104,6 +158,7 @@ pub async fn run(target: &Target, sizes: &Sizes) -> anyhow::Result<ScenarioResul
                 product.clone(),
                 n,
                 start,
+                sizes.retry_busy,
             ))
         })
         .collect();
@@ -121,11 +176,14 @@ pub async fn run(target: &Target, sizes: &Sizes) -> anyhow::Result<ScenarioResul
         .saturating_duration_since(start)
         .max(Duration::from_millis(1));
     let mut latencies = Latencies::new();
+    let mut with_retries = Latencies::new();
     let mut per_second = PerSecond::default();
     for buyer in &buyers {
         latencies.merge(&buyer.latencies);
+        with_retries.merge(&buyer.with_retries);
         per_second.merge(&buyer.per_second);
     }
+    let unavailable: u64 = buyers.iter().map(|b| b.unavailable).sum();
     let conflicts_in_stock = buyers
         .iter()
         .flat_map(|b| &b.conflicts)
@@ -190,14 +248,18 @@ pub async fn run(target: &Target, sizes: &Sizes) -> anyhow::Result<ScenarioResul
     let last_window =
         in_window(sold_out - window, sold_out + Duration::from_millis(1)) / window.as_secs_f64();
 
+    result.put("product_id", product.as_str());
     result.put("initial_stock", initial);
+    result.put("stock_shards", sizes.stock_shards);
     result.put("buyers", sizes.buyers as u64);
+    result.put("buyers_retry_busy_answers", sizes.retry_busy);
     result.put("created_201", n201);
     result.put("sale_s", sale.as_secs_f64());
     result.put("orders_per_s", n201 as f64 / sale.as_secs_f64());
     result.put("p50_ms", latencies.quantile_ms(0.50));
     result.put("p99_ms", latencies.quantile_ms(0.99));
     result.put("max_ms", latencies.quantile_ms(1.0));
+    result.put("p99_with_retries_ms", with_retries.quantile_ms(0.99));
     result.put("lock_conflicts_while_stock", conflicts_in_stock);
     result.put("lock_conflicts_total", conflicts_total);
     let attempts_in_stock = n201 + conflicts_in_stock;
@@ -207,6 +269,8 @@ pub async fn run(target: &Target, sizes: &Sizes) -> anyhow::Result<ScenarioResul
         conflicts_in_stock as f64 / attempts_in_stock as f64
     };
     result.put("lock_conflict_rate_while_stock", conflict_rate);
+    result.put("unavailable_503", unavailable);
+    result.put("throttled_answers", unavailable + conflicts_total);
     result.put("other_errors", other_errors);
     if !samples.is_empty() {
         result.put("error_samples", samples.join("; "));

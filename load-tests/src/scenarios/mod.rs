@@ -54,13 +54,19 @@ impl Target {
     }
 }
 
-/// How big each scenario is.
+/// How big each scenario is, and how the flash sale's buyers behave.
 #[derive(Debug, Clone)]
 pub struct Sizes {
     /// Flash sale: the hot product's stock.
     pub flash_stock: u64,
     /// Flash sale: concurrent buyers, each with its WebSocket.
     pub buyers: usize,
+    /// Flash sale: the hot product's `stock_shards` (1 to 64).
+    pub stock_shards: u32,
+    /// Flash sale: whether a buyer answered 503 `SERVICE_UNAVAILABLE` or 409 `LOCK_CONFLICT`
+    /// tries again after a short jittered pause with the same idempotency key, as a real client
+    /// would (a throttled DynamoDB answers so); otherwise it moves on to a new key at once.
+    pub retry_busy: bool,
     /// High load: time to ramp from 1 to `vus` virtual users.
     pub ramp: Duration,
     /// High load: time held at `vus`.
@@ -85,6 +91,8 @@ impl Sizes {
         Sizes {
             flash_stock: 20_000,
             buyers: 64,
+            stock_shards: 1,
+            retry_busy: false,
             ramp: Duration::from_secs(10),
             hold: Duration::from_secs(20),
             vus: 50,
