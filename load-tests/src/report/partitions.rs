@@ -61,7 +61,7 @@ pub(super) fn section(phase: &PartitionPhase, commit: &str, chart: Option<&str>)
     );
     let _ = writeln!(
         md,
-        "- Date: {} (commit `{commit}`); rerun alone with `load-test bench --only partitions`\n",
+        "- Date: {} (commit `{commit}`); to rerun this section alone: `load-test bench --only partitions`\n",
         phase.started_at.format("%Y-%m-%d %H:%M UTC")
     );
     let _ = writeln!(
