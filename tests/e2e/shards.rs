@@ -156,14 +156,7 @@ async fn an_order_larger_than_any_shard_takes_from_several_and_a_cancel_returns_
         assert_eq!(stack.stock(&product).await, 0);
 
         let id = big.body["data"]["id"].as_str().unwrap();
-        let cancel = stack
-            .send(
-                "POST",
-                &format!("/orders/{id}/cancel"),
-                Some(&stack.token("whale")),
-                None,
-            )
-            .await;
+        let cancel = stack.cancel("whale", id).await;
         assert_eq!(cancel.status, StatusCode::OK, "{}", cancel.body);
         assert_eq!(stack.stock(&product).await, 30);
         let after = shard_units(&stack, &product, shards).await;
@@ -197,14 +190,7 @@ async fn holds_cancels_and_failed_payments_give_units_back_across_shards() {
             assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
             orders.push(reply.body["data"]["id"].as_str().unwrap().to_owned());
         }
-        let cancel = stack
-            .send(
-                "POST",
-                &format!("/orders/{}/cancel", orders[3]),
-                Some(&stack.token("buyer")),
-                None,
-            )
-            .await;
+        let cancel = stack.cancel("buyer", &orders[3]).await;
         // The consumer may have claimed it first: either way its units come back once.
         assert!(
             cancel.status == StatusCode::OK || cancel.code() == "ORDER_NOT_CANCELLABLE",

@@ -368,6 +368,17 @@ impl TestStack {
         retry_lock_conflict(|| self.order(user, key, items)).await
     }
 
+    /// `POST /orders/{id}/cancel` as `user`.
+    pub async fn cancel(&self, user: &str, id: &str) -> Reply {
+        self.send(
+            "POST",
+            &format!("/orders/{id}/cancel"),
+            Some(&self.token(user)),
+            None,
+        )
+        .await
+    }
+
     /// `GET /orders/{id}` as `user`.
     pub async fn read_order(&self, user: &str, id: &str) -> Reply {
         self.send(

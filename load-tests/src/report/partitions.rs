@@ -97,6 +97,14 @@ pub(super) fn section(phase: &PartitionPhase, commit: &str, chart: Option<&str>)
         let _ = writeln!(md, "| {name} | {} |", cells.join(" | "));
     };
     let number = |sale: &ScenarioResult, key: &str, unit: &str| fmt(sale.number(key), unit);
+    // Two figures of a sale in one cell: `a / b`.
+    let pair = |sale: &ScenarioResult, first: &str, second: &str, unit: &str| {
+        format!(
+            "{} / {}",
+            number(sale, first, unit),
+            number(sale, second, unit)
+        )
+    };
     row(&mut md, "verdict", &|s| s.verdict.as_str().to_owned());
     row(&mut md, "stock, stock shards", &|s| {
         format!(
@@ -118,11 +126,7 @@ pub(super) fn section(phase: &PartitionPhase, commit: &str, chart: Option<&str>)
     });
     row(&mut md, "sale (s)", &|s| number(s, "sale_s", " s"));
     row(&mut md, "p50 / p99 of the 201s", &|s| {
-        format!(
-            "{} / {}",
-            number(s, "p50_ms", " ms"),
-            number(s, "p99_ms", " ms")
-        )
+        pair(s, "p50_ms", "p99_ms", " ms")
     });
     row(&mut md, "p99 from a key's first try to its 201", &|s| {
         number(s, "p99_with_retries_ms", " ms")
@@ -139,11 +143,7 @@ pub(super) fn section(phase: &PartitionPhase, commit: &str, chart: Option<&str>)
         },
     );
     row(&mut md, "writes the limiter refused / charged", &|s| {
-        format!(
-            "{} / {}",
-            number(s, "limiter_throttled_requests", ""),
-            number(s, "limiter_requests", "")
-        )
+        pair(s, "limiter_throttled_requests", "limiter_requests", "")
     });
     row(&mut md, "product keys written (item + shard items)", &|s| {
         number(s, "product_keys_written", "")
@@ -152,10 +152,11 @@ pub(super) fn section(phase: &PartitionPhase, commit: &str, chart: Option<&str>)
         &mut md,
         "hottest product-shard key: units/s mean over the sale / most in one second",
         &|s| {
-            format!(
-                "{} / {}",
-                number(s, "product_key_mean_units_per_s", ""),
-                number(s, "product_key_peak_units_per_s", "")
+            pair(
+                s,
+                "product_key_mean_units_per_s",
+                "product_key_peak_units_per_s",
+                "",
             )
         },
     );

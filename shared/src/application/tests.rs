@@ -73,6 +73,14 @@ impl Fakes {
         }
     }
 
+    fn cancel(&self) -> CancelOrder<'_, InMemoryStore, RecordingNotifier, FixedClock> {
+        CancelOrder {
+            store: &self.store,
+            notifier: &self.notifier,
+            clock: &self.clock,
+        }
+    }
+
     fn hold(&self) -> PlaceHold<'_, InMemoryStore, FixedClock> {
         PlaceHold {
             store: &self.store,
@@ -100,6 +108,14 @@ impl Fakes {
 
 fn user(name: &str) -> UserId {
     UserId::new(name)
+}
+
+/// A caller who is not an admin.
+fn buyer(name: &str) -> Caller {
+    Caller {
+        user_id: user(name),
+        is_admin: false,
+    }
 }
 
 fn items(key: &str, product: &str, quantity: i64) -> OrderRequest {
@@ -369,23 +385,13 @@ async fn cancel_restores_stock_once_and_hides_other_users_orders() {
             .await
             .unwrap(),
     );
-    let cancel = CancelOrder {
-        store: &fakes.store,
-        notifier: &fakes.notifier,
-        clock: &fakes.clock,
-    };
-    let stranger = Caller {
-        user_id: user("v"),
-        is_admin: false,
-    };
+    let cancel = fakes.cancel();
+    let stranger = buyer("v");
     assert!(matches!(
         cancel.run(&stranger, &order.id, "t").await,
         Err(AppError::NotFound { .. })
     ));
-    let owner = Caller {
-        user_id: user("u"),
-        is_admin: false,
-    };
+    let owner = buyer("u");
     assert!(matches!(
         cancel.run(&owner, &order.id, "t").await,
         Ok(Cancelled::Now(_))
@@ -432,17 +438,8 @@ async fn an_order_larger_than_any_shard_takes_from_several_and_its_cancel_return
             ),
             "{refused:?}"
         );
-        let cancel = CancelOrder {
-            store: &fakes.store,
-            notifier: &fakes.notifier,
-            clock: &fakes.clock,
-        };
-        let owner = Caller {
-            user_id: user("u"),
-            is_admin: false,
-        };
         assert!(matches!(
-            cancel.run(&owner, &order.id, "t").await,
+            fakes.cancel().run(&buyer("u"), &order.id, "t").await,
             Ok(Cancelled::Now(_))
         ));
         assert_eq!(fakes.store.shard_stock("hot"), Some(vec![3, 3, 2, 2]));
