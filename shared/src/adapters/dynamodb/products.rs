@@ -113,19 +113,20 @@ impl ProductCatalog for DynamoStore {
         } else {
             None
         };
-        let mut page = Vec::with_capacity(products.len());
-        for (item, _) in products {
-            let sharded = item.shard_items() > 1;
-            let mut product = item.product;
-            if sharded {
-                // Summed over its shards; a product deleted meanwhile leaves the page.
-                match self.read_layout(&product.id).await? {
-                    Some(layout) => product.stock = layout.stocks.iter().sum(),
-                    None => continue,
-                }
+        // A sharded product's stock is summed over its shards, the page's reads side by side; a
+        // product deleted meanwhile leaves the page.
+        let summed = futures::future::try_join_all(products.into_iter().map(|(item, _)| async {
+            if item.shard_items() <= 1 {
+                return Ok(Some(item.product));
             }
-            page.push(product);
-        }
+            let layout = self.read_layout(&item.product.id).await?;
+            Ok::<_, StoreError>(layout.map(|layout| Product {
+                stock: layout.stocks.iter().sum(),
+                ..item.product
+            }))
+        }))
+        .await?;
+        let page: Vec<Product> = summed.into_iter().flatten().collect();
         Ok(Page {
             items: page,
             next_cursor,
