@@ -17,6 +17,7 @@ run:
 ## test: formatting, lints and every test; .ci/run calls exactly this
 test: fmt-check lint lint-template $(VENV)/.moto-installed
 	$(CARGO) test --workspace
+	$(MAKE) deny
 	$(MAKE) lambda-deps-check
 	$(MAKE) contract-test
 	$(MAKE) localstack-path-test
@@ -146,6 +147,23 @@ fmt:
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
+
+## deny: cargo-deny over the dependency graph with deny.toml: licenses, bans and duplicate versions
+## (each exception justified there), sources. The RustSec advisories are checked when their
+## database can be fetched (it lives on GitHub); otherwise one line says they were skipped.
+CARGO_DENY_VERSION := 0.20.2
+CARGO_DENY := $(TOOLS)/cargo/bin/cargo-deny
+$(CARGO_DENY):
+	$(CARGO) install --locked --quiet --root $(TOOLS)/cargo cargo-deny --version $(CARGO_DENY_VERSION)
+
+.PHONY: deny
+deny: $(CARGO_DENY)
+	$(CARGO_DENY) --locked check licenses bans sources
+	@if timeout 120 $(CARGO_DENY) fetch db >/dev/null 2>&1; then \
+		$(CARGO_DENY) --locked --offline check advisories; \
+	else \
+		echo "cargo-deny advisories: skipped, the RustSec advisory database (https://github.com/RustSec/advisory-db) could not be fetched from this machine"; \
+	fi
 
 ## lint: clippy over every target, warnings as errors
 lint:
