@@ -509,4 +509,49 @@ mod tests {
             "the token's exp is not a number"
         );
     }
+
+    #[test]
+    fn an_unsigned_token_or_one_without_a_subject_is_refused() {
+        use base64::Engine;
+        let b64 = |value: serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string())
+        };
+        let exp = Utc::now().timestamp() + 600;
+        let claims = serde_json::json!({"sub": "mallory", "exp": exp, "role": "admin"});
+        // `alg: none` with no signature, and with the signature of a real token pasted on.
+        let unsigned = format!(
+            "{}.{}.",
+            b64(serde_json::json!({"alg": "none"})),
+            b64(claims.clone())
+        );
+        assert!(authenticator().verify(&unsigned).is_err(), "alg none");
+        let real = hs256(serde_json::json!({"sub": "alice", "exp": exp}));
+        let signature = real.rsplit('.').next().unwrap();
+        let pasted = format!(
+            "{}.{}.{signature}",
+            b64(serde_json::json!({"alg": "none", "typ": "JWT"})),
+            b64(claims.clone())
+        );
+        assert!(authenticator().verify(&pasted).is_err(), "alg none, signed");
+        // An HS256 header over claims the signature does not cover.
+        let swapped = format!(
+            "{}.{}.{signature}",
+            real.split('.').next().unwrap(),
+            b64(claims)
+        );
+        assert!(matches!(
+            authenticator().verify(&swapped),
+            Err(AuthError::Invalid(_))
+        ));
+        let no_sub = hs256(serde_json::json!({"exp": exp}));
+        assert!(matches!(
+            authenticator().verify(&no_sub),
+            Err(AuthError::NoSubject)
+        ));
+        let empty_sub = hs256(serde_json::json!({"sub": "", "exp": exp}));
+        assert!(matches!(
+            authenticator().verify(&empty_sub),
+            Err(AuthError::NoSubject)
+        ));
+    }
 }

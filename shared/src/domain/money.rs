@@ -136,6 +136,35 @@ impl Serialize for Money {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// Any text is parsed or refused, never a panic; what is accepted prints back exactly
+        /// as a two-place amount.
+        #[test]
+        fn any_text_is_parsed_or_refused(text in ".{0,24}") {
+            if let Ok(money) = Money::parse(&text) {
+                let printed = money.to_string();
+                proptest::prop_assert!(printed.contains('.'), "{}", printed);
+                proptest::prop_assert_eq!(Money::parse(&printed).unwrap(), money);
+            }
+        }
+
+        /// Every amount with up to two places is taken as written; a third place never is.
+        #[test]
+        fn two_places_round_trip_and_a_third_is_refused(
+            whole in 0_u64..10_000_000,
+            cents in 0_u32..100,
+            third in 0_u32..10,
+        ) {
+            let text = format!("{whole}.{cents:02}");
+            proptest::prop_assert_eq!(Money::parse(&text).unwrap().to_string(), text.clone());
+            let three_places = format!("{text}{third}");
+            proptest::prop_assert!(Money::parse(&three_places).is_err());
+            let negative = format!("-{text}");
+            let is_zero = whole == 0 && cents == 0;
+            proptest::prop_assert!(Money::parse(&negative).is_err() || is_zero);
+        }
+    }
+
     #[test]
     fn parses_two_places_and_prints_exactly_two() {
         assert_eq!(Money::parse("999.99").unwrap().to_string(), "999.99");

@@ -35,6 +35,17 @@ impl Quantity {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// A quantity is exactly 1 to 10,000, whatever integer a client sends.
+        #[test]
+        fn only_one_to_ten_thousand_is_a_quantity(value in proptest::num::i64::ANY) {
+            proptest::prop_assert_eq!(
+                Quantity::parse(value).is_ok(),
+                (1..=MAX_QUANTITY).contains(&value)
+            );
+        }
+    }
+
     #[test]
     fn accepts_one_to_ten_thousand_only() {
         assert!(Quantity::parse(1).is_ok());

@@ -82,6 +82,43 @@ fn string_attribute(value: &Value) -> Option<String> {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// A forged cursor (any text) is decoded or refused as invalid, never a panic, and what
+        /// is decoded has exactly the listing's key attributes.
+        #[test]
+        fn any_text_is_a_cursor_or_invalid(text in "[A-Za-z0-9_=+/-]{0,300}|.{0,64}") {
+            if let Ok(values) = decode(&text, &["id"]) {
+                proptest::prop_assert_eq!(values.len(), 1);
+                proptest::prop_assert!(!values["id"].is_empty());
+            }
+        }
+
+        /// Well-formed base64 of JSON-like text, the forgery a client can make by hand, is
+        /// decoded only into exactly the listing's string attributes.
+        #[test]
+        fn forged_json_cursors_are_refused_unless_shaped_like_a_key(
+            json in r#"\{("id":)?(\{"S":)?.{0,30}\}?\}"#,
+        ) {
+            let forged = URL_SAFE_NO_PAD.encode(&json);
+            if let Ok(values) = decode(&forged, &["id"]) {
+                let expected: Value =
+                    serde_json::json!({"id": {"S": values["id"]}});
+                proptest::prop_assert_eq!(serde_json::from_str::<Value>(&json).unwrap(), expected);
+            }
+        }
+
+        /// A cursor handed out decodes back to its key, whatever the key's text.
+        #[test]
+        fn a_handed_out_cursor_decodes_to_its_key(id in ".{1,40}", user in ".{1,40}") {
+            let cursor = encode(&key(&[("id", &id), ("user_id", &user)])).unwrap();
+            proptest::prop_assert_eq!(
+                decode(&cursor, &["id", "user_id"]).unwrap(),
+                strings(&[("id", &id), ("user_id", &user)])
+            );
+            proptest::prop_assert!(decode(&cursor, &["id"]).is_err());
+        }
+    }
+
     fn key(pairs: &[(&str, &str)]) -> Item {
         pairs
             .iter()
