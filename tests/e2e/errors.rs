@@ -418,3 +418,67 @@ async fn corrupt_stored_data_gives_500_with_the_trace_id() {
     assert!(order.body["details"]["trace_id"].is_string());
     assert!(stack.all_orders("alice").await.is_empty());
 }
+
+/// Hostile bodies and headers (issue 11): deeply nested JSON, invalid UTF-8, a NUL-laden body, a
+/// header far over API Gateway's 10 KB: each refused with a 4xx, never a 5xx, nothing written,
+/// and the stack serves the next request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_bodies_and_headers_are_refused_and_change_nothing() {
+    let stack = spawn(false).await;
+    let product = stack.product("2.50", 10).await;
+    let alice = stack.token("alice");
+    let nested = format!("{}{}", "[".repeat(20_000), "]".repeat(20_000));
+    let deep_object = format!(
+        r#"{{"idempotency_key":"k","items":{}1{}}}"#,
+        r#"{"a":"#.repeat(5_000),
+        "}".repeat(5_000)
+    );
+    let mut invalid_utf8 = br#"{"idempotency_key":"k","items":[{"product_id":""#.to_vec();
+    invalid_utf8.extend_from_slice(&[0xff, 0xfe, 0xc3, 0x28]);
+    invalid_utf8.extend_from_slice(br#"","quantity":1}]}"#);
+    let with_nul = format!(
+        "{{\"idempotency_key\":\"k\u{0}\",\"items\":[{{\"product_id\":\"{product}\",\"quantity\":1}}]}}"
+    );
+    let bodies: Vec<(&str, Vec<u8>)> = vec![
+        ("20,000 nested arrays", nested.into_bytes()),
+        ("5,000 nested objects", deep_object.into_bytes()),
+        ("invalid UTF-8", invalid_utf8),
+        ("a NUL in the key", with_nul.into_bytes()),
+    ];
+    for (name, body) in bodies {
+        let reply = stack
+            .reply(
+                post_orders(&stack, Some(&alice))
+                    .header("content-type", "application/json")
+                    .body(body),
+            )
+            .await;
+        println!("{name}: {} {}", reply.status, reply.code());
+        assert!(reply.status.is_client_error(), "{name}: {}", reply.status);
+        assert!(
+            matches!(reply.code(), "MALFORMED_REQUEST" | "VALIDATION_ERROR"),
+            "{name}: {}",
+            reply.body
+        );
+    }
+    let huge = format!("Bearer {}", "a".repeat(64 * 1024));
+    let response = post_orders(&stack, None)
+        .header("authorization", huge)
+        .json(&order_body("k", &[(product.as_str(), 1)]))
+        .send()
+        .await;
+    match response {
+        Ok(response) => {
+            println!("64 KiB header: {}", response.status());
+            assert!(response.status().is_client_error(), "{}", response.status());
+        }
+        // Refusing the connection outright is an answer too, as long as the stack lives on.
+        Err(error) => println!("64 KiB header: connection refused ({error})"),
+    }
+    assert_eq!(stack.stock(&product).await, 10, "nothing written");
+    assert!(stack.all_orders("alice").await.is_empty());
+    let fine = stack
+        .order("alice", "after", &[(product.as_str(), 1)])
+        .await;
+    assert_eq!(fine.status, StatusCode::CREATED, "{}", fine.body);
+}
