@@ -292,3 +292,51 @@ async fn management_client(stack: &TestStack) -> aws_sdk_apigatewaymanagement::C
             .build(),
     )
 }
+
+/// A message over API Gateway's 128 KB (or a frame over 32 KB) closes the connection without
+/// reaching a route, and the connection's record goes with it; a message just under passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_oversized_message_closes_the_connection_unserved() {
+    let stack = spawn(false).await;
+    let mut client = stack
+        .ws_connect(&stack.token("bob"))
+        .await
+        .expect("a valid token connects");
+    wait_for_records(&stack, "bob", 1).await;
+    // Under the limits: an unknown action in 20 KB is answered, not closed.
+    let padding = "x".repeat(20 * 1024);
+    client
+        .send(Message::Text(
+            json!({"action": "ping", "padding": padding})
+                .to_string()
+                .into(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_ws_event(&mut client, EVENT_WITHIN).await,
+        Some(json!({"event": "pong"}))
+    );
+    // 200 KB in one message: the gateway drops the connection.
+    let flood = "y".repeat(200 * 1024);
+    let _ = client
+        .send(Message::Text(
+            json!({"action": "ping", "padding": flood})
+                .to_string()
+                .into(),
+        ))
+        .await;
+    // What the client sees is a reset or a close, never an answer.
+    let ended = tokio::time::timeout(EVENT_WITHIN, async {
+        loop {
+            match futures::StreamExt::next(&mut client).await {
+                Some(Ok(Message::Text(text))) => panic!("the oversized message was served: {text}"),
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the connection stayed open");
+    wait_for_records(&stack, "bob", 0).await;
+}

@@ -35,6 +35,11 @@ use crate::server::ServerTask;
 
 /// The path the WebSocket API's stage is served at: the only one that accepts connections.
 const STAGE_PATH: &str = "/";
+/// API Gateway's WebSocket quotas: a message of at most 128 KB, in frames of at most 32 KB. A
+/// client that sends more is disconnected, its message never reaching a route.
+const MAX_MESSAGE_BYTES: usize = 128 * 1024;
+/// See [`MAX_MESSAGE_BYTES`].
+const MAX_FRAME_BYTES: usize = 32 * 1024;
 
 /// Binds the WebSocket API's listener on 127.0.0.1:`port` (0 = ephemeral). Bound before the handlers
 /// are built, so the management endpoint the notifier pushes to is known by then.
@@ -155,7 +160,9 @@ async fn handshake<H: WsHandler>(
     // Registered before the 101 goes out: a push racing the client's first frame is queued, not 410.
     let (outbound, queued) = mpsc::unbounded_channel();
     gateway.connections.register(Arc::clone(&peer), outbound);
-    let mut upgrade = upgrade;
+    let mut upgrade = upgrade
+        .max_message_size(MAX_MESSAGE_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES);
     if let Some(protocol) = answer.headers.get(http::header::SEC_WEBSOCKET_PROTOCOL) {
         if let Ok(protocol) = protocol.to_str() {
             upgrade = upgrade.protocols([protocol.to_owned()]);
