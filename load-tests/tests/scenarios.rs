@@ -84,21 +84,23 @@ async fn scenarios_pass_without_stock_locks() {
     oversell_idempotency_and_a_small_flash_sale_hold(false).await;
 }
 
-/// The bench's partition phase in small: one shard under a limit of 50 units/s a key (about 25
-/// orders/s), buyers retrying what the throttled stack answers, and the sale still exact.
+/// The bench's partition phase in small: one shard under a limit of 20 units/s a key (about 10
+/// orders/s), buyers retrying what the throttled stack answers, and the sale still exact. 16
+/// buyers ask for more than that even from a debug build on a loaded machine (a first version at
+/// 50 units/s and 8 buyers was never throttled once, in a `make test` where every test ran at once).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_flash_sale_under_the_partition_limit_is_throttled_and_still_sells_out_exactly() {
     let local = LocalSettings {
         partition_limit: true,
-        partition_write_units: 50,
+        partition_write_units: 20,
         ..LocalSettings::ephemeral()
     };
     let (stack, target) = start_with(false, local).await;
     let aws = stack.aws_endpoint();
     let http = reqwest::Client::new();
     let sizes = Sizes {
-        flash_stock: 100,
-        buyers: 8,
+        flash_stock: 60,
+        buyers: 16,
         stock_shards: 1,
         retry_busy: true,
         ..Sizes::quick()
@@ -111,17 +113,17 @@ async fn a_flash_sale_under_the_partition_limit_is_throttled_and_still_sells_out
     print!("{}", sale.table());
 
     assert_eq!(sale.verdict, Verdict::Pass, "{:?}", sale.failures);
-    assert_eq!(sale.number("created_201"), Some(100.0));
+    assert_eq!(sale.number("created_201"), Some(60.0));
     assert_eq!(sale.number("final_stock"), Some(0.0));
     assert!(
         sale.number("throttled_answers") > Some(0.0),
-        "8 buyers outrun 25 orders/s: {:?}",
+        "16 buyers outrun 10 orders/s: {:?}",
         sale.get("throttled_answers")
     );
     assert!(sale.number("limiter_throttled_requests") > Some(0.0));
     assert_eq!(sale.number("product_keys_written"), Some(1.0));
-    // 100 orders at 2 units, plus the product's creation.
-    assert!(sale.number("product_key_units") >= Some(200.0));
+    // 60 orders at 2 units, plus the product's creation.
+    assert!(sale.number("product_key_units") >= Some(120.0));
     assert!(
         sale.get("orders_index_unsettled_hottest_key").is_some(),
         "{:?}",
