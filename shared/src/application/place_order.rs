@@ -255,15 +255,8 @@ where
                 let shards: Vec<StockShard> = order
                     .items
                     .iter()
-                    .flat_map(|item| {
-                        item.shards
-                            .parts(item.quantity.get())
-                            .into_iter()
-                            .map(|(shard, _)| StockShard {
-                                product_id: item.product_id.clone(),
-                                shard,
-                            })
-                    })
+                    .flat_map(OrderItem::stock_parts)
+                    .map(|(shard, _)| shard)
                     .collect();
                 let held = lock_shards(self.store, self.clock, self.locks, &shards)
                     .await

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use super::json::{field_integer, field_string};
 use super::{
     FieldErrors, HoldId, IdempotencyKey, MAX_QUANTITY, Money, OrderId, ProductId, Quantity,
-    ShardSplit, UserId,
+    ShardSplit, StockShard, UserId,
 };
 
 /// Most lines in one order: TransactWriteItems takes 100 actions, and the order item and its
@@ -137,6 +137,22 @@ pub struct Order {
     /// When it was cancelled, if it was.
     #[serde(serialize_with = "super::json::rfc3339_opt")]
     pub cancelled_at: Option<DateTime<Utc>>,
+}
+
+impl OrderItem {
+    /// Each stock shard this line takes from (or gives back to), with its units.
+    pub fn stock_parts(&self) -> impl Iterator<Item = (StockShard, u32)> + '_ {
+        self.shards
+            .parts(self.quantity.get())
+            .into_iter()
+            .map(|(shard, units)| {
+                let shard = StockShard {
+                    product_id: self.product_id.clone(),
+                    shard,
+                };
+                (shard, units)
+            })
+    }
 }
 
 impl Order {

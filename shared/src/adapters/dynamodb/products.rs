@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnValue};
 use chrono::{DateTime, Utc};
 
 use super::items::{self, Item, ProductItem};
-use super::stock_layout::REWRITE_ATTEMPTS;
+use super::stock_layout::{LayoutBusy, REWRITE_ATTEMPTS};
 use super::{DynamoStore, UnprocessedKeys, cursor, is_condition_failure, sdk_failure};
 use crate::domain::{NewProduct, Product, ProductId, ProductPatch, spread};
 use crate::ports::{Page, ProductCatalog, StoreError};
@@ -170,7 +170,7 @@ impl ProductCatalog for DynamoStore {
     ) -> Result<Option<Product>, StoreError> {
         let touches_stock = patch.stock.is_some() || patch.stock_shards.is_some();
         if !touches_stock {
-            return self.update_product_item(id, patch, now, LIVE_PRODUCT).await;
+            return self.update_product_item(id, patch, now, false).await;
         }
         for _ in 0..REWRITE_ATTEMPTS {
             let Some(item) = self.product_item(id).await? else {
@@ -188,16 +188,11 @@ impl ProductCatalog for DynamoStore {
             }
             // One shard before and after: the absolute stock on the product item, as always, on
             // condition that no re-shard came in between.
-            if let Some(product) = self
-                .update_product_item(id, patch, now, LIVE_SINGLE_SHARD)
-                .await?
-            {
+            if let Some(product) = self.update_product_item(id, patch, now, true).await? {
                 return Ok(Some(product));
             }
         }
-        Err(StoreError::unavailable(std::io::Error::other(format!(
-            "product {id} kept being re-sharded; try again"
-        ))))
+        Err(StoreError::unavailable(LayoutBusy(id.clone())))
     }
 
     async fn delete_product(&self, id: &ProductId, now: DateTime<Utc>) -> Result<bool, StoreError> {
@@ -229,33 +224,34 @@ impl ProductCatalog for DynamoStore {
                 Err(e) => return Err(sdk_failure(e)),
             }
         }
-        Err(StoreError::unavailable(std::io::Error::other(format!(
-            "product {id} kept being re-sharded; try again"
-        ))))
+        Err(StoreError::unavailable(LayoutBusy(id.clone())))
     }
 }
 
 impl DynamoStore {
     /// Name, price and (for a one-shard product) absolute stock on the product item; `None` when
-    /// `condition` fails (unknown, deleted, or re-sharded meanwhile).
+    /// the product is unknown or deleted, or, with `single_shard`, no longer has one shard.
     async fn update_product_item(
         &self,
         id: &ProductId,
         patch: &ProductPatch,
         now: DateTime<Utc>,
-        condition: &str,
+        single_shard: bool,
     ) -> Result<Option<Product>, StoreError> {
         let mut update = self
             .client
             .update_item()
             .table_name(&self.tables.products)
             .set_key(Some(items::product_key(id)))
-            .condition_expression(condition)
             .expression_attribute_values(":now", items::timestamp(now))
             .return_values(ReturnValue::AllNew);
-        if condition == LIVE_SINGLE_SHARD {
-            update = update.expression_attribute_values(":one", items::number(1));
-        }
+        update = if single_shard {
+            update
+                .condition_expression(LIVE_SINGLE_SHARD)
+                .expression_attribute_values(":one", items::number(1))
+        } else {
+            update.condition_expression(LIVE_PRODUCT)
+        };
         let mut set = vec!["updated_at = :now"];
         if let Some(name) = &patch.name {
             set.push("#name = :name");

@@ -38,7 +38,7 @@ pub(super) struct Layout {
 /// The layout kept changing under a read or a rewrite (a burst of re-shards): retryable.
 #[derive(Debug, thiserror::Error)]
 #[error("the stock layout of product {0} kept changing; try again")]
-struct LayoutBusy(ProductId);
+pub(super) struct LayoutBusy(pub(super) ProductId);
 
 impl DynamoStore {
     /// The product item, read consistently; `None` when unknown or a shard item.

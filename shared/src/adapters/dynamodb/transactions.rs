@@ -360,14 +360,8 @@ pub(super) type StockPart = (StockShard, u64);
 /// safety net.
 pub(super) fn stock_parts(items: &[OrderItem]) -> Vec<StockPart> {
     let mut parts: Vec<StockPart> = Vec::with_capacity(items.len());
-    for item in items {
-        for (shard, units) in item.shards.parts(item.quantity.get()) {
-            let shard = StockShard {
-                product_id: item.product_id.clone(),
-                shard,
-            };
-            merge_part(&mut parts, shard, u64::from(units));
-        }
+    for (shard, units) in items.iter().flat_map(OrderItem::stock_parts) {
+        merge_part(&mut parts, shard, u64::from(units));
     }
     parts
 }
