@@ -222,6 +222,7 @@ mod tests {
     use crate::messages::OrderEventKind;
     use crate::ports::{OrderReader, PaymentOutcome, StockReserver};
     use crate::worker::TestWorker;
+    use proptest::strategy::Strategy as _;
 
     fn worker() -> TestWorker {
         let worker = TestWorker::with_fakes();
@@ -438,6 +439,50 @@ mod tests {
         assert_eq!(failed(&response), vec!["m-o1".to_owned()]);
         worker.store.set_down(false);
         assert_eq!(status(&worker, "o1").await, OrderStatus::Pending);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Whatever a record's body holds (any text, or JSON that names no order of ours), the
+        /// record alone is reported as a batch item failure (the DLQ takes it after
+        /// maxReceiveCount), the good record beside it settles, and the other order is untouched:
+        /// still PENDING, its stock still held, never charged, never announced.
+        #[test]
+        fn a_malformed_record_is_a_batch_item_failure_and_touches_no_order(
+            body in proptest::prop_oneof![
+                ".{0,80}",
+                r#"\{"order_id":"[a-z0-9]{0,6}"(,"user_id":"alice")?(,"trace_id":"t")?\}"#,
+                proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80)
+                    .prop_map(|bytes| String::from_utf8_lossy(&bytes).into_owned()),
+            ],
+        ) {
+            let names_an_order = serde_json::from_str::<OrderPlaced>(&body)
+                .is_ok_and(|p| ["bystander", "good"].contains(&p.order_id.as_str()));
+            proptest::prop_assume!(!names_an_order);
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            runtime.block_on(async {
+                let worker = worker();
+                placed(&worker, "bystander", 2).await;
+                placed(&worker, "good", 1).await;
+
+                let response = handle(
+                    &worker,
+                    batch(vec![message("bad", &body), order_message("good")]),
+                )
+                .await;
+
+                proptest::prop_assert_eq!(failed(&response), vec!["bad".to_owned()]);
+                proptest::prop_assert_eq!(status(&worker, "bystander").await, OrderStatus::Pending);
+                proptest::prop_assert_eq!(status(&worker, "good").await, OrderStatus::Paid);
+                proptest::prop_assert_eq!(worker.store.stock("p"), Some(7));
+                proptest::prop_assert_eq!(worker.payments.charges(), vec![OrderId::new("good")]);
+                proptest::prop_assert!(
+                    worker.notifier.events().iter().all(|(_, e)| e.order_id.as_str() == "good")
+                );
+                Ok(())
+            })?;
+        }
     }
 
     /// `events/order-consumer.json` (also for `cargo lambda invoke`) deserializes as the runtime
