@@ -6,7 +6,7 @@
 //! router, both in-process (Dynoxide's `router` is one of the two patches in `vendor/`). Both speak the
 //! awsJson1_0 protocol, where the `X-Amz-Target` header names the service and the operation.
 
-use std::convert::Infallible;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,33 +24,38 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::LOCAL_ACCOUNT_ID;
+use crate::faults::{self, Call, FAULTS_PATH, FaultResponse, FaultService, Faults, Injection};
 use crate::meter::{METER_PATH, Meter};
 use crate::partitions::{self, PARTITIONS_PATH, Partitions, WriteOperation};
 use crate::server::{ServerTask, StopSignal};
+use crate::settings::LocalSettings;
 
 /// The running emulators.
 pub(crate) struct Emulators {
     endpoint: String,
     sqs: Arc<RustackSqs>,
+    faults: Arc<Faults>,
     front: ServerTask,
 }
 
 impl Emulators {
-    /// Starts Dynoxide on an in-memory database and rustack-sqs, both reachable at
-    /// [`Emulators::endpoint`] on 127.0.0.1:`port` (0 = any free port).
+    /// Starts Dynoxide and rustack-sqs, both reachable at [`Emulators::endpoint`] on
+    /// 127.0.0.1:`port` (0 = any free port).
     /// `meter_capacity`: whether the endpoint asks DynamoDB for the capacity of every request and
     /// adds it up at `/_local/meter` (requests are always counted). `partition_write_units`: the
     /// write units per second each partition key value takes (`None`: no limit; `partitions`).
+    /// `data_dir`: where Dynoxide keeps its tables ([`LocalSettings::DYNAMODB_FILE`], created if
+    /// missing); `None` keeps them in memory. Queues are always in memory.
     pub(crate) async fn start(
         region: &str,
         port: u16,
         meter_capacity: bool,
         partition_write_units: Option<u32>,
+        data_dir: Option<&Path>,
     ) -> anyhow::Result<Self> {
         // Dynoxide's router is called in-process by the front: no listener of its own, no second
         // HTTP hop per DynamoDB call.
-        let database =
-            dynoxide::Database::memory().context("opening Dynoxide's in-memory database")?;
+        let database = open_dynamodb(data_dir)?;
         let dynamodb = dynoxide::server::router(database);
 
         let front_listener = TcpListener::bind(("127.0.0.1", port))
@@ -65,12 +70,14 @@ impl Emulators {
             host: front_addr.ip().to_string(),
             port: front_addr.port(),
         }));
+        let faults = Faults::new();
         let front = AwsFront::new(
             &sqs,
             region,
             dynamodb,
             Arc::new(Meter::new(meter_capacity)),
             Arc::new(Partitions::new(partition_write_units, region)),
+            Arc::clone(&faults),
         );
         let front = ServerTask::spawn("aws-endpoint", move |stop| {
             serve_connections(front_listener, front, stop)
@@ -79,6 +86,7 @@ impl Emulators {
         Ok(Emulators {
             endpoint: format!("http://{front_addr}"),
             sqs,
+            faults,
             front,
         })
     }
@@ -86,6 +94,11 @@ impl Emulators {
     /// The one endpoint URL that answers both DynamoDB and SQS.
     pub(crate) fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// The fault rules of this endpoint (`/_local/faults`).
+    pub(crate) fn faults(&self) -> Arc<Faults> {
+        Arc::clone(&self.faults)
     }
 
     /// Stops the endpoint, the queue actors and Dynoxide, in that order.
@@ -102,6 +115,7 @@ struct AwsFront {
     dynamodb: axum::Router,
     meter: Arc<Meter>,
     partitions: Arc<Partitions>,
+    faults: Arc<Faults>,
 }
 
 impl AwsFront {
@@ -111,6 +125,7 @@ impl AwsFront {
         dynamodb: axum::Router,
         meter: Arc<Meter>,
         partitions: Arc<Partitions>,
+        faults: Arc<Faults>,
     ) -> Self {
         let handler = Arc::new(RustackSqsHandler::new(Arc::clone(sqs)));
         let sqs_config = SqsHttpConfig {
@@ -123,10 +138,119 @@ impl AwsFront {
             dynamodb,
             meter,
             partitions,
+            faults,
         }
     }
 
-    async fn route(self, request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    /// Routes one request; `Err` cuts the connection without an answer (an injected drop).
+    async fn route(self, request: Request<Incoming>) -> Result<Response<Body>, DroppedConnection> {
+        if request.uri().path() == FAULTS_PATH {
+            let method = request.method().clone();
+            let query = request.uri().query().unwrap_or("").to_owned();
+            let Ok(body) = axum::body::to_bytes(Body::new(request.into_body()), usize::MAX).await
+            else {
+                return Ok(plain_response(
+                    StatusCode::BAD_REQUEST,
+                    "unreadable request body",
+                ));
+            };
+            let (status, report) = self.faults.control(&method, &query, &body);
+            let mut response = json_response(&report);
+            *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            return Ok(response);
+        }
+        if self.faults.armed() {
+            return self.route_with_faults(request).await;
+        }
+        Ok(self.route_to_service(request).await)
+    }
+
+    /// A request while fault rules are set: a DynamoDB body is read for the tables it names.
+    async fn route_with_faults(
+        self,
+        request: Request<Incoming>,
+    ) -> Result<Response<Body>, DroppedConnection> {
+        let target = request
+            .headers()
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let (service, operation) = match target.split_once('.') {
+            Some(("AmazonSQS", operation)) => (FaultService::Sqs, operation),
+            Some((_, operation)) => (FaultService::Dynamodb, operation),
+            None => (FaultService::Dynamodb, ""),
+        };
+        if service == FaultService::Sqs {
+            let call = Call {
+                service,
+                operation,
+                tables: &[],
+            };
+            return match self.faults.decide(&call) {
+                None => Ok(self.route_to_service(request).await),
+                Some(Injection::Delay(delay)) => {
+                    tokio::time::sleep(delay).await;
+                    Ok(self.route_to_service(request).await)
+                }
+                Some(Injection::DropBefore) => Err(DroppedConnection),
+                Some(Injection::DropAfter) => {
+                    drain(self.route_to_service(request).await).await;
+                    Err(DroppedConnection)
+                }
+                Some(Injection::Answer(fault)) => Ok(FaultResponse::sqs(fault)),
+            };
+        }
+        let (parts, body) = request.into_parts();
+        let Ok(body) = axum::body::to_bytes(Body::new(body), usize::MAX).await else {
+            return Ok(plain_response(
+                StatusCode::BAD_REQUEST,
+                "unreadable request body",
+            ));
+        };
+        let named = faults::table_names(&body);
+        let request = Request::from_parts(parts, Body::from(body));
+        let call = Call {
+            service,
+            operation,
+            tables: &named.tables,
+        };
+        match self.faults.decide(&call) {
+            None => Ok(self.route_to_dynamodb(request).await),
+            Some(Injection::Delay(delay)) => {
+                tokio::time::sleep(delay).await;
+                Ok(self.route_to_dynamodb(request).await)
+            }
+            Some(Injection::DropBefore) => Err(DroppedConnection),
+            Some(Injection::DropAfter) => {
+                // The whole answer is produced (the write applied) before the cut.
+                drain(self.route_to_dynamodb(request).await).await;
+                Err(DroppedConnection)
+            }
+            Some(Injection::Answer(fault)) => {
+                Ok(FaultResponse::dynamodb(fault, operation, named.actions))
+            }
+        }
+    }
+
+    /// Counts the request and hands it to SQS or DynamoDB (through the meter and the partition
+    /// limiter when they are on).
+    async fn route_to_service(self, request: Request<Incoming>) -> Response<Body> {
+        if is_sqs_request(request.headers()) {
+            self.meter.count(
+                request
+                    .headers()
+                    .get("x-amz-target")
+                    .and_then(|v| v.to_str().ok()),
+            );
+            let Ok(response) = self.sqs.call(request).await;
+            return response.map(Body::new);
+        }
+        self.route_to_dynamodb(request.map(Body::new)).await
+    }
+
+    /// The local reports, or DynamoDB (through the meter and the partition limiter when on).
+    async fn route_to_dynamodb(self, request: Request<Body>) -> Response<Body> {
         if request.uri().path() == METER_PATH {
             let pairs: Vec<&str> = request.uri().query().unwrap_or("").split('&').collect();
             match (
@@ -138,7 +262,7 @@ impl AwsFront {
                 _ => {}
             }
             let reset = pairs.contains(&"reset=true");
-            return Ok(json_response(&self.meter.report(reset)));
+            return json_response(&self.meter.report(reset));
         }
         if request.uri().path() == PARTITIONS_PATH {
             let query = request.uri().query().unwrap_or("");
@@ -149,22 +273,18 @@ impl AwsFront {
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(partitions::DEFAULT_TOP);
             let report = self.partitions.report(pairs.contains(&"reset=true"), top);
-            return Ok(json_response(&report));
+            return json_response(&report);
         }
         let target = request
             .headers()
             .get("x-amz-target")
             .and_then(|v| v.to_str().ok());
         self.meter.count(target);
-        if is_sqs_request(request.headers()) {
-            let response = self.sqs.call(request).await?;
-            return Ok(response.map(Body::new));
-        }
         // A plain flag: with the limit off no body is read here.
         if self.partitions.enabled() {
             if let Some(operation) = WriteOperation::from_target(target) {
                 let target = target.map(str::to_owned);
-                return Ok(self.forward_limited(request, operation, target).await);
+                return self.forward_limited(request, operation, target).await;
             }
             if partitions::changes_schema(target) {
                 self.partitions.forget_schemas();
@@ -172,22 +292,20 @@ impl AwsFront {
         }
         if self.meter.capacity_on() {
             let target = target.map(str::to_owned);
-            return Ok(self
-                .forward_metered(request.map(Body::new), target.as_deref())
-                .await);
+            return self.forward_metered(request, target.as_deref()).await;
         }
-        Ok(self.forward_to_dynamodb(request.map(Body::new)).await)
+        self.forward_to_dynamodb(request).await
     }
 
     /// A write through the partition limiter, which may refuse it; metered as any other.
     async fn forward_limited(
         &self,
-        request: Request<Incoming>,
+        request: Request<Body>,
         operation: WriteOperation,
         target: Option<String>,
     ) -> Response<Body> {
         let (mut parts, body) = request.into_parts();
-        let Ok(body) = axum::body::to_bytes(Body::new(body), usize::MAX).await else {
+        let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else {
             return plain_response(StatusCode::BAD_REQUEST, "unreadable request body");
         };
         let headers = parts.headers.clone();
@@ -242,6 +360,40 @@ impl AwsFront {
             Err(never) => match never {},
         }
     }
+}
+
+/// Dynoxide's database: in memory, or the file [`LocalSettings::DYNAMODB_FILE`] in `data_dir`. A file is opened
+/// in WAL mode with SQLite's default `synchronous = FULL` (libsqlite3-sys's bundled build sets no
+/// other), so a DynamoDB write that was answered is in the fsynced log and survives `kill -9`,
+/// and a power cut as well.
+fn open_dynamodb(data_dir: Option<&Path>) -> anyhow::Result<dynoxide::Database> {
+    let Some(data_dir) = data_dir else {
+        return dynoxide::Database::memory().context("opening Dynoxide's in-memory database");
+    };
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating LOCAL_DATA_DIR {}", data_dir.display()))?;
+    let file = data_dir.join(LocalSettings::DYNAMODB_FILE);
+    let path = file
+        .to_str()
+        .with_context(|| format!("LOCAL_DATA_DIR {} is not UTF-8", data_dir.display()))?;
+    dynoxide::Database::new(path).with_context(|| format!("opening Dynoxide's database {path}"))
+}
+
+/// The error that makes hyper cut a connection without answering: an injected drop.
+#[derive(Debug)]
+struct DroppedConnection;
+
+impl std::fmt::Display for DroppedConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by an injected fault")
+    }
+}
+
+impl std::error::Error for DroppedConnection {}
+
+/// Reads an answer to its end, so that whatever produced it has finished.
+async fn drain(response: Response<Body>) {
+    let _ = axum::body::to_bytes(response.into_body(), usize::MAX).await;
 }
 
 /// Whether a request is for SQS: the JSON protocol names `AmazonSQS.<Operation>` in `X-Amz-Target`.

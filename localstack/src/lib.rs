@@ -8,6 +8,7 @@
 
 mod emulators;
 mod event_source;
+mod faults;
 mod gateway;
 mod meter;
 mod partitions;
@@ -25,6 +26,7 @@ use std::time::Duration;
 use anyhow::Context;
 use shared::{Config, Footprint};
 
+pub use crate::faults::{FaultKind, FaultRule, FaultService, Faults};
 pub use crate::gateway::cors;
 pub use crate::settings::LocalSettings;
 
@@ -64,6 +66,9 @@ pub struct Stack {
     order_queue_url: String,
     order_queue_arn: String,
     dlq_url: String,
+    faults: Arc<Faults>,
+    /// Kept to start the workers again after [`Stack::crash_workers`].
+    local: LocalSettings,
     worker: Option<WorkerTasks>,
     gateway: Option<ServerTask>,
     ws_gateway: Option<ServerTask>,
@@ -86,6 +91,7 @@ impl Stack {
                     local.aws_port,
                     local.meter_capacity,
                     local.partition_limit.then_some(local.partition_write_units),
+                    local.data_dir.as_deref(),
                 )
                 .await
                 .context("starting the embedded DynamoDB and SQS")?,
@@ -94,6 +100,11 @@ impl Stack {
         if let Some(emulators) = &emulators {
             config.aws_endpoint_url = Some(emulators.endpoint().to_owned());
         }
+        // The endpoint's rules also govern the management API; with an outside endpoint, the
+        // management API has rules of its own (set through `Stack::faults`).
+        let faults = emulators
+            .as_ref()
+            .map_or_else(Faults::new, Emulators::faults);
         let aws_endpoint = config.aws_endpoint_url.clone().unwrap_or_default();
 
         let queues = provision::provision(&config, &local, options.seed_products).await?;
@@ -128,7 +139,7 @@ impl Stack {
             let app = Arc::clone(&ws_app);
             async move { shared::ws::handle(&app, route, event).await }
         };
-        let ws_gateway = gateway::serve_ws(ws_listener, ws_handler);
+        let ws_gateway = gateway::serve_ws(ws_listener, ws_handler, Arc::clone(&faults));
         // The consumer on the order queue and the reconciler, as the Lambdas run in AWS.
         let worker = match options.run_workers {
             true => Some(
@@ -148,6 +159,8 @@ impl Stack {
             order_queue_url: queues.order_queue_url,
             order_queue_arn: queues.order_queue_arn,
             dlq_url: queues.dlq_url,
+            faults,
+            local,
             worker,
             gateway: Some(gateway),
             ws_gateway: Some(ws_gateway),
@@ -190,6 +203,29 @@ impl Stack {
     /// URL of the order queue's dead-letter queue.
     pub fn dlq_url(&self) -> &str {
         &self.dlq_url
+    }
+
+    /// Kills the payment consumer, the reconciler and the hold sweeper where they stand, as a
+    /// Lambda instance dies mid-batch: their tasks are aborted, nothing they hold is released or
+    /// acknowledged (a batch in flight comes back after the visibility timeout). A test fault, not
+    /// a shutdown.
+    pub fn crash_workers(&mut self) {
+        drop(self.worker.take());
+    }
+
+    /// Starts the workers again (after [`Stack::crash_workers`]; a no-op while they run).
+    pub async fn start_workers(&mut self) -> anyhow::Result<()> {
+        if self.worker.is_none() {
+            self.worker =
+                Some(WorkerTasks::start(&self.config, &self.order_queue_arn, &self.local).await?);
+        }
+        Ok(())
+    }
+
+    /// The fault rules of the embedded AWS endpoint and the WebSocket management API
+    /// (`/_local/faults` on the AWS endpoint sets the same rules over HTTP).
+    pub fn faults(&self) -> &Faults {
+        &self.faults
     }
 
     /// The resolved settings: the endpoint in use and the order queue's URL filled in.

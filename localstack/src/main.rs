@@ -1,6 +1,8 @@
 //! `local-stack`: the whole stack on one machine, until Ctrl-C or SIGTERM (what process managers,
 //! containers and `kill` send); either stops it gracefully.
 
+use std::path::Path;
+
 use anyhow::Context;
 use chrono::{Duration, Utc};
 use localstack::{LocalSettings, Stack, StackOptions};
@@ -37,6 +39,7 @@ async fn main() -> anyhow::Result<()> {
     let mut signals =
         StopSignals::install().context("installing the Ctrl-C and SIGTERM handlers")?;
 
+    let data_dir = local.data_dir.clone();
     let stack = Stack::start(StackOptions {
         config,
         local,
@@ -44,7 +47,7 @@ async fn main() -> anyhow::Result<()> {
         run_workers: true,
     })
     .await?;
-    print_banner(&stack);
+    print_banner(&stack, data_dir.as_deref());
 
     let signal = signals.next().await;
     println!("\n{signal}: stopping the local stack...");
@@ -102,8 +105,24 @@ impl StopSignals {
     }
 }
 
-fn print_banner(stack: &Stack) {
+/// Where the tables are kept, for the banner.
+fn data_kept(data_dir: Option<&Path>) -> String {
+    match data_dir {
+        None => "in memory, gone when the stack stops (LOCAL_DATA_DIR keeps them)".to_owned(),
+        Some(dir) => {
+            // Absolute, so the line says where to look whatever the working directory.
+            let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
+            format!(
+                "{} (LOCAL_DATA_DIR; queue messages stay in memory, the reconciler re-sends unsettled orders)",
+                dir.join(LocalSettings::DYNAMODB_FILE).display()
+            )
+        }
+    }
+}
+
+fn print_banner(stack: &Stack, data_dir: Option<&Path>) {
     let config = stack.config();
+    let data = data_kept(data_dir);
     let expires_at = Utc::now() + Duration::hours(24);
     // With JWT_PUBLIC_KEY set the stack accepts only RS256 tokens, which it cannot sign.
     let Some(secret) = config
@@ -113,7 +132,7 @@ fn print_banner(stack: &Stack) {
         .filter(|_| config.auth.jwt_public_key.is_none())
     else {
         println!(
-            "\nLocal stack ready: HTTP API {} (JWT_PUBLIC_KEY is set: bring RS256 tokens).",
+            "\nLocal stack ready: HTTP API {} (JWT_PUBLIC_KEY is set: bring RS256 tokens).\n  Tables kept    {data}",
             stack.http_url()
         );
         return;
@@ -130,6 +149,7 @@ Local stack ready.
   AWS endpoint   {aws}  (DynamoDB and SQS; export AWS_ENDPOINT_URL={aws} to point SDK clients and the AWS CLI at it)
   Order queue    {queue}
   Dead letters   {dlq}
+  Tables kept    {data}
 
 Development tokens (valid 24 hours):
   export TOKEN={user_token}

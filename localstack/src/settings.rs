@@ -1,6 +1,7 @@
-//! What only the local stack reads: its ports, and how it creates the order queue (in AWS the
-//! template does that). Everything the functions read is `shared::Config`.
+//! What only the local stack reads: its ports, where it keeps its data, and how it creates the
+//! order queue (in AWS the template does that). Everything the functions read is `shared::Config`.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use shared::config::{ConfigError, parsed};
@@ -46,6 +47,12 @@ pub struct LocalSettings {
     /// `https://*` / `http://*`. With any, the gateway answers preflights and adds the CORS headers
     /// as API Gateway does with the template's CORS configuration (`gateway::cors`).
     pub cors_allow_origins: Vec<String>,
+    /// `LOCAL_DATA_DIR` (unset: everything in memory, gone with the process): a directory, created
+    /// if missing, where the embedded DynamoDB keeps its tables in one SQLite file
+    /// ([`LocalSettings::DYNAMODB_FILE`]), so that a restart on the same directory finds every product, order,
+    /// hold and stock unit. Queue messages stay in memory: the order table is the source of truth
+    /// and the reconciler re-enqueues every unsettled order (docs/reliability.md).
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Default for LocalSettings {
@@ -64,11 +71,15 @@ impl Default for LocalSettings {
             partition_limit: false,
             partition_write_units: 1000,
             cors_allow_origins: Vec::new(),
+            data_dir: None,
         }
     }
 }
 
 impl LocalSettings {
+    /// The SQLite file, in `LOCAL_DATA_DIR`, that holds the embedded DynamoDB's tables.
+    pub const DYNAMODB_FILE: &str = "dynamodb.sqlite3";
+
     /// Every port ephemeral: what tests use, so that stacks run side by side.
     pub fn ephemeral() -> Self {
         LocalSettings {
@@ -137,6 +148,7 @@ impl LocalSettings {
                         .collect()
                 })
                 .unwrap_or(d.cors_allow_origins),
+            data_dir: lookup("LOCAL_DATA_DIR").map(PathBuf::from).or(d.data_dir),
         })
     }
 }
@@ -183,6 +195,18 @@ mod tests {
             settings.cors_allow_origins,
             ["https://a.example", "http://localhost:5173"]
         );
+    }
+
+    #[test]
+    fn the_data_dir_is_in_memory_unless_local_data_dir_names_one() {
+        assert_eq!(LocalSettings::from_lookup(|_| None).unwrap().data_dir, None);
+
+        let settings = LocalSettings::from_lookup(|name| {
+            (name == "LOCAL_DATA_DIR").then(|| ".local-data".into())
+        })
+        .unwrap();
+
+        assert_eq!(settings.data_dir, Some(PathBuf::from(".local-data")));
     }
 
     #[test]

@@ -23,7 +23,7 @@ impl EmbeddedAws {
     /// Starts the emulators on port-0 listeners; queue ARNs and URLs carry `region`.
     pub async fn start(region: &str) -> anyhow::Result<Self> {
         Ok(EmbeddedAws {
-            emulators: Emulators::start(region, 0, false, None).await?,
+            emulators: Emulators::start(region, 0, false, None, None).await?,
         })
     }
 
@@ -31,13 +31,18 @@ impl EmbeddedAws {
     /// `write_units` write units per second (`PARTITION_LIMIT=on`, `PARTITION_WRITE_UNITS`).
     pub async fn with_partition_limit(region: &str, write_units: u32) -> anyhow::Result<Self> {
         Ok(EmbeddedAws {
-            emulators: Emulators::start(region, 0, false, Some(write_units)).await?,
+            emulators: Emulators::start(region, 0, false, Some(write_units), None).await?,
         })
     }
 
     /// The endpoint URL that answers SQS and DynamoDB.
     pub fn endpoint(&self) -> &str {
         self.emulators.endpoint()
+    }
+
+    /// The endpoint's fault rules (`/_local/faults`).
+    pub fn faults(&self) -> std::sync::Arc<crate::Faults> {
+        self.emulators.faults()
     }
 
     /// Stops the endpoint and the queues.

@@ -6,11 +6,13 @@ mod support;
 
 mod cancel;
 mod errors;
+mod faults;
 mod holds;
 mod idempotency;
 mod oversell;
 mod payments;
 mod products;
+mod rate_limit;
 mod rough_edges;
 mod shards;
 mod tokens;

@@ -31,6 +31,7 @@ use tokio::sync::{mpsc, watch};
 use self::connections::{Connections, new_connection_id};
 use self::event::Peer;
 use super::WsHandler;
+use crate::faults::{Call, FaultResponse, FaultService, Faults, Injection};
 use crate::server::ServerTask;
 
 /// The path the WebSocket API's stage is served at: the only one that accepts connections.
@@ -51,7 +52,11 @@ pub(crate) async fn bind_ws(port: u16) -> anyhow::Result<TcpListener> {
 
 /// Serves the WebSocket API and its management API on `listener` until the task is stopped; then
 /// closes every open connection (close code 1001) and waits for their `$disconnect` events.
-pub(crate) fn serve_ws<H: WsHandler>(listener: TcpListener, handler: H) -> ServerTask {
+pub(crate) fn serve_ws<H: WsHandler>(
+    listener: TcpListener,
+    handler: H,
+    faults: Arc<Faults>,
+) -> ServerTask {
     let (closing, closing_seen) = watch::channel(false);
     // Every connection task holds the gateway, and the gateway holds `alive`: when the last of
     // them ends, `gone.recv()` answers `None`.
@@ -59,6 +64,7 @@ pub(crate) fn serve_ws<H: WsHandler>(listener: TcpListener, handler: H) -> Serve
     let gateway = Arc::new(WsGateway {
         handler,
         connections: Connections::default(),
+        faults,
         closing: closing_seen,
         _alive: alive,
     });
@@ -77,6 +83,8 @@ struct WsGateway<H> {
     handler: H,
     /// Open connections by id: what the management API reaches.
     connections: Connections,
+    /// Fault rules for the management API (`apigw`).
+    faults: Arc<Faults>,
     /// Turns `true` when the gateway stops (its sender dropping means the same).
     closing: watch::Receiver<bool>,
     _alive: mpsc::Sender<()>,
@@ -107,6 +115,25 @@ async fn dispatch<H: WsHandler>(
     request: Request,
 ) -> Response {
     if let Some(connection_id) = management::management_connection_id(request.uri().path()) {
+        if gateway.faults.armed() {
+            let operation = match *request.method() {
+                http::Method::POST => "PostToConnection",
+                http::Method::GET => "GetConnection",
+                http::Method::DELETE => "DeleteConnection",
+                _ => "",
+            };
+            let call = Call {
+                service: FaultService::Apigw,
+                operation,
+                tables: &[],
+            };
+            match gateway.faults.decide(&call) {
+                Some(Injection::Answer(fault)) => return FaultResponse::apigw(fault),
+                Some(Injection::Delay(delay)) => tokio::time::sleep(delay).await,
+                // Refused when the rule is set: the management API has no drop.
+                Some(Injection::DropBefore | Injection::DropAfter) | None => {}
+            }
+        }
         return management::manage(&gateway.connections, request, &connection_id).await;
     }
     if request.uri().path() != STAGE_PATH {

@@ -35,10 +35,11 @@ async fn gateway() -> Gateway {
     let app =
         Arc::new(WsApp::new(InMemoryStore::default(), SystemClock, &Config::default()).unwrap());
     let wired = Arc::clone(&app);
-    let task = serve_ws(listener, move |route, event| {
+    let handler = move |route, event| {
         let app = Arc::clone(&wired);
         async move { shared::ws::handle(&app, route, event).await }
-    });
+    };
+    let task = serve_ws(listener, handler, crate::faults::Faults::new());
     Gateway {
         url,
         app,
