@@ -39,7 +39,7 @@ impl ReadClaims {
         };
         let exp = numeric_date(self.exp, "the token's exp is not a number")?
             .ok_or(AuthError::BadClaim("the token has no exp"))?;
-        // The same allowance for both ends of the window: none (Lambda clocks are NTP-synced).
+        // The same allowance at both ends of the window: the issuer's clock is not ours.
         if exp <= now - LEEWAY_SECONDS {
             return Err(AuthError::Expired);
         }
@@ -62,8 +62,12 @@ impl ReadClaims {
     }
 }
 
-/// Clock skew allowed on `exp` and `nbf`, in seconds.
-const LEEWAY_SECONDS: f64 = 0.0;
+/// Clock skew allowed on `exp` and `nbf`, in seconds: a token is still accepted until 30 s after
+/// its `exp`, and from 30 s before its `nbf`. Lambda's clock is NTP-synced, but the issuer's (an
+/// identity provider, another team's service) need not be, and a token refused one second after
+/// it was minted elsewhere is an outage; 30 s is the least of the usual 30-60 s and keeps an
+/// expired token's extra life short.
+pub const LEEWAY_SECONDS: f64 = 30.0;
 
 /// A NumericDate claim: seconds since the epoch, integer or fractional.
 fn numeric_date(
@@ -178,6 +182,11 @@ impl Authenticator {
 
     /// Verifies a bare token (also used by the WebSocket `?token=`).
     pub fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+        self.verify_at(token, Utc::now().timestamp_micros() as f64 / 1e6)
+    }
+
+    /// [`Authenticator::verify`] at `now` (epoch seconds), so tests can stand at a window's edge.
+    pub(crate) fn verify_at(&self, token: &str, now: f64) -> Result<Caller, AuthError> {
         let algorithm = jsonwebtoken::decode_header(token)
             .map_err(AuthError::Invalid)?
             .alg;
@@ -188,10 +197,7 @@ impl Authenticator {
             .filter(|(_, v)| v.algorithms.contains(&algorithm))
         {
             match jsonwebtoken::decode::<ReadClaims>(token, key, validation) {
-                Ok(data) => {
-                    let now = Utc::now().timestamp_micros() as f64 / 1e6;
-                    return data.claims.caller(now);
-                }
+                Ok(data) => return data.claims.caller(now),
                 Err(e) => last = Some(e),
             }
         }
@@ -288,7 +294,7 @@ mod tests {
             "local-dev-secret",
             "alice",
             None,
-            Utc::now() - Duration::seconds(5),
+            Utc::now() - Duration::seconds(5 + LEEWAY_SECONDS as i64),
         );
         let foreign = mint_hs256(
             "another-secret",
@@ -472,7 +478,7 @@ mod tests {
                 .as_str(),
             "a"
         );
-        let expired = hs256(serde_json::json!({"sub": "a", "exp": now - 0.5}));
+        let expired = hs256(serde_json::json!({"sub": "a", "exp": now - LEEWAY_SECONDS - 0.5}));
         assert!(matches!(
             authenticator().verify(&expired),
             Err(AuthError::Expired)
@@ -553,5 +559,140 @@ mod tests {
             authenticator().verify(&empty_sub),
             Err(AuthError::NoSubject)
         ));
+    }
+
+    /// A fixed instant, so the tests stand exactly at the edges of the window.
+    const NOW: f64 = 1_900_000_000.0;
+
+    #[test]
+    fn exp_is_honoured_for_the_leeway_after_it_and_not_a_moment_longer() {
+        let at = |exp: f64| {
+            authenticator().verify_at(&hs256(serde_json::json!({"sub": "a", "exp": exp})), NOW)
+        };
+
+        assert!(at(NOW + 1.0).is_ok(), "not expired");
+        assert!(at(NOW - 1.0).is_ok(), "just past, inside the leeway");
+        assert!(
+            at(NOW - LEEWAY_SECONDS + 0.5).is_ok(),
+            "at the edge of the leeway"
+        );
+        assert!(matches!(at(NOW - LEEWAY_SECONDS), Err(AuthError::Expired)));
+        assert!(matches!(
+            at(NOW - LEEWAY_SECONDS - 1.0),
+            Err(AuthError::Expired)
+        ));
+        assert!(matches!(at(NOW - 3600.0), Err(AuthError::Expired)));
+    }
+
+    #[test]
+    fn nbf_ahead_is_refused_beyond_the_leeway_and_accepted_within_it() {
+        let at = |nbf: f64| {
+            authenticator().verify_at(
+                &hs256(serde_json::json!({"sub": "a", "exp": NOW + 600.0, "nbf": nbf})),
+                NOW,
+            )
+        };
+
+        assert!(at(NOW).is_ok());
+        assert!(
+            at(NOW + LEEWAY_SECONDS - 1.0).is_ok(),
+            "clock skew inside the leeway"
+        );
+        assert!(
+            at(NOW + LEEWAY_SECONDS).is_ok(),
+            "at the edge of the leeway"
+        );
+        assert!(matches!(
+            at(NOW + LEEWAY_SECONDS + 1.0),
+            Err(AuthError::NotYetValid)
+        ));
+        assert!(matches!(at(NOW + 86_400.0), Err(AuthError::NotYetValid)));
+    }
+
+    #[test]
+    fn an_hs256_token_keyed_with_the_public_key_is_refused_when_rs256_is_configured() {
+        // The classic confusion: the attacker knows the public key and signs HS256 with its PEM
+        // bytes (and with its bare base64 body), hoping the verifier uses it as an HMAC secret.
+        let claims = serde_json::json!({"sub": "mallory", "exp": in_an_hour(), "role": "admin"});
+        let body: String = TEST_PUBLIC_KEY
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        for secret in [
+            TEST_PUBLIC_KEY.as_bytes(),
+            TEST_PUBLIC_KEY.trim().as_bytes(),
+            body.as_bytes(),
+        ] {
+            let forged = jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                &claims,
+                &EncodingKey::from_secret(secret),
+            )
+            .unwrap();
+            let verified = Authenticator::from_settings(&rs256_settings())
+                .unwrap()
+                .verify(&forged);
+            assert!(
+                matches!(&verified, Err(AuthError::Invalid(e)) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::InvalidAlgorithm)),
+                "{verified:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_rs256_token_is_refused_when_only_hs256_is_configured() {
+        let token = rs256_token(&serde_json::json!({"sub": "carol", "exp": in_an_hour()}));
+
+        let verified = authenticator().verify(&token);
+
+        assert!(
+            matches!(&verified, Err(AuthError::Invalid(_))),
+            "{verified:?}"
+        );
+        assert_eq!(
+            verified.unwrap_err().client_reason(),
+            "the token's algorithm is not accepted"
+        );
+    }
+
+    #[test]
+    fn a_wrong_issuer_or_audience_is_refused_when_configured_and_ignored_otherwise() {
+        let exp = in_an_hour();
+        let token = |iss: &str, aud: &str| {
+            hs256(serde_json::json!({"sub": "a", "exp": exp, "iss": iss, "aud": aud}))
+        };
+        let checked = Authenticator::from_settings(&AuthSettings {
+            jwt_issuer: Some("https://issuer.example".into()),
+            jwt_audience: Some("orders-api".into()),
+            ..AuthSettings::development()
+        })
+        .unwrap();
+
+        assert!(
+            checked
+                .verify(&token("https://issuer.example", "orders-api"))
+                .is_ok()
+        );
+        let reason = |t: String| checked.verify(&t).unwrap_err().client_reason();
+        assert_eq!(
+            reason(token("https://issuer.example.evil", "orders-api")),
+            "the token's issuer is not accepted"
+        );
+        assert_eq!(
+            reason(token("https://issuer.example", "orders-api-staging")),
+            "the token's audience is not accepted"
+        );
+        assert_eq!(
+            reason(hs256(
+                serde_json::json!({"sub": "a", "exp": exp, "aud": "orders-api"})
+            )),
+            "the token lacks a required claim (iss or aud)"
+        );
+        // Unconfigured, neither claim is looked at, whatever it says.
+        assert!(
+            authenticator()
+                .verify(&token("https://anyone.example", "anything"))
+                .is_ok()
+        );
     }
 }

@@ -6,7 +6,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{TestStack, spawn};
+use crate::support::{TestStack, spawn, spawn_with};
 
 fn signed(claims: Value) -> String {
     jsonwebtoken::encode(
@@ -72,7 +72,17 @@ async fn token_edges_are_answered_precisely() {
         reply.body
     );
 
-    let expired = signed(json!({"sub": "alice", "exp": now - 1.0}));
+    // 30 s of clock skew is allowed on exp and nbf (shared::auth::LEEWAY_SECONDS).
+    let just_past = signed(json!({"sub": "alice", "exp": now - 5.0}));
+    let reply = list_orders(&stack, Some(&just_past)).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "inside the leeway: {}",
+        reply.body
+    );
+
+    let expired = signed(json!({"sub": "alice", "exp": now - 61.0}));
     let reply = list_orders(&stack, Some(&expired)).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     assert!(
@@ -98,4 +108,101 @@ async fn token_edges_are_answered_precisely() {
         reply.body
     );
     assert_eq!(challenge(&reply), "Bearer error=\"invalid_token\"");
+}
+
+const PUBLIC_KEY: &str = include_str!("../../shared/src/api/testdata/rs256-test-public.pem");
+const PRIVATE_KEY: &str = include_str!("../../shared/src/api/testdata/rs256-test-private.pem");
+
+/// A stack verifying RS256 with a public key, issuer and audience configured (the HS256 secret
+/// it also has is ignored): every confusion and every wrong claim is 401 `UNAUTHENTICATED` and
+/// reads nothing; the one good token is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_rs256_issuer_and_audience_configured_every_other_token_is_401() {
+    let stack = spawn_with(true, |options| {
+        options.config.auth.jwt_public_key = Some(PUBLIC_KEY.to_owned());
+        options.config.auth.jwt_issuer = Some("https://issuer.example".to_owned());
+        options.config.auth.jwt_audience = Some("orders-api".to_owned());
+    })
+    .await;
+    let now = Utc::now().timestamp() as f64;
+    let rs256 = |claims: Value| {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::RS256),
+            &claims,
+            &EncodingKey::from_rsa_pem(PRIVATE_KEY.as_bytes()).unwrap(),
+        )
+        .unwrap()
+    };
+    let claims =
+        |iss: &str, aud: &str| json!({"sub": "alice", "exp": now + 600.0, "iss": iss, "aud": aud});
+    let good = rs256(claims("https://issuer.example", "orders-api"));
+    let hs256_with_public_key = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims("https://issuer.example", "orders-api"),
+        &EncodingKey::from_secret(PUBLIC_KEY.as_bytes()),
+    )
+    .unwrap();
+
+    let cases = [
+        (
+            "HS256 keyed with the public key's PEM",
+            hs256_with_public_key,
+            "algorithm",
+        ),
+        (
+            "HS256 with the stack's own secret",
+            signed(claims("https://issuer.example", "orders-api")),
+            "algorithm",
+        ),
+        (
+            "wrong issuer",
+            rs256(claims("https://evil.example", "orders-api")),
+            "issuer",
+        ),
+        (
+            "wrong audience",
+            rs256(claims("https://issuer.example", "another-api")),
+            "audience",
+        ),
+        (
+            "no issuer or audience",
+            rs256(json!({"sub": "alice", "exp": now + 600.0})),
+            "required claim",
+        ),
+        (
+            "nbf beyond the leeway",
+            rs256(
+                json!({"sub": "alice", "exp": now + 600.0, "nbf": now + 120.0, "iss": "https://issuer.example", "aud": "orders-api"}),
+            ),
+            "nbf",
+        ),
+        (
+            "exp beyond the leeway",
+            rs256(
+                json!({"sub": "alice", "exp": now - 120.0, "iss": "https://issuer.example", "aud": "orders-api"}),
+            ),
+            "expired",
+        ),
+    ];
+    for (case, token, reason) in &cases {
+        let reply = list_orders(&stack, Some(token)).await;
+        assert_eq!(
+            (reply.status, reply.code()),
+            (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
+            "{case}: {}",
+            reply.body
+        );
+        assert!(
+            reply.body["message"].as_str().unwrap().contains(reason),
+            "{case}: {}",
+            reply.body
+        );
+        assert_eq!(
+            challenge(&reply),
+            "Bearer error=\"invalid_token\"",
+            "{case}"
+        );
+    }
+    let reply = list_orders(&stack, Some(&good)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
 }

@@ -118,7 +118,7 @@ async fn bad_and_expired_tokens_are_refused_at_the_handshake_and_a_good_one_gets
         stack.stack.config().auth.jwt_secret.as_deref().unwrap(),
         "alice",
         None,
-        chrono::Utc::now() - chrono::Duration::seconds(30),
+        chrono::Utc::now() - chrono::Duration::seconds(120),
     );
     let foreign = mint_hs256(
         "not-the-stack-secret",

@@ -2,6 +2,7 @@
 //! error code the synchronous API can produce, and "nothing half-written" after each refusal.
 //! This module holds the harness; the tests sit in one submodule per concern.
 
+mod auth;
 mod cross_cutting;
 mod orders;
 mod placing;
