@@ -4,6 +4,7 @@
 
 mod support;
 
+mod abuse;
 mod cancel;
 mod errors;
 mod faults;

@@ -613,3 +613,100 @@ async fn a_webhook_racing_its_own_order_placement_is_never_lost() {
         "seed {seed}: stock conserved"
     );
 }
+
+/// A replay outside the 300 s window, at its edges and beyond what a timestamp can hold: a failure
+/// webhook (which would fail the order and give its stock back) signed 301 s ago, 310 s ahead, at
+/// the epoch, at `i64::MAX` and past it, is 401 and changes nothing. Then a delivery that was
+/// accepted, captured and replayed with its signature re-dated (as after 300 s) is 401 too, not the
+/// stored 200: the window is checked before the idempotency record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replay_outside_the_window_is_refused_and_changes_nothing() {
+    let stack = stack_without_consumer().await;
+    let product = stack.product("5.00", 10).await;
+    let placed = stack
+        .order_retrying("alice", "k", &[(product.as_str(), 3)])
+        .await;
+    assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
+    let order_id = placed.body["data"]["id"].as_str().unwrap().to_owned();
+    let failure = webhook_body("evt-fail", &order_id, false);
+    let now = Utc::now().timestamp();
+    let v1 = |t: i64| {
+        webhook_signature(SECRET, t, &failure)
+            .split_once(",v1=")
+            .unwrap()
+            .1
+            .to_owned()
+    };
+    let cases: Vec<(&str, String)> = vec![
+        ("301 s old", webhook_signature(SECRET, now - 301, &failure)),
+        (
+            "310 s ahead",
+            webhook_signature(SECRET, now + 310, &failure),
+        ),
+        (
+            "a day old",
+            webhook_signature(SECRET, now - 86_400, &failure),
+        ),
+        ("t=0", webhook_signature(SECRET, 0, &failure)),
+        ("t=-1", webhook_signature(SECRET, -1, &failure)),
+        ("t=i64::MAX", webhook_signature(SECRET, i64::MAX, &failure)),
+        ("t=i64::MIN", webhook_signature(SECRET, i64::MIN, &failure)),
+        (
+            "t past i64",
+            format!("t=99999999999999999999,v1={}", v1(now)),
+        ),
+    ];
+    for (case, signature) in &cases {
+        let (reply, _) = stack.webhook_signed(&failure, Some(signature)).await;
+        assert_eq!(
+            (reply.status, reply.code()),
+            (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
+            "{case}: {}",
+            reply.body
+        );
+        assert_eq!(
+            order_status(&stack, "alice", &order_id).await,
+            "PENDING",
+            "{case}"
+        );
+        assert_eq!(stack.stock(&product).await, 7, "{case}");
+    }
+
+    let success = webhook_body("evt-ok", &order_id, true);
+    let (accepted, first_bytes) = stack.webhook(&success).await;
+    assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.body);
+    let (replayed, bytes) = stack.webhook(&success).await;
+    assert_eq!(
+        (replayed.status, bytes),
+        (StatusCode::OK, first_bytes),
+        "inside the window, a replay is answered as the first"
+    );
+    for (case, body, t) in [
+        (
+            "the accepted delivery, 301 s later",
+            &success,
+            Utc::now().timestamp() - 301,
+        ),
+        (
+            "a captured failure, 301 s later",
+            &failure,
+            Utc::now().timestamp() - 301,
+        ),
+    ] {
+        let (reply, _) = stack
+            .webhook_signed(body, Some(&webhook_signature(SECRET, t, body)))
+            .await;
+        assert_eq!(
+            (reply.status, reply.code()),
+            (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
+            "{case}: {}",
+            reply.body
+        );
+        assert_eq!(
+            order_status(&stack, "alice", &order_id).await,
+            "PAID",
+            "{case}"
+        );
+        assert_eq!(stack.stock(&product).await, 7, "{case}");
+    }
+}
