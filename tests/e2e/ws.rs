@@ -340,3 +340,93 @@ async fn an_oversized_message_closes_the_connection_unserved() {
     assert!(ended.is_ok(), "the connection stayed open");
     wait_for_records(&stack, "bob", 0).await;
 }
+
+/// Sends `count` pings as fast as the socket takes them while reading what comes back; the pongs
+/// received and the close code, if the gateway closed the connection.
+async fn flood(client: WsClient, count: usize) -> (usize, Option<u16>) {
+    use futures::StreamExt;
+    let (mut tx, mut rx) = client.split();
+    let sender = tokio::spawn(async move {
+        for _ in 0..count {
+            let ping = Message::Text(json!({"action": "ping"}).to_string().into());
+            if tx.send(ping).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut pongs = 0;
+    let mut closed_with = None;
+    let read = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(frame) = rx.next().await {
+            match frame {
+                Ok(Message::Text(_)) => pongs += 1,
+                Ok(Message::Close(frame)) => {
+                    closed_with = frame.map(|f| u16::from(f.code));
+                    break;
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    })
+    .await;
+    assert!(
+        read.is_ok(),
+        "the flooded connection neither closed nor ended"
+    );
+    let _ = sender.await;
+    (pongs, closed_with)
+}
+
+/// A client that sends 2,000 small messages as fast as it can is closed with 1008 (policy
+/// violation) after the local per-connection budget (a burst of 100, then 50 a second), far from
+/// all answered, and its record goes with `$disconnect`. A client pinging at 20 a second is served
+/// every time, and another user's connection open through the flood still gets its pong.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_message_flood_closes_the_connection_and_spares_the_others() {
+    let stack = spawn(false).await;
+    let flooder = stack.ws_connect(&stack.token("bob")).await.unwrap();
+    let mut bystander = stack.ws_connect(&stack.token("carol")).await.unwrap();
+    let mut steady = stack.ws_connect(&stack.token("dave")).await.unwrap();
+    wait_for_records(&stack, "bob", 1).await;
+    wait_for_records(&stack, "carol", 1).await;
+
+    let steady_client = tokio::spawn(async move {
+        let mut answered = 0;
+        for _ in 0..40 {
+            steady
+                .send(Message::Text(json!({"action": "ping"}).to_string().into()))
+                .await
+                .unwrap();
+            if next_ws_event(&mut steady, EVENT_WITHIN).await == Some(json!({"event": "pong"})) {
+                answered += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        answered
+    });
+    let (pongs, closed_with) = flood(flooder, 2_000).await;
+    eprintln!("flood: {pongs} of 2000 messages answered, closed with {closed_with:?}");
+
+    assert_eq!(closed_with, Some(1008), "closed as a policy violation");
+    assert!(pongs < 2_000, "the flood was all answered");
+    assert!(
+        pongs <= 200,
+        "{pongs} messages answered past a burst of 100"
+    );
+    wait_for_records(&stack, "bob", 0).await;
+    assert_eq!(
+        steady_client.await.unwrap(),
+        40,
+        "the steady client was served every time"
+    );
+    bystander
+        .send(Message::Text(json!({"action": "ping"}).to_string().into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_ws_event(&mut bystander, EVENT_WITHIN).await,
+        Some(json!({"event": "pong"}))
+    );
+    assert_eq!(wait_for_records(&stack, "carol", 1).await.len(), 1);
+}

@@ -8,6 +8,7 @@
 
 mod connections;
 mod event;
+mod flood;
 mod management;
 mod session;
 

@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use super::WsGateway;
 use super::connections::Outbound;
 use super::event::{self, Peer};
+use super::flood::MessageBudget;
 use crate::gateway::WsHandler;
 
 /// How long a connection the gateway closes waits for the client's close frame.
@@ -35,6 +36,7 @@ pub(super) async fn serve_connection<H: WsHandler>(
     let mut closing = gateway.closing.clone();
     let mut stopping = *closing.borrow_and_update();
     let mut close: (u16, String) = (close_code::ABNORMAL, "Connection dropped".into());
+    let mut budget = MessageBudget::new(std::time::Instant::now());
     loop {
         if stopping {
             close = close_by_gateway(&mut sink, &mut stream, close_code::AWAY, "Going away").await;
@@ -53,6 +55,14 @@ pub(super) async fn serve_connection<H: WsHandler>(
                 }
             },
             inbound = stream.next() => match inbound {
+                // A data message over the connection's rate ends it unserved, as an oversized one.
+                Some(Ok(Message::Text(_) | Message::Binary(_)))
+                    if !budget.take(std::time::Instant::now()) =>
+                {
+                    tracing::warn!(connection_id = %peer.connection_id, "message rate exceeded; closing the connection");
+                    close = close_by_gateway(&mut sink, &mut stream, close_code::POLICY, "Message rate exceeded").await;
+                    break;
+                }
                 Some(Ok(Message::Text(text))) => {
                     gateway.connections.touch(&peer.connection_id);
                     let event = event::message_event(&peer, text.as_str(), false, Utc::now());
