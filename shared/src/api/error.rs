@@ -37,10 +37,10 @@ pub enum ApiError {
     /// Field-level validation failures.
     #[error("the request is not valid")]
     Validation(FieldErrors),
-    /// Over the per-minute budget.
+    /// Over the limit for the last 60 seconds.
     #[error("too many requests")]
     RateLimited {
-        /// Seconds until the next window.
+        /// Seconds until the same request would be allowed, rounded up.
         retry_after_secs: u64,
     },
     /// What a use case refused or failed with.

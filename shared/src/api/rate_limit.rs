@@ -1,11 +1,12 @@
-//! Per-subject, per-minute rate limiting whose count lives in the store, so it holds across Lambda
-//! instances that share no memory.
+//! Per-subject rate limiting over a sliding 60-second span, whose log lives in the store, so it
+//! holds across Lambda instances that share no memory.
 
-use crate::ports::{Clock, RateCounter};
+use crate::ports::{Clock, RateCounter, RateDecision};
 
 use super::ApiError;
 
-/// Counts this request against `subject`'s current minute; 429 with `Retry-After` when over.
+/// Counts this request against `subject`'s last 60 seconds; 429 with `Retry-After` (the seconds
+/// until the same request would be allowed, rounded up) when `per_minute` were already counted.
 pub(crate) async fn check(
     counter: &impl RateCounter,
     clock: &impl Clock,
@@ -15,13 +16,10 @@ pub(crate) async fn check(
     if per_minute == 0 {
         return Ok(());
     }
-    let now = clock.now().timestamp();
-    let window = now.div_euclid(60);
-    if counter.try_count(subject, window, per_minute).await? {
-        Ok(())
-    } else {
-        Err(ApiError::RateLimited {
-            retry_after_secs: (60 - now.rem_euclid(60)) as u64,
-        })
+    match counter.try_count(subject, clock.now(), per_minute).await? {
+        RateDecision::Allowed => Ok(()),
+        RateDecision::Limited { retry_after_secs } => {
+            Err(ApiError::RateLimited { retry_after_secs })
+        }
     }
 }

@@ -4,7 +4,7 @@
 //! - `items`: attribute values, keys and item <-> domain mapping (the only place that knows them)
 //! - `products`, `orders`, `idempotency`: reads and admin writes
 //! - `transactions`: order placement and cancellation, where stock is decremented and restored
-//! - `locks`, `rate_limits`: per-product lock items and per-minute request counters
+//! - `locks`, `rate_limits`: per-product lock items and per-subject sliding rate logs
 //! - `settlement`: payment status moves
 //! - `unsettled`: the reconciler's query, one per shard of the sparse `unsettled` index
 //! - `connections`: open WebSocket connections by user
@@ -49,12 +49,18 @@ const REACHABILITY_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct DynamoStore {
     client: aws_sdk_dynamodb::Client,
     tables: TableNames,
+    /// This instance's guesses of each subject's next rate-log slot (shared by clones).
+    rate_hints: std::sync::Arc<rate_limits::SlotHints>,
 }
 
 impl DynamoStore {
     /// Wraps a client and the table names.
     pub fn new(client: aws_sdk_dynamodb::Client, tables: TableNames) -> Self {
-        Self { client, tables }
+        Self {
+            client,
+            tables,
+            rate_hints: Default::default(),
+        }
     }
 }
 

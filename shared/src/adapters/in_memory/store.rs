@@ -1,7 +1,7 @@
 //! Every store port over one mutex-guarded set of maps, with the DynamoDB adapter's conditional
 //! semantics (all-or-nothing placement, cancel only from PENDING, lock leases, holds moved once).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -16,8 +16,8 @@ use crate::domain::{
 use crate::ports::{
     Connection, ConnectionStore, HoldStore, IdempotencyRecord, IdempotencyStore, OrderQuery,
     OrderReader, OrderSettler, Page, PendingSettlement, PlaceHoldError, PlaceOrderError,
-    ProductCatalog, RateCounter, Reachable, StockLocks, StockReserver, StoreError, UnsettledOrders,
-    WebhookRecord, WebhookStore,
+    ProductCatalog, RATE_SPAN_MS, RateCounter, RateDecision, Reachable, StockLocks, StockReserver,
+    StoreError, UnsettledOrders, WebhookRecord, WebhookStore,
 };
 
 #[derive(Debug, Default)]
@@ -29,7 +29,8 @@ struct Tables {
     orders: HashMap<OrderId, Order>,
     idempotency: HashMap<(UserId, String), IdempotencyRecord>,
     locks: HashMap<StockShard, (String, DateTime<Utc>)>,
-    counters: HashMap<String, u32>,
+    /// Each subject's grant times (epoch ms) within the last 60 s, oldest first.
+    rate_logs: HashMap<String, VecDeque<i64>>,
     connections: HashMap<String, UserId>,
     holds: HashMap<HoldId, Hold>,
     webhooks: HashMap<String, WebhookRecord>,
@@ -440,17 +441,28 @@ impl StockLocks for InMemoryStore {
 }
 
 impl RateCounter for InMemoryStore {
-    async fn try_count(&self, subject: &str, window: i64, limit: u32) -> Result<bool, StoreError> {
+    async fn try_count(
+        &self,
+        subject: &str,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<RateDecision, StoreError> {
+        let now_ms = now.timestamp_millis();
         let mut tables = self.tables()?;
-        let count = tables
-            .counters
-            .entry(format!("{subject}#{window}"))
-            .or_default();
-        if *count >= limit {
-            return Ok(false);
+        let grants = tables.rate_logs.entry(subject.to_owned()).or_default();
+        // The same rule as the DynamoDB ring: a grant exactly 60 s old no longer counts.
+        while grants
+            .front()
+            .is_some_and(|oldest| *oldest <= now_ms - RATE_SPAN_MS)
+        {
+            grants.pop_front();
         }
-        *count += 1;
-        Ok(true)
+        if grants.len() >= limit as usize {
+            let oldest = grants.front().copied().unwrap_or(now_ms);
+            return Ok(RateDecision::limited_until(oldest, now_ms));
+        }
+        grants.push_back(now_ms);
+        Ok(RateDecision::Allowed)
     }
 }
 

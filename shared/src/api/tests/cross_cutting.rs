@@ -47,29 +47,36 @@ async fn expired_and_foreign_tokens_are_401() {
 }
 
 #[tokio::test]
-async fn rate_limit_answers_429_with_retry_after_until_the_next_minute() {
+async fn rate_limit_answers_429_with_retry_after_until_the_oldest_request_is_60_seconds_old() {
     let app = app_with(|c| c.rate_limit_per_minute = 2);
-    for _ in 0..2 {
-        assert_eq!(
-            call(Endpoint::ListOrders).user("alice").send(&app).await.0,
-            StatusCode::OK
-        );
-    }
-    let (status, body, response) = call(Endpoint::ListOrders).user("alice").send(&app).await;
+    let alice = || call(Endpoint::ListOrders).user("alice");
+    assert_eq!(alice().send(&app).await.0, StatusCode::OK);
+    app.clock.advance(Duration::from_secs(20));
+    assert_eq!(alice().send(&app).await.0, StatusCode::OK);
+    let (status, body, response) = alice().send(&app).await;
     assert_eq!(
         (status, body["error_code"].as_str()),
         (StatusCode::TOO_MANY_REQUESTS, Some("RATE_LIMITED"))
     );
-    assert_eq!(response.headers()["retry-after"], "30");
+    assert_eq!(response.headers()["retry-after"], "40");
+    assert_eq!(body["details"]["retry_after_seconds"], 40);
     assert_eq!(
         call(Endpoint::ListOrders).user("bob").send(&app).await.0,
         StatusCode::OK,
         "limits are per user"
     );
-    app.clock.advance(Duration::from_secs(30));
+    // A minute boundary changes nothing: only the age of the oldest counted request does.
+    app.clock.advance(Duration::from_millis(39_500));
+    let (status, _, response) = alice().send(&app).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()["retry-after"], "1", "0.5 s rounds up");
+    app.clock.advance(Duration::from_millis(500));
+    assert_eq!(alice().send(&app).await.0, StatusCode::OK);
+    let (_, _, response) = alice().send(&app).await;
     assert_eq!(
-        call(Endpoint::ListOrders).user("alice").send(&app).await.0,
-        StatusCode::OK
+        response.headers()["retry-after"],
+        "20",
+        "now the second request is the oldest"
     );
 }
 
