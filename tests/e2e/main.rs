@@ -6,6 +6,7 @@ mod support;
 
 mod abuse;
 mod cancel;
+mod crashes;
 mod errors;
 mod faults;
 mod holds;
