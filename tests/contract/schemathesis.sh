@@ -3,6 +3,10 @@
 # token, once with the development user's token and once with the admin's. Fails on any 5xx and on
 # any response the document does not describe (undocumented status, wrong content type, body or
 # headers that do not match the schema). `make contract-test` runs it with the pinned schemathesis.
+# Every run includes the stateful phase: schemathesis follows openapi.yaml's `links` (POST /products
+# -> GET/PUT/DELETE /products/{id} and POST /holds, POST /orders -> GET /orders/{id} and its cancel,
+# POST /holds -> GET /holds/{id}) and the links it infers, chaining calls on what the previous
+# answer created; with the user's token and the admin's those chains reach real orders and holds.
 #
 # Settings (environment):
 #   LOCAL_STACK_BIN         the local-stack binary to run; unset: `cargo build` it and use target/debug/local-stack
