@@ -247,6 +247,10 @@ pub struct Config {
     pub log_format: LogFormat,
 }
 
+/// Highest `RATE_LIMIT_PER_MINUTE`: the sliding log keeps one grant time per allowed request in
+/// one item (about 9 bytes each; docs/data-model.md, rate-limits), 90 KB at this limit.
+pub const MAX_RATE_LIMIT_PER_MINUTE: u32 = 10_000;
+
 /// A setting that is present but unusable, or missing where it is required.
 #[derive(Debug, thiserror::Error)]
 #[error("setting {name}: {reason}")]
@@ -368,6 +372,19 @@ impl Config {
         if footprint.rate_limited {
             config.rate_limit_per_minute =
                 parsed(&lookup, "RATE_LIMIT_PER_MINUTE")?.unwrap_or(config.rate_limit_per_minute);
+            if config.rate_limit_per_minute > MAX_RATE_LIMIT_PER_MINUTE {
+                return Err(ConfigError {
+                    name: "RATE_LIMIT_PER_MINUTE",
+                    reason: format!(
+                        "{} is above {MAX_RATE_LIMIT_PER_MINUTE}: the limit keeps one grant time \
+                         per allowed request in one DynamoDB item, which would pass DynamoDB's \
+                         400 KB item size (and cost ~1 WCU per 110 of the limit on every \
+                         request); use API Gateway's stage throttling for higher rates, or 0 to \
+                         turn the per-user limit off",
+                        config.rate_limit_per_minute
+                    ),
+                });
+            }
         }
         if footprint.stock_locks {
             config.locks = read_locks(&lookup, config.locks)?;
@@ -530,6 +547,22 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_lookup(footprint, |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn a_rate_limit_whose_log_would_not_fit_one_item_is_refused() {
+        let everything = Footprint::everything();
+        let read = config(&everything, &[("RATE_LIMIT_PER_MINUTE", "10000")]).unwrap();
+        assert_eq!(read.rate_limit_per_minute, 10_000);
+        let refused = config(&everything, &[("RATE_LIMIT_PER_MINUTE", "10001")]).unwrap_err();
+        assert_eq!(refused.name, "RATE_LIMIT_PER_MINUTE");
+        assert!(refused.reason.contains("400 KB"), "{}", refused.reason);
+        assert_eq!(
+            config(&everything, &[("RATE_LIMIT_PER_MINUTE", "0")])
+                .unwrap()
+                .rate_limit_per_minute,
+            0
+        );
     }
 
     #[test]
