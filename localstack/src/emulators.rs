@@ -362,10 +362,10 @@ impl AwsFront {
     }
 }
 
-/// Dynoxide's database: in memory, or the file [`LocalSettings::DYNAMODB_FILE`] in `data_dir`. A file is opened
-/// in WAL mode with SQLite's default `synchronous = FULL` (libsqlite3-sys's bundled build sets no
-/// other), so a DynamoDB write that was answered is in the fsynced log and survives `kill -9`,
-/// and a power cut as well.
+/// Dynoxide's database: in memory, or the file [`LocalSettings::DYNAMODB_FILE`] in `data_dir`.
+/// A file is opened in WAL mode with SQLite's default `synchronous = FULL` (libsqlite3-sys's
+/// bundled build sets no other), so a DynamoDB write that was answered is in the fsynced log and
+/// survives `kill -9`, and a power cut as well.
 fn open_dynamodb(data_dir: Option<&Path>) -> anyhow::Result<dynoxide::Database> {
     let Some(data_dir) = data_dir else {
         return dynoxide::Database::memory().context("opening Dynoxide's in-memory database");
