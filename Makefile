@@ -141,6 +141,18 @@ bench:
 	cp docs/benchmarks/make-run.json $(BENCH_OUT)/
 	target/local/load-test bench --stack-bin target/local/local-stack --out docs/benchmarks.md --extra-dir $(BENCH_OUT)
 
+## soak: the randomized soak (load-tests/src/soak/) against a local stack in-process for
+## SOAK_FOR (5m; 90s, 300 and 1h work too): shoppers' orders, cancels, holds, expiries, webhooks and
+## duplicate deliveries under a random schedule of injected faults and worker crashes, every
+## invariant checked at a checkpoint every 15 s and the stock watched in between; prints the seed
+## (SOAK_SEED=<n> replays its choices), operations, faults, checks passed and peak memory, and
+## exits 1 when a check fails. Built with the `local` profile, as `make run` is.
+SOAK_FOR ?= 5m
+SOAK_SEED ?=
+.PHONY: soak
+soak:
+	$(CARGO) run --profile local -p order-load-tests --bin load-test -- soak --for $(SOAK_FOR) $(if $(SOAK_SEED),--seed $(SOAK_SEED))
+
 ## fmt: format the workspace in place
 fmt:
 	$(CARGO) fmt --all

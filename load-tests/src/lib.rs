@@ -11,6 +11,7 @@
 //! - [`bench`]: starting the local stack binary per lock mode and running every scenario on it.
 //! - [`partitions`]: the flash sale over 1 and 16 stock shards under the emulated partition limit.
 //! - [`report`]: the markdown report; [`svg`]: its charts, drawn by hand.
+//! - [`soak`]: the randomized soak under injected faults, invariants checked as it runs.
 
 pub mod bench;
 pub mod client;
@@ -18,6 +19,7 @@ pub mod outcome;
 pub mod partitions;
 pub mod report;
 pub mod scenarios;
+pub mod soak;
 pub mod stats;
 pub mod svg;
 

@@ -1,11 +1,13 @@
 //! `load-test`: the load scenarios against any stack (`run`), or both lock modes of the local
-//! stack and the benchmark report (`bench`, what `make bench` calls).
+//! stack and the benchmark report (`bench`, what `make bench` calls), or the randomized soak
+//! under injected faults (`soak`, what `make soak` calls).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use load_tests::bench::{self, BenchOptions};
+use load_tests::soak;
 use load_tests::{Api, Scenario, Sizes, Target, Verdict};
 
 const USAGE: &str = "\
@@ -18,13 +20,16 @@ usage:
   load-test bench --stack-bin PATH --out docs/benchmarks.md [--quick] [--json-out FILE]
                   [--extra-dir target/bench] [--scenarios ...] [--jwt-secret S]
                   [--only locks|partitions]
+  load-test soak [--for 5m] [--seed N] [--shoppers 12] [--checkpoint-every 15s]
 
 --stock-shards: the flash sale's product over N stock items (1-64). --retry-busy: its buyers
 retry a 503 or 409 LOCK_CONFLICT with the same key after a short pause (as with the partition
 limit on). bench --only: one phase (both lock modes, or the partition limit's flash sale over 1
-and 16 shards), replacing its part of the report and keeping the rest.
+and 16 shards), replacing its part of the report and keeping the rest. soak: an in-process
+local stack under random faults; --for takes 300, 300s, 5m; the seed is random unless --seed
+or SOAK_SEED gives it, and printed so that a failure replays.
 
-Exits 1 when a scenario FAILs (bench writes its report first).";
+Exits 1 when a scenario FAILs (bench writes its report first) or a soak check fails.";
 
 /// `--name value` pairs and bare `--flag`s.
 struct Args {
@@ -97,6 +102,7 @@ async fn main() -> ExitCode {
     let outcome = match raw.first().map(String::as_str) {
         Some("run") => run(&raw[1..]).await,
         Some("bench") => bench_command(&raw[1..]).await,
+        Some("soak") => soak(&raw[1..]).await,
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -172,4 +178,33 @@ async fn bench_command(raw: &[String]) -> anyhow::Result<bool> {
             .transpose()?,
     };
     bench::bench(&options).await
+}
+
+async fn soak(raw: &[String]) -> anyhow::Result<bool> {
+    let args = Args::parse(raw)?;
+    let duration = soak::parse_duration(args.value("for").unwrap_or("5m"))
+        .map_err(|e| anyhow::anyhow!("--for: {e}"))?;
+    let seed = match args.number::<u64>("seed")? {
+        Some(seed) => seed,
+        None => match std::env::var("SOAK_SEED") {
+            Ok(text) if !text.trim().is_empty() => text
+                .trim()
+                .parse()
+                .map_err(|_| anyhow::anyhow!("SOAK_SEED: {text:?} is not a number"))?,
+            _ => rand::random(),
+        },
+    };
+    let mut options = soak::SoakOptions::new(duration, seed);
+    if let Some(shoppers) = args.number("shoppers")? {
+        options.shoppers = shoppers;
+    }
+    if let Some(every) = args.value("checkpoint-every") {
+        options.checkpoint_every =
+            soak::parse_duration(every).map_err(|e| anyhow::anyhow!("--checkpoint-every: {e}"))?;
+    }
+    let report = soak::run(&options)
+        .await
+        .with_context(|| format!("soak with seed {seed} (replay with SOAK_SEED={seed})"))?;
+    print!("{}", report.summary());
+    Ok(report.passed())
 }
