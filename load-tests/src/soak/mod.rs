@@ -109,6 +109,17 @@ impl SoakReport {
         self.faults.values().sum()
     }
 
+    /// Faults injected by `<service>.<fault>`, over every operation.
+    pub fn faults_by_kind(&self) -> BTreeMap<String, u64> {
+        let mut kinds = BTreeMap::new();
+        for (key, count) in &self.faults {
+            let mut parts = key.split('.');
+            let (service, fault) = (parts.next().unwrap_or(""), parts.next_back().unwrap_or(""));
+            *kinds.entry(format!("{service}.{fault}")).or_default() += count;
+        }
+        kinds
+    }
+
     /// The compact summary printed at the end.
     pub fn summary(&self) -> String {
         let list = |map: &BTreeMap<String, u64>| {
@@ -139,7 +150,7 @@ impl SoakReport {
             "faults injected: {} over {} schedules ({})",
             self.faults_injected(),
             self.fault_schedules,
-            list(&self.faults)
+            list(&self.faults_by_kind())
         );
         let _ = writeln!(out, "worker crashes: {}", self.worker_crashes);
         let _ = writeln!(
