@@ -20,14 +20,16 @@ usage:
   load-test bench --stack-bin PATH --out docs/benchmarks.md [--quick] [--json-out FILE]
                   [--extra-dir target/bench] [--scenarios ...] [--jwt-secret S]
                   [--only locks|partitions]
-  load-test soak [--for 5m] [--seed N] [--shoppers 12] [--checkpoint-every 15s]
+  load-test soak [--for 5m] [--seed N] [--shoppers 12] [--checkpoint-every 15s] [--tables disk|memory]
 
 --stock-shards: the flash sale's product over N stock items (1-64). --retry-busy: its buyers
 retry a 503 or 409 LOCK_CONFLICT with the same key after a short pause (as with the partition
 limit on). bench --only: one phase (both lock modes, or the partition limit's flash sale over 1
 and 16 shards), replacing its part of the report and keeping the rest. soak: an in-process
 local stack under random faults; --for takes 300, 300s, 5m; the seed is random unless --seed
-or SOAK_SEED gives it, and printed so that a failure replays.
+or SOAK_SEED gives it, and printed so that a failure replays; --tables disk (the default, a
+temporary LOCAL_DATA_DIR) keeps the tables out of the process, so its RSS shows the stack's own
+memory, memory keeps them in it.
 
 Exits 1 when a scenario FAILs (bench writes its report first) or a soak check fails.";
 
@@ -202,9 +204,30 @@ async fn soak(raw: &[String]) -> anyhow::Result<bool> {
         options.checkpoint_every =
             soak::parse_duration(every).map_err(|e| anyhow::anyhow!("--checkpoint-every: {e}"))?;
     }
-    let report = soak::run(&options)
-        .await
-        .with_context(|| format!("soak with seed {seed} (replay with SOAK_SEED={seed})"))?;
+    // On disk by default, as a long-running stack with LOCAL_DATA_DIR: in memory, every order the
+    // run adds stays in the process and RSS grows with the data, hiding what a leak would do.
+    let temporary = match args.value("tables").unwrap_or("disk") {
+        "disk" => {
+            let dir =
+                std::env::temp_dir().join(format!("order-soak-{seed}-{}", std::process::id()));
+            options.data_dir = Some(dir.clone());
+            Some(dir)
+        }
+        "memory" => None,
+        other => anyhow::bail!("--tables: {other:?} is not disk or memory"),
+    };
+    if let Some(dir) = &temporary {
+        println!(
+            "soak: tables on disk in {} (removed at the end)",
+            dir.display()
+        );
+    }
+    let report = soak::run(&options).await;
+    if let Some(dir) = &temporary {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    let report =
+        report.with_context(|| format!("soak with seed {seed} (replay with SOAK_SEED={seed})"))?;
     print!("{}", report.summary());
     Ok(report.passed())
 }

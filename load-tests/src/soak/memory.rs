@@ -20,6 +20,20 @@ pub(crate) fn status_kb(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The size of the files in `dir` (the stack's SQLite database and its write-ahead log), in MB.
+pub(crate) fn tables_mb(dir: &std::path::Path) -> u64 {
+    let bytes: u64 = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|entry| entry.metadata().ok())
+                .map(|meta| meta.len())
+                .sum()
+        })
+        .unwrap_or(0);
+    bytes / (1024 * 1024)
+}
+
 /// The highest `VmRSS` seen by a one-second sampler.
 pub(crate) struct RssSampler {
     peak_kb: Arc<AtomicU64>,

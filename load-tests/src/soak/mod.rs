@@ -48,6 +48,9 @@ pub struct SoakOptions {
     pub checkpoint_every: Duration,
     /// Print a line per checkpoint.
     pub progress: bool,
+    /// Where the stack keeps its tables (`LOCAL_DATA_DIR`); `None`: in memory, where RSS grows
+    /// with every order the run adds.
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 impl SoakOptions {
@@ -59,6 +62,7 @@ impl SoakOptions {
             shoppers: 12,
             checkpoint_every: Duration::from_secs(15),
             progress: true,
+            data_dir: None,
         }
     }
 }
@@ -212,7 +216,7 @@ pub async fn run(options: &SoakOptions) -> anyhow::Result<SoakReport> {
     let seed = options.seed;
     let mut rng = StdRng::seed_from_u64(seed);
     let stock_locks = rng.random_bool(0.5);
-    let mut stack = start_stack(seed, stock_locks).await?;
+    let mut stack = start_stack(seed, stock_locks, options.data_dir.as_deref()).await?;
     let secret = stack
         .config()
         .auth
@@ -322,9 +326,14 @@ pub async fn run(options: &SoakOptions) -> anyhow::Result<SoakReport> {
                     report.late_pushes += checked.late_pushes;
                     let rss = memory::mb(memory::status_kb("VmRSS"));
                     report.rss_mb_at_checkpoints.push(rss);
+                    let tables = options
+                        .data_dir
+                        .as_deref()
+                        .map(memory::tables_mb)
+                        .map_or_else(String::new, |mb| format!(", tables on disk {mb} MB"));
                     if options.progress {
                         println!(
-                            "checkpoint {round} at {:.0?}: quiet after {:.1?}, {} orders this round, {} checks passed, faults so far {}, rss {rss} MB",
+                            "checkpoint {round} at {:.0?}: quiet after {:.1?}, {} orders this round, {} checks passed, faults so far {}, rss {rss} MB{tables}",
                             started.elapsed(),
                             checked.quiet_after,
                             checked.orders,
@@ -392,7 +401,11 @@ pub async fn run(options: &SoakOptions) -> anyhow::Result<SoakReport> {
 
 /// A stack with short holds, a fast sweeper and reconciler, quick redelivery, payments seeded
 /// from the soak's seed, and no rate limit.
-async fn start_stack(seed: u64, stock_locks: bool) -> anyhow::Result<Stack> {
+async fn start_stack(
+    seed: u64,
+    stock_locks: bool,
+    data_dir: Option<&std::path::Path>,
+) -> anyhow::Result<Stack> {
     let mut options = StackOptions {
         config: shared::Config {
             rate_limit_per_minute: 0,
@@ -410,6 +423,7 @@ async fn start_stack(seed: u64, stock_locks: bool) -> anyhow::Result<Stack> {
     options.local.hold_sweep_interval = SWEEP_EVERY;
     options.local.queue_visibility_timeout = Duration::from_secs(1);
     options.local.max_receive_count = 10;
+    options.local.data_dir = data_dir.map(std::path::Path::to_path_buf);
     Stack::start(options)
         .await
         .context("starting the local stack")
