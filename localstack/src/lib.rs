@@ -6,6 +6,7 @@
 //! Every [`Stack`] binds its own port-0 listeners and reads every setting from its
 //! [`StackOptions`], so tests run many stacks in one process side by side.
 
+mod aws_errors;
 mod emulators;
 mod event_source;
 mod faults;

@@ -3,12 +3,12 @@
 //! answered order, and the orders whose queue messages died with the process are settled anyway
 //! (the reconciler re-drives them from the order table).
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -18,10 +18,7 @@ use serde_json::{Value, json};
 use shared::api::auth::mint_hs256;
 use shared::config::DEVELOPMENT_JWT_SECRET;
 
-const LOCAL_STACK: &str = env!("CARGO_BIN_EXE_local-stack");
-
-/// How long the binary may take to print its banner (a cold debug build provisions everything).
-const STARTUP: Duration = Duration::from_secs(60);
+use common::LocalStackProcess;
 
 /// A directory of its own under the system's temporary directory, removed on drop.
 struct DataDir(PathBuf);
@@ -328,92 +325,6 @@ async fn a_restart_on_the_same_data_dir_keeps_products_orders_holds_and_stock() 
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(stock(&client, &http, &product).await, 31);
     stack.shutdown().await;
-}
-
-/// A running `local-stack` process with everything it printed collected; dropping it kills it.
-struct LocalStackProcess {
-    child: Child,
-    output: Arc<Mutex<String>>,
-}
-
-impl LocalStackProcess {
-    /// Starts the binary on ephemeral ports with `env`, and waits for its banner.
-    fn start(env: &[(&str, String)]) -> LocalStackProcess {
-        let mut command = Command::new(LOCAL_STACK);
-        for name in [
-            "AWS_ENDPOINT_URL",
-            "JWT_PUBLIC_KEY",
-            "JWT_SECRET",
-            "LOG_FORMAT",
-            "RUST_LOG",
-        ] {
-            command.env_remove(name);
-        }
-        let mut child = command
-            .envs([("HTTP_PORT", "0"), ("WS_PORT", "0"), ("AWS_PORT", "0")])
-            .envs(env.iter().map(|(name, value)| (name, value)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the local-stack binary starts");
-        let output = Arc::new(Mutex::new(String::new()));
-        collect(child.stdout.take().unwrap(), &output);
-        collect(child.stderr.take().unwrap(), &output);
-        let process = LocalStackProcess { child, output };
-        let started = Instant::now();
-        while process.banner_value("  export ADMIN_TOKEN=").is_none() {
-            assert!(
-                started.elapsed() < STARTUP,
-                "no banner within {STARTUP:?}:\n{}",
-                process.output()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        process
-    }
-
-    fn output(&self) -> String {
-        self.output.lock().unwrap().clone()
-    }
-
-    /// The rest of the banner line that starts with `prefix`, up to the first space.
-    fn banner_value(&self, prefix: &str) -> Option<String> {
-        self.output().lines().find_map(|line| {
-            line.strip_prefix(prefix)
-                .map(|rest| rest.trim_start().split(' ').next().unwrap().to_owned())
-        })
-    }
-
-    fn http_url(&self) -> String {
-        self.banner_value("  HTTP API").unwrap()
-    }
-
-    /// SIGKILL (what `Child::kill` sends on Unix): no handler runs, nothing is flushed.
-    fn kill_9(mut self) {
-        self.child.kill().expect("the process is killed");
-        self.child.wait().expect("the killed process is reaped");
-    }
-}
-
-impl Drop for LocalStackProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Appends everything `stream` yields to `output`, line by line, on a thread of its own.
-fn collect(stream: impl Read + Send + 'static, output: &Arc<Mutex<String>>) {
-    let output = Arc::clone(output);
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            let mut output = output.lock().unwrap();
-            output.push_str(&line);
-            output.push('\n');
-        }
-    });
 }
 
 /// What a buyer finally got for one idempotency key.

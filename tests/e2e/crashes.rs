@@ -8,28 +8,15 @@ use std::time::Duration;
 
 use localstack::{FaultKind, FaultRule, FaultService, StackOptions};
 use reqwest::StatusCode;
-use serde_json::Value;
 
 use crate::payments::settled_status;
-use crate::support::{drain_ws_events, order_body, spawn_pipeline};
+use crate::support::{drain_ws_events, order_body, pushes_by_order, spawn_pipeline};
 
 fn quick_pipeline(options: &mut StackOptions) {
     options.config.payments.seed = Some(7);
     options.local.queue_visibility_timeout = Duration::from_secs(2);
     options.local.max_receive_count = 10;
     options.config.reconcile_after = Duration::from_secs(2);
-}
-
-/// Statuses pushed per order id.
-fn pushes(events: &[Value]) -> HashMap<String, Vec<String>> {
-    let mut by_order: HashMap<String, Vec<String>> = HashMap::new();
-    for event in events {
-        by_order
-            .entry(event["order_id"].as_str().unwrap_or_default().to_owned())
-            .or_default()
-            .push(event["status"].as_str().unwrap_or_default().to_owned());
-    }
-    by_order
 }
 
 /// The placing function hangs in `SendMessage` after its transaction committed and its client
@@ -77,7 +64,7 @@ async fn a_function_dying_between_commit_and_enqueue_leaves_the_order_to_the_rec
     )
     .await;
     let events = drain_ws_events(&mut ws, Duration::from_secs(2)).await;
-    let pushed = pushes(&events);
+    let pushed = pushes_by_order(&events);
     assert_eq!(
         pushed.get(&id).map(Vec::as_slice),
         Some(&["PROCESSING".to_owned(), status.clone()][..]),
@@ -166,7 +153,7 @@ async fn a_consumer_killed_mid_batch_is_redelivered_and_each_order_settles_once(
         settled.insert(id.clone(), status);
     }
     let events = drain_ws_events(&mut ws, Duration::from_secs(3)).await;
-    let pushed = pushes(&events);
+    let pushed = pushes_by_order(&events);
     for id in &ids {
         let statuses = pushed.get(id).cloned().unwrap_or_default();
         let terminal: Vec<&String> = statuses.iter().filter(|s| *s != "PROCESSING").collect();

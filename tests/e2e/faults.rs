@@ -5,7 +5,6 @@
 //! tables held, and that a retry with the same idempotency key ends in exactly one order. The
 //! figures are printed for docs/reliability.md (`-- --nocapture`).
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use localstack::{FaultKind, FaultRule, FaultService, StackOptions};
@@ -13,7 +12,9 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::payments::settled_status;
-use crate::support::{TestStack, WsClient, drain_ws_events, next_ws_event, spawn, spawn_pipeline};
+use crate::support::{
+    TestStack, WsClient, drain_ws_events, next_ws_event, pushes_by_order, spawn, spawn_pipeline,
+};
 
 const TRANSACT: Option<&str> = Some("TransactWriteItems");
 
@@ -312,18 +313,6 @@ async fn a_write_applied_but_unanswered_makes_exactly_one_order_that_still_settl
         "after the retry: 200 replay of the same order, which the reconciler settled {status}; stock {stock} + live units {live} = 20"
     );
     stack.stack.shutdown().await;
-}
-
-/// Every event a client received, by order id: the statuses pushed, in order.
-fn pushes_by_order(events: &[Value]) -> HashMap<String, Vec<String>> {
-    let mut by_order: HashMap<String, Vec<String>> = HashMap::new();
-    for event in events {
-        by_order
-            .entry(event["order_id"].as_str().unwrap_or_default().to_owned())
-            .or_default()
-            .push(event["status"].as_str().unwrap_or_default().to_owned());
-    }
-    by_order
 }
 
 async fn connected(stack: &TestStack, user: &str) -> WsClient {

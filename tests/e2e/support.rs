@@ -460,6 +460,19 @@ impl TestStack {
     }
 }
 
+/// Every event a client received, by order id: the statuses pushed, in order.
+pub fn pushes_by_order(events: &[Value]) -> std::collections::HashMap<String, Vec<String>> {
+    let mut by_order: std::collections::HashMap<String, Vec<String>> =
+        std::collections::HashMap::new();
+    for event in events {
+        by_order
+            .entry(event["order_id"].as_str().unwrap_or_default().to_owned())
+            .or_default()
+            .push(event["status"].as_str().unwrap_or_default().to_owned());
+    }
+    by_order
+}
+
 /// Reads events from `client` until none arrives for `quiet`.
 pub async fn drain_ws_events(client: &mut WsClient, quiet: Duration) -> Vec<Value> {
     let mut events = vec![];

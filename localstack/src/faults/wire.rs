@@ -5,6 +5,7 @@ use http::{HeaderValue, Response, StatusCode};
 use serde_json::{Value, json};
 
 use super::FaultKind;
+use crate::aws_errors::{aws_error, transaction_canceled};
 
 /// What a DynamoDB request names: its tables, and how many actions a transaction holds.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -48,7 +49,7 @@ impl FaultResponse {
     /// DynamoDB's answer for `fault` to `operation` (`actions`: a transaction's action count).
     pub(crate) fn dynamodb(fault: FaultKind, operation: &str, actions: usize) -> Response<Body> {
         let dynamodb = |status, error: &str, message: &str| {
-            aws_json(
+            aws_error(
                 status,
                 &json!({
                     "__type": format!("com.amazonaws.dynamodb.v20120810#{error}"),
@@ -66,21 +67,7 @@ impl FaultResponse {
                         _ => json!({"Code": "None"}),
                     })
                     .collect();
-                let codes: Vec<&str> = reasons
-                    .iter()
-                    .map(|r| r["Code"].as_str().unwrap_or("None"))
-                    .collect();
-                aws_json(
-                    StatusCode::BAD_REQUEST,
-                    &json!({
-                        "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
-                        "Message": format!(
-                            "Transaction cancelled, please refer cancellation reasons for specific reasons [{}]",
-                            codes.join(", ")
-                        ),
-                        "CancellationReasons": reasons,
-                    }),
-                )
+                transaction_canceled(reasons)
             }
             FaultKind::TransactionConflict => dynamodb(
                 StatusCode::BAD_REQUEST,
@@ -93,7 +80,7 @@ impl FaultResponse {
                 "The level of configured provisioned throughput for the table was exceeded. \
                  Consider increasing your provisioning level with the UpdateTable API.",
             ),
-            FaultKind::Throttling => aws_json(
+            FaultKind::Throttling => aws_error(
                 StatusCode::BAD_REQUEST,
                 &json!({
                     "__type": "com.amazon.coral.availability#ThrottlingException",
@@ -125,7 +112,7 @@ impl FaultResponse {
                 "We encountered an internal error. Please try again. (injected)",
             ),
         };
-        let mut response = aws_json(
+        let mut response = aws_error(
             status,
             &json!({ "__type": format!("com.amazonaws.sqs#{code}"), "message": message }),
         );
@@ -160,22 +147,6 @@ impl FaultResponse {
         headers.insert("x-amzn-errortype", HeaderValue::from_static(error_type));
         response
     }
-}
-
-fn aws_json(status: StatusCode, body: &Value) -> Response<Body> {
-    let mut response = Response::new(Body::from(body.to_string()));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/x-amz-json-1.0"),
-    );
-    headers.insert(
-        "x-amzn-requestid",
-        HeaderValue::from_str(&uuid::Uuid::new_v4().simple().to_string())
-            .unwrap_or_else(|_| HeaderValue::from_static("local")),
-    );
-    response
 }
 
 #[cfg(test)]

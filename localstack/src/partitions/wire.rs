@@ -9,8 +9,9 @@ use serde_json::{Value, json};
 use super::cost::Item;
 use super::{Charge, PartitionKey, Partitions, TARGET_PREFIX};
 use crate::LOCAL_ACCOUNT_ID;
+pub(super) use crate::aws_errors::aws_error;
+use crate::aws_errors::{JSON_CONTENT_TYPE, transaction_canceled};
 
-const JSON_CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 /// What DynamoDB says when an on-demand table's key is throttled (the API reference's
 /// cancellation reasons quote it).
 const TABLE_MESSAGE: &str = "Throughput exceeds the current capacity of your table or index. \
@@ -72,21 +73,7 @@ impl Partitions {
                 }
             })
             .collect();
-        let codes: Vec<&str> = reasons
-            .iter()
-            .map(|r| r["Code"].as_str().unwrap_or("None"))
-            .collect();
-        aws_error(
-            StatusCode::BAD_REQUEST,
-            &json!({
-                "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
-                "Message": format!(
-                    "Transaction cancelled, please refer cancellation reasons for specific reasons [{}]",
-                    codes.join(", ")
-                ),
-                "CancellationReasons": reasons,
-            }),
-        )
+        transaction_canceled(reasons)
     }
 
     fn arn(&self, key: &PartitionKey) -> String {
@@ -106,22 +93,6 @@ fn reason_of(key: &PartitionKey) -> &'static str {
         Some(_) => "IndexWriteKeyRangeThroughputExceeded",
         None => "TableWriteKeyRangeThroughputExceeded",
     }
-}
-
-/// An error answer in DynamoDB's JSON protocol.
-pub(super) fn aws_error(status: StatusCode, body: &Value) -> Response<Body> {
-    let mut response = Response::new(Body::from(body.to_string()));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static(JSON_CONTENT_TYPE),
-    );
-    response.headers_mut().insert(
-        "x-amzn-requestid",
-        HeaderValue::from_str(&uuid::Uuid::new_v4().simple().to_string())
-            .unwrap_or_else(|_| HeaderValue::from_static("local")),
-    );
-    response
 }
 
 /// What DynamoDB did with a forwarded write.
