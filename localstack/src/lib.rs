@@ -130,6 +130,15 @@ impl Stack {
             local.http_port,
             &config.aws_region,
             gateway::cors::CorsPolicy::new(&local.cors_allow_origins),
+            gateway::ConsoleSettings {
+                ws_url: format!("ws://{ws_addr}"),
+                // With JWT_PUBLIC_KEY set only RS256 tokens pass, and the stack cannot sign those.
+                jwt_secret: config
+                    .auth
+                    .jwt_secret
+                    .clone()
+                    .filter(|_| config.auth.jwt_public_key.is_none()),
+            },
         )
         .await
         .with_context(|| format!("serving the HTTP API on 127.0.0.1:{}", local.http_port))?;

@@ -132,8 +132,8 @@ fn print_banner(stack: &Stack, data_dir: Option<&Path>) {
         .filter(|_| config.auth.jwt_public_key.is_none())
     else {
         println!(
-            "\nLocal stack ready: HTTP API {} (JWT_PUBLIC_KEY is set: bring RS256 tokens).\n  Tables kept    {data}",
-            stack.http_url()
+            "\nLocal stack ready: HTTP API {http} (JWT_PUBLIC_KEY is set: bring RS256 tokens).\n  Console        {http}/  (paste a token: no development tokens)\n  Tables kept    {data}",
+            http = stack.http_url()
         );
         return;
     };
@@ -145,6 +145,7 @@ fn print_banner(stack: &Stack, data_dir: Option<&Path>) {
 Local stack ready.
 
   HTTP API       {http}
+  Console        {http}/
   WebSocket API  {ws}/?token=<JWT>  (management API: {ws_management}/@connections/{{connectionId}})
   AWS endpoint   {aws}  (DynamoDB and SQS; export AWS_ENDPOINT_URL={aws} to point SDK clients and the AWS CLI at it)
   Order queue    {queue}

@@ -6,9 +6,11 @@
 //! - [`handler`]: the [`HttpHandler`] / [`WsHandler`] traits the gateway invokes.
 //! - [`http_api`]: the HTTP API (payload format 2.0) and its event; [`routes`]: route selection;
 //!   [`cors`]: CORS as the template configures it.
+//! - [`console`]: the developer console the HTTP API serves at `/` (local stack only).
 //! - [`ws`]: the WebSocket API, its connections and its management API (`@connections`).
 //! - [`request_parts`]: headers, cookies and query strings, converted alike for both APIs.
 
+mod console;
 pub mod cors;
 mod handler;
 mod http_api;
@@ -24,6 +26,7 @@ use tokio::net::TcpListener;
 
 use crate::server::StopSignal;
 
+pub(crate) use self::console::ConsoleSettings;
 pub(crate) use self::handler::{HttpHandler, WsHandler};
 pub(crate) use self::http_api::serve_http;
 pub(crate) use self::ws::{bind_ws, serve_ws};

@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 
 use self::event::{HttpCall, Invocation};
 use super::HttpHandler;
+use super::console::{self, ConsoleSettings};
 use super::cors::CorsPolicy;
 use super::routes::RouteTable;
 use crate::server::ServerTask;
@@ -26,7 +27,7 @@ const MAX_REQUEST_BYTES: usize = 10 * 1024 * 1024;
 
 /// The HTTP API's description (`openapi.yaml` at the repository root), served at
 /// [`OPENAPI_PATH`] next to the routes it describes.
-const OPENAPI_YAML: &str = include_str!("../../../../openapi.yaml");
+pub(super) const OPENAPI_YAML: &str = include_str!("../../../../openapi.yaml");
 /// Where the local gateway serves [`OPENAPI_YAML`] (not an API Gateway route).
 const OPENAPI_PATH: &str = "/openapi.yaml";
 
@@ -38,13 +39,14 @@ struct HttpGateway<H> {
     cors: CorsPolicy,
 }
 
-/// Serves the HTTP API on 127.0.0.1:`port` (0 = ephemeral) with `cors`; returns the task and the
-/// bound address.
+/// Serves the HTTP API on 127.0.0.1:`port` (0 = ephemeral) with `cors`, and the developer console
+/// (`GET /`) with `console`; returns the task and the bound address.
 pub(crate) async fn serve_http<H: HttpHandler>(
     handler: H,
     port: u16,
     region: &str,
     cors: CorsPolicy,
+    console: ConsoleSettings,
 ) -> anyhow::Result<(ServerTask, SocketAddr)> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
         .await
@@ -64,6 +66,8 @@ pub(crate) async fn serve_http<H: HttpHandler>(
             OPENAPI_PATH,
             axum::routing::get(serve_openapi).fallback(serve_request::<H>),
         )
+        // The console's paths likewise: their own method served, any other to the API.
+        .merge(console::routes(console, serve_request::<H>))
         .fallback(serve_request::<H>)
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&gateway),
