@@ -70,7 +70,16 @@ function errorText(answer) {
   if (answer.network) return `network error: ${answer.network}`;
   const body = answer.body || {};
   const code = body.error_code ? `${body.error_code}: ` : "";
-  return `${answer.status} ${code}${body.message || "request failed"}`;
+  return `${answer.status} ${code}${body.message || "request failed"}${detailsText(body.details)}`;
+}
+
+/** The error's `details` in one line: each field with its messages, or its value. */
+function detailsText(details) {
+  if (!details || typeof details !== "object") return "";
+  const parts = Object.entries(details).map(([field, value]) =>
+    `${field}: ${Array.isArray(value) ? value.join(", ") : typeof value === "object" ? JSON.stringify(value) : value}`,
+  );
+  return parts.length ? ` (${parts.join("; ")})` : "";
 }
 
 /** Decodes a JWT's claims without verifying it (the API verifies); null when it is not a JWT. */
@@ -358,7 +367,7 @@ function renderProductSelects() {
 function fillSelect(select, extra) {
   const wanted = [
     ...extra,
-    ...state.productOrder.map((id) => [id, `${state.products.get(id).name} (${id})`]),
+    ...state.productOrder.map((id) => [id, `${state.products.get(id).name} (${id.length > 20 ? shortId(id) : id})`]),
   ];
   const current = [...select.options].map((o) => `${o.value}\u0000${o.textContent}`).join("\u0001");
   const next = wanted.map(([v, t]) => `${v}\u0000${t}`).join("\u0001");
@@ -654,6 +663,7 @@ function newSale(runId, productId, buyerCount) {
     lockConflicts: 0,
     insufficient: 0,
     unavailable: 0,
+    failed: 0,
     errors: [],
     orders: new Map(), // order id -> {answeredAt, settledAt, status}
     lags: [],
@@ -672,6 +682,7 @@ async function startSale() {
   const runId = Date.now().toString(36).slice(-6);
   $("sale-start").disabled = true;
   resetConservation();
+  resetFigures();
   setSaleState("running", "Preparing the product and the buyers\u2026");
   let sale;
   try {
@@ -699,7 +710,15 @@ async function startSale() {
   }
 }
 
+function resetFigures() {
+  for (const id of ["sale-orders-per-second", "sale-sold", "sale-stock-now", "sale-lock-conflicts", "sale-insufficient", "sale-lag-p50", "sale-lag-p95"]) {
+    setText(id, 0);
+  }
+  for (const line of document.querySelectorAll(".spark polyline")) line.remove();
+}
+
 async function prepareBuyers(sale) {
+  setText("sale-message", `Minting ${sale.buyerCount} buyer tokens and opening their WebSockets\u2026`);
   const tokens = await Promise.all(
     Array.from({ length: sale.buyerCount }, (_, i) => mintToken(`sale-${sale.runId}-${i}`, false)),
   );
@@ -717,6 +736,7 @@ function onBuyerEvent(sale, message) {
   const entry = sale.orders.get(message.order_id) || { answeredAt: null, settledAt: null };
   entry.status = message.status;
   if (entry.settledAt === null) {
+    if (message.status === "FAILED") sale.failed += 1;
     entry.settledAt = performance.now();
     if (entry.answeredAt !== null) sale.lags.push(Math.max(0, entry.settledAt - entry.answeredAt));
   }
@@ -837,12 +857,16 @@ function drawCharts(sale) {
   drawSpark("sale-chart-refusals", sale.series.refusals, "LOCK_CONFLICT and INSUFFICIENT_STOCK refusals per second");
 }
 
-/** A sparkline: the series scaled into the 120 x 36 viewBox, newest on the right. */
+/**
+ * A sparkline: the series scaled into the 120 x 36 viewBox, newest on the right. The x axis
+ * grows with the sale (at least 20 points, at most CHART_POINTS), so a short sale fills the chart.
+ */
 function drawSpark(id, series, label) {
   const svg = $(id);
   const max = Math.max(1, ...series);
-  const step = 120 / Math.max(1, CHART_POINTS - 1);
-  const offset = CHART_POINTS - series.length;
+  const width = Math.max(20, series.length);
+  const step = 120 / (width - 1);
+  const offset = width - series.length;
   const points = series
     .map((value, i) => `${((offset + i) * step).toFixed(1)},${(34 - (value / max) * 32).toFixed(1)}`)
     .join(" ");
@@ -938,6 +962,9 @@ function saleSummary(sale) {
     `${sale.sold} units sold to ${sale.buyerCount} buyers on product ${sale.productId}`,
     `${sale.lockConflicts} lock conflicts and ${sale.unavailable} unavailable answers retried`,
   ];
+  if (sale.failed > 0) {
+    parts.push(`${sale.failed} payments failed and gave their units back (units sold can exceed the stock)`);
+  }
   const left = unsettled(sale);
   if (left > 0) parts.push(`${left} orders still unsettled after 60 s`);
   if (sale.errors.length) parts.push(`errors: ${sale.errors.slice(0, 3).join("; ")}`);
@@ -971,6 +998,13 @@ function resolveRef(document, node) {
     .reduce((value, key) => (value ? value[key.replace(/~1/g, "/").replace(/~0/g, "~")] : undefined), document) || node;
 }
 
+/** A description's first sentence, on one line. */
+function firstSentence(text) {
+  const flat = String(text).replace(/\s+/g, " ").trim();
+  const end = flat.search(/\.\s/);
+  return end === -1 ? flat : flat.slice(0, end + 1);
+}
+
 function schemaName(document, requestBody) {
   const body = resolveRef(document, requestBody);
   const content = body && body.content && body.content["application/json"];
@@ -993,7 +1027,7 @@ function operationDetails(document, path, method, operation) {
   if (parameters.length) {
     list.append(el("dt", {}, "Parameters"));
     const items = parameters.map((p) =>
-      el("li", {}, el("code", {}, p.name), ` (${p.in}${p.required ? ", required" : ""})${p.description ? `: ${p.description.split("\n")[0]}` : ""}`),
+      el("li", {}, el("code", {}, p.name), ` (${p.in}${p.required ? ", required" : ""})${p.description ? `: ${firstSentence(p.description)}` : ""}`),
     );
     list.append(el("dd", {}, el("ul", {}, ...items)));
   }
@@ -1001,7 +1035,7 @@ function operationDetails(document, path, method, operation) {
   if (body) list.append(el("dt", {}, "Request body"), el("dd", {}, el("code", {}, body)));
   const responses = Object.entries(operation.responses || {}).map(([code, response]) => {
     const resolved = resolveRef(document, response);
-    return el("li", {}, el("code", {}, code), ` ${(resolved && resolved.description) || ""}`.split("\n")[0]);
+    return el("li", {}, el("code", {}, code), ` ${firstSentence((resolved && resolved.description) || "")}`);
   });
   list.append(el("dt", {}, "Responses"), el("dd", {}, el("ul", {}, ...responses)));
   details.append(list);
