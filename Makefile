@@ -22,6 +22,7 @@ test: fmt-check lint lint-template $(VENV)/.moto-installed
 	$(MAKE) contract-test
 	$(MAKE) localstack-path-test
 	$(MAKE) lambda-smoke-test
+	$(MAKE) browser-test
 
 ## .venv with moto's server, pinned in $(MOTO_REQUIREMENTS): the independent SQS the queue-semantics
 ## tests check rustack-sqs against. Reinstalled when the pins change.
@@ -70,6 +71,40 @@ lambda-deps-check:
 .PHONY: lambda-smoke-test
 lambda-smoke-test: $(TOOLS)/lambda/.installed
 	CARGO='$(CARGO)' LAMBDA_TOOLS='$(abspath $(TOOLS))/lambda' bash tests/lambda/smoke.sh
+
+## browser-test: the console (GET /) in headless Chromium, driven by Selenium (pinned in
+## localstack/python/browser.txt, into .tools/browser) against a fresh local stack: the page loads
+## without console errors, an order placed in it reaches its terminal event, a small flash sale ends
+## with the numbers the API reports, and the page works at phone width (tests/browser/run.sh;
+## LOCAL_STACK_BIN=<path> skips the cargo build). Debian's chromium and chromium-driver come from
+## browser-deps; Selenium never downloads a browser or a driver.
+.PHONY: browser-test browser-deps screenshots
+browser-test: browser-deps $(TOOLS)/browser/.installed
+	CARGO='$(CARGO)' BROWSER_TOOLS='$(abspath $(TOOLS))/browser' bash tests/browser/run.sh
+
+## screenshots: the browser tests again, writing docs/console-desktop.png (1280x900, mid flash
+## sale) and docs/console-phone.png (390 wide, the whole page)
+screenshots: browser-deps $(TOOLS)/browser/.installed
+	CARGO='$(CARGO)' BROWSER_TOOLS='$(abspath $(TOOLS))/browser' SCREENSHOT_DIR='$(abspath docs)' \
+	  bash tests/browser/run.sh
+
+## browser-deps: Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver),
+## installed with apt only when missing: as root, else through sudo; if neither works, it says what
+## to run
+BROWSER_DEBS := chromium chromium-driver
+BROWSER_APT := apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(BROWSER_DEBS)
+browser-deps:
+	@dpkg -s $(BROWSER_DEBS) >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then sh -c '$(BROWSER_APT)'; \
+	  elif command -v sudo >/dev/null 2>&1 && sudo sh -c '$(BROWSER_APT)'; then :; \
+	  else \
+	    echo "browser: $(BROWSER_DEBS) are missing and could not be installed (neither root nor sudo)."; \
+	    echo "As root, run:  apt-get update && apt-get install -y --no-install-recommends $(BROWSER_DEBS)"; \
+	    echo "then run make again."; \
+	    exit 1; \
+	  fi; \
+	}
+	@echo "browser: $(BROWSER_DEBS) installed ($$(/usr/bin/chromium --version 2>/dev/null))"
 
 ## lint-template: template.yaml through cfn-lint with the Serverless Rules, then `sam validate
 ## --lint`, then what sam local would give each function (localstack/sam-local-check.py); all
