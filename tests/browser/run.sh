@@ -68,16 +68,16 @@ LOCAL_STACK_BIN=$(local_stack_bin "$ROOT")
 [[ -x $LOCAL_STACK_BIN ]] || fail "no local stack binary at $LOCAL_STACK_BIN"
 
 # Free ports, state in memory, its own emulators (no AWS_ENDPOINT_URL) and its development secret
-# (the console's dev tokens), whatever the caller's environment says. A fixed PAYMENT_SEED makes the
-# simulated payments the same every run (the tests accept PAID and FAILED alike). Rate limiting off:
-# the flash sale's buyers and the page's own refreshes would otherwise share one minute's budget
-# with every test in the file, and the limiter has its own tests (tests/e2e/rate_limit.rs).
-# HOLD_SWEEP_SECONDS=1: expired holds go back at once, as a user of the page expects.
+# (the console's dev tokens), whatever the caller's environment says. Otherwise the settings of
+# `make run`, the rate limit (120 a minute) included, so the page is tested as a developer sees it:
+# payments settle as soon as the consumer takes them (no CANCEL_WINDOW_SECONDS), one in five is
+# declined (the tests accept PAID and FAILED alike), and PAYMENT_SEED makes the gateway's choices
+# repeatable. HOLD_SWEEP_SECONDS=1: an expired hold gives its stock back at once.
 log "starting the local stack ($LOCAL_STACK_BIN)"
 setsid env -u AWS_ENDPOINT_URL -u JWT_SECRET -u JWT_PUBLIC_KEY -u LOCAL_DATA_DIR -u ORDER_QUEUE_URL \
     -u WS_MANAGEMENT_ENDPOINT -u CANCEL_WINDOW_SECONDS -u CORS_ALLOW_ORIGINS \
-    HTTP_PORT=0 WS_PORT=0 AWS_PORT=0 LOG_FORMAT=json PAYMENT_SEED=7 RATE_LIMIT_PER_MINUTE=0 \
-    HOLD_SWEEP_SECONDS=1 \
+    -u RATE_LIMIT_PER_MINUTE -u PAYMENT_SUCCESS_RATE -u PAYMENT_TRANSIENT_ERROR_RATE -u STOCK_LOCKS \
+    HTTP_PORT=0 WS_PORT=0 AWS_PORT=0 LOG_FORMAT=json PAYMENT_SEED=7 HOLD_SWEEP_SECONDS=1 \
     "$LOCAL_STACK_BIN" >"$WORK/stack.log" 2>&1 </dev/null &
 STACK_PID=$!
 wait_for_banner "$WORK/stack.log" "$STACK_PID" "$STARTUP_SECS" || fail "the local stack did not get ready"
