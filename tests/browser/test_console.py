@@ -14,6 +14,7 @@ import sys
 import time
 import unittest
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 
@@ -27,6 +28,8 @@ from selenium.webdriver.support.ui import Select
 CONSOLE_URL = os.environ.get("CONSOLE_URL", "http://127.0.0.1:3000").rstrip("/")
 SCREENSHOT_DIR = os.environ.get("SCREENSHOT_DIR") or None
 CHROMIUM = "/usr/bin/chromium"
+# Given the browser and the driver, Selenium Manager has nothing to fetch; offline, it never tries.
+os.environ.setdefault("SE_OFFLINE", "true")
 CHROMEDRIVER = "/usr/bin/chromedriver"
 
 DESKTOP = (1280, 900)
@@ -46,7 +49,7 @@ def start_chromium(width, height):
     options.binary_location = CHROMIUM
     for argument in (
         "--headless=new",
-        "--no-sandbox",  # root in a container: the sandbox needs user namespaces
+        "--no-sandbox",  # Chromium's sandbox refuses root, and wants user namespaces containers lack
         "--disable-dev-shm-usage",
         "--disable-gpu",
         "--hide-scrollbars",
@@ -141,7 +144,7 @@ def api_orders(token):
     """Every order of the token's user (all pages)."""
     orders, cursor = [], None
     while True:
-        path = "/orders?limit=50" + (f"&cursor={urllib.request.quote(cursor)}" if cursor else "")
+        path = "/orders?limit=50" + (f"&cursor={urllib.parse.quote(cursor)}" if cursor else "")
         status, body = api("GET", path, token)
         assert status == 200, f"GET {path}: {status} {body}"
         orders += body["data"]
