@@ -48,6 +48,28 @@ async fn order_status(stack: &TestStack, user: &str, id: &str) -> String {
     reply.body["data"]["status"].as_str().unwrap().to_owned()
 }
 
+/// A webhook refused as unauthenticated that left alice's order in `status` and the product at 7.
+async fn assert_refused_and_unchanged(
+    stack: &TestStack,
+    reply: &crate::support::Reply,
+    (order_id, status): (&str, &str),
+    product: &str,
+    case: &str,
+) {
+    assert_eq!(
+        (reply.status, reply.code()),
+        (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
+        "{case}: {}",
+        reply.body
+    );
+    assert_eq!(
+        order_status(stack, "alice", order_id).await,
+        status,
+        "{case}"
+    );
+    assert_eq!(stack.stock(product).await, 7, "{case}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn missing_bad_and_stale_signatures_are_refused_and_change_nothing() {
     let stack = stack_without_consumer().await;
@@ -99,19 +121,8 @@ async fn missing_bad_and_stale_signatures_are_refused_and_change_nothing() {
 
     for (case, signature) in &cases {
         let (reply, _) = stack.webhook_signed(&body, signature.as_deref()).await;
-        assert_eq!(
-            (reply.status, reply.code()),
-            (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
-            "{case}: {:?} -> {}",
-            signature,
-            reply.body
-        );
-        assert_eq!(
-            order_status(&stack, "alice", &order_id).await,
-            "PENDING",
-            "{case}"
-        );
-        assert_eq!(stack.stock(&product).await, 7, "{case}");
+        let case = format!("{case}: {signature:?}");
+        assert_refused_and_unchanged(&stack, &reply, (&order_id, "PENDING"), &product, &case).await;
     }
 
     // None of the refusals was stored under the key: a good delivery of it settles the order,
@@ -658,18 +669,7 @@ async fn a_replay_outside_the_window_is_refused_and_changes_nothing() {
     ];
     for (case, signature) in &cases {
         let (reply, _) = stack.webhook_signed(&failure, Some(signature)).await;
-        assert_eq!(
-            (reply.status, reply.code()),
-            (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
-            "{case}: {}",
-            reply.body
-        );
-        assert_eq!(
-            order_status(&stack, "alice", &order_id).await,
-            "PENDING",
-            "{case}"
-        );
-        assert_eq!(stack.stock(&product).await, 7, "{case}");
+        assert_refused_and_unchanged(&stack, &reply, (&order_id, "PENDING"), &product, case).await;
     }
 
     let success = webhook_body("evt-ok", &order_id, true);
@@ -696,17 +696,6 @@ async fn a_replay_outside_the_window_is_refused_and_changes_nothing() {
         let (reply, _) = stack
             .webhook_signed(body, Some(&webhook_signature(SECRET, t, body)))
             .await;
-        assert_eq!(
-            (reply.status, reply.code()),
-            (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
-            "{case}: {}",
-            reply.body
-        );
-        assert_eq!(
-            order_status(&stack, "alice", &order_id).await,
-            "PAID",
-            "{case}"
-        );
-        assert_eq!(stack.stock(&product).await, 7, "{case}");
+        assert_refused_and_unchanged(&stack, &reply, (&order_id, "PAID"), &product, case).await;
     }
 }
