@@ -13,6 +13,7 @@ use futures::StreamExt;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
+use shared::domain::{IdempotencyKey, OrderId, UserId};
 use tokio::sync::RwLock;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
@@ -425,25 +426,15 @@ fn webhook_body(key: &str, order_id: &str, success: bool) -> Value {
     }
 }
 
-/// The order id the API derives from (user, key): lowercase hex of the first 16 bytes of
-/// SHA-256(`<user>` "\n" `<key>`), as a payment provider computes it.
+/// The order id the API derives from (user, key), as a payment provider computes it
+/// (`OrderId::for_key`); the soak's users and keys are valid ids.
 pub(crate) fn derived_order_id(user: &str, key: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(format!("{user}\n{key}").as_bytes());
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    let user = UserId::parse(user).expect("the soak's user ids are valid");
+    let key = IdempotencyKey::parse(key).expect("the soak's keys are valid");
+    OrderId::for_key(&user, &key).as_str().to_owned()
 }
 
-/// `t=<timestamp>,v1=<hex HMAC-SHA256 of "<t>.<body>">`.
+/// `t=<timestamp>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, as the payment provider signs.
 fn webhook_signature(secret: &str, timestamp: i64, body: &str) -> String {
-    use hmac::{Hmac, KeyInit, Mac};
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
-        .expect("HMAC takes a key of any length");
-    mac.update(format!("{timestamp}.{body}").as_bytes());
-    let code: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("t={timestamp},v1={code}")
+    shared::domain::webhook::sign(secret.as_bytes(), timestamp, body.as_bytes())
 }
