@@ -154,8 +154,8 @@ arm64-toolchain:
 ## the load scenarios against the local stack in both STOCK_LOCKS modes, the backend ceiling and
 ## the cost per order (load-tests/), the Lambda figures (stripped release size, cold start against
 ## a local Runtime API, peak memory; handler CPU with criterion: lambda-bench/), the embedded
-## DynamoDB's transaction rate over 60,000 transactions, and the flash sale over 1 and 16 stock
-## shards under the emulated partition limit (rerun alone: load-tests/README.md). Builds included;
+## DynamoDB's transaction rate over 60,000 transactions, and a hot product over 1, 8 and 64 stock
+## shards under AWS_CONDITIONS=on, lock-free and locked (rerun alone: load-tests/README.md). Builds included;
 ## see docs/benchmarks.md for how long it takes. The `make run` options are measured apart
 ## (load-tests/scripts/make-run-options.sh, half an hour) into docs/benchmarks/make-run.json, which
 ## the report reads.
@@ -181,7 +181,9 @@ bench:
 ## duplicate deliveries under a random schedule of injected faults and worker crashes, every
 ## invariant checked at a checkpoint every 15 s and the stock watched in between; prints the seed
 ## (SOAK_SEED=<n> replays its choices), operations, faults, checks passed and peak memory, and
-## exits 1 when a check fails. Built with the `local` profile, as `make run` is.
+## exits 1 when a check fails. Built with the `local` profile, as `make run` is. Under AWS
+## conditions: `AWS_CONDITIONS=on make soak` (AWS_LATENCY, PARTITION_SCALE, PARTITION_WRITE_UNITS
+## and PARTITION_READ_UNITS pass through too; load-tests/src/soak/mod.rs).
 SOAK_FOR ?= 5m
 SOAK_SEED ?=
 .PHONY: soak

@@ -1,8 +1,9 @@
 //! `make bench`: the local stack binary started once per lock mode as a child process, its
 //! addresses read from its banner, every scenario run against it, the stack stopped with SIGTERM;
-//! then once more with the partition limit on for the flash sale over stock shards
-//! (`partitions`); then the report. `--only` runs one of the two phases and keeps the report's
-//! other sections.
+//! then the hot-product phase under AWS conditions, a stack per run (`hot`); then the report.
+//! `--only` runs one phase and keeps the report's other sections; `--only partitions` reruns the
+//! older phase of the flash sale over 1 and 16 shards under the partition limit alone
+//! (`partitions`), which the whole bench no longer runs.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 use crate::client::Api;
+use crate::hot::{self, HotPlan};
 use crate::outcome::{ScenarioResult, Verdict};
 use crate::partitions::{self, PartitionPlan};
 use crate::report::{self, ModeRun, StackLog};
@@ -42,7 +44,7 @@ pub struct BenchOptions {
     pub scenarios: Vec<Scenario>,
     /// The secret the stack signs with.
     pub jwt_secret: String,
-    /// Only this phase (`--only locks|partitions`); `None`: both.
+    /// Only this phase (`--only locks|hot|partitions`); `None`: locks, then hot.
     pub only: Option<Phase>,
 }
 
@@ -51,8 +53,11 @@ pub struct BenchOptions {
 pub enum Phase {
     /// Every scenario in both `STOCK_LOCKS` modes.
     Locks,
-    /// The flash sale over 1 and 16 stock shards under the emulated partition limit.
+    /// The flash sale over 1 and 16 stock shards under the emulated partition limit (only with
+    /// `--only partitions`).
     Partitions,
+    /// A hot product over 1, 8 and 64 stock shards under AWS conditions.
+    Hot,
 }
 
 impl std::str::FromStr for Phase {
@@ -62,8 +67,9 @@ impl std::str::FromStr for Phase {
         match s {
             "locks" => Ok(Phase::Locks),
             "partitions" => Ok(Phase::Partitions),
+            "hot" => Ok(Phase::Hot),
             other => Err(format!(
-                "unknown phase {other:?}; expected locks or partitions"
+                "unknown phase {other:?}; expected locks, hot or partitions"
             )),
         }
     }
@@ -332,7 +338,7 @@ pub fn run_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..8].to_owned()
 }
 
-/// Both lock modes, one stack each, then the partition phase, then the report (`--only`: one
+/// Both lock modes, one stack each, then the hot-product phase, then the report (`--only`: one
 /// phase, the report's other sections kept). `Ok(false)` when a scenario failed.
 pub async fn bench(options: &BenchOptions) -> anyhow::Result<bool> {
     let sizes = if options.quick {
@@ -354,16 +360,42 @@ pub async fn bench(options: &BenchOptions) -> anyhow::Result<bool> {
             options.json_out.as_deref(),
         )
     };
-    if options.only == Some(Phase::Partitions) {
-        let phase = partition_phase().await?;
-        report::update_partitions(&options.out, &phase)?;
-        eprintln!("wrote the partition section of {}", options.out.display());
-        return Ok(phase.sales.iter().all(|r| r.verdict != Verdict::Fail));
+    let hot_plan = if options.quick {
+        HotPlan::quick()
+    } else {
+        HotPlan::full()
+    };
+    let hot_phase = || {
+        hot::run_phase(
+            &options.stack_bin,
+            &options.jwt_secret,
+            &hot_plan,
+            options.json_out.as_deref(),
+        )
+    };
+    match options.only {
+        Some(Phase::Partitions) => {
+            let phase = partition_phase().await?;
+            report::update_partitions(&options.out, &phase)?;
+            eprintln!("wrote the partition section of {}", options.out.display());
+            return Ok(phase.sales.iter().all(|r| r.verdict != Verdict::Fail));
+        }
+        Some(Phase::Hot) => {
+            let phase = hot_phase().await?;
+            report::update_hot(&options.out, &phase)?;
+            eprintln!(
+                "wrote the hot-product section of {} ({:.1} min)",
+                options.out.display(),
+                phase.elapsed.as_secs_f64() / 60.0
+            );
+            return Ok(phase.runs.iter().all(|r| r.result.verdict != Verdict::Fail));
+        }
+        Some(Phase::Locks) | None => {}
     }
     let started_at = chrono::Utc::now();
     let runs = lock_modes(options, &sizes).await?;
-    let phase = match options.only {
-        None => Some(partition_phase().await?),
+    let hot = match options.only {
+        None => Some(hot_phase().await?),
         Some(_) => None,
     };
     let extras = report::read_extras(&options.extra_dir);
@@ -379,14 +411,18 @@ pub async fn bench(options: &BenchOptions) -> anyhow::Result<bool> {
         started_at,
         make_started_at,
         sizes: &sizes,
-        partitions: phase.as_ref(),
+        partitions: None,
+        hot: hot.as_ref(),
     };
     report::write(&options.out, &input)?;
     eprintln!("wrote {}", options.out.display());
     Ok(runs
         .iter()
         .flat_map(|run| &run.results)
-        .chain(phase.iter().flat_map(|phase| &phase.sales))
+        .chain(
+            hot.iter()
+                .flat_map(|phase| phase.runs.iter().map(|r| &r.result)),
+        )
         .all(|result| result.verdict != Verdict::Fail))
 }
 

@@ -287,6 +287,26 @@ pub async fn watch_terminal_events(
     token: &str,
     events: TerminalEvents,
 ) -> anyhow::Result<JoinHandle<()>> {
+    watch(ws_base, token, events, false).await
+}
+
+/// [`watch_terminal_events`] for a user who places one order: the task ends, closing the socket,
+/// once a terminal event has arrived, so that a sale of one-order users does not keep thousands
+/// of sockets open.
+pub async fn watch_first_terminal_event(
+    ws_base: &str,
+    token: &str,
+    events: TerminalEvents,
+) -> anyhow::Result<JoinHandle<()>> {
+    watch(ws_base, token, events, true).await
+}
+
+async fn watch(
+    ws_base: &str,
+    token: &str,
+    events: TerminalEvents,
+    first_only: bool,
+) -> anyhow::Result<JoinHandle<()>> {
     let url = ws_url_for(ws_base, token);
     let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str())
         .await
@@ -309,6 +329,9 @@ pub async fn watch_terminal_events(
                     .expect("the events map is never poisoned")
                     .entry(order_id.to_owned())
                     .or_insert((arrived, kind.to_owned()));
+                if first_only {
+                    return;
+                }
             }
         }
     }))

@@ -10,11 +10,14 @@
 //! - [`scenarios`]: oversell, idempotency, high load, flash sale, holds, ceiling and cost.
 //! - [`bench`]: starting the local stack binary per lock mode and running every scenario on it.
 //! - [`partitions`]: the flash sale over 1 and 16 stock shards under the emulated partition limit.
+//! - [`hot`]: a hot product over 1, 8 and 64 stock shards under AWS conditions (`AWS_CONDITIONS=on`),
+//!   against what the emulated limits allow it.
 //! - [`report`]: the markdown report; [`svg`]: its charts, drawn by hand.
 //! - [`soak`]: the randomized soak under injected faults, invariants checked as it runs.
 
 pub mod bench;
 pub mod client;
+pub mod hot;
 pub mod outcome;
 pub mod partitions;
 pub mod report;

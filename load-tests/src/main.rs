@@ -19,13 +19,15 @@ usage:
                 [--quick] [--json-out FILE]
   load-test bench --stack-bin PATH --out docs/benchmarks.md [--quick] [--json-out FILE]
                   [--extra-dir target/bench] [--scenarios ...] [--jwt-secret S]
-                  [--only locks|partitions]
+                  [--only locks|hot|partitions]
   load-test soak [--for 5m] [--seed N] [--shoppers 12] [--checkpoint-every 15s] [--tables disk|memory]
 
 --stock-shards: the flash sale's product over N stock items (1-64). --retry-busy: its buyers
 retry a 503 or 409 LOCK_CONFLICT with the same key after a short pause (as with the partition
-limit on). bench --only: one phase (both lock modes, or the partition limit's flash sale over 1
-and 16 shards), replacing its part of the report and keeping the rest. soak: an in-process
+limit on). bench runs both lock modes, then a hot product over 1, 8 and 64 stock shards under
+AWS_CONDITIONS=on; --only: one phase (locks, hot, or partitions: the older flash sale over 1
+and 16 shards under the partition limit alone), replacing its part of the report and keeping
+the rest. soak: an in-process
 local stack under random faults; --for takes 300, 300s, 5m; the seed is random unless --seed
 or SOAK_SEED gives it, and printed so that a failure replays; --tables disk (the default, a
 temporary LOCAL_DATA_DIR) keeps the tables out of the process, so its RSS shows the stack's own

@@ -177,10 +177,24 @@ pub fn bar_chart(
     categories: &[String],
     series: &[(String, Vec<f64>)],
 ) -> String {
+    bar_chart_with_lines(title, x_title, y_title, categories, series, &[])
+}
+
+/// [`bar_chart`] with `lines` drawn over the bars, dashed, one point per category at its
+/// group's centre (a limit per category, say), in the legend after the bars.
+pub fn bar_chart_with_lines(
+    title: &str,
+    x_title: &str,
+    y_title: &str,
+    categories: &[String],
+    series: &[(String, Vec<f64>)],
+    lines: &[(String, Vec<f64>)],
+) -> String {
     let mut out = String::new();
     frame(&mut out, title, x_title, y_title);
     let y_max = series
         .iter()
+        .chain(lines)
         .flat_map(|(_, values)| values)
         .fold(0.0, |a: f64, b| a.max(*b));
     let y_top = y_axis(&mut out, y_max);
@@ -210,7 +224,40 @@ pub fn bar_chart(
             );
         }
     }
-    let names: Vec<&str> = series.iter().map(|(n, _)| n.as_str()).collect();
+    for (l, (_, values)) in lines.iter().enumerate() {
+        let colour = COLOURS[(series.len() + l) % COLOURS.len()];
+        let points: Vec<(f64, f64)> = values
+            .iter()
+            .enumerate()
+            .take(categories.len())
+            .map(|(c, value)| {
+                (
+                    LEFT + (c as f64 + 0.5) * group_w,
+                    HEIGHT - BOTTOM - value / y_top * plot_h,
+                )
+            })
+            .collect();
+        let path: Vec<String> = points
+            .iter()
+            .map(|(x, y)| format!("{x:.1},{y:.1}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            r##"<polyline fill="none" stroke="{colour}" stroke-width="2" stroke-dasharray="6 4" points="{p}"/>"##,
+            p = path.join(" "),
+        );
+        for (x, y) in points {
+            let _ = writeln!(
+                out,
+                r##"<circle cx="{x:.1}" cy="{y:.1}" r="4" fill="{colour}"/>"##
+            );
+        }
+    }
+    let names: Vec<&str> = series
+        .iter()
+        .chain(lines)
+        .map(|(n, _)| n.as_str())
+        .collect();
     legend(&mut out, &names);
     out.push_str("</svg>\n");
     out
@@ -225,6 +272,26 @@ mod tests {
         assert_eq!(nice_step(100.0, 5.0), 20.0);
         assert_eq!(nice_step(7.0, 5.0), 2.0);
         assert_eq!(nice_step(0.3, 5.0), 0.1);
+    }
+
+    #[test]
+    fn a_bar_chart_with_a_line_draws_one_point_per_category_and_names_it() {
+        let categories = vec!["1".to_owned(), "8".to_owned()];
+        let svg = bar_chart_with_lines(
+            "orders/s",
+            "shards",
+            "orders/s",
+            &categories,
+            &[("lock-free".into(), vec![50.0, 180.0])],
+            &[("allowed".into(), vec![60.0, 200.0])],
+        );
+        assert_eq!(
+            svg.matches("<rect x=").count(),
+            2 + 2,
+            "bars and legend keys"
+        );
+        assert_eq!(svg.matches("<circle").count(), 2);
+        assert!(svg.contains("stroke-dasharray") && svg.contains(">allowed<"));
     }
 
     #[test]

@@ -16,14 +16,17 @@ use crate::svg::{self, Series};
 mod cost;
 mod extras;
 mod goals;
+mod hot;
 mod partitions;
 
 use cost::cost_section;
 use extras::extras_section;
 pub use extras::{Extra, read_extras};
 use goals::goals_section;
+pub use hot::update as update_hot;
 pub use partitions::update as update_partitions;
 
+use crate::hot::HotPhase;
 use crate::partitions::PartitionPhase;
 
 /// What a stack logged while the scenarios ran.
@@ -80,6 +83,8 @@ pub struct ReportInput<'a> {
     pub sizes: &'a Sizes,
     /// The partition phase, when it ran; otherwise the report keeps the section it had.
     pub partitions: Option<&'a PartitionPhase>,
+    /// The hot-product phase, when it ran; otherwise the report keeps the section it had.
+    pub hot: Option<&'a HotPhase>,
 }
 
 /// Writes the markdown to `out` and the charts to the folder named after it (`docs/benchmarks/`).
@@ -113,8 +118,55 @@ pub fn write(out: &Path, input: &ReportInput<'_>) -> anyhow::Result<()> {
     if let Some(section) = partitions {
         markdown = partitions::replace_section(&markdown, &section);
     }
+    let hot = match input.hot {
+        Some(phase) => {
+            let (name, _, svg) = hot::chart(phase);
+            std::fs::write(dir.join(&name), svg)?;
+            Some(hot::section(
+                phase,
+                &commit,
+                &machine(),
+                Some(&format!("{stem}/{name}")),
+            ))
+        }
+        None => std::fs::read_to_string(out)
+            .ok()
+            .and_then(|old| hot::existing_section(&old)),
+    };
+    if let Some(section) = hot {
+        markdown = replace_between(&markdown, &section, hot::BEGIN, hot::END);
+    }
     std::fs::write(out, markdown).with_context(|| format!("writing {}", out.display()))?;
     Ok(())
+}
+
+/// `document` with the section between `begin` and `end` replaced by `section` (markers
+/// included), or `section` appended: how a phase run alone (`--only`) updates its part.
+pub(super) fn replace_between(document: &str, section: &str, begin: &str, end: &str) -> String {
+    match (document.find(begin), document.find(end)) {
+        (Some(from), Some(to)) if from < to => {
+            let to = to + end.len();
+            let rest = document[to..].strip_prefix('\n').unwrap_or(&document[to..]);
+            format!("{}{section}{rest}", &document[..from])
+        }
+        _ => {
+            let separator = if document.is_empty() || document.ends_with("\n\n") {
+                ""
+            } else if document.ends_with('\n') {
+                "\n"
+            } else {
+                "\n\n"
+            };
+            format!("{document}{separator}{section}")
+        }
+    }
+}
+
+/// The section between `begin` and `end` of an existing document, markers included.
+pub(super) fn between(document: &str, begin: &str, end: &str) -> Option<String> {
+    let from = document.find(begin)?;
+    let to = document.find(end)? + end.len();
+    (from < to).then(|| format!("{}\n", &document[from..to]))
 }
 
 /// The report's stem (`benchmarks`) and its chart folder, named after it, next to it.
@@ -224,8 +276,10 @@ pub fn markdown(
          each; the endpoint's capacity metering is switched on for the cost scenario only. The \
          load generator shares the machine with the stack. Flash sale: stock \
          {}, {} buyers with their WebSockets open; high load: ramp to {} virtual users over {} s, \
-         hold {} s. A third stack, with DynamoDB's per-partition write limit emulated, runs the \
-         flash sale of one hot product over 1 and 16 stock shards: the last section.\n",
+         hold {} s. Then nine more stacks, under AWS conditions (`AWS_CONDITIONS=on`), run a \
+         flash sale of one hot product over 1, 8 and 64 stock shards, lock-free and locked: \
+         the section \"A hot product under AWS conditions\" (the older section on 1 and 16 \
+         shards under the partition limit alone is rerun only by `--only partitions`).\n",
         input.sizes.flash_stock,
         input.sizes.buyers,
         input.sizes.vus,

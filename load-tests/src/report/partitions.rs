@@ -327,32 +327,12 @@ fn index_names(sales: &[ScenarioResult]) -> Vec<String> {
 
 /// `document` with its partition section replaced by `section`, or `section` appended.
 pub(super) fn replace_section(document: &str, section: &str) -> String {
-    match (document.find(BEGIN), document.find(END)) {
-        (Some(begin), Some(end)) if begin < end => {
-            let end = end + END.len();
-            let rest = document[end..]
-                .strip_prefix('\n')
-                .unwrap_or(&document[end..]);
-            format!("{}{section}{rest}", &document[..begin])
-        }
-        _ => {
-            let separator = if document.is_empty() || document.ends_with("\n\n") {
-                ""
-            } else if document.ends_with('\n') {
-                "\n"
-            } else {
-                "\n\n"
-            };
-            format!("{document}{separator}{section}")
-        }
-    }
+    super::replace_between(document, section, BEGIN, END)
 }
 
 /// The partition section of an existing document, markers included.
 pub(super) fn existing_section(document: &str) -> Option<String> {
-    let begin = document.find(BEGIN)?;
-    let end = document.find(END)? + END.len();
-    (begin < end).then(|| format!("{}\n", &document[begin..end]))
+    super::between(document, BEGIN, END)
 }
 
 /// Writes `phase`'s section (and chart) into the report at `out`, keeping the rest of it.

@@ -43,7 +43,7 @@ struct Buyer {
 
 /// A pause of [`BUSY_PAUSE`] plus a jitter drawn from the buyer and its try (splitmix64), so
 /// that buyers refused together do not come back together.
-fn busy_pause(buyer: usize, tries: u32) -> Duration {
+pub(crate) fn busy_pause(buyer: usize, tries: u32) -> Duration {
     let mut z = (buyer as u64) << 32 ^ u64::from(tries);
     z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);

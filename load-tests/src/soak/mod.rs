@@ -35,6 +35,29 @@ const SWEEP_EVERY: Duration = Duration::from_millis(250);
 /// Initial stock and stock shards of each product: the small one runs out and is restocked.
 const PRODUCTS: [(u64, u32); 4] = [(600, 1), (300, 4), (80, 1), (2_000, 8)];
 
+/// The local stack's settings of AWS conditions (`localstack/src/conditions`: emulated latency,
+/// transaction conflicts, per-key partition limits) that the soak takes from its environment, so
+/// that `AWS_CONDITIONS=on make soak` (and the short soak of `make test`) soaks under them. Every
+/// other local setting is the soak's own.
+pub const CONDITIONS_SETTINGS: [&str; 5] = [
+    "AWS_CONDITIONS",
+    "AWS_LATENCY",
+    "PARTITION_SCALE",
+    "PARTITION_WRITE_UNITS",
+    "PARTITION_READ_UNITS",
+];
+
+/// The [`CONDITIONS_SETTINGS`] set in this process's environment.
+pub fn conditions_from_env() -> Vec<(String, String)> {
+    CONDITIONS_SETTINGS
+        .iter()
+        .filter_map(|name| {
+            let value = std::env::var(name).ok().filter(|v| !v.trim().is_empty())?;
+            Some(((*name).to_owned(), value))
+        })
+        .collect()
+}
+
 /// How long, with which seed, how many shoppers, how often to check.
 #[derive(Debug, Clone)]
 pub struct SoakOptions {
@@ -51,6 +74,9 @@ pub struct SoakOptions {
     /// Where the stack keeps its tables (`LOCAL_DATA_DIR`); `None`: in memory, where RSS grows
     /// with every order the run adds.
     pub data_dir: Option<std::path::PathBuf>,
+    /// Settings of AWS conditions for the stack (names from [`CONDITIONS_SETTINGS`]); `new` takes
+    /// them from the environment.
+    pub conditions: Vec<(String, String)>,
 }
 
 impl SoakOptions {
@@ -63,6 +89,7 @@ impl SoakOptions {
             checkpoint_every: Duration::from_secs(15),
             progress: true,
             data_dir: None,
+            conditions: conditions_from_env(),
         }
     }
 }
@@ -74,6 +101,8 @@ pub struct SoakReport {
     pub seed: u64,
     /// Whether the stock locks were on (drawn from the seed).
     pub stock_locks: bool,
+    /// The settings of AWS conditions the stack ran with (none: conditions off).
+    pub conditions: Vec<(String, String)>,
     /// From the first shopper to the end of the last checkpoint.
     pub elapsed: Duration,
     /// Operations and client-side events by kind.
@@ -137,9 +166,18 @@ impl SoakReport {
         let gave_up = operations.remove("gave up").unwrap_or(0);
         let total: u64 = operations.values().sum();
         let mut out = String::new();
+        let conditions = if self.conditions.is_empty() {
+            "off".to_owned()
+        } else {
+            self.conditions
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
         let _ = writeln!(
             out,
-            "soak: {:.0?}, seed {}, stock locks {}",
+            "soak: {:.0?}, seed {}, stock locks {}, AWS conditions {conditions}",
             self.elapsed,
             self.seed,
             if self.stock_locks { "on" } else { "off" }
@@ -216,7 +254,13 @@ pub async fn run(options: &SoakOptions) -> anyhow::Result<SoakReport> {
     let seed = options.seed;
     let mut rng = StdRng::seed_from_u64(seed);
     let stock_locks = rng.random_bool(0.5);
-    let mut stack = start_stack(seed, stock_locks, options.data_dir.as_deref()).await?;
+    let mut stack = start_stack(
+        seed,
+        stock_locks,
+        options.data_dir.as_deref(),
+        &options.conditions,
+    )
+    .await?;
     let secret = stack
         .config()
         .auth
@@ -296,6 +340,7 @@ pub async fn run(options: &SoakOptions) -> anyhow::Result<SoakReport> {
     let mut report = SoakReport {
         seed,
         stock_locks,
+        conditions: options.conditions.clone(),
         elapsed: Duration::ZERO,
         operations: BTreeMap::new(),
         faults: BTreeMap::new(),
@@ -400,18 +445,27 @@ pub async fn run(options: &SoakOptions) -> anyhow::Result<SoakReport> {
 }
 
 /// A stack with short holds, a fast sweeper and reconciler, quick redelivery, payments seeded
-/// from the soak's seed, and no rate limit.
+/// from the soak's seed, no rate limit, and the AWS conditions of `conditions`.
 async fn start_stack(
     seed: u64,
     stock_locks: bool,
     data_dir: Option<&std::path::Path>,
+    conditions: &[(String, String)],
 ) -> anyhow::Result<Stack> {
+    let local = LocalSettings::from_lookup(|name| match name {
+        "HTTP_PORT" | "WS_PORT" | "AWS_PORT" => Some("0".to_owned()),
+        name => conditions
+            .iter()
+            .find(|(setting, _)| setting == name)
+            .map(|(_, value)| value.clone()),
+    })
+    .context("the AWS conditions settings")?;
     let mut options = StackOptions {
         config: shared::Config {
             rate_limit_per_minute: 0,
             ..shared::Config::default()
         },
-        local: LocalSettings::ephemeral(),
+        local,
         seed_products: false,
         run_workers: true,
     };
