@@ -55,6 +55,8 @@
 //! DynamoDB's own answer says what is wrong.
 
 mod cost;
+mod keys;
+mod reads;
 mod wire;
 
 use std::collections::{BTreeMap, HashMap};
@@ -67,7 +69,9 @@ use http::{HeaderMap, Response, StatusCode};
 use serde_json::{Map, Value, json};
 
 use self::cost::{Action, Change, TableSchema};
-use self::wire::{Outcome, Reader, aws_error};
+use self::wire::{Access, Outcome, Reader, aws_error};
+
+pub(crate) use self::reads::ReadOperation;
 
 /// Where the limiter reports on the AWS endpoint.
 pub(crate) const PARTITIONS_PATH: &str = "/_local/partitions";
@@ -108,11 +112,25 @@ pub(crate) fn changes_schema(target: Option<&str>) -> bool {
         .is_some_and(|op| matches!(op, "CreateTable" | "UpdateTable" | "DeleteTable"))
 }
 
-/// The limiter of one endpoint; a no-op unless built with a rate.
+/// The per-key limits of an endpoint whose limiter is on, already scaled.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct PartitionLimits {
+    /// Write units per second per partition key value.
+    pub(crate) write_units: f64,
+    /// Read units per second per partition key value.
+    pub(crate) read_units: f64,
+    /// `PARTITION_SCALE`, the factor both were multiplied by (reported, not applied again).
+    pub(crate) scale: f64,
+}
+
+/// The limiter of one endpoint; a no-op unless built with limits.
 #[derive(Debug)]
 pub(crate) struct Partitions {
     /// Write units per second per key; `None` when the limit is off.
     rate: Option<f64>,
+    /// Read units per second per key; `None` when the limit is off.
+    read_rate: Option<f64>,
+    scale: f64,
     region: String,
     started: Instant,
     schemas: Mutex<HashMap<String, Arc<TableSchema>>>,
@@ -128,6 +146,10 @@ struct State {
     throttled_requests: u64,
     /// Batch items handed back unprocessed.
     unprocessed_items: u64,
+    /// Read budgets, apart from the write budgets of the same keys.
+    read_buckets: HashMap<PartitionKey, Bucket>,
+    /// GetItem and Query requests refused, plus BatchGetItem keys handed back.
+    throttled_reads: u64,
 }
 
 /// One partition key value of a table (`orders`) or of one of its indexes (`orders/unsettled`).
@@ -184,10 +206,12 @@ impl Bucket {
 }
 
 impl Partitions {
-    /// A limiter of `write_units` per second per key (`None`: off), naming `region` in its ARNs.
-    pub(crate) fn new(write_units: Option<u32>, region: &str) -> Self {
+    /// A limiter of `limits` per key (`None`: off), naming `region` in its ARNs.
+    pub(crate) fn new(limits: Option<PartitionLimits>, region: &str) -> Self {
         Partitions {
-            rate: write_units.map(f64::from),
+            rate: limits.map(|l| l.write_units),
+            read_rate: limits.map(|l| l.read_units),
+            scale: limits.map_or(1.0, |l| l.scale),
             region: region.to_owned(),
             started: Instant::now(),
             schemas: Mutex::default(),
@@ -245,7 +269,7 @@ impl Partitions {
             let refused: Vec<PartitionKey> = refusals.concat();
             return match operation {
                 WriteOperation::TransactWriteItems => self.cancelled(&estimates, &refused),
-                _ => self.throttled(&refused),
+                _ => self.throttled(&refused, Access::Write),
             };
         }
         let reserved: Vec<Charge> = groups
@@ -428,6 +452,25 @@ impl Partitions {
         }
         report
     }
+
+    /// The limiter's part of `/_local/conditions`; `reset` zeroes its throttle counters.
+    pub(crate) fn conditions_report(&self, reset: bool) -> Value {
+        let mut state = lock(&self.state);
+        let report = json!({
+            "on": self.enabled(),
+            "write_units_per_second": self.rate,
+            "read_units_per_second": self.read_rate,
+            "scale": self.scale,
+            "throttled_writes": state.throttled_requests + state.unprocessed_items,
+            "throttled_reads": state.throttled_reads,
+        });
+        if reset {
+            state.throttled_requests = 0;
+            state.unprocessed_items = 0;
+            state.throttled_reads = 0;
+        }
+        report
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -459,6 +502,14 @@ mod tests {
     /// How long a bucket takes to refill completely: one second, whatever the rate.
     const REFILL: Duration = Duration::from_secs(1);
 
+    pub(crate) fn limits(units: f64) -> PartitionLimits {
+        PartitionLimits {
+            write_units: units,
+            read_units: units,
+            scale: 1.0,
+        }
+    }
+
     pub(super) fn charge(resource: &str, value: &str, units: f64) -> Charge {
         Charge {
             key: PartitionKey {
@@ -471,7 +522,7 @@ mod tests {
 
     #[test]
     fn a_key_past_its_budget_is_refused_and_refills_within_a_second() {
-        let limiter = Partitions::new(Some(10), "us-east-1");
+        let limiter = Partitions::new(Some(limits(10.0)), "us-east-1");
         let start = Instant::now();
         let write = vec![vec![charge("t", "hot", 4.0)]];
 
@@ -490,7 +541,7 @@ mod tests {
 
     #[test]
     fn charges_known_after_the_write_put_a_key_in_debt_until_it_refills() {
-        let limiter = Partitions::new(Some(10), "us-east-1");
+        let limiter = Partitions::new(Some(limits(10.0)), "us-east-1");
         let start = Instant::now();
         let index = vec![vec![charge("t/i", "same", 1.0)]];
 
@@ -502,7 +553,7 @@ mod tests {
 
     #[test]
     fn a_refused_group_takes_nothing_and_the_report_keeps_peaks_and_throttles() {
-        let limiter = Partitions::new(Some(10), "us-east-1");
+        let limiter = Partitions::new(Some(limits(10.0)), "us-east-1");
         let now = Instant::now();
         let both = vec![vec![charge("t", "a", 6.0), charge("t", "b", 6.0)]];
         limiter.settle(10.0, &[], &[charge("t", "b", 8.0)], now);
