@@ -1,14 +1,15 @@
 //! DynamoDB's per-partition write limit, emulated on the embedded AWS endpoint
-//! (`PARTITION_LIMIT=on`; off by default, when it reads no body at all). Every write is charged to
+//! (`PARTITION_LIMIT=on`, or `AWS_CONDITIONS=on`; off by default, when it reads no body at all), and
+//! the read limit beside it (`reads.rs`). Every write is charged to
 //! the partition key values it touches, in its table and in the table's global secondary indexes,
 //! and a key past `PARTITION_WRITE_UNITS` a second is refused with `ThrottlingException`, as an
-//! on-demand table refuses a hot key (SPEC section 7). `GET /_local/partitions` on the AWS endpoint
+//! on-demand table refuses a hot key (docs/decisions.md). `GET /_local/partitions` on the AWS endpoint
 //! reports the hottest keys (`?reset=true` starts afresh, `?top=N` shows more than ten).
 //!
 //! # What a write costs
 //!
-//! PutItem, UpdateItem, DeleteItem, BatchWriteItem and TransactWriteItems are charged; reads,
-//! PartiQL and table operations are not. A write costs its table partition (table name + the
+//! PutItem, UpdateItem, DeleteItem, BatchWriteItem and TransactWriteItems are charged to the write
+//! budgets; PartiQL and table operations are not; reads have budgets of their own (`reads.rs`). A write costs its table partition (table name + the
 //! item's hash key value) one unit per started KB of the larger of the item before and after it
 //! (a delete, the item it removes; at least one unit), twice that inside a transaction, where a
 //! `ConditionCheck` is charged as a write of the item it checks (AWS bills it as one). Each GSI of
