@@ -343,12 +343,12 @@ impl AwsFront {
                 None => {}
                 Some(items) => match conflicts.check(operation, items) {
                     Ok(held) => hold = held,
-                    Err(refusal) => {
+                    Err(conflict) => {
                         if let Some(delay) = &delay {
                             delay.before().await;
                             delay.after().await;
                         }
-                        return refusal;
+                        return conflict.response();
                     }
                 },
             }

@@ -101,6 +101,41 @@ pub(crate) struct Conflicts {
     single_writes_refused: AtomicU64,
 }
 
+/// Why a request is refused: the positions of a transaction's conflicting actions, or a single
+/// write on an item in a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Conflict {
+    /// A transaction, with one flag per action: whether its item is in another one.
+    Transaction(Vec<bool>),
+    /// A `PutItem`, `UpdateItem` or `DeleteItem`.
+    SingleWrite,
+}
+
+impl Conflict {
+    /// DynamoDB's answer: `TransactionCanceledException` with `TransactionConflict` at each
+    /// conflicting position and `None` elsewhere, or `TransactionConflictException`.
+    pub(crate) fn response(&self) -> Response<Body> {
+        match self {
+            Conflict::Transaction(conflicting) => transaction_canceled(
+                conflicting
+                    .iter()
+                    .map(|hit| match hit {
+                        true => json!({"Code": "TransactionConflict", "Message": CONFLICT_MESSAGE}),
+                        false => json!({"Code": "None"}),
+                    })
+                    .collect(),
+            ),
+            Conflict::SingleWrite => aws_error(
+                StatusCode::BAD_REQUEST,
+                &json!({
+                    "__type": "com.amazonaws.dynamodb.v20120810#TransactionConflictException",
+                    "message": CONFLICT_MESSAGE,
+                }),
+            ),
+        }
+    }
+}
+
 /// Items held by a request in flight; dropping it releases them.
 #[derive(Debug)]
 pub(crate) struct Hold {
@@ -128,12 +163,12 @@ impl Drop for Hold {
 
 impl Conflicts {
     /// Checks a request touching `items` (in request order) against the items in flight: the
-    /// hold it keeps until it answers, or the refusal to answer instead.
+    /// hold it keeps until it answers (`None`: it holds nothing), or why it is refused.
     pub(crate) fn check(
         &self,
         operation: ConflictOperation,
         items: Vec<ItemId>,
-    ) -> Result<Option<Hold>, Response<Body>> {
+    ) -> Result<Option<Hold>, Conflict> {
         let mut in_flight = lock(&self.in_flight);
         let writers = |item: &ItemId| in_flight.get(item).copied().unwrap_or_default();
         match operation {
@@ -149,16 +184,7 @@ impl Conflicts {
                     .collect();
                 if conflicting.contains(&true) {
                     self.transactions_cancelled.fetch_add(1, Ordering::Relaxed);
-                    let reasons = conflicting
-                        .iter()
-                        .map(|hit| match hit {
-                            true => {
-                                json!({"Code": "TransactionConflict", "Message": CONFLICT_MESSAGE})
-                            }
-                            false => json!({"Code": "None"}),
-                        })
-                        .collect();
-                    return Err(transaction_canceled(reasons));
+                    return Err(Conflict::Transaction(conflicting));
                 }
                 if operation == ConflictOperation::TransactGet {
                     return Ok(None);
@@ -167,13 +193,7 @@ impl Conflicts {
             ConflictOperation::SingleWrite => {
                 if items.iter().any(|item| writers(item).transactions > 0) {
                     self.single_writes_refused.fetch_add(1, Ordering::Relaxed);
-                    return Err(aws_error(
-                        StatusCode::BAD_REQUEST,
-                        &json!({
-                            "__type": "com.amazonaws.dynamodb.v20120810#TransactionConflictException",
-                            "message": CONFLICT_MESSAGE,
-                        }),
-                    ));
+                    return Err(Conflict::SingleWrite);
                 }
             }
         }
@@ -219,8 +239,8 @@ mod tests {
         ItemId::new("t", json!({"id": {"S": id}}).as_object().unwrap())
     }
 
-    async fn reasons(response: Response<Body>) -> Value {
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+    async fn reasons(conflict: Conflict) -> Value {
+        let body = axum::body::to_bytes(conflict.response().into_body(), usize::MAX)
             .await
             .unwrap();
         serde_json::from_slice(&body).unwrap()

@@ -1,26 +1,27 @@
 //! DynamoDB's per-partition write limit, emulated on the embedded AWS endpoint
-//! (`PARTITION_LIMIT=on`, or `AWS_CONDITIONS=on`; off by default, when it reads no body at all), and
-//! the read limit beside it (`reads.rs`). Every write is charged to
-//! the partition key values it touches, in its table and in the table's global secondary indexes,
-//! and a key past `PARTITION_WRITE_UNITS` a second is refused with `ThrottlingException`, as an
-//! on-demand table refuses a hot key (docs/decisions.md). `GET /_local/partitions` on the AWS endpoint
-//! reports the hottest keys (`?reset=true` starts afresh, `?top=N` shows more than ten).
+//! (`PARTITION_LIMIT=on`, or `AWS_CONDITIONS=on`; off by default, when it reads no body at all),
+//! and the read limit beside it (`reads.rs`). Every write is charged to the partition key values
+//! it touches, in its table and in the table's global secondary indexes, and a key past
+//! `PARTITION_WRITE_UNITS` a second is refused with `ThrottlingException`, as an on-demand table
+//! refuses a hot key (docs/decisions.md). `GET /_local/partitions` on the AWS endpoint reports the
+//! hottest keys (`?reset=true` starts afresh, `?top=N` shows more than ten).
 //!
 //! # What a write costs
 //!
 //! PutItem, UpdateItem, DeleteItem, BatchWriteItem and TransactWriteItems are charged to the write
-//! budgets; PartiQL and table operations are not; reads have budgets of their own (`reads.rs`). A write costs its table partition (table name + the
-//! item's hash key value) one unit per started KB of the larger of the item before and after it
-//! (a delete, the item it removes; at least one unit), twice that inside a transaction, where a
-//! `ConditionCheck` is charged as a write of the item it checks (AWS bills it as one). Each GSI of
-//! the table is charged on its own partitions (`<table>/<index>` + the index hash key value), on the
-//! entry it stores, that is the item projected on the index: a new entry is one put, a removed
-//! entry one delete, an entry whose index key changes a delete on the old key plus a put on the new
-//! one, an entry that keeps its key but changes one write on the larger image, and an unchanged
-//! entry nothing. Index writes are not doubled in a transaction. These are the rules Dynoxide's
-//! `actions/index_capacity.rs` records as captured against DynamoDB; sparse indexes follow from
-//! them (an item without the index key has no entry). A write refused by its condition (or a
-//! cancelled transaction) still costs its table partitions, as in AWS, and its indexes nothing.
+//! budgets; PartiQL and table operations are not; reads have budgets of their own (`reads.rs`). A
+//! write costs its table partition (table name + the item's hash key value) one unit per started KB
+//! of the larger of the item before and after it (a delete, the item it removes; at least one
+//! unit), twice that inside a transaction, where a `ConditionCheck` is charged as a write of the
+//! item it checks (AWS bills it as one). Each GSI of the table is charged on its own partitions
+//! (`<table>/<index>` + the index hash key value), on the entry it stores, that is the item
+//! projected on the index: a new entry is one put, a removed entry one delete, an entry whose index
+//! key changes a delete on the old key plus a put on the new one, an entry that keeps its key but
+//! changes one write on the larger image, and an unchanged entry nothing. Index writes are not
+//! doubled in a transaction. These are the rules Dynoxide's `actions/index_capacity.rs` records as
+//! captured against DynamoDB; sparse indexes follow from them (an item without the index key has no
+//! entry). A write refused by its condition (or a cancelled transaction) still costs its table
+//! partitions, as in AWS, and its indexes nothing.
 //!
 //! # How it refuses
 //!

@@ -90,10 +90,7 @@ fn query_key(request: &Value, schema: &TableSchema) -> Option<PartitionKey> {
 
 /// The `:value` compared with `=` to the attribute `is_hash` accepts, in a key condition such as
 /// `#pk = :pk AND begins_with(sk, :prefix)`.
-fn key_condition_value<'e>(
-    expression: &'e str,
-    is_hash: impl Fn(&str) -> Option<bool>,
-) -> Option<&'e str> {
+fn key_condition_value(expression: &str, is_hash: impl Fn(&str) -> Option<bool>) -> Option<&str> {
     for part in split_and(expression) {
         let part = part
             .trim()
@@ -138,6 +135,14 @@ fn split_and(expression: &str) -> Vec<&str> {
     }
     parts.push(&expression[start..]);
     parts
+}
+
+/// One table of a BatchGetItem: whether it is read consistently, and each key asked for with its
+/// partition.
+struct BatchTable {
+    name: String,
+    consistent: bool,
+    keys: Vec<(Value, PartitionKey)>,
 }
 
 impl Partitions {
@@ -225,8 +230,7 @@ impl Partitions {
         let Some(tables) = request["RequestItems"].as_object().cloned() else {
             return forward(passthrough(&request)).await;
         };
-        // Per table: its schema, consistency, and each key with its partition.
-        let mut planned: Vec<(String, bool, Vec<(Value, PartitionKey)>)> = Vec::new();
+        let mut planned: Vec<BatchTable> = Vec::new();
         for (table, asked) in &tables {
             let Some(schema) = self.schema(reader, table).await else {
                 return forward(passthrough(&request)).await;
@@ -240,11 +244,15 @@ impl Partitions {
                 keys.push((key.clone(), partition));
             }
             let consistent = asked["ConsistentRead"].as_bool() == Some(true);
-            planned.push((table.clone(), consistent, keys));
+            planned.push(BatchTable {
+                name: table.clone(),
+                consistent,
+                keys,
+            });
         }
         let all: Vec<PartitionKey> = planned
             .iter()
-            .flat_map(|(_, _, keys)| keys.iter().map(|(_, p)| p.clone()))
+            .flat_map(|table| table.keys.iter().map(|(_, p)| p.clone()))
             .collect();
         let admitted = self.read_admit(rate, &all);
         let refused_count = admitted.iter().filter(|a| !**a).count();
@@ -256,7 +264,10 @@ impl Partitions {
         }
         let mut handed_back = Map::new();
         let mut flags = admitted.iter();
-        for (table, _, keys) in &planned {
+        for BatchTable {
+            name: table, keys, ..
+        } in &planned
+        {
             let (mut kept, mut refused) = (Vec::new(), Vec::new());
             for (key, _) in keys {
                 match flags.next() {
@@ -289,7 +300,12 @@ impl Partitions {
         let mut json: Value = serde_json::from_slice(&answer).unwrap_or_default();
         let mut charges: HashMap<PartitionKey, f64> = HashMap::new();
         let mut flags = admitted.iter();
-        for (table, consistent, keys) in &planned {
+        for BatchTable {
+            name: table,
+            consistent,
+            keys,
+        } in &planned
+        {
             let schema = self.schema(reader, table).await;
             let mut found: HashMap<PartitionKey, usize> = HashMap::new();
             for item in json["Responses"][table.as_str()]
