@@ -1,5 +1,6 @@
-//! DynamoDB's transaction conflicts on the embedded endpoint (`AWS_TRANSACTION_CONFLICTS`), by the
-//! rules of "Transaction conflict handling in DynamoDB" (Developer Guide, transaction-apis.html):
+//! DynamoDB's transaction conflicts on the embedded endpoint (`AWS_TRANSACTION_CONFLICTS`), by
+//! the rules of "Transaction conflict handling in DynamoDB" (Developer Guide,
+//! transaction-apis.html):
 //!
 //! - an item (table + primary key) is in a transaction for the whole emulated duration of the
 //!   `TransactWriteItems` that touches it: from when the endpoint receives the request until it
@@ -8,11 +9,11 @@
 //!   with `TransactionConflict` at each conflicting action's position and `None` elsewhere;
 //! - a `PutItem`, `UpdateItem` or `DeleteItem` on such an item fails with
 //!   `TransactionConflictException`;
-//! - a `TransactGetItems` reading an item that an ongoing `TransactWriteItems`, `PutItem`,
-//!   `UpdateItem` or `DeleteItem` writes is cancelled the same way.
+//! - a `TransactGetItems` reading an item that an ongoing `TransactWriteItems`,
+//!   `BatchWriteItem`, `PutItem`, `UpdateItem` or `DeleteItem` writes is cancelled the same way.
 //!
-//! A `BatchWriteItem` is neither checked nor holds its items (the guide lists it among the writes
-//! a `TransactGetItems` conflicts with; that one case is not modelled). Dynoxide applies a
+//! A `BatchWriteItem` holds its items against a `TransactGetItems` as the guide says, but is not
+//! itself refused on an item in a transaction (the guide names no such rule). Dynoxide applies a
 //! transaction atomically in one step, so without this emulation two overlapping transactions on
 //! one item both succeed, one after the other.
 
@@ -38,6 +39,8 @@ pub(crate) enum ConflictOperation {
     TransactGet,
     /// `PutItem`, `UpdateItem`, `DeleteItem`: refused on an item a transaction holds.
     SingleWrite,
+    /// `BatchWriteItem`: never refused, holds its items against a `TransactGetItems`.
+    BatchWrite,
 }
 
 impl ConflictOperation {
@@ -47,6 +50,7 @@ impl ConflictOperation {
             "TransactWriteItems" => Some(Self::TransactWrite),
             "TransactGetItems" => Some(Self::TransactGet),
             "PutItem" | "UpdateItem" | "DeleteItem" => Some(Self::SingleWrite),
+            "BatchWriteItem" => Some(Self::BatchWrite),
             _ => None,
         }
     }
@@ -196,6 +200,7 @@ impl Conflicts {
                     return Err(Conflict::SingleWrite);
                 }
             }
+            ConflictOperation::BatchWrite => {}
         }
         let transactional = operation == ConflictOperation::TransactWrite;
         for item in &items {
@@ -304,7 +309,16 @@ mod tests {
                 .check(ConflictOperation::TransactGet, vec![item("b")])
                 .is_err()
         );
-        drop((transaction, write));
+        let batch = conflicts
+            .check(ConflictOperation::BatchWrite, vec![item("a"), item("c")])
+            .unwrap();
+        assert!(
+            conflicts
+                .check(ConflictOperation::TransactGet, vec![item("c")])
+                .is_err(),
+            "a batch write in flight holds its items against a transactional read"
+        );
+        drop((transaction, write, batch));
         assert!(
             conflicts
                 .check(ConflictOperation::TransactGet, vec![item("a"), item("b")])
