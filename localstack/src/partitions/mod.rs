@@ -399,55 +399,24 @@ impl Partitions {
         }
     }
 
-    /// Per table and index: units, throttles, and the `top` hottest keys with their total units
-    /// and their most units in one second; `reset` starts afresh.
+    /// Per table and index: write units, throttles, and the `top` hottest keys with their total
+    /// units and their most units in one second (`partitions`); the same for read units
+    /// (`reads`); `reset` starts afresh.
     pub(crate) fn report(&self, reset: bool, top: usize) -> Value {
         let mut state = lock(&self.state);
-        let mut resources: BTreeMap<&str, Vec<(&PartitionKey, &Bucket)>> = BTreeMap::new();
-        for (key, bucket) in &state.buckets {
-            resources
-                .entry(key.resource.as_str())
-                .or_default()
-                .push((key, bucket));
-        }
-        let mut units = 0.0;
-        let partitions: Map<String, Value> = resources
-            .into_iter()
-            .map(|(resource, mut keys)| {
-                keys.sort_by(|a, b| b.1.total.total_cmp(&a.1.total).then(a.0.cmp(b.0)));
-                let total: f64 = keys.iter().map(|(_, b)| b.total).sum();
-                units += total;
-                let hottest: Vec<Value> = keys
-                    .iter()
-                    .take(top)
-                    .map(|(key, bucket)| {
-                        json!({
-                            "key": key.value,
-                            "units": bucket.total,
-                            "peak_units_per_s": bucket.peak,
-                            "throttled": bucket.throttled,
-                        })
-                    })
-                    .collect();
-                let report = json!({
-                    "kind": if resource.contains('/') { "index" } else { "table" },
-                    "units": total,
-                    "keys": keys.len(),
-                    "throttled": keys.iter().map(|(_, b)| b.throttled).sum::<u64>(),
-                    "peak_units_per_s": keys.iter().map(|(_, b)| b.peak).fold(0.0, f64::max),
-                    "hottest": hottest,
-                });
-                (resource.to_owned(), report)
-            })
-            .collect();
+        let (partitions, units) = by_resource(&state.buckets, top);
+        let (reads, read_units) = by_resource(&state.read_buckets, top);
         let report = json!({
             "limit": if self.enabled() { "on" } else { "off" },
             "write_units_per_second": self.rate,
+            "read_units_per_second": self.read_rate,
             "requests": state.requests,
             "throttled_requests": state.throttled_requests,
             "unprocessed_items": state.unprocessed_items,
             "units": units,
             "partitions": partitions,
+            "read_units": read_units,
+            "reads": reads,
         });
         if reset {
             *state = State::default();
@@ -473,6 +442,49 @@ impl Partitions {
         }
         report
     }
+}
+
+/// Per table and index (`<table>/<index>`) of `buckets`: units, keys, throttles, most units in
+/// one second, and the `top` hottest keys; and the units of all of them.
+fn by_resource(buckets: &HashMap<PartitionKey, Bucket>, top: usize) -> (Map<String, Value>, f64) {
+    let mut resources: BTreeMap<&str, Vec<(&PartitionKey, &Bucket)>> = BTreeMap::new();
+    for (key, bucket) in buckets {
+        resources
+            .entry(key.resource.as_str())
+            .or_default()
+            .push((key, bucket));
+    }
+    let mut units = 0.0;
+    let report = resources
+        .into_iter()
+        .map(|(resource, mut keys)| {
+            keys.sort_by(|a, b| b.1.total.total_cmp(&a.1.total).then(a.0.cmp(b.0)));
+            let total: f64 = keys.iter().map(|(_, b)| b.total).sum();
+            units += total;
+            let hottest: Vec<Value> = keys
+                .iter()
+                .take(top)
+                .map(|(key, bucket)| {
+                    json!({
+                        "key": key.value,
+                        "units": bucket.total,
+                        "peak_units_per_s": bucket.peak,
+                        "throttled": bucket.throttled,
+                    })
+                })
+                .collect();
+            let report = json!({
+                "kind": if resource.contains('/') { "index" } else { "table" },
+                "units": total,
+                "keys": keys.len(),
+                "throttled": keys.iter().map(|(_, b)| b.throttled).sum::<u64>(),
+                "peak_units_per_s": keys.iter().map(|(_, b)| b.peak).fold(0.0, f64::max),
+                "hottest": hottest,
+            });
+            (resource.to_owned(), report)
+        })
+        .collect();
+    (report, units)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -368,6 +368,7 @@ impl Partitions {
     /// Takes what reads cost from their keys' budgets (which may go into debt).
     fn read_charge(&self, rate: f64, charges: &[(PartitionKey, f64)]) {
         let now = Instant::now();
+        let second = now.saturating_duration_since(self.started).as_secs();
         let mut state = lock(&self.state);
         for (key, units) in charges {
             let bucket = state
@@ -377,6 +378,13 @@ impl Partitions {
             bucket.refill(rate, now);
             bucket.tokens -= units;
             bucket.total += units;
+            // The most in one second, for `/_local/partitions`'s `reads`, as writes have.
+            if bucket.window != second {
+                bucket.window = second;
+                bucket.window_units = 0.0;
+            }
+            bucket.window_units += units;
+            bucket.peak = bucket.peak.max(bucket.window_units);
         }
     }
 }
@@ -386,6 +394,26 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn the_partition_report_lists_read_units_per_key_beside_the_writes() {
+        let limiter = Partitions::new(Some(super::super::tests::limits(10.0)), "us-east-1");
+        let key = |value: &str| PartitionKey {
+            resource: "t".into(),
+            value: value.into(),
+        };
+        limiter.read_charge(10.0, &[(key("hot"), 0.5), (key("cold"), 1.0)]);
+        limiter.read_charge(10.0, &[(key("hot"), 1.5)]);
+
+        let report = limiter.report(true, 5);
+
+        assert_eq!(report["read_units"], 3.0);
+        assert_eq!(report["reads"]["t"]["hottest"][0]["key"], "hot");
+        assert_eq!(report["reads"]["t"]["hottest"][0]["units"], 2.0);
+        assert_eq!(report["reads"]["t"]["hottest"][0]["peak_units_per_s"], 2.0);
+        assert_eq!(report["partitions"], json!({}), "no write was charged");
+        assert_eq!(limiter.report(false, 5)["reads"], json!({}), "reset");
+    }
 
     #[test]
     fn a_read_costs_a_unit_per_started_4_kb_and_half_when_eventually_consistent() {
