@@ -181,8 +181,8 @@ pub(super) fn section(
         "Each run starts its own stack with `AWS_CONDITIONS=on` (emulated latency per AWS \
          operation, transaction conflicts, per-key partition limits of {} write and {} read \
          units a second times `PARTITION_SCALE`), `PAYMENT_SUCCESS_RATE=0.8` (a failed payment \
-         gives its unit back, and it is sold again), `RATE_LIMIT_PER_MINUTE=1000000` and the \
-         bench settings above, creates one product with S stock shards, and runs {} buyer tasks \
+         gives its unit back, and it is sold again), `RATE_LIMIT_PER_MINUTE=0` (off) and \
+         the bench settings above, creates one product with S stock shards, and runs {} buyer tasks \
          against it until it is sold out (or {} s pass). **Each order is placed by a fresh \
          user**: the buyer task opens the new user's WebSocket just before the order (so the \
          order's pushes arrive) and closes it at the order's terminal event, so no per-user key \

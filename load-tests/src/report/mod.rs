@@ -271,7 +271,7 @@ pub fn markdown(
         md,
         "`make bench` builds the local stack (`cargo build --profile local`) and runs \
          `load-test bench`, which starts it twice, `STOCK_LOCKS=on` then `off` (ephemeral ports, \
-         `RATE_LIMIT_PER_MINUTE=1000000 PAYMENT_SUCCESS_RATE=1 HOLD_TTL_SECONDS=3 \
+         `RATE_LIMIT_PER_MINUTE=0 PAYMENT_SUCCESS_RATE=1 HOLD_TTL_SECONDS=3 \
          HOLD_SWEEP_SECONDS=1`, logs at warn), and runs every scenario of `load-tests/` against \
          each; the endpoint's capacity metering is switched on for the cost scenario only. The \
          load generator shares the machine with the stack. Flash sale: stock \
