@@ -149,6 +149,27 @@ pub fn product_keys(report: &Value, products_table: &str, product: &str) -> Vec<
     keys
 }
 
+/// What the product's keys took between two `/_local/partitions` reports of one stack (the
+/// later minus the earlier, per key).
+pub fn product_keys_between(
+    before: &Value,
+    after: &Value,
+    products_table: &str,
+    product: &str,
+) -> Vec<KeyUnits> {
+    let earlier = product_keys(before, products_table, product);
+    product_keys(after, products_table, product)
+        .into_iter()
+        .map(|mut key| {
+            if let Some(old) = earlier.iter().find(|k| k.key == key.key) {
+                key.write_units -= old.write_units;
+                key.read_units -= old.read_units;
+            }
+            key
+        })
+        .collect()
+}
+
 /// Writes or reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UnitKind {
@@ -455,6 +476,21 @@ mod tests {
         let keys = product_keys(&report, "products", "p");
 
         assert_eq!(keys, vec![key("p", 10.0, 4.0), key("p#2", 6.0, 0.0)]);
+    }
+
+    #[test]
+    fn units_between_two_reports_are_the_later_minus_the_earlier_per_key() {
+        let before = json!({"partitions": {"products": {"hottest": [{"key": "p", "units": 4.0}]}}});
+        let after = json!({
+            "partitions": {"products": {"hottest": [
+                {"key": "p", "units": 10.0}, {"key": "p#1", "units": 3.0},
+            ]}},
+            "reads": {"products": {"hottest": [{"key": "p", "units": 2.5}]}},
+        });
+
+        let keys = product_keys_between(&before, &after, "products", "p");
+
+        assert_eq!(keys, vec![key("p", 6.0, 2.5), key("p#1", 3.0, 0.0)]);
     }
 
     #[test]

@@ -6,10 +6,14 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
+
 use futures::StreamExt;
-use serde_json::json;
+use serde_json::{Value, json};
+use tokio::sync::Notify;
 
 use crate::client::{Api, TerminalEvents, User, watch_first_terminal_event};
 use crate::outcome::ScenarioResult;
@@ -28,6 +32,9 @@ const MAX_SHORT_WITH_STOCK: u32 = 20;
 const WARM_UP: Duration = Duration::from_secs(1);
 /// Orders checked for their stored status at once.
 const CHECK_CONCURRENCY: usize = 32;
+/// Fewer orders than this in the steady window, and the units per order are taken over the whole
+/// sale instead (a sale of a few seconds).
+const MIN_WINDOW_ORDERS: u64 = 50;
 
 /// How a sale runs.
 #[derive(Debug, Clone)]
@@ -51,6 +58,29 @@ pub struct SaleSpec {
 pub struct SaleProduct {
     /// Its id.
     pub id: String,
+}
+
+/// What the buyers share with the watcher of the steady window.
+#[derive(Default)]
+struct Progress {
+    /// 201s so far.
+    placed: AtomicU64,
+    /// A buyer found the product sold out.
+    sold_out: Notify,
+}
+
+/// The `/_local/partitions` report at both ends of the steady window (from the end of the first
+/// second to the first sell-out) and the orders placed between: the units per order the limits
+/// are set against, free of the first second's burst and of what the sell-out adds (re-plans
+/// over empty shards, the buyers' stock reads).
+#[derive(Debug, Clone)]
+pub struct SteadyWindow {
+    /// The report when the window opened.
+    pub before: Value,
+    /// The report when it closed.
+    pub after: Value,
+    /// 201s in the window.
+    pub orders: u64,
 }
 
 /// One order a buyer placed.
@@ -85,9 +115,9 @@ async fn buy_until_sold_out(
     ws_url: String,
     product: String,
     buyer: usize,
-    start: Instant,
-    stop_at: Instant,
+    (start, stop_at): (Instant, Instant),
     events: TerminalEvents,
+    progress: Arc<Progress>,
 ) -> Buyer {
     tokio::time::sleep_until(start.into()).await;
     let mut seen = Buyer::default();
@@ -135,6 +165,7 @@ async fn buy_until_sold_out(
                         at: now,
                     });
                     seen.sockets.push(socket);
+                    progress.placed.fetch_add(1, Ordering::Relaxed);
                     order += 1;
                     continue 'orders;
                 }
@@ -143,6 +174,7 @@ async fn buy_until_sold_out(
                     match api.stock(&product).await {
                         Ok(0) | Err(_) => {
                             seen.sold_out_at = Some(now);
+                            progress.sold_out.notify_one();
                             socket.abort();
                             break 'orders;
                         }
@@ -152,6 +184,7 @@ async fn buy_until_sold_out(
                             short_with_stock += 1;
                             if short_with_stock >= MAX_SHORT_WITH_STOCK {
                                 seen.sold_out_at = Some(now);
+                                progress.sold_out.notify_one();
                                 socket.abort();
                                 break 'orders;
                             }
@@ -200,18 +233,35 @@ pub struct Bought {
     placed: Vec<Placed>,
     product: String,
     initial: u64,
+    /// The steady window's partition reports, when it held enough orders.
+    pub window: Option<SteadyWindow>,
 }
 
-/// Runs the buyers until the product is sold out (or `spec.limit`), then waits for every order's
-/// terminal event; the figures of the buying and the settling.
+/// `GET url` as JSON.
+pub async fn get_json(http: &reqwest::Client, url: &str) -> anyhow::Result<Value> {
+    http.get(url)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .with_context(|| format!("GET {url}"))?
+        .json()
+        .await
+        .with_context(|| format!("GET {url}: not JSON"))
+}
+
+/// Runs the buyers until the product is sold out (or `spec.limit`), reading `partitions_url`
+/// (the stack's `/_local/partitions`) at both ends of the steady window, then waits for every
+/// order's terminal event; the figures of the buying and the settling.
 pub async fn buy(
     api: &Api,
     ws_url: &str,
+    partitions_url: &str,
     spec: &SaleSpec,
     product: &SaleProduct,
 ) -> anyhow::Result<Bought> {
     let mut result = ScenarioResult::pass("hot-product", &spec.label);
     let events: TerminalEvents = Arc::default();
+    let progress = Arc::new(Progress::default());
     // Every buyer starts at the same instant, a moment after all tasks exist.
     let start = Instant::now() + Duration::from_millis(200);
     let stop_at = start + spec.limit;
@@ -222,16 +272,41 @@ pub async fn buy(
                 ws_url.to_owned(),
                 product.id.clone(),
                 n,
-                start,
-                stop_at,
+                (start, stop_at),
                 Arc::clone(&events),
+                Arc::clone(&progress),
             ))
         })
         .collect();
-    let mut buyers = Vec::new();
-    for task in tasks {
-        buyers.push(task.await?);
-    }
+    let http = reqwest::Client::new();
+    let watch_window = async {
+        tokio::time::sleep_until((start + WARM_UP).into()).await;
+        let opened = progress.placed.load(Ordering::Relaxed);
+        let before = get_json(&http, partitions_url).await?;
+        tokio::select! {
+            () = progress.sold_out.notified() => {}
+            () = tokio::time::sleep_until(stop_at.into()) => {}
+        }
+        let orders = progress.placed.load(Ordering::Relaxed) - opened;
+        let after = get_json(&http, partitions_url).await?;
+        Ok::<_, anyhow::Error>(SteadyWindow {
+            before,
+            after,
+            orders,
+        })
+    };
+    let join_buyers = async {
+        let mut buyers = Vec::new();
+        for task in tasks {
+            buyers.push(task.await?);
+        }
+        // A sale over before its window opened: the watcher need not wait for the deadline.
+        progress.sold_out.notify_one();
+        Ok::<_, anyhow::Error>(buyers)
+    };
+    let (buyers, window) = tokio::join!(join_buyers, watch_window);
+    let mut buyers = buyers?;
+    let window = window?;
     let buying_done = Instant::now();
 
     let mut placed: Vec<Placed> = Vec::new();
@@ -367,11 +442,13 @@ pub async fn buy(
         },
     );
     result.put("per_second", per_second.series());
+    result.put("steady_window_orders", window.orders);
     Ok(Bought {
         result,
         placed,
         product: product.id.clone(),
         initial: spec.stock,
+        window: (window.orders >= MIN_WINDOW_ORDERS).then_some(window),
     })
 }
 
@@ -397,6 +474,7 @@ pub async fn check_books(api: &Api, bought: Bought) -> anyhow::Result<(ScenarioR
         placed,
         product,
         initial,
+        window: _,
     } = bought;
     let statuses: Vec<Option<String>> = futures::stream::iter(placed.iter())
         .map(|p| async move {
