@@ -50,7 +50,8 @@ impl HoldStore for DynamoStore {
                 Ok(())
             }
             Err(error) => {
-                self.undo_takes(&parts, &token).await;
+                // Refused, or applied with its answer lost: the hold says which.
+                self.settle_takes(&parts, &owner, &token).await;
                 Err(error)
             }
         }

@@ -201,6 +201,37 @@ impl DynamoStore {
         }
     }
 
+    /// After the owner's transaction failed or went unanswered: its takes are undone only if the
+    /// owner does not carry `token` (an answer lost after the write was applied reads as a
+    /// refusal on the SDK's retry; then the takes are the owner's and are released). When the
+    /// owner cannot be read, the entries stay for the sweep.
+    pub(super) async fn settle_takes(&self, parts: &[StockPart], owner: &Owner, token: &str) {
+        match self.owner_token(owner, TAKE_TOKEN).await {
+            Ok(Some(found)) if found == token => self.release_takes(parts, token).await,
+            Ok(_) => self.undo_takes(parts, token).await,
+            Err(error) => {
+                tracing::warn!(?owner, %error, "a placement's outcome is unknown; its stock takes are left to the sweep");
+            }
+        }
+    }
+
+    /// After an owner's status move failed or went unanswered: its restore intents are applied if
+    /// the owner carries `token` (the move was applied), else dropped; `true` when applied. When
+    /// the owner cannot be read, the intents stay for the sweep and the error is returned.
+    pub(super) async fn settle_restores(
+        &self,
+        placed: &[(StockShard, u64, String)],
+        owner: &Owner,
+        token: &str,
+    ) -> Result<bool, StoreError> {
+        if self.owner_token(owner, RESTORE_TOKEN).await?.as_deref() == Some(token) {
+            self.apply_restores(placed).await;
+            return Ok(true);
+        }
+        self.drop_restores(placed).await;
+        Ok(false)
+    }
+
     /// `stock + units` and the entry `name` removed, on condition that the entry is there. When
     /// the shard item is gone (a re-shard drained it after the units left it), the units go to
     /// shard 0, the product item, as every restore does.

@@ -103,10 +103,12 @@ impl DynamoStore {
                 self.apply_restores(&placed).await;
                 Ok(None)
             }
-            Err(refused) => {
-                self.drop_restores(&placed).await;
-                Ok(Some(refused))
-            }
+            // Refused, or applied with its answer lost (the SDK's retry then meets the moved
+            // status): the owner says which.
+            Err(refused) => match self.settle_restores(&placed, owner, &token).await? {
+                true => Ok(None),
+                false => Ok(Some(refused)),
+            },
         }
     }
 
@@ -238,7 +240,8 @@ impl StockReserver for DynamoStore {
                 Ok(())
             }
             Err(refused) => {
-                self.undo_takes(&parts, &token).await;
+                // Refused, or applied with its answer lost: the order says which.
+                self.settle_takes(&parts, &owner, &token).await;
                 Err(placement_error(refused.error, &refused.reasons))
             }
         }
