@@ -24,6 +24,13 @@ test: fmt-check lint lint-template $(VENV)/.moto-installed
 	$(MAKE) lambda-smoke-test
 	$(MAKE) browser-test
 
+## test-aws-conditions: the end-to-end tests of races and crashes (oversell, idempotency, shards,
+## crashes, cancel, holds) with AWS_CONDITIONS=on: AWS's latency, transaction conflicts and
+## per-key partition limits on the embedded endpoint (docs/aws-conditions.md). Not part of `test`.
+.PHONY: test-aws-conditions
+test-aws-conditions:
+	AWS_CONDITIONS=on $(CARGO) test -p order-e2e-tests --test e2e -- oversell:: idempotency:: shards:: crashes:: cancel:: holds::
+
 ## .venv with moto's server, pinned in $(MOTO_REQUIREMENTS): the independent SQS the queue-semantics
 ## tests check rustack-sqs against. Reinstalled when the pins change.
 $(VENV)/.moto-installed: $(MOTO_REQUIREMENTS)

@@ -24,9 +24,14 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::LOCAL_ACCOUNT_ID;
+use crate::conditions::conflicts::{ConflictOperation, Hold, ItemId, transact_get_items};
+use crate::conditions::latency::LatencyClass;
+use crate::conditions::{CONDITIONS_PATH, Conditions};
 use crate::faults::{self, Call, FAULTS_PATH, FaultResponse, FaultService, Faults, Injection};
 use crate::meter::{METER_PATH, Meter};
-use crate::partitions::{self, PARTITIONS_PATH, Partitions, WriteOperation};
+use crate::partitions::{
+    self, PARTITIONS_PATH, PartitionLimits, Partitions, ReadOperation, WriteOperation,
+};
 use crate::server::{ServerTask, StopSignal};
 use crate::settings::LocalSettings;
 
@@ -42,15 +47,17 @@ impl Emulators {
     /// Starts Dynoxide and rustack-sqs, both reachable at [`Emulators::endpoint`] on
     /// 127.0.0.1:`port` (0 = any free port).
     /// `meter_capacity`: whether the endpoint asks DynamoDB for the capacity of every request and
-    /// adds it up at `/_local/meter` (requests are always counted). `partition_write_units`: the
-    /// write units per second each partition key value takes (`None`: no limit; `partitions`).
+    /// adds it up at `/_local/meter` (requests are always counted). `partition_limits`: the
+    /// write and read units per second each partition key value takes (`None`: no limit;
+    /// `partitions`). `conditions`: AWS's latency and transaction conflicts (`conditions`).
     /// `data_dir`: where Dynoxide keeps its tables ([`LocalSettings::DYNAMODB_FILE`], created if
     /// missing); `None` keeps them in memory. Queues are always in memory.
     pub(crate) async fn start(
         region: &str,
         port: u16,
         meter_capacity: bool,
-        partition_write_units: Option<u32>,
+        partition_limits: Option<PartitionLimits>,
+        conditions: Arc<Conditions>,
         data_dir: Option<&Path>,
     ) -> anyhow::Result<Self> {
         // Dynoxide's router is called in-process by the front: no listener of its own, no second
@@ -76,8 +83,9 @@ impl Emulators {
             region,
             dynamodb,
             Arc::new(Meter::new(meter_capacity)),
-            Arc::new(Partitions::new(partition_write_units, region)),
+            Arc::new(Partitions::new(partition_limits, region)),
             Arc::clone(&faults),
+            conditions,
         );
         let front = ServerTask::spawn("aws-endpoint", move |stop| {
             serve_connections(front_listener, front, stop)
@@ -116,6 +124,7 @@ struct AwsFront {
     meter: Arc<Meter>,
     partitions: Arc<Partitions>,
     faults: Arc<Faults>,
+    conditions: Arc<Conditions>,
 }
 
 impl AwsFront {
@@ -126,6 +135,7 @@ impl AwsFront {
         meter: Arc<Meter>,
         partitions: Arc<Partitions>,
         faults: Arc<Faults>,
+        conditions: Arc<Conditions>,
     ) -> Self {
         let handler = Arc::new(RustackSqsHandler::new(Arc::clone(sqs)));
         let sqs_config = SqsHttpConfig {
@@ -139,6 +149,7 @@ impl AwsFront {
             meter,
             partitions,
             faults,
+            conditions,
         }
     }
 
@@ -243,6 +254,17 @@ impl AwsFront {
                     .get("x-amz-target")
                     .and_then(|v| v.to_str().ok()),
             );
+            if self.conditions.active() {
+                let class = LatencyClass::of_target(
+                    request
+                        .headers()
+                        .get("x-amz-target")
+                        .and_then(|v| v.to_str().ok()),
+                );
+                let conditions = Arc::clone(&self.conditions);
+                let Ok(response) = conditions.delayed(class, self.sqs.call(request)).await;
+                return response.map(Body::new);
+            }
             let Ok(response) = self.sqs.call(request).await;
             return response.map(Body::new);
         }
@@ -275,19 +297,120 @@ impl AwsFront {
             let report = self.partitions.report(pairs.contains(&"reset=true"), top);
             return json_response(&report);
         }
+        if request.uri().path() == CONDITIONS_PATH {
+            let reset = request
+                .uri()
+                .query()
+                .unwrap_or("")
+                .split('&')
+                .any(|pair| pair == "reset=true");
+            let partitions = self.partitions.conditions_report(reset);
+            return json_response(&self.conditions.report(partitions, reset));
+        }
+        // A plain flag: with the conditions off no body is read and nothing is delayed here.
+        if self.conditions.active() {
+            return self.route_with_conditions(request).await;
+        }
+        self.route_to_limiter(request).await
+    }
+
+    /// A DynamoDB request under AWS's conditions: its item conflicts checked when it arrives,
+    /// then half its latency, the limiter and DynamoDB, the rest of its latency; the items it
+    /// writes stay held until it answers.
+    async fn route_with_conditions(self, request: Request<Body>) -> Response<Body> {
+        let target = request
+            .headers()
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let conditions = Arc::clone(&self.conditions);
+        let delay = conditions.delay(LatencyClass::of_target(target.as_deref()));
+        let mut hold: Option<Hold> = None;
+        let mut request = request;
+        if let (Some(conflicts), Some(operation)) = (
+            conditions.conflicts(),
+            ConflictOperation::from_target(target.as_deref()),
+        ) {
+            let (parts, body) = request.into_parts();
+            let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else {
+                return plain_response(StatusCode::BAD_REQUEST, "unreadable request body");
+            };
+            match self
+                .items_of(operation, target.as_deref(), &parts.headers, &body)
+                .await
+            {
+                // Malformed, or about an unknown table: DynamoDB's own answer says which.
+                None => {}
+                Some(items) => match conflicts.check(operation, items) {
+                    Ok(held) => hold = held,
+                    Err(conflict) => {
+                        if let Some(delay) = &delay {
+                            delay.before().await;
+                            delay.after().await;
+                        }
+                        return conflict.response();
+                    }
+                },
+            }
+            request = Request::from_parts(parts, Body::from(body));
+        }
+        if let Some(delay) = &delay {
+            delay.before().await;
+        }
+        let response = self.route_to_limiter(request).await;
+        if let Some(delay) = &delay {
+            delay.after().await;
+        }
+        drop(hold);
+        response
+    }
+
+    /// The items a request checked for conflicts touches, in request order.
+    async fn items_of(
+        &self,
+        operation: ConflictOperation,
+        target: Option<&str>,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Option<Vec<ItemId>> {
+        let request: serde_json::Value = serde_json::from_slice(body).ok()?;
+        if operation == ConflictOperation::TransactGet {
+            return transact_get_items(&request);
+        }
+        let write = WriteOperation::from_target(target)?;
+        let keys = self
+            .partitions
+            .item_keys(&self.dynamodb, headers, write, &request)
+            .await?;
+        Some(
+            keys.iter()
+                .map(|(table, key)| ItemId::new(table, key))
+                .collect(),
+        )
+    }
+
+    /// The partition limiter (when on), the meter and DynamoDB.
+    async fn route_to_limiter(self, request: Request<Body>) -> Response<Body> {
         let target = request
             .headers()
             .get("x-amz-target")
             .and_then(|v| v.to_str().ok());
         self.meter.count(target);
+        // The key schemas are cached by the limiter and the conflict check alike.
+        if partitions::changes_schema(target)
+            && (self.partitions.enabled() || self.conditions.active())
+        {
+            self.partitions.forget_schemas();
+        }
         // A plain flag: with the limit off no body is read here.
         if self.partitions.enabled() {
             if let Some(operation) = WriteOperation::from_target(target) {
                 let target = target.map(str::to_owned);
                 return self.forward_limited(request, operation, target).await;
             }
-            if partitions::changes_schema(target) {
-                self.partitions.forget_schemas();
+            if let Some(operation) = ReadOperation::from_target(target) {
+                let target = target.map(str::to_owned);
+                return self.forward_read_limited(request, operation, target).await;
             }
         }
         if self.meter.capacity_on() {
@@ -321,6 +444,33 @@ impl AwsFront {
         };
         self.partitions
             .write(&self.dynamodb, operation, &headers, body, forward)
+            .await
+    }
+
+    /// A read through the partition read limiter, which may refuse it; metered as any other.
+    async fn forward_read_limited(
+        &self,
+        request: Request<Body>,
+        operation: ReadOperation,
+        target: Option<String>,
+    ) -> Response<Body> {
+        let (mut parts, body) = request.into_parts();
+        let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else {
+            return plain_response(StatusCode::BAD_REQUEST, "unreadable request body");
+        };
+        let headers = parts.headers.clone();
+        // The limiter may hand on a smaller batch than it read.
+        parts.headers.remove(http::header::CONTENT_LENGTH);
+        let forward = |body: axum::body::Bytes| async move {
+            let request = Request::from_parts(parts, Body::from(body));
+            if self.meter.capacity_on() {
+                self.forward_metered(request, target.as_deref()).await
+            } else {
+                self.forward_to_dynamodb(request).await
+            }
+        };
+        self.partitions
+            .read(&self.dynamodb, operation, &headers, body, forward)
             .await
     }
 

@@ -7,6 +7,7 @@
 //! [`StackOptions`], so tests run many stacks in one process side by side.
 
 mod aws_errors;
+mod conditions;
 mod emulators;
 mod event_source;
 mod faults;
@@ -27,6 +28,8 @@ use std::time::Duration;
 use anyhow::Context;
 use shared::{Config, Footprint};
 
+pub use crate::conditions::Conditions;
+pub use crate::conditions::latency::{Distribution, LatencyClass, LatencyTable};
 pub use crate::faults::{FaultKind, FaultRule, FaultService, Faults};
 pub use crate::gateway::cors;
 pub use crate::settings::LocalSettings;
@@ -84,6 +87,7 @@ impl Stack {
     pub async fn start(options: StackOptions) -> anyhow::Result<Stack> {
         let mut config = options.config;
         let local = options.local;
+        let conditions = Arc::new(local.conditions());
         let emulators = match &config.aws_endpoint_url {
             Some(_) => None,
             None => Some(
@@ -91,7 +95,8 @@ impl Stack {
                     &config.aws_region,
                     local.aws_port,
                     local.meter_capacity,
-                    local.partition_limit.then_some(local.partition_write_units),
+                    local.partition_limits(),
+                    Arc::clone(&conditions),
                     local.data_dir.as_deref(),
                 )
                 .await
@@ -149,7 +154,8 @@ impl Stack {
             let app = Arc::clone(&ws_app);
             async move { shared::ws::handle(&app, route, event).await }
         };
-        let ws_gateway = gateway::serve_ws(ws_listener, ws_handler, Arc::clone(&faults));
+        let ws_gateway =
+            gateway::serve_ws(ws_listener, ws_handler, Arc::clone(&faults), conditions);
         // The consumer on the order queue and the reconciler, as the Lambdas run in AWS.
         let worker = match options.run_workers {
             true => Some(

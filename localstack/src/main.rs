@@ -40,6 +40,7 @@ async fn main() -> anyhow::Result<()> {
         StopSignals::install().context("installing the Ctrl-C and SIGTERM handlers")?;
 
     let data_dir = local.data_dir.clone();
+    let conditions = conditions_line(&local);
     let stack = Stack::start(StackOptions {
         config,
         local,
@@ -47,7 +48,7 @@ async fn main() -> anyhow::Result<()> {
         run_workers: true,
     })
     .await?;
-    print_banner(&stack, data_dir.as_deref());
+    print_banner(&stack, data_dir.as_deref(), &conditions);
 
     let signal = signals.next().await;
     println!("\n{signal}: stopping the local stack...");
@@ -120,7 +121,24 @@ fn data_kept(data_dir: Option<&Path>) -> String {
     }
 }
 
-fn print_banner(stack: &Stack, data_dir: Option<&Path>) {
+/// What the endpoint emulates of AWS's operating conditions, for the banner.
+fn conditions_line(local: &LocalSettings) -> String {
+    let on_off = |on: bool| if on { "on" } else { "off" };
+    let partitions = match local.effective_partition_units() {
+        None => "off".to_owned(),
+        Some((write, read)) => format!(
+            "{write} WCU/s and {read} RCU/s per partition key (PARTITION_SCALE {})",
+            local.partition_scale
+        ),
+    };
+    format!(
+        "latency {}, transaction conflicts {}, partition limits {partitions} (AWS_CONDITIONS; /_local/conditions)",
+        on_off(local.latency.is_some()),
+        on_off(local.transaction_conflicts),
+    )
+}
+
+fn print_banner(stack: &Stack, data_dir: Option<&Path>, conditions: &str) {
     let config = stack.config();
     let data = data_kept(data_dir);
     let expires_at = Utc::now() + Duration::hours(24);
@@ -132,7 +150,7 @@ fn print_banner(stack: &Stack, data_dir: Option<&Path>) {
         .filter(|_| config.auth.jwt_public_key.is_none())
     else {
         println!(
-            "\nLocal stack ready: HTTP API {http} (JWT_PUBLIC_KEY is set: bring RS256 tokens).\n  Console        {http}/  (paste a token: no development tokens)\n  Tables kept    {data}",
+            "\nLocal stack ready: HTTP API {http} (JWT_PUBLIC_KEY is set: bring RS256 tokens).\n  Console        {http}/  (paste a token: no development tokens)\n  Tables kept    {data}\n  AWS conditions {conditions}",
             http = stack.http_url()
         );
         return;
@@ -151,6 +169,7 @@ Local stack ready.
   Order queue    {queue}
   Dead letters   {dlq}
   Tables kept    {data}
+  AWS conditions {conditions}
 
 Development tokens (valid 24 hours):
   export TOKEN={user_token}

@@ -6,8 +6,12 @@ use std::time::Duration;
 
 use shared::config::{ConfigError, parsed};
 
+use crate::conditions::Conditions;
+use crate::conditions::latency::LatencyTable;
+use crate::partitions::PartitionLimits;
+
 /// The local stack's own settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LocalSettings {
     /// `HTTP_PORT` of the local HTTP API (3000; 0 = any free port).
     pub http_port: u16,
@@ -34,14 +38,31 @@ pub struct LocalSettings {
     /// `METER_CAPACITY` (off): whether the embedded AWS endpoint asks DynamoDB for the capacity
     /// units of every request and adds them up at `/_local/meter` (the load tests' cost figures).
     pub meter_capacity: bool,
-    /// `PARTITION_LIMIT` (off): whether the embedded AWS endpoint emulates the per-partition
-    /// write limit of an on-demand DynamoDB table, refusing a hot key with `ThrottlingException`
-    /// (`partitions`); off, it reads no request body.
+    /// `AWS_CONDITIONS` (off): AWS's operating conditions on the embedded AWS endpoint. On, it
+    /// is the default of `AWS_LATENCY`, `AWS_TRANSACTION_CONFLICTS` and `PARTITION_LIMIT`, each of
+    /// which still wins when set (docs/aws-conditions.md).
+    pub aws_conditions: bool,
+    /// `AWS_LATENCY` (off; `AWS_CONDITIONS=on`: on): `on`, `off`, or `class=median/p99` entries
+    /// in ms, comma-separated, replacing those classes' defaults (`dynamodb.transact=24/80`).
+    /// `None`: no delay.
+    pub latency: Option<LatencyTable>,
+    /// `AWS_TRANSACTION_CONFLICTS` (off; `AWS_CONDITIONS=on`: on): DynamoDB's transaction
+    /// conflicts (`TransactionCanceledException` / `TransactionConflictException`).
+    pub transaction_conflicts: bool,
+    /// `PARTITION_LIMIT` (off; `AWS_CONDITIONS=on`: on): whether the embedded AWS endpoint
+    /// emulates the per-partition write and read limits of an on-demand DynamoDB table, refusing
+    /// a hot key with `ThrottlingException` (`partitions`); off, it reads no request body.
     pub partition_limit: bool,
     /// `PARTITION_WRITE_UNITS` (1000, AWS's figure): write units per second each partition key
     /// value takes when `PARTITION_LIMIT=on`. Tests and benchmarks lower it so that the cap shows
     /// on a machine far slower than DynamoDB.
     pub partition_write_units: u32,
+    /// `PARTITION_READ_UNITS` (3000, AWS's figure): read units per second each partition key
+    /// value takes when `PARTITION_LIMIT=on`.
+    pub partition_read_units: u32,
+    /// `PARTITION_SCALE` (1.0): multiplies both per-key limits, so that a machine far slower
+    /// than DynamoDB can be given limits it can reach (0.02: 20 write and 60 read units a second).
+    pub partition_scale: f64,
     /// `CORS_ALLOW_ORIGINS` (empty: CORS off, as the template's `CorsAllowedOrigins` default):
     /// comma-separated origins the HTTP API allows, each exact (`http://localhost:5173`), `*`, or
     /// `https://*` / `http://*`. With any, the gateway answers preflights and adds the CORS headers
@@ -68,8 +89,13 @@ impl Default for LocalSettings {
             hold_sweep_interval: Duration::from_secs(60),
             consumer_max_concurrency: 20,
             meter_capacity: false,
+            aws_conditions: false,
+            latency: None,
+            transaction_conflicts: false,
             partition_limit: false,
             partition_write_units: 1000,
+            partition_read_units: 3000,
+            partition_scale: 1.0,
             cors_allow_origins: Vec::new(),
             data_dir: None,
         }
@@ -95,9 +121,68 @@ impl LocalSettings {
         Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
     }
 
+    /// These settings with the AWS-conditions ones (`AWS_CONDITIONS`, `AWS_LATENCY`,
+    /// `AWS_TRANSACTION_CONFLICTS`, `PARTITION_*`) read from the process environment, the rest
+    /// (ports, names) kept: what a test stack on ephemeral ports uses.
+    pub fn with_conditions_from_env(self) -> Result<Self, ConfigError> {
+        self.with_conditions_from(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// [`LocalSettings::with_conditions_from_env`] through `lookup`.
+    pub fn with_conditions_from(
+        self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let read = LocalSettings::from_lookup(|name| {
+            CONDITION_VARIABLES
+                .contains(&name)
+                .then(|| lookup(name))
+                .flatten()
+        })?;
+        Ok(LocalSettings {
+            aws_conditions: read.aws_conditions,
+            latency: read.latency,
+            transaction_conflicts: read.transaction_conflicts,
+            partition_limit: read.partition_limit,
+            partition_write_units: read.partition_write_units,
+            partition_read_units: read.partition_read_units,
+            partition_scale: read.partition_scale,
+            ..self
+        })
+    }
+
+    /// The latency and conflict emulation these settings ask for.
+    pub fn conditions(&self) -> Conditions {
+        Conditions::new(self.latency.clone(), self.transaction_conflicts)
+    }
+
+    /// The effective per-key limits (scaled), `None` with `PARTITION_LIMIT` off.
+    pub(crate) fn partition_limits(&self) -> Option<PartitionLimits> {
+        self.partition_limit.then(|| PartitionLimits {
+            write_units: f64::from(self.partition_write_units) * self.partition_scale,
+            read_units: f64::from(self.partition_read_units) * self.partition_scale,
+            scale: self.partition_scale,
+        })
+    }
+
+    /// The effective per-key `(write, read)` units a second, `None` with `PARTITION_LIMIT` off:
+    /// what the banner prints.
+    pub fn effective_partition_units(&self) -> Option<(f64, f64)> {
+        self.partition_limits()
+            .map(|limits| (limits.write_units, limits.read_units))
+    }
+
     /// Reads settings through `lookup`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let d = LocalSettings::default();
+        let aws_conditions = on_off(&lookup, "AWS_CONDITIONS")?;
+        // Each part's own variable wins; unset, it follows AWS_CONDITIONS.
+        let part = |name: &'static str| -> Result<bool, ConfigError> {
+            match lookup(name) {
+                None => Ok(aws_conditions),
+                Some(_) => on_off(&lookup, name),
+            }
+        };
         Ok(LocalSettings {
             http_port: parsed(&lookup, "HTTP_PORT")?.unwrap_or(d.http_port),
             ws_port: parsed(&lookup, "WS_PORT")?.unwrap_or(d.ws_port),
@@ -127,7 +212,16 @@ impl LocalSettings {
                 }
             },
             meter_capacity: on_off(&lookup, "METER_CAPACITY")?,
-            partition_limit: on_off(&lookup, "PARTITION_LIMIT")?,
+            aws_conditions,
+            latency: match lookup("AWS_LATENCY") {
+                None => aws_conditions.then(LatencyTable::default),
+                Some(spec) => LatencyTable::parse(&spec).map_err(|reason| ConfigError {
+                    name: "AWS_LATENCY",
+                    reason,
+                })?,
+            },
+            transaction_conflicts: part("AWS_TRANSACTION_CONFLICTS")?,
+            partition_limit: part("PARTITION_LIMIT")?,
             partition_write_units: match parsed::<u32>(&lookup, "PARTITION_WRITE_UNITS")? {
                 None => d.partition_write_units,
                 Some(0) => {
@@ -137,6 +231,26 @@ impl LocalSettings {
                     });
                 }
                 Some(units) => units,
+            },
+            partition_read_units: match parsed::<u32>(&lookup, "PARTITION_READ_UNITS")? {
+                None => d.partition_read_units,
+                Some(0) => {
+                    return Err(ConfigError {
+                        name: "PARTITION_READ_UNITS",
+                        reason: "must be at least 1 read unit per second".into(),
+                    });
+                }
+                Some(units) => units,
+            },
+            partition_scale: match parsed::<f64>(&lookup, "PARTITION_SCALE")? {
+                None => d.partition_scale,
+                Some(scale) if scale.is_finite() && scale > 0.0 => scale,
+                Some(_) => {
+                    return Err(ConfigError {
+                        name: "PARTITION_SCALE",
+                        reason: "must be a number above 0 (1.0: AWS's limits)".into(),
+                    });
+                }
             },
             cors_allow_origins: lookup("CORS_ALLOW_ORIGINS")
                 .map(|origins| {
@@ -152,6 +266,17 @@ impl LocalSettings {
         })
     }
 }
+
+/// The variables [`LocalSettings::with_conditions_from`] reads.
+const CONDITION_VARIABLES: [&str; 7] = [
+    "AWS_CONDITIONS",
+    "AWS_LATENCY",
+    "AWS_TRANSACTION_CONFLICTS",
+    "PARTITION_LIMIT",
+    "PARTITION_WRITE_UNITS",
+    "PARTITION_READ_UNITS",
+    "PARTITION_SCALE",
+];
 
 /// `on` or `off` (the default when unset).
 fn on_off(
@@ -229,5 +354,89 @@ mod tests {
                 LocalSettings::from_lookup(|n| (n == name).then(|| value.into())).unwrap_err();
             assert_eq!(error.name, name);
         }
+    }
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        |name| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn aws_conditions_turn_on_every_part_and_each_part_can_be_set_alone() {
+        let off = LocalSettings::from_lookup(|_| None).unwrap();
+        assert!(!off.aws_conditions && !off.transaction_conflicts && !off.partition_limit);
+        assert_eq!(off.latency, None);
+        assert_eq!(off.partition_limits(), None);
+
+        let on = LocalSettings::from_lookup(env(&[("AWS_CONDITIONS", "on")])).unwrap();
+        assert!(on.transaction_conflicts && on.partition_limit);
+        assert_eq!(on.latency, Some(LatencyTable::default()));
+        assert_eq!(on.effective_partition_units(), Some((1000.0, 3000.0)));
+
+        let but = LocalSettings::from_lookup(env(&[
+            ("AWS_CONDITIONS", "on"),
+            ("AWS_LATENCY", "off"),
+            ("PARTITION_LIMIT", "off"),
+        ]))
+        .unwrap();
+        assert!(but.transaction_conflicts);
+        assert_eq!(but.latency, None);
+        assert!(!but.partition_limit);
+
+        let alone = LocalSettings::from_lookup(env(&[
+            ("AWS_TRANSACTION_CONFLICTS", "on"),
+            ("AWS_LATENCY", "dynamodb.read=30/31"),
+        ]))
+        .unwrap();
+        assert!(alone.transaction_conflicts && !alone.partition_limit);
+        let read = alone
+            .latency
+            .unwrap()
+            .get(crate::conditions::latency::LatencyClass::DynamodbRead);
+        assert_eq!((read.median_ms, read.p99_ms), (30.0, 31.0));
+    }
+
+    #[test]
+    fn the_scale_multiplies_both_per_key_limits() {
+        let scaled = LocalSettings::from_lookup(env(&[
+            ("PARTITION_LIMIT", "on"),
+            ("PARTITION_SCALE", "0.02"),
+        ]))
+        .unwrap();
+
+        let (write, read) = scaled.effective_partition_units().unwrap();
+        assert!((write - 20.0).abs() < 1e-9 && (read - 60.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn bad_condition_values_name_their_variable() {
+        for (name, value) in [
+            ("AWS_CONDITIONS", "yes"),
+            ("AWS_LATENCY", "dynamodb.read=9/3"),
+            ("AWS_LATENCY", "nosuch=1/2"),
+            ("AWS_TRANSACTION_CONFLICTS", "1"),
+            ("PARTITION_READ_UNITS", "0"),
+            ("PARTITION_SCALE", "0"),
+            ("PARTITION_SCALE", "-1"),
+            ("PARTITION_SCALE", "x"),
+        ] {
+            let error =
+                LocalSettings::from_lookup(|n| (n == name).then(|| value.into())).unwrap_err();
+            assert_eq!(error.name, name, "{name}={value}");
+        }
+    }
+
+    #[test]
+    fn a_test_stack_takes_the_conditions_from_the_environment_and_keeps_its_ports() {
+        let settings = LocalSettings::ephemeral()
+            .with_conditions_from(env(&[("AWS_CONDITIONS", "on"), ("HTTP_PORT", "3000")]))
+            .unwrap();
+
+        assert_eq!(settings.http_port, 0);
+        assert!(settings.aws_conditions && settings.partition_limit);
     }
 }

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use crate::emulators::Emulators;
 use crate::event_source::spawn_sqs_event_source;
+use crate::partitions::PartitionLimits;
 use crate::server::ServerTask;
+use crate::settings::LocalSettings;
 
 pub use crate::event_source::{EventSourceOptions, Scaling, SqsHandler};
 
@@ -23,15 +25,39 @@ impl EmbeddedAws {
     /// Starts the emulators on port-0 listeners; queue ARNs and URLs carry `region`.
     pub async fn start(region: &str) -> anyhow::Result<Self> {
         Ok(EmbeddedAws {
-            emulators: Emulators::start(region, 0, false, None, None).await?,
+            emulators: Emulators::start(region, 0, false, None, Arc::default(), None).await?,
+        })
+    }
+
+    /// [`EmbeddedAws::start`] under the AWS conditions `settings` ask for: their latency,
+    /// transaction conflicts and partition limits (`AWS_CONDITIONS` and the variables beside it;
+    /// ports and data directory are not read).
+    pub async fn with_conditions(region: &str, settings: &LocalSettings) -> anyhow::Result<Self> {
+        Ok(EmbeddedAws {
+            emulators: Emulators::start(
+                region,
+                0,
+                false,
+                settings.partition_limits(),
+                Arc::new(settings.conditions()),
+                None,
+            )
+            .await?,
         })
     }
 
     /// [`EmbeddedAws::start`] with the partition limit on: each partition key value takes
-    /// `write_units` write units per second (`PARTITION_LIMIT=on`, `PARTITION_WRITE_UNITS`).
+    /// `write_units` write units per second (`PARTITION_LIMIT=on`, `PARTITION_WRITE_UNITS`) and
+    /// AWS's 3,000 read units.
     pub async fn with_partition_limit(region: &str, write_units: u32) -> anyhow::Result<Self> {
+        let limits = PartitionLimits {
+            write_units: f64::from(write_units),
+            read_units: f64::from(LocalSettings::default().partition_read_units),
+            scale: 1.0,
+        };
         Ok(EmbeddedAws {
-            emulators: Emulators::start(region, 0, false, Some(write_units), None).await?,
+            emulators: Emulators::start(region, 0, false, Some(limits), Arc::default(), None)
+                .await?,
         })
     }
 

@@ -57,7 +57,11 @@ async fn start(
             rate_limit_per_minute: 0,
             ..shared::Config::default()
         },
-        local: LocalSettings::ephemeral(),
+        // `AWS_CONDITIONS=on cargo test ...` runs the tests under AWS's latency, transaction
+        // conflicts and partition limits (docs/aws-conditions.md); the ports stay ephemeral.
+        local: LocalSettings::ephemeral()
+            .with_conditions_from_env()
+            .expect("AWS_CONDITIONS and the settings beside it are valid"),
         seed_products: false,
         run_workers,
     };

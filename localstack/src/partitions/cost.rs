@@ -23,15 +23,19 @@ pub(super) enum Change {
 }
 
 /// An action as the request states it.
-struct ParsedAction {
-    table: String,
-    key: Option<Item>,
-    change: Change,
+pub(super) struct ParsedAction {
+    pub(super) table: String,
+    pub(super) key: Option<Item>,
+    pub(super) change: Change,
     /// BatchWriteItem: the request entry, to hand back unprocessed.
     entry: Value,
 }
 
-fn parse_actions(operation: WriteOperation, request: &Value) -> Option<Vec<ParsedAction>> {
+/// The actions a write request states; `None` when it is malformed.
+pub(super) fn parse_actions(
+    operation: WriteOperation,
+    request: &Value,
+) -> Option<Vec<ParsedAction>> {
     let table = |v: &Value| v["TableName"].as_str().map(str::to_owned);
     let key = |v: &Value| v["Key"].as_object().cloned();
     let item = |v: &Value| v["Item"].as_object().cloned();
@@ -121,7 +125,11 @@ impl Partitions {
     }
 
     /// A table's key schema and indexes, from DescribeTable once.
-    async fn schema(&self, reader: &Reader<'_>, table: &str) -> Option<Arc<TableSchema>> {
+    pub(super) async fn schema(
+        &self,
+        reader: &Reader<'_>,
+        table: &str,
+    ) -> Option<Arc<TableSchema>> {
         if let Some(schema) = lock(&self.schemas).get(table) {
             return Some(Arc::clone(schema));
         }
@@ -229,16 +237,16 @@ impl Action {
 /// A table's keys and global secondary indexes.
 #[derive(Debug)]
 pub(super) struct TableSchema {
-    hash: String,
+    pub(super) hash: String,
     range: Option<String>,
-    indexes: Vec<IndexSchema>,
+    pub(super) indexes: Vec<IndexSchema>,
 }
 
 #[derive(Debug)]
-struct IndexSchema {
-    name: String,
+pub(super) struct IndexSchema {
+    pub(super) name: String,
     /// Key attributes in key-schema order (a GSI key may have up to four of each).
-    hash: Vec<String>,
+    pub(super) hash: Vec<String>,
     range: Vec<String>,
     projection: Projection,
 }
@@ -261,7 +269,7 @@ struct IndexEntry {
 
 impl TableSchema {
     /// From DescribeTable's `Table`.
-    fn from_description(table: &Value) -> Option<Self> {
+    pub(super) fn from_description(table: &Value) -> Option<Self> {
         let (hash, range) = key_schema(&table["KeySchema"]);
         let indexes = table["GlobalSecondaryIndexes"]
             .as_array()
@@ -297,7 +305,7 @@ impl TableSchema {
     }
 
     /// An item's primary key; `None` when it lacks one.
-    fn key_of(&self, item: &Item) -> Option<Item> {
+    pub(super) fn key_of(&self, item: &Item) -> Option<Item> {
         let mut key = Map::new();
         for name in std::iter::once(&self.hash).chain(&self.range) {
             key.insert(name.clone(), item.get(name)?.clone());
@@ -368,7 +376,7 @@ fn key_schema(schema: &Value) -> (Vec<String>, Vec<String>) {
 }
 
 /// A key value as text: a string, number or binary as written; several joined by `|`.
-fn key_text(values: &[&Value]) -> String {
+pub(super) fn key_text(values: &[&Value]) -> String {
     let one = |value: &Value| match value.as_object().and_then(|m| m.iter().next()) {
         Some((_, Value::String(text))) => text.clone(),
         _ => value.to_string(),
@@ -382,7 +390,7 @@ fn units(bytes: usize) -> f64 {
 }
 
 /// An item's size by DynamoDB's rules: attribute names plus values.
-fn item_size(item: &Item) -> usize {
+pub(super) fn item_size(item: &Item) -> usize {
     item.iter()
         .map(|(name, value)| name.len() + value_size(value))
         .sum()

@@ -1,25 +1,27 @@
 //! DynamoDB's per-partition write limit, emulated on the embedded AWS endpoint
-//! (`PARTITION_LIMIT=on`; off by default, when it reads no body at all). Every write is charged to
-//! the partition key values it touches, in its table and in the table's global secondary indexes,
-//! and a key past `PARTITION_WRITE_UNITS` a second is refused with `ThrottlingException`, as an
-//! on-demand table refuses a hot key (SPEC section 7). `GET /_local/partitions` on the AWS endpoint
-//! reports the hottest keys (`?reset=true` starts afresh, `?top=N` shows more than ten).
+//! (`PARTITION_LIMIT=on`, or `AWS_CONDITIONS=on`; off by default, when it reads no body at all),
+//! and the read limit beside it (`reads.rs`). Every write is charged to the partition key values
+//! it touches, in its table and in the table's global secondary indexes, and a key past
+//! `PARTITION_WRITE_UNITS` a second is refused with `ThrottlingException`, as an on-demand table
+//! refuses a hot key (docs/decisions.md). `GET /_local/partitions` on the AWS endpoint reports the
+//! hottest keys (`?reset=true` starts afresh, `?top=N` shows more than ten).
 //!
 //! # What a write costs
 //!
-//! PutItem, UpdateItem, DeleteItem, BatchWriteItem and TransactWriteItems are charged; reads,
-//! PartiQL and table operations are not. A write costs its table partition (table name + the
-//! item's hash key value) one unit per started KB of the larger of the item before and after it
-//! (a delete, the item it removes; at least one unit), twice that inside a transaction, where a
-//! `ConditionCheck` is charged as a write of the item it checks (AWS bills it as one). Each GSI of
-//! the table is charged on its own partitions (`<table>/<index>` + the index hash key value), on the
-//! entry it stores, that is the item projected on the index: a new entry is one put, a removed
-//! entry one delete, an entry whose index key changes a delete on the old key plus a put on the new
-//! one, an entry that keeps its key but changes one write on the larger image, and an unchanged
-//! entry nothing. Index writes are not doubled in a transaction. These are the rules Dynoxide's
-//! `actions/index_capacity.rs` records as captured against DynamoDB; sparse indexes follow from
-//! them (an item without the index key has no entry). A write refused by its condition (or a
-//! cancelled transaction) still costs its table partitions, as in AWS, and its indexes nothing.
+//! PutItem, UpdateItem, DeleteItem, BatchWriteItem and TransactWriteItems are charged to the write
+//! budgets; PartiQL and table operations are not; reads have budgets of their own (`reads.rs`). A
+//! write costs its table partition (table name + the item's hash key value) one unit per started KB
+//! of the larger of the item before and after it (a delete, the item it removes; at least one
+//! unit), twice that inside a transaction, where a `ConditionCheck` is charged as a write of the
+//! item it checks (AWS bills it as one). Each GSI of the table is charged on its own partitions
+//! (`<table>/<index>` + the index hash key value), on the entry it stores, that is the item
+//! projected on the index: a new entry is one put, a removed entry one delete, an entry whose index
+//! key changes a delete on the old key plus a put on the new one, an entry that keeps its key but
+//! changes one write on the larger image, and an unchanged entry nothing. Index writes are not
+//! doubled in a transaction. These are the rules Dynoxide's `actions/index_capacity.rs` records as
+//! captured against DynamoDB; sparse indexes follow from them (an item without the index key has no
+//! entry). A write refused by its condition (or a cancelled transaction) still costs its table
+//! partitions, as in AWS, and its indexes nothing.
 //!
 //! # How it refuses
 //!
@@ -55,6 +57,8 @@
 //! DynamoDB's own answer says what is wrong.
 
 mod cost;
+mod keys;
+mod reads;
 mod wire;
 
 use std::collections::{BTreeMap, HashMap};
@@ -67,7 +71,9 @@ use http::{HeaderMap, Response, StatusCode};
 use serde_json::{Map, Value, json};
 
 use self::cost::{Action, Change, TableSchema};
-use self::wire::{Outcome, Reader, aws_error};
+use self::wire::{Access, Outcome, Reader, aws_error};
+
+pub(crate) use self::reads::ReadOperation;
 
 /// Where the limiter reports on the AWS endpoint.
 pub(crate) const PARTITIONS_PATH: &str = "/_local/partitions";
@@ -108,11 +114,25 @@ pub(crate) fn changes_schema(target: Option<&str>) -> bool {
         .is_some_and(|op| matches!(op, "CreateTable" | "UpdateTable" | "DeleteTable"))
 }
 
-/// The limiter of one endpoint; a no-op unless built with a rate.
+/// The per-key limits of an endpoint whose limiter is on, already scaled.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct PartitionLimits {
+    /// Write units per second per partition key value.
+    pub(crate) write_units: f64,
+    /// Read units per second per partition key value.
+    pub(crate) read_units: f64,
+    /// `PARTITION_SCALE`, the factor both were multiplied by (reported, not applied again).
+    pub(crate) scale: f64,
+}
+
+/// The limiter of one endpoint; a no-op unless built with limits.
 #[derive(Debug)]
 pub(crate) struct Partitions {
     /// Write units per second per key; `None` when the limit is off.
     rate: Option<f64>,
+    /// Read units per second per key; `None` when the limit is off.
+    read_rate: Option<f64>,
+    scale: f64,
     region: String,
     started: Instant,
     schemas: Mutex<HashMap<String, Arc<TableSchema>>>,
@@ -128,6 +148,10 @@ struct State {
     throttled_requests: u64,
     /// Batch items handed back unprocessed.
     unprocessed_items: u64,
+    /// Read budgets, apart from the write budgets of the same keys.
+    read_buckets: HashMap<PartitionKey, Bucket>,
+    /// GetItem and Query requests refused, plus BatchGetItem keys handed back.
+    throttled_reads: u64,
 }
 
 /// One partition key value of a table (`orders`) or of one of its indexes (`orders/unsettled`).
@@ -184,10 +208,12 @@ impl Bucket {
 }
 
 impl Partitions {
-    /// A limiter of `write_units` per second per key (`None`: off), naming `region` in its ARNs.
-    pub(crate) fn new(write_units: Option<u32>, region: &str) -> Self {
+    /// A limiter of `limits` per key (`None`: off), naming `region` in its ARNs.
+    pub(crate) fn new(limits: Option<PartitionLimits>, region: &str) -> Self {
         Partitions {
-            rate: write_units.map(f64::from),
+            rate: limits.map(|l| l.write_units),
+            read_rate: limits.map(|l| l.read_units),
+            scale: limits.map_or(1.0, |l| l.scale),
             region: region.to_owned(),
             started: Instant::now(),
             schemas: Mutex::default(),
@@ -245,7 +271,7 @@ impl Partitions {
             let refused: Vec<PartitionKey> = refusals.concat();
             return match operation {
                 WriteOperation::TransactWriteItems => self.cancelled(&estimates, &refused),
-                _ => self.throttled(&refused),
+                _ => self.throttled(&refused, Access::Write),
             };
         }
         let reserved: Vec<Charge> = groups
@@ -428,6 +454,25 @@ impl Partitions {
         }
         report
     }
+
+    /// The limiter's part of `/_local/conditions`; `reset` zeroes its throttle counters.
+    pub(crate) fn conditions_report(&self, reset: bool) -> Value {
+        let mut state = lock(&self.state);
+        let report = json!({
+            "on": self.enabled(),
+            "write_units_per_second": self.rate,
+            "read_units_per_second": self.read_rate,
+            "scale": self.scale,
+            "throttled_writes": state.throttled_requests + state.unprocessed_items,
+            "throttled_reads": state.throttled_reads,
+        });
+        if reset {
+            state.throttled_requests = 0;
+            state.unprocessed_items = 0;
+            state.throttled_reads = 0;
+        }
+        report
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -459,6 +504,14 @@ mod tests {
     /// How long a bucket takes to refill completely: one second, whatever the rate.
     const REFILL: Duration = Duration::from_secs(1);
 
+    pub(crate) fn limits(units: f64) -> PartitionLimits {
+        PartitionLimits {
+            write_units: units,
+            read_units: units,
+            scale: 1.0,
+        }
+    }
+
     pub(super) fn charge(resource: &str, value: &str, units: f64) -> Charge {
         Charge {
             key: PartitionKey {
@@ -471,7 +524,7 @@ mod tests {
 
     #[test]
     fn a_key_past_its_budget_is_refused_and_refills_within_a_second() {
-        let limiter = Partitions::new(Some(10), "us-east-1");
+        let limiter = Partitions::new(Some(limits(10.0)), "us-east-1");
         let start = Instant::now();
         let write = vec![vec![charge("t", "hot", 4.0)]];
 
@@ -490,7 +543,7 @@ mod tests {
 
     #[test]
     fn charges_known_after_the_write_put_a_key_in_debt_until_it_refills() {
-        let limiter = Partitions::new(Some(10), "us-east-1");
+        let limiter = Partitions::new(Some(limits(10.0)), "us-east-1");
         let start = Instant::now();
         let index = vec![vec![charge("t/i", "same", 1.0)]];
 
@@ -502,7 +555,7 @@ mod tests {
 
     #[test]
     fn a_refused_group_takes_nothing_and_the_report_keeps_peaks_and_throttles() {
-        let limiter = Partitions::new(Some(10), "us-east-1");
+        let limiter = Partitions::new(Some(limits(10.0)), "us-east-1");
         let now = Instant::now();
         let both = vec![vec![charge("t", "a", 6.0), charge("t", "b", 6.0)]];
         limiter.settle(10.0, &[], &[charge("t", "b", 8.0)], now);

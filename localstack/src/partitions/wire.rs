@@ -23,11 +23,11 @@ const INDEX_MESSAGE: &str = "Throughput exceeds the current capacity for one or 
     secondary indexes. DynamoDB is automatically scaling your index so please try again shortly.";
 
 impl Partitions {
-    /// `ThrottlingException` naming each refused table or index.
-    pub(super) fn throttled(&self, refused: &[PartitionKey]) -> Response<Body> {
+    /// `ThrottlingException` naming each refused table or index, for a read or a write.
+    pub(super) fn throttled(&self, refused: &[PartitionKey], access: Access) -> Response<Body> {
         let mut reasons: Vec<Value> = Vec::new();
         for key in refused {
-            let reason = json!({"reason": reason_of(key), "resource": self.arn(key)});
+            let reason = json!({"reason": reason_of(key, access), "resource": self.arn(key)});
             if !reasons.contains(&reason) {
                 reasons.push(reason);
             }
@@ -88,10 +88,19 @@ impl Partitions {
     }
 }
 
-fn reason_of(key: &PartitionKey) -> &'static str {
-    match key.index() {
-        Some(_) => "IndexWriteKeyRangeThroughputExceeded",
-        None => "TableWriteKeyRangeThroughputExceeded",
+/// Whether a key's read or its write budget ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Access {
+    Read,
+    Write,
+}
+
+fn reason_of(key: &PartitionKey, access: Access) -> &'static str {
+    match (key.index(), access) {
+        (Some(_), Access::Write) => "IndexWriteKeyRangeThroughputExceeded",
+        (None, Access::Write) => "TableWriteKeyRangeThroughputExceeded",
+        (Some(_), Access::Read) => "IndexReadKeyRangeThroughputExceeded",
+        (None, Access::Read) => "TableReadKeyRangeThroughputExceeded",
     }
 }
 
@@ -187,7 +196,7 @@ mod tests {
 
     #[test]
     fn refusals_name_the_table_or_index_by_arn() {
-        let limiter = Partitions::new(Some(10), "eu-west-1");
+        let limiter = Partitions::new(Some(super::super::tests::limits(10.0)), "eu-west-1");
         let key = PartitionKey {
             resource: "orders/unsettled".into(),
             value: "PENDING#1".into(),
@@ -197,6 +206,13 @@ mod tests {
             limiter.arn(&key),
             "arn:aws:dynamodb:eu-west-1:000000000000:table/orders/index/unsettled"
         );
-        assert_eq!(reason_of(&key), "IndexWriteKeyRangeThroughputExceeded");
+        assert_eq!(
+            reason_of(&key, Access::Write),
+            "IndexWriteKeyRangeThroughputExceeded"
+        );
+        assert_eq!(
+            reason_of(&key, Access::Read),
+            "IndexReadKeyRangeThroughputExceeded"
+        );
     }
 }

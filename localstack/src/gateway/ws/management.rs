@@ -9,6 +9,8 @@ use chrono::SecondsFormat;
 use http::{HeaderValue, Method, StatusCode};
 
 use super::connections::Connections;
+use crate::conditions::Conditions;
+use crate::conditions::latency::LatencyClass;
 use crate::gateway::request_parts::percent_decode;
 
 /// The management API's largest `PostToConnection` payload (API Gateway's 128 KB message limit).
@@ -27,26 +29,23 @@ pub(super) fn management_connection_id(path: &str) -> Option<String> {
     (!id.is_empty()).then(|| percent_decode(id))
 }
 
-/// The management API: `PostToConnection`, `GetConnection`, `DeleteConnection`.
+/// The management API: `PostToConnection` (delayed by AWS's latency when `AWS_LATENCY` is on),
+/// `GetConnection`, `DeleteConnection`.
 pub(super) async fn manage(
     connections: &Connections,
+    conditions: &Conditions,
     request: Request,
     connection_id: &str,
 ) -> Response {
     let method = request.method().clone();
     match method {
         Method::POST => {
-            let Ok(data) = axum::body::to_bytes(request.into_body(), MAX_POST_BYTES).await else {
-                return aws_error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    Some("PayloadTooLargeException"),
-                    "Message too long",
-                );
-            };
-            match connections.post(connection_id, data) {
-                true => StatusCode::OK.into_response(),
-                false => gone(),
-            }
+            conditions
+                .delayed(
+                    LatencyClass::ApigwPostToConnection,
+                    post_to_connection(connections, request, connection_id),
+                )
+                .await
         }
         Method::GET => {
             let Some(connection) = connections.describe(connection_id) else {
@@ -71,6 +70,25 @@ pub(super) async fn manage(
             Some("ForbiddenException"),
             "Missing Authentication Token",
         ),
+    }
+}
+
+/// `PostToConnection`: the payload to the connection, or 410 when it is gone.
+async fn post_to_connection(
+    connections: &Connections,
+    request: Request,
+    connection_id: &str,
+) -> Response {
+    let Ok(data) = axum::body::to_bytes(request.into_body(), MAX_POST_BYTES).await else {
+        return aws_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Some("PayloadTooLargeException"),
+            "Message too long",
+        );
+    };
+    match connections.post(connection_id, data) {
+        true => StatusCode::OK.into_response(),
+        false => gone(),
     }
 }
 

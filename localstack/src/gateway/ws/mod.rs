@@ -32,6 +32,7 @@ use tokio::sync::{mpsc, watch};
 use self::connections::{Connections, new_connection_id};
 use self::event::Peer;
 use super::WsHandler;
+use crate::conditions::Conditions;
 use crate::faults::{Call, FaultResponse, FaultService, Faults, Injection};
 use crate::server::ServerTask;
 
@@ -57,6 +58,7 @@ pub(crate) fn serve_ws<H: WsHandler>(
     listener: TcpListener,
     handler: H,
     faults: Arc<Faults>,
+    conditions: Arc<Conditions>,
 ) -> ServerTask {
     let (closing, closing_seen) = watch::channel(false);
     // Every connection task holds the gateway, and the gateway holds `alive`: when the last of
@@ -66,6 +68,7 @@ pub(crate) fn serve_ws<H: WsHandler>(
         handler,
         connections: Connections::default(),
         faults,
+        conditions,
         closing: closing_seen,
         _alive: alive,
     });
@@ -86,6 +89,8 @@ struct WsGateway<H> {
     connections: Connections,
     /// Fault rules for the management API (`apigw`).
     faults: Arc<Faults>,
+    /// AWS's latency on the management API's `PostToConnection` (`AWS_LATENCY`).
+    conditions: Arc<Conditions>,
     /// Turns `true` when the gateway stops (its sender dropping means the same).
     closing: watch::Receiver<bool>,
     _alive: mpsc::Sender<()>,
@@ -135,7 +140,13 @@ async fn dispatch<H: WsHandler>(
                 Some(Injection::DropBefore | Injection::DropAfter) | None => {}
             }
         }
-        return management::manage(&gateway.connections, request, &connection_id).await;
+        return management::manage(
+            &gateway.connections,
+            &gateway.conditions,
+            request,
+            &connection_id,
+        )
+        .await;
     }
     if request.uri().path() != STAGE_PATH {
         return management::aws_error(

@@ -39,7 +39,12 @@ async fn gateway() -> Gateway {
         let app = Arc::clone(&wired);
         async move { shared::ws::handle(&app, route, event).await }
     };
-    let task = serve_ws(listener, handler, crate::faults::Faults::new());
+    let task = serve_ws(
+        listener,
+        handler,
+        crate::faults::Faults::new(),
+        std::sync::Arc::default(),
+    );
     Gateway {
         url,
         app,
