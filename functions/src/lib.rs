@@ -100,9 +100,16 @@ pub async fn run_reconciler() -> Result<(), Error> {
             let worker = Arc::clone(&worker);
             async move {
                 let report = shared::worker::reconciler::run(&worker).await?;
-                Ok::<Value, Error>(
-                    json!({ "requeued": report.requeued, "enqueue_failures": report.enqueue_failures }),
-                )
+                Ok::<Value, Error>(json!({
+                    "requeued": report.requeued,
+                    "enqueue_failures": report.enqueue_failures,
+                    "journal": {
+                        "released": report.journal.released,
+                        "undone": report.journal.undone,
+                        "applied": report.journal.applied,
+                        "dropped": report.journal.dropped,
+                    },
+                }))
             }
         },
     ))

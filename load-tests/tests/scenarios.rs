@@ -85,7 +85,8 @@ async fn scenarios_pass_without_stock_locks() {
 }
 
 /// The bench's partition phase in small: one shard under a limit of 20 units/s a key (about 10
-/// orders/s), buyers retrying what the throttled stack answers, and the sale still exact. 16
+/// orders/s), the key throttled, buyers retrying whatever the stack still answers busy, and the
+/// sale still exact. 16
 /// buyers ask for more than that even from a debug build on a loaded machine (a first version at
 /// 50 units/s and 8 buyers was never throttled once, in a `make test` where every test ran at once).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -115,14 +116,19 @@ async fn a_flash_sale_under_the_partition_limit_is_throttled_and_still_sells_out
     assert_eq!(sale.verdict, Verdict::Pass, "{:?}", sale.failures);
     assert_eq!(sale.number("created_201"), Some(60.0));
     assert_eq!(sale.number("final_stock"), Some(0.0));
+    // 16 buyers outrun 10 orders/s: the key is throttled, and the stock write's retries
+    // (adapters/dynamodb/stock_journal.rs) wait for its budget instead of answering the buyer.
     assert!(
-        sale.number("throttled_answers") > Some(0.0),
+        sale.number("limiter_throttled_requests") > Some(0.0),
         "16 buyers outrun 10 orders/s: {:?}",
+        sale.figures
+    );
+    println!(
+        "throttled answers the buyers saw: {:?}",
         sale.get("throttled_answers")
     );
-    assert!(sale.number("limiter_throttled_requests") > Some(0.0));
     assert_eq!(sale.number("product_keys_written"), Some(1.0));
-    // 60 orders at 2 units, plus the product's creation.
+    // 60 orders at 2 units (the take and its release), plus the product's creation.
     assert!(sale.number("product_key_units") >= Some(120.0));
     assert!(
         sale.get("orders_index_unsettled_hottest_key").is_some(),

@@ -156,6 +156,55 @@ fn percent_encoded(text: &str) -> String {
 }
 
 /// Units of `product` that `order` holds while it is PENDING, PROCESSING or PAID.
+/// The stock journal entries on `product`'s item (`adapters/dynamodb/stock_journal.rs`), read
+/// straight from the embedded DynamoDB: `('o', order, units)` for a take, `('r', order, units)`
+/// for a restore intent.
+async fn journal_of(
+    client: &reqwest::Client,
+    aws: &str,
+    product: &str,
+) -> Vec<(char, String, i64)> {
+    let body = serde_json::json!({
+        "TableName": shared::config::TableNames::defaults().products,
+        "Key": {"id": {"S": product}},
+        "ConsistentRead": true,
+    });
+    let reply: Value = client
+        .post(aws)
+        .header("x-amz-target", "DynamoDB_20120810.GetItem")
+        .header("content-type", "application/x-amz-json-1.0")
+        .header("x-amz-date", "20260101T000000Z")
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=x/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=x",
+        )
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut entries: Vec<(char, String, i64)> = reply["Item"]
+        .as_object()
+        .unwrap_or_else(|| panic!("the product item: {reply}"))
+        .iter()
+        .filter_map(|(name, value)| {
+            let kind = match name.get(..2)? {
+                "~t" => 'o',
+                "~r" => 'r',
+                _ => return None,
+            };
+            let mut fields = value["S"].as_str()?.split(' ');
+            let owner = fields.next()?.strip_prefix('o')?.to_owned();
+            let units = fields.next()?.parse().ok()?;
+            Some((kind, owner, units))
+        })
+        .collect();
+    entries.sort();
+    entries
+}
+
 fn units_taken(order: &Value, product: &str) -> i64 {
     match order["status"].as_str().unwrap() {
         "PENDING" | "PROCESSING" | "PAID" => order["items"]
@@ -464,17 +513,34 @@ async fn a_kill_9_mid_flash_sale_loses_no_unit_and_every_order_settles_after_res
     // Before the buyers come back: what the crash left. Only a FAILED payment moves this
     // product's stock now (the reconciler's first run is 2 s away), so a read of the orders
     // between two equal stock reads is a consistent picture.
-    let (at_restart, stock_at_restart) = loop {
+    let aws = second.banner_value("  AWS endpoint").unwrap();
+    let (at_restart, stock_at_restart, journal) = loop {
         let before = stock(&client, &http, &product).await;
+        let journal = journal_of(&client, &aws, &product).await;
         let mut orders = Vec::new();
         for buyer in 0..BUYERS {
             orders.extend(orders_of(&client, &http, &format!("buyer-{buyer}")).await);
         }
-        if stock(&client, &http, &product).await == before {
-            break (orders, before);
+        if stock(&client, &http, &product).await == before
+            && journal_of(&client, &aws, &product).await == journal
+        {
+            break (orders, before, journal);
         }
     };
     let taken_at_restart: i64 = at_restart.iter().map(|o| units_taken(o, &product)).sum();
+    // Units a killed writer left in the stock journal: taken for an order never written, or owed
+    // back by a committed FAILED move (the reconciler's sweep settles both).
+    let in_journal: i64 = journal
+        .iter()
+        .filter(|(kind, order_id, _)| {
+            let order = at_restart.iter().find(|o| o["id"] == order_id.as_str());
+            match kind {
+                'o' => order.is_none(),
+                _ => order.is_some_and(|o| o["status"] == "FAILED"),
+            }
+        })
+        .map(|(_, _, units)| units)
+        .sum();
     let unsettled_at_restart = at_restart
         .iter()
         .filter(|o| matches!(o["status"].as_str(), Some("PENDING" | "PROCESSING")))
@@ -541,7 +607,8 @@ async fn a_kill_9_mid_flash_sale_loses_no_unit_and_every_order_settles_after_res
         "crash mid-sale: stock {STOCK}, {} keys; {answered_before_kill} answered before the kill, \
          {} attempts without an answer (retried); at restart {} orders in the table ({committed_before_kill} \
          committed before the kill), {unsettled_at_restart} PENDING/PROCESSING, stock \
-         {stock_at_restart}, {taken_at_restart} units in orders; after the sale {} orders \
+         {stock_at_restart}, {taken_at_restart} units in orders, {in_journal} in the stock journal; \
+         after the sale {} orders \
          ({replayed} answers were replays, 200), {sold_out} keys sold out; all settled {:.1} s \
          after the sale: {paid_orders} PAID, {failed_orders} FAILED; stock {available}, \
          {paid} units paid",
@@ -555,7 +622,7 @@ async fn a_kill_9_mid_flash_sale_loses_no_unit_and_every_order_settles_after_res
     assert!(sale.killed.load(Ordering::SeqCst));
     assert_eq!(outcomes.len(), BUYERS * ORDERS_PER_BUYER);
     assert_eq!(
-        stock_at_restart + taken_at_restart,
+        stock_at_restart + taken_at_restart + in_journal,
         STOCK,
         "no unit lost or duplicated by the kill"
     );

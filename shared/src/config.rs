@@ -100,7 +100,10 @@ pub struct LockSettings {
 impl Default for LockSettings {
     fn default() -> Self {
         LockSettings {
-            enabled: true,
+            // Off: stock is taken by single-item conditional writes that never conflict, and a
+            // lock held across several round trips caps a shard far below its partition
+            // (docs/decisions.md, "Stock outside transactions").
+            enabled: false,
             lease: Duration::from_millis(2_000),
             attempts: 60,
             base_backoff: Duration::from_millis(5),

@@ -381,8 +381,9 @@ impl Function {
                 payments: true,
                 ..Footprint::NOTHING
             },
+            // Sweeps the stock journal too: the products' shard items and their owners.
             Function::Reconciler => Footprint {
-                tables: &[Orders],
+                tables: &[Products, Orders, Holds],
                 order_queue: true,
                 reconciles: true,
                 cancel_window: true,

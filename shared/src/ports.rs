@@ -405,6 +405,29 @@ pub trait WebhookStore: Send + Sync {
     ) -> impl Future<Output = Result<Option<PendingSettlement>, StoreError>> + Send;
 }
 
+/// What one sweep of the stock journal finished for writers that stopped between their steps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JournalSweep {
+    /// Takes whose owner was written: their entries removed.
+    pub released: usize,
+    /// Takes whose owner was never written: their units given back.
+    pub undone: usize,
+    /// Restores whose status move committed: their units given back.
+    pub applied: usize,
+    /// Restore intents whose status move did not commit: removed.
+    pub dropped: usize,
+}
+
+/// The stock journal of a store whose stock moves take several writes (the DynamoDB adapter's
+/// `stock_journal`): finishing what a writer that stopped between them left undone.
+pub trait StockJournal: Send + Sync {
+    /// Settles every journal entry written before `older_than`.
+    fn sweep_stock_journal(
+        &self,
+        older_than: DateTime<Utc>,
+    ) -> impl Future<Output = Result<JournalSweep, StoreError>> + Send;
+}
+
 /// Finds orders that should have been settled by now (the reconciler's query).
 pub trait UnsettledOrders: Send + Sync {
     /// Up to `limit` orders in `status` whose last change is older than `before`, oldest first.

@@ -5,6 +5,10 @@
 //! and a PROCESSING order whose consumer died mid-payment. Enqueuing one that is merely slow is
 //! harmless: the consumer's conditional writes make a duplicate a no-op.
 //!
+//! Each run also sweeps the stock journal: a stock move a writer left half-done (its function died
+//! between the single-item stock write and its transaction) is finished or undone once it is older
+//! than the same delay (`adapters/dynamodb/stock_journal.rs`).
+//!
 //! A schedule was chosen over DynamoDB Streams: a stream sees the insert, but not the absence of a
 //! later change, so it would still need a timer to notice an order that nobody moved on; the
 //! schedule alone covers both cases with one indexed query per status.
@@ -14,7 +18,7 @@ use chrono::Duration as ChronoDuration;
 use super::Worker;
 use crate::domain::OrderStatus;
 use crate::messages::OrderPlaced;
-use crate::ports::{Clock, OrderQueue, StoreError, UnsettledOrders};
+use crate::ports::{Clock, JournalSweep, OrderQueue, StockJournal, StoreError, UnsettledOrders};
 
 /// Most orders re-enqueued per status and run; the next run takes the rest.
 const BATCH: u32 = 200;
@@ -26,6 +30,8 @@ pub struct ReconcileReport {
     pub requeued: usize,
     /// Orders whose enqueue failed (tried again next run).
     pub enqueue_failures: usize,
+    /// Stock moves finished for writers that stopped between their steps.
+    pub journal: JournalSweep,
 }
 
 /// One reconciler run.
@@ -33,14 +39,20 @@ pub async fn run<S, P, N, Q, C>(
     worker: &Worker<S, P, N, Q, C>,
 ) -> Result<ReconcileReport, StoreError>
 where
-    S: UnsettledOrders,
+    S: UnsettledOrders + StockJournal,
     Q: OrderQueue,
     C: Clock,
 {
     let now = worker.clock.now();
     let ago =
         |d: std::time::Duration| now - ChronoDuration::from_std(d).unwrap_or(ChronoDuration::MAX);
-    let mut report = ReconcileReport::default();
+    let mut report = ReconcileReport {
+        journal: worker
+            .store
+            .sweep_stock_journal(ago(worker.reconcile_after))
+            .await?,
+        ..ReconcileReport::default()
+    };
     for status in [OrderStatus::Pending, OrderStatus::Processing] {
         // A PENDING order is not stuck while its cancel window keeps it from the consumer.
         let cutoff = match status {
@@ -123,7 +135,8 @@ mod tests {
             report,
             ReconcileReport {
                 requeued: 2,
-                enqueue_failures: 0
+                enqueue_failures: 0,
+                journal: JournalSweep::default(),
             }
         );
     }

@@ -3,6 +3,7 @@
 //! This file holds the harness; the tests sit in one module per concern.
 
 mod control;
+mod journal;
 mod rate_limits;
 mod reads;
 mod settlement;

@@ -155,7 +155,7 @@ fn shard_number(shard: &str, status: &str) -> u32 {
     let (prefix, n) = shard.split_once('#').unwrap();
     assert_eq!(prefix, status, "{shard}");
     let n: u32 = n.parse().unwrap();
-    assert!(n < 128, "{shard}");
+    assert!(n < 512, "{shard}");
     n
 }
 
@@ -164,21 +164,21 @@ async fn unsettled_orders_on_many_shards_come_back_oldest_first_up_to_the_limit(
 -> anyhow::Result<()> {
     let stack = start().await?;
     let product = stack.product("p", 1000).await?;
-    // 40 orders placed at scrambled times (17 and 40 are coprime: every second 0..40 once), with
+    // 120 orders placed at scrambled times (17 and 120 are coprime: every second 0..120 once), with
     // ids made as the application makes them (sequential ids would land on sequential shards).
-    let placed_at = |i: i64| (i * 17) % 40;
+    let placed_at = |i: i64| (i * 17) % 120;
     let id = |i: i64| {
         let key = IdempotencyKey::parse(&format!("k{i}")).unwrap();
         OrderId::for_key(&UserId::new("alice"), &key).to_string()
     };
-    for i in 0..40 {
+    for i in 0..120 {
         let placed = order(&id(i), "alice", &id(i), &[(&product, 1)], at(placed_at(i)));
         stack.store.place_order(&placed, "fp").await?;
     }
-    let mut by_age: Vec<i64> = (0..40).collect();
+    let mut by_age: Vec<i64> = (0..120).collect();
     by_age.sort_by_key(|i| placed_at(*i));
     let mut shards = HashMap::new();
-    for i in 0..40 {
+    for i in 0..120 {
         let shard = stack
             .status_shard(&id(i))
             .await?
@@ -186,38 +186,38 @@ async fn unsettled_orders_on_many_shards_come_back_oldest_first_up_to_the_limit(
         shards.insert(i, shard_number(&shard, "PENDING"));
     }
     let distinct: HashSet<u32> = shards.values().copied().collect();
-    assert!(distinct.len() >= 20, "orders spread: {distinct:?}");
-    let oldest_25: Vec<String> = by_age.iter().take(25).map(|i| id(*i)).collect();
-    let oldest_shards: HashSet<u32> = by_age.iter().take(25).map(|i| shards[i]).collect();
+    assert!(distinct.len() >= 60, "orders spread: {distinct:?}");
+    let oldest_60: Vec<String> = by_age.iter().take(60).map(|i| id(*i)).collect();
+    let oldest_shards: HashSet<u32> = by_age.iter().take(60).map(|i| shards[i]).collect();
     assert!(
-        oldest_shards.len() < 25,
-        "two of the 25 oldest share a shard, so a shard is read on past its first page"
+        oldest_shards.len() < 60,
+        "two of the 60 oldest share a shard, so a shard is read on past its first page"
     );
 
-    let first_25 = stack
+    let first_60 = stack
         .store
-        .unsettled(OrderStatus::Pending, at(30), 25)
+        .unsettled(OrderStatus::Pending, at(90), 60)
         .await?;
     let all_before_30 = stack
         .store
-        .unsettled(OrderStatus::Pending, at(30), 100)
+        .unsettled(OrderStatus::Pending, at(90), 200)
         .await?;
     let none = stack
         .store
-        .unsettled(OrderStatus::Pending, at(0), 100)
+        .unsettled(OrderStatus::Pending, at(0), 200)
         .await?;
 
-    assert_eq!(ids(&first_25), oldest_25, "the 25 oldest, oldest first");
-    let before_30: Vec<String> = by_age.iter().take(30).map(|i| id(*i)).collect();
+    assert_eq!(ids(&first_60), oldest_60, "the 60 oldest, oldest first");
+    let before_90: Vec<String> = by_age.iter().take(90).map(|i| id(*i)).collect();
     assert_eq!(
         ids(&all_before_30),
-        before_30,
+        before_90,
         "only orders older than the cutoff"
     );
     assert!(none.is_empty(), "nothing is older than the first order");
 
     // Claiming moves an order to its PROCESSING shard with the same number.
-    for (i, claimed_at) in [(by_age[2], 52), (by_age[0], 51), (by_age[1], 53)] {
+    for (i, claimed_at) in [(by_age[2], 152), (by_age[0], 151), (by_age[1], 153)] {
         let claimed = stack.store.get_order(&OrderId::new(id(i))).await?.unwrap();
         let processing = claimed
             .transitioned(OrderStatus::Processing, at(claimed_at))
@@ -231,18 +231,18 @@ async fn unsettled_orders_on_many_shards_come_back_oldest_first_up_to_the_limit(
     }
     let processing = stack
         .store
-        .unsettled(OrderStatus::Processing, at(60), 10)
+        .unsettled(OrderStatus::Processing, at(160), 10)
         .await?;
     let pending = stack
         .store
-        .unsettled(OrderStatus::Pending, at(30), 100)
+        .unsettled(OrderStatus::Pending, at(90), 200)
         .await?;
     assert_eq!(
         ids(&processing),
         [id(by_age[0]), id(by_age[2]), id(by_age[1])],
         "oldest claim first"
     );
-    assert_eq!(ids(&pending), before_30[3..], "claimed orders left PENDING");
+    assert_eq!(ids(&pending), before_90[3..], "claimed orders left PENDING");
     Ok(())
 }
 

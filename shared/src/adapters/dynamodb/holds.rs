@@ -1,6 +1,6 @@
-//! Stock holds: placing one (stock, hold and the user's count in one transaction), expiring one
-//! (status, stock back and count in one transaction), and the sweeper's query on the sparse
-//! `active-holds` index.
+//! Stock holds: placing one (stock taken by a single-item write, then hold and the user's count in
+//! one transaction), expiring one (status and count in one transaction, the units back around it,
+//! `stock_journal`), and the sweeper's query on the sparse `active-holds` index.
 
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
@@ -9,6 +9,7 @@ use super::DynamoStore;
 use super::index::ACTIVE_HOLDS;
 use super::items::{self, HOLD_SWEEP_SHARDS};
 use super::sdk_failure;
+use super::stock_journal::{self, Owner, TAKE_TOKEN, TakeRefused};
 use super::transactions::{HoldMoveGuard, Reason, hold_parts};
 use crate::domain::{Hold, HoldId};
 use crate::ports::{HoldStore, PlaceHoldError, StoreError};
@@ -28,54 +29,43 @@ impl HoldStore for DynamoStore {
     }
 
     async fn place_hold(&self, hold: &Hold, limit: u32) -> Result<(), PlaceHoldError> {
-        // Action order: the stock (one action per shard), the hold, the user's count.
-        let put = Put::builder()
-            .table_name(&self.tables.holds)
-            .set_item(Some(items::hold_item(hold)))
-            .condition_expression("attribute_not_exists(id)")
-            .build()
-            .map_err(StoreError::unavailable)?;
-        let count_up = Update::builder()
-            .table_name(&self.tables.holds)
-            .set_key(Some(items::hold_count_key(&hold.user_id, &hold.product_id)))
-            .update_expression("SET active = if_not_exists(active, :zero) + :one")
-            .condition_expression("attribute_not_exists(active) OR active < :limit")
-            .expression_attribute_values(":zero", items::number(0))
-            .expression_attribute_values(":one", items::number(1))
-            .expression_attribute_values(":limit", items::number(limit))
-            .build()
-            .map_err(StoreError::unavailable)?;
+        // The stock first, by single-item writes (`stock_journal`), then the hold and the user's
+        // count in a transaction of cold items.
         let parts = hold_parts(hold);
-        let mut actions = Vec::with_capacity(parts.len() + 2);
-        for (shard, quantity) in &parts {
-            actions.push(self.stock_take(shard, *quantity, hold.created_at)?);
+        let token = stock_journal::token();
+        let owner = Owner::Hold(hold.id.clone());
+        if let Err(refused) = self
+            .take_parts(&parts, &owner, &token, hold.created_at)
+            .await
+        {
+            return Err(match refused {
+                TakeRefused::Short(_) => PlaceHoldError::InsufficientStock,
+                TakeRefused::Busy(_) => PlaceHoldError::Conflict,
+                TakeRefused::Store(error) => PlaceHoldError::Store(error),
+            });
         }
-        actions.push(TransactWriteItem::builder().put(put).build());
-        actions.push(TransactWriteItem::builder().update(count_up).build());
-        let Err(refused) = self.transact(actions).await else {
-            return Ok(());
-        };
-        let stock_failed = refused
-            .reasons
-            .iter()
-            .take(parts.len())
-            .any(|r| *r == Reason::ConditionFailed);
-        Err(match refused.reasons.last() {
-            _ if stock_failed => PlaceHoldError::InsufficientStock,
-            Some(Reason::ConditionFailed) => PlaceHoldError::LimitReached,
-            _ if refused.is_conflict() => PlaceHoldError::Conflict,
-            _ => PlaceHoldError::Store(refused.into_store_error()),
-        })
+        match self.hold_and_count(hold, limit, &token).await {
+            Ok(()) => {
+                self.release_takes(&parts, &token).await;
+                Ok(())
+            }
+            Err(error) => {
+                // Refused, or applied with its answer lost: the hold says which.
+                self.settle_takes(&parts, &owner, &token).await;
+                Err(error)
+            }
+        }
     }
 
     async fn expire_hold(&self, expired: &Hold) -> Result<bool, StoreError> {
-        // Action order: the hold, the count, then the units back (one action per shard).
-        let head = [
+        // Action order: the hold, the count; the units come back around it (`stock_journal`).
+        let head = vec![
             self.hold_move(expired, HoldMoveGuard::ExpiredAt(expired.updated_at))?,
             self.hold_count_down(expired)?,
         ];
+        let owner = Owner::Hold(expired.id.clone());
         let Some(refused) = self
-            .commit_with_restores(&head, &hold_parts(expired), expired.updated_at)
+            .commit_with_restores(head, &hold_parts(expired), &owner, expired.updated_at)
             .await?
         else {
             return Ok(true);
@@ -87,12 +77,6 @@ impl HoldStore for DynamoStore {
                 "the active-hold count of hold {} is already zero",
                 expired.id
             ))),
-            [_, _, rest @ ..] if rest.contains(&Reason::ConditionFailed) => {
-                Err(StoreError::Corrupt(format!(
-                    "product {} of hold {} no longer exists",
-                    expired.product_id, expired.id
-                )))
-            }
             _ => Err(refused.into_store_error()),
         }
     }
@@ -122,5 +106,47 @@ impl HoldStore for DynamoStore {
         }
         holds.sort_by_key(|hold| hold.expires_at);
         Ok(holds)
+    }
+}
+
+impl DynamoStore {
+    /// One transaction: the hold (must not exist, carrying the take's token) and the user's
+    /// ACTIVE-hold count up by one, under `limit`.
+    async fn hold_and_count(
+        &self,
+        hold: &Hold,
+        limit: u32,
+        token: &str,
+    ) -> Result<(), PlaceHoldError> {
+        let mut item = items::hold_item(hold);
+        item.insert(TAKE_TOKEN.to_owned(), items::string(token));
+        let put = Put::builder()
+            .table_name(&self.tables.holds)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(id)")
+            .build()
+            .map_err(StoreError::unavailable)?;
+        let count_up = Update::builder()
+            .table_name(&self.tables.holds)
+            .set_key(Some(items::hold_count_key(&hold.user_id, &hold.product_id)))
+            .update_expression("SET active = if_not_exists(active, :zero) + :one")
+            .condition_expression("attribute_not_exists(active) OR active < :limit")
+            .expression_attribute_values(":zero", items::number(0))
+            .expression_attribute_values(":one", items::number(1))
+            .expression_attribute_values(":limit", items::number(limit))
+            .build()
+            .map_err(StoreError::unavailable)?;
+        let actions = vec![
+            TransactWriteItem::builder().put(put).build(),
+            TransactWriteItem::builder().update(count_up).build(),
+        ];
+        let Err(refused) = self.transact(actions).await else {
+            return Ok(());
+        };
+        Err(match refused.reasons.last() {
+            Some(Reason::ConditionFailed) => PlaceHoldError::LimitReached,
+            _ if refused.is_conflict() => PlaceHoldError::Conflict,
+            _ => PlaceHoldError::Store(refused.into_store_error()),
+        })
     }
 }

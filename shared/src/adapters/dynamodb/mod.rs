@@ -3,7 +3,9 @@
 //!
 //! - `items`: attribute values, keys and item <-> domain mapping (the only place that knows them)
 //! - `products`, `orders`, `idempotency`: reads and admin writes
+//! - `price_cache`: the products an order was priced from, kept for a second per instance
 //! - `transactions`: order placement and cancellation, where stock is decremented and restored
+//! - `stock_journal`: the single-item stock writes those use, and the sweep that finishes them
 //! - `locks`, `rate_limits`: per-product lock items and per-subject sliding rate logs
 //! - `settlement`: payment status moves
 //! - `unsettled`: the reconciler's query, one per shard of the sparse `unsettled` index
@@ -20,11 +22,13 @@ mod idempotency;
 mod items;
 mod locks;
 mod orders;
+mod price_cache;
 mod products;
 mod rate_limits;
 #[cfg(feature = "provision")]
 mod schema;
 mod settlement;
+mod stock_journal;
 mod stock_layout;
 mod transactions;
 mod unsettled;
@@ -51,6 +55,8 @@ pub struct DynamoStore {
     tables: TableNames,
     /// This instance's guesses of each subject's next rate-log slot (shared by clones).
     rate_hints: std::sync::Arc<rate_limits::SlotHints>,
+    /// The products this instance read for prices in the last second (shared by clones).
+    price_cache: std::sync::Arc<price_cache::PriceCache>,
 }
 
 impl DynamoStore {
@@ -60,6 +66,7 @@ impl DynamoStore {
             client,
             tables,
             rate_hints: Default::default(),
+            price_cache: Default::default(),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! writes, soft delete. A deleted product keeps its items (with `deleted_at`) so a cancelled order
 //! can still restore stock. Sharded layouts are read and rewritten in `stock_layout.rs`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnValue};
@@ -43,13 +43,21 @@ impl ProductCatalog for DynamoStore {
         // BatchGetItem refuses a request that names the same key twice.
         let mut seen = HashSet::new();
         let unique: Vec<&ProductId> = ids.iter().filter(|id| seen.insert(*id)).collect();
-        let mut found = HashMap::with_capacity(unique.len());
-        for chunk in unique.chunks(BATCH_GET_KEYS) {
+        let mut found = self.price_cache.fresh(&unique);
+        let missing: Vec<&ProductId> = unique
+            .iter()
+            .copied()
+            .filter(|id| !found.contains_key(*id))
+            .collect();
+        for chunk in missing.chunks(BATCH_GET_KEYS) {
             let keys = chunk.iter().map(|id| items::product_key(id)).collect();
             // Eventually consistent (half the read units): an order's price read is the hottest
             // read of a flash sale, and stock and liveness are decided by the transaction.
             for item in self.batch_get_products(keys, false).await? {
                 if let Some(product) = ProductItem::read(item)?.and_then(ProductItem::live) {
+                    if product.stock_shards > 1 {
+                        self.price_cache.keep(&product);
+                    }
                     found.insert(product.id.clone(), product);
                 }
             }

@@ -1,10 +1,11 @@
 //! Payment settlement: PENDING -> PROCESSING -> PAID | FAILED (a webhook may settle PENDING
-//! directly), each move conditional on the current status; FAILED gives the stock back in the same transaction.
+//! directly), each move conditional on the current status; FAILED gives the stock back (`stock_journal`).
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
+use super::stock_journal::Owner;
 use super::transactions::stock_parts;
 use super::{DynamoStore, condition_held, items};
 use crate::domain::{Order, OrderStatus};
@@ -77,14 +78,17 @@ impl OrderSettler for DynamoStore {
         if settled.status != OrderStatus::Failed {
             return self.change_status(settled, from).await;
         }
-        // FAILED: the status change and every restore in one transaction, so the units come back
-        // exactly once, and only if this writer won the move out of `from`.
-        let head = [TransactWriteItem::builder()
-            .update(self.status_change(settled, from)?)
-            .build()];
+        // FAILED: the units come back exactly once, and only if this writer won the move out of
+        // `from` (restore intents, the move, then the intents applied: `stock_journal`).
+        let head = vec![
+            TransactWriteItem::builder()
+                .update(self.status_change(settled, from)?)
+                .build(),
+        ];
         let parts = stock_parts(&settled.items);
+        let owner = Owner::Order(settled.id.clone());
         match self
-            .commit_with_restores(&head, &parts, settled.updated_at)
+            .commit_with_restores(head, &parts, &owner, settled.updated_at)
             .await?
         {
             None => Ok(true),

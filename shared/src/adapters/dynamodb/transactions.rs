@@ -1,7 +1,7 @@
-//! Where stock is decremented and restored: order placement (from items or from a hold) and
-//! cancellation, each one TransactWriteItems, so stock, the order and its idempotency record change
-//! together or not at all; and the two stock actions every other transaction (holds, failed
-//! payments) builds from.
+//! Order placement (from items or from a hold) and cancellation. Stock moves by the single-item
+//! writes of `stock_journal` around one TransactWriteItems of cold items (the order and its
+//! idempotency record; the order's status move), so a hot product's shard item is never in a
+//! transaction, and a writer that stops between the steps is finished by the journal's sweep.
 
 use std::time::Duration;
 
@@ -13,9 +13,10 @@ use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
 use super::sdk_failure;
+use super::stock_journal::{self, Owner, RESTORE_TOKEN, TAKE_TOKEN, TakeRefused};
 use super::{DynamoStore, items};
 use crate::domain::{Hold, HoldStatus, Order, OrderItem, OrderStatus, StockShard};
-use crate::ports::{PlaceOrderError, StockReserver, StoreError};
+use crate::ports::{IdempotencyStore, PlaceOrderError, StockReserver, StoreError};
 use crate::retry::full_jitter;
 
 /// Cancellation attempts: the first and three retries when another transaction touched the same items.
@@ -75,100 +76,39 @@ impl DynamoStore {
         }
     }
 
-    /// Takes `quantity` units of a live product's shard, on condition that they are there: the
-    /// one stock decrement of every transaction (orders, holds). A shard item carries the
-    /// product's `deleted_at` too, so a deleted product's shards refuse like its item.
-    pub(super) fn stock_take(
-        &self,
-        shard: &StockShard,
-        quantity: u64,
-        now: DateTime<Utc>,
-    ) -> Result<TransactWriteItem, StoreError> {
-        self.stock_change(
-            shard,
-            quantity,
-            now,
-            "SET stock = stock - :q, updated_at = :now",
-            "attribute_exists(id) AND attribute_not_exists(deleted_at) AND stock >= :q",
-        )
-    }
-
-    /// Gives `quantity` units back to a shard: the one stock restore of every transaction
-    /// (cancel, failed payment, expired hold). `attribute_exists(id)` only: a soft-deleted product
-    /// still takes its units back.
-    pub(super) fn stock_restore(
-        &self,
-        shard: &StockShard,
-        quantity: u64,
-        now: DateTime<Utc>,
-    ) -> Result<TransactWriteItem, StoreError> {
-        self.stock_change(
-            shard,
-            quantity,
-            now,
-            "SET stock = stock + :q, updated_at = :now",
-            "attribute_exists(id)",
-        )
-    }
-
-    fn stock_change(
-        &self,
-        shard: &StockShard,
-        quantity: u64,
-        now: DateTime<Utc>,
-        update: &str,
-        condition: &str,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let change = Update::builder()
-            .table_name(&self.tables.products)
-            .set_key(Some(items::stock_key(shard)))
-            .update_expression(update)
-            .condition_expression(condition)
-            .expression_attribute_values(":q", items::number(quantity))
-            .expression_attribute_values(":now", items::timestamp(now))
-            .build()
-            .map_err(StoreError::unavailable)?;
-        Ok(TransactWriteItem::builder().update(change).build())
-    }
-
-    /// Commits `head`, then one restore per part. A restore whose shard item is gone (a re-shard
-    /// removed the shard after the units were taken from it) goes to shard 0, the product item,
-    /// and the transaction is tried again: a re-shard never loses units. `Ok(None)` when it
-    /// committed; otherwise the refusal, for the caller to read.
+    /// Commits `head` (whose first action is an owner's status move) with the units of `parts`
+    /// going back to their shards, exactly once and only if `head` commits: restore intents
+    /// first, then `head` marked with their token, then the intents applied (or dropped when
+    /// `head` was refused), as `stock_journal` describes. A shard item that is gone (a re-shard
+    /// removed it after the units were taken from it) gives its units to shard 0, the product
+    /// item. `Ok(None)` when it committed; otherwise the refusal, for the caller to read.
     pub(super) async fn commit_with_restores(
         &self,
-        head: &[TransactWriteItem],
+        head: Vec<TransactWriteItem>,
         parts: &[StockPart],
+        owner: &Owner,
         now: DateTime<Utc>,
     ) -> Result<Option<Refused>, StoreError> {
-        let mut parts = parts.to_vec();
-        loop {
-            let mut actions = head.to_vec();
-            for (shard, quantity) in &parts {
-                actions.push(self.stock_restore(shard, *quantity, now)?);
+        let token = stock_journal::token();
+        let placed = self.intend_restores(parts, owner, &token, now).await?;
+        let head = match mark_restore(head, &token) {
+            Ok(head) => head,
+            Err(error) => {
+                self.drop_restores(&placed).await;
+                return Err(error);
             }
-            let Err(refused) = self.transact(actions).await else {
-                return Ok(None);
-            };
-            let head_failed = refused
-                .reasons
-                .iter()
-                .take(head.len())
-                .any(|r| *r != Reason::Passed);
-            let gone = refused
-                .reasons
-                .iter()
-                .skip(head.len())
-                .position(|r| *r == Reason::ConditionFailed)
-                .filter(|i| parts[*i].0.shard != 0);
-            match gone {
-                Some(i) if !head_failed => {
-                    let (shard, quantity) = parts.remove(i);
-                    tracing::info!(%shard, quantity, "a stock shard is gone; its units go back to the product item");
-                    merge_part(&mut parts, StockShard::first(shard.product_id), quantity);
-                }
-                _ => return Ok(Some(refused)),
+        };
+        match self.transact(head).await {
+            Ok(()) => {
+                self.apply_restores(&placed).await;
+                Ok(None)
             }
+            // Refused, or applied with its answer lost (the SDK's retry then meets the moved
+            // status): the owner says which.
+            Err(refused) => match self.settle_restores(&placed, owner, &token).await? {
+                true => Ok(None),
+                false => Ok(Some(refused)),
+            },
         }
     }
 
@@ -177,10 +117,15 @@ impl DynamoStore {
         &self,
         order: &Order,
         request_fingerprint: &str,
+        take_token: Option<&str>,
     ) -> Result<[TransactWriteItem; 2], StoreError> {
+        let mut item = items::order_item(order);
+        if let Some(token) = take_token {
+            item.insert(TAKE_TOKEN.to_owned(), items::string(token));
+        }
         let order_put = Put::builder()
             .table_name(&self.tables.orders)
-            .set_item(Some(items::order_item(order)))
+            .set_item(Some(item))
             .condition_expression("attribute_not_exists(id)")
             .build()
             .map_err(StoreError::unavailable)?;
@@ -254,17 +199,52 @@ impl StockReserver for DynamoStore {
         order: &Order,
         request_fingerprint: &str,
     ) -> Result<(), PlaceOrderError> {
+        // The stock first, by single-item writes (`stock_journal`), then the order and its record
+        // in a transaction of cold items only: a hot product's shard is never in a transaction.
         let parts = stock_parts(&order.items);
-        // Action order is the contract of the cancellation reasons: one stock decrement per
-        // product shard, then the order, then the idempotency record.
-        let mut actions = Vec::with_capacity(parts.len() + 2);
-        for (shard, quantity) in &parts {
-            actions.push(self.stock_take(shard, *quantity, order.created_at)?);
-        }
-        actions.extend(self.order_and_record(order, request_fingerprint)?);
-        self.transact(actions)
+        let token = stock_journal::token();
+        let owner = Owner::Order(order.id.clone());
+        if let Err(refused) = self
+            .take_parts(&parts, &owner, &token, order.created_at)
             .await
-            .map_err(|refused| placement_error(refused.error, &parts))
+        {
+            return Err(match refused {
+                // A used key is reported before short stock: a concurrent duplicate replays.
+                TakeRefused::Short(product_id) => {
+                    match self
+                        .get_idempotency_record(&order.user_id, &order.idempotency_key)
+                        .await
+                    {
+                        Ok(Some(_)) => PlaceOrderError::DuplicateKey,
+                        Ok(None) => PlaceOrderError::InsufficientStock { product_id },
+                        Err(error) => PlaceOrderError::Store(error),
+                    }
+                }
+                TakeRefused::Busy(product_id) => PlaceOrderError::Conflict {
+                    product_id: Some(product_id),
+                },
+                TakeRefused::Store(error) => PlaceOrderError::Store(error),
+            });
+        }
+        // Action order: the order, then the idempotency record.
+        let actions = match self.order_and_record(order, request_fingerprint, Some(&token)) {
+            Ok(actions) => actions.to_vec(),
+            Err(error) => {
+                self.undo_takes(&parts, &token).await;
+                return Err(error.into());
+            }
+        };
+        match self.transact(actions).await {
+            Ok(()) => {
+                self.release_takes(&parts, &token).await;
+                Ok(())
+            }
+            Err(refused) => {
+                // Refused, or applied with its answer lost: the order says which.
+                self.settle_takes(&parts, &owner, &token).await;
+                Err(placement_error(refused.error, &refused.reasons))
+            }
+        }
     }
 
     async fn place_order_from_hold(
@@ -279,7 +259,7 @@ impl StockReserver for DynamoStore {
             self.hold_move(consumed, HoldMoveGuard::UsableAt(now))?,
             self.hold_count_down(consumed)?,
         ];
-        actions.extend(self.order_and_record(order, request_fingerprint)?);
+        actions.extend(self.order_and_record(order, request_fingerprint, None)?);
         let Err(refused) = self.transact(actions).await else {
             return Ok(());
         };
@@ -317,29 +297,19 @@ impl StockReserver for DynamoStore {
             .expression_attribute_values(":cancelled_at", cancelled_at)
             .build()
             .map_err(StoreError::unavailable)?;
-        let head = [TransactWriteItem::builder().update(status_change).build()];
+        let head = vec![TransactWriteItem::builder().update(status_change).build()];
+        let owner = Owner::Order(cancelled.id.clone());
 
         let mut attempt = 0;
         loop {
             let Some(refused) = self
-                .commit_with_restores(&head, &parts, cancelled.updated_at)
+                .commit_with_restores(head.clone(), &parts, &owner, cancelled.updated_at)
                 .await?
             else {
                 return Ok(true);
             };
             if refused.first_condition_failed() {
                 return Ok(false);
-            }
-            if refused
-                .reasons
-                .iter()
-                .skip(1)
-                .any(|r| *r == Reason::ConditionFailed)
-            {
-                return Err(StoreError::Corrupt(format!(
-                    "a product of order {} no longer exists",
-                    cancelled.id
-                )));
             }
             attempt += 1;
             if refused.is_conflict() && attempt < CANCEL_ATTEMPTS {
@@ -449,40 +419,65 @@ fn is_conflict<R>(error: &SdkError<TransactWriteItemsError, R>, reasons: &[Reaso
             .is_some_and(|code| code.starts_with("TransactionConflict"))
 }
 
-/// Maps a failed placement: the idempotency record first (a replay must not read as a stock
-/// problem), then the first product short of stock, then conflicts; anything else is a 503 (or a
-/// 500 for a request DynamoDB refused as invalid).
+/// Maps a failed placement transaction (the order, then its idempotency record; the stock was
+/// taken before it): a used key first (a replay must not read as a fault), then conflicts with
+/// a concurrent duplicate; anything else is a 503 (or a 500 for a request DynamoDB refused as
+/// invalid).
 fn placement_error<R>(
     error: SdkError<TransactWriteItemsError, R>,
-    lines: &[StockPart],
+    reasons: &[Reason],
 ) -> PlaceOrderError
 where
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    let reasons = cancellation_reasons(&error).unwrap_or_default();
-    if reasons.get(lines.len() + 1) == Some(&Reason::ConditionFailed) {
+    if reasons.get(1) == Some(&Reason::ConditionFailed) {
         return PlaceOrderError::DuplicateKey;
     }
-    if let Some(i) = reasons
-        .iter()
-        .take(lines.len())
-        .position(|r| *r == Reason::ConditionFailed)
-    {
-        return PlaceOrderError::InsufficientStock {
-            product_id: lines[i].0.product_id.clone(),
-        };
-    }
-    if is_conflict(&error, &reasons) {
-        // The product whose item another transaction touched, when DynamoDB says which.
-        let product_id = reasons
-            .iter()
-            .take(lines.len())
-            .position(|r| *r == Reason::Conflict)
-            .map(|i| lines[i].0.product_id.clone());
-        return PlaceOrderError::Conflict { product_id };
+    if is_conflict(&error, reasons) {
+        return PlaceOrderError::Conflict { product_id: None };
     }
     PlaceOrderError::Store(sdk_failure(error))
 }
+
+/// `head` with `restore_token = <token>` set by its first action, an update whose expression
+/// starts with `SET` (every status move's does).
+fn mark_restore(
+    mut head: Vec<TransactWriteItem>,
+    token: &str,
+) -> Result<Vec<TransactWriteItem>, StoreError> {
+    let Some(first) = head.first().and_then(TransactWriteItem::update) else {
+        return Err(StoreError::unavailable(NotAStatusMove));
+    };
+    let Some(rest) = first.update_expression().strip_prefix("SET ") else {
+        return Err(StoreError::unavailable(NotAStatusMove));
+    };
+    let mut names = first
+        .expression_attribute_names()
+        .cloned()
+        .unwrap_or_default();
+    names.insert("#restore_token".to_owned(), RESTORE_TOKEN.to_owned());
+    let mut values = first
+        .expression_attribute_values()
+        .cloned()
+        .unwrap_or_default();
+    values.insert(":restore_token".to_owned(), items::string(token));
+    let marked = Update::builder()
+        .table_name(first.table_name())
+        .set_key(Some(first.key().clone()))
+        .update_expression(format!("SET #restore_token = :restore_token, {rest}"))
+        .set_condition_expression(first.condition_expression().map(str::to_owned))
+        .set_expression_attribute_names(Some(names))
+        .set_expression_attribute_values(Some(values))
+        .build()
+        .map_err(StoreError::unavailable)?;
+    head[0] = TransactWriteItem::builder().update(marked).build();
+    Ok(head)
+}
+
+/// A restore's head did not start with a `SET` update: a fault of this adapter.
+#[derive(Debug, thiserror::Error)]
+#[error("a stock restore's first action must be an update starting with SET")]
+struct NotAStatusMove;
 
 #[cfg(test)]
 mod tests {
@@ -528,65 +523,40 @@ mod tests {
         )
     }
 
-    fn two_lines() -> Vec<StockPart> {
-        vec![
-            (StockShard::first(ProductId::new("a")), 1),
-            (
-                StockShard {
-                    product_id: ProductId::new("b"),
-                    shard: 3,
-                },
-                1,
-            ),
-        ]
+    fn placement_error_of(codes: &[&str]) -> PlaceOrderError {
+        let error = cancelled_with(codes);
+        let reasons = cancellation_reasons(&error).unwrap();
+        placement_error(error, &reasons)
     }
 
     #[test]
-    fn a_used_key_is_reported_before_short_stock() {
-        let error = cancelled_with(&[
-            "None",
-            "ConditionalCheckFailed",
-            "None",
-            "ConditionalCheckFailed",
-        ]);
+    fn a_used_key_is_reported_as_a_duplicate() {
         assert!(matches!(
-            placement_error(error, &two_lines()),
+            placement_error_of(&["None", "ConditionalCheckFailed"]),
+            PlaceOrderError::DuplicateKey
+        ));
+        assert!(matches!(
+            placement_error_of(&["ConditionalCheckFailed", "ConditionalCheckFailed"]),
             PlaceOrderError::DuplicateKey
         ));
     }
 
     #[test]
-    fn the_first_product_short_of_stock_is_named() {
-        let error = cancelled_with(&["None", "ConditionalCheckFailed", "None", "None"]);
-        let mapped = placement_error(error, &two_lines());
-        assert!(
-            matches!(&mapped, PlaceOrderError::InsufficientStock { product_id } if product_id.as_str() == "b"),
-            "{mapped:?}"
-        );
-    }
-
-    #[test]
     fn a_conflict_or_a_hot_partition_is_retryable_and_anything_else_is_unavailable() {
-        let conflict = cancelled_with(&["TransactionConflict", "None", "None", "None"]);
         assert!(matches!(
-            placement_error(conflict, &two_lines()),
-            PlaceOrderError::Conflict {
-                product_id: Some(_)
-            }
+            placement_error_of(&["TransactionConflict", "None"]),
+            PlaceOrderError::Conflict { product_id: None }
         ));
-        let throttled = cancelled_with(&["None", "ThrottlingError", "None", "None"]);
         assert!(matches!(
-            placement_error(throttled, &two_lines()),
-            PlaceOrderError::Conflict { product_id: Some(id) } if id.as_str() == "b"
+            placement_error_of(&["None", "ThrottlingError"]),
+            PlaceOrderError::Conflict { product_id: None }
         ));
-        let other = cancelled_with(&["ValidationError", "None", "None", "None"]);
         assert!(matches!(
-            placement_error(other, &two_lines()),
+            placement_error_of(&["ValidationError", "None"]),
             PlaceOrderError::Store(StoreError::Unavailable(_))
         ));
-        let order_taken = cancelled_with(&["None", "None", "ConditionalCheckFailed", "None"]);
         assert!(matches!(
-            placement_error(order_taken, &two_lines()),
+            placement_error_of(&["ConditionalCheckFailed", "None"]),
             PlaceOrderError::Store(StoreError::Unavailable(_))
         ));
     }

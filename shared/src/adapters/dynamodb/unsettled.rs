@@ -20,8 +20,8 @@ use super::{DynamoStore, sdk_failure};
 use crate::domain::{Order, OrderStatus};
 use crate::ports::{StoreError, UnsettledOrders};
 
-/// Shards queried at once in the first round: 128 sequential Queries would take a second or more
-/// in AWS; a bounded number in flight keeps a 128 MB function from opening 128 connections.
+/// Shards queried at once in the first round: 512 sequential Queries would take seconds in AWS; a
+/// bounded number in flight keeps a 128 MB function from opening 512 connections.
 const SHARD_QUERIES_IN_FLIGHT: usize = 16;
 
 /// One shard of one status as the merge reads it.

@@ -169,7 +169,7 @@ async fn rejected_order_requests_leave_stock_untouched() {
 
 #[tokio::test]
 async fn a_held_product_lock_gives_lock_conflict_and_no_order() {
-    let app = app();
+    let app = app_with(|config| config.locks.enabled = true);
     use crate::ports::StockLocks;
     assert!(
         app.store

@@ -1,0 +1,220 @@
+//! The stock journal (`adapters/dynamodb/stock_journal.rs`): stock moves by single-item writes
+//! leave no entry behind when they finish, and the sweep finishes or undoes, exactly once, what a
+//! writer that died between its steps left: a take without its order, a take whose order was
+//! written, a committed restore not applied, a restore intent whose status move never happened.
+
+use std::collections::HashMap;
+
+use super::*;
+use shared::ports::{JournalSweep, OrderSettler, StockJournal};
+
+/// The journal entries (`~` attributes) of a stock item.
+async fn entries(stack: &Stack, id: &str) -> anyhow::Result<HashMap<String, AttributeValue>> {
+    let item = stack
+        .client
+        .get_item()
+        .table_name(&stack.tables.products)
+        .key("id", AttributeValue::S(id.into()))
+        .consistent_read(true)
+        .send()
+        .await?
+        .item
+        .unwrap_or_default();
+    Ok(item
+        .into_iter()
+        .filter(|(name, _)| name.starts_with('~'))
+        .collect())
+}
+
+/// An attribute of an order as stored.
+async fn order_attribute(stack: &Stack, id: &str, name: &str) -> anyhow::Result<Option<String>> {
+    let item = stack
+        .client
+        .get_item()
+        .table_name(&stack.tables.orders)
+        .key("id", AttributeValue::S(id.into()))
+        .consistent_read(true)
+        .send()
+        .await?
+        .item
+        .unwrap_or_default();
+    Ok(item.get(name).and_then(|v| v.as_s().ok()).cloned())
+}
+
+/// What a writer that died after its first step leaves: `stock + delta` and one entry.
+async fn leave_entry(
+    stack: &Stack,
+    product: &ProductId,
+    delta: i64,
+    name: &str,
+    value: String,
+) -> anyhow::Result<()> {
+    stack
+        .client
+        .update_item()
+        .table_name(&stack.tables.products)
+        .key("id", AttributeValue::S(product.as_str().into()))
+        .update_expression("SET stock = stock + :d, #e = :e")
+        .expression_attribute_names("#e", name)
+        .expression_attribute_values(":d", AttributeValue::N(delta.to_string()))
+        .expression_attribute_values(":e", AttributeValue::S(value))
+        .send()
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn finished_moves_leave_no_entry_and_the_owner_names_its_take() -> anyhow::Result<()> {
+    let stack = start().await?;
+    let product = stack.product("p", 10).await?;
+    let placed = order("o1", "alice", "k1", &[(&product, 4)], at(0));
+    stack.store.place_order(&placed, "fp").await?;
+    assert_eq!(stack.raw_stock(&product).await?, Some(6));
+    assert_eq!(entries(&stack, "p").await?, HashMap::new());
+    let token = order_attribute(&stack, "o1", "take_token").await?;
+    assert_eq!(token.map(|t| t.len()), Some(12), "the order names its take");
+
+    let processing = placed.transitioned(OrderStatus::Processing, at(1)).unwrap();
+    assert!(stack.store.start_processing(&processing).await?);
+    let failed = processing.transitioned(OrderStatus::Failed, at(2)).unwrap();
+    assert!(stack.store.settle(&failed, OrderStatus::Processing).await?);
+    assert!(!stack.store.settle(&failed, OrderStatus::Processing).await?);
+    assert_eq!(stack.raw_stock(&product).await?, Some(10), "restored once");
+    assert_eq!(entries(&stack, "p").await?, HashMap::new());
+    assert!(
+        order_attribute(&stack, "o1", "restore_token")
+            .await?
+            .is_some()
+    );
+
+    let sweep = stack.store.sweep_stock_journal(Utc::now()).await?;
+    assert_eq!(sweep, JournalSweep::default(), "nothing to finish");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_sweep_finishes_each_half_done_move_once() -> anyhow::Result<()> {
+    let stack = start().await?;
+    let product = stack.product("p", 20).await?;
+    let old = at(0).timestamp_millis();
+
+    // A take whose order was never written: 3 units out, to come back.
+    leave_entry(
+        &stack,
+        &product,
+        -3,
+        "~taaaaaaaaaaaa",
+        format!("oghost 3 {old}"),
+    )
+    .await?;
+    // A take whose order was written (it names the token): the entry goes, the units stay out.
+    let placed = order("o1", "alice", "k1", &[(&product, 2)], at(0));
+    stack.store.place_order(&placed, "fp").await?;
+    let token = order_attribute(&stack, "o1", "take_token").await?.unwrap();
+    leave_entry(
+        &stack,
+        &product,
+        0,
+        &format!("~t{token}"),
+        format!("oo1 2 {old}"),
+    )
+    .await?;
+    // A committed restore left unapplied (the order names it): 2 units to come back.
+    stack
+        .client
+        .update_item()
+        .table_name(&stack.tables.orders)
+        .key("id", AttributeValue::S("o1".into()))
+        .update_expression("SET restore_token = :t")
+        .expression_attribute_values(":t", AttributeValue::S("bbbbbbbbbbbb".into()))
+        .send()
+        .await?;
+    leave_entry(
+        &stack,
+        &product,
+        0,
+        "~rbbbbbbbbbbbb_0",
+        format!("oo1 2 {old}"),
+    )
+    .await?;
+    // A restore intent whose status move never committed: dropped, no units.
+    leave_entry(
+        &stack,
+        &product,
+        0,
+        "~rcccccccccccc_0",
+        format!("oo1 2 {old}"),
+    )
+    .await?;
+    // A fresh entry is some live writer's: left alone.
+    let fresh = Utc::now().timestamp_millis();
+    leave_entry(
+        &stack,
+        &product,
+        -1,
+        "~tdddddddddddd",
+        format!("oo9 1 {fresh}"),
+    )
+    .await?;
+    assert_eq!(stack.raw_stock(&product).await?, Some(14));
+
+    let sweep = stack
+        .store
+        .sweep_stock_journal(Utc::now() - chrono::Duration::seconds(60))
+        .await?;
+
+    assert_eq!(
+        sweep,
+        JournalSweep {
+            released: 1,
+            undone: 1,
+            applied: 1,
+            dropped: 1,
+        }
+    );
+    assert_eq!(
+        stack.raw_stock(&product).await?,
+        Some(19),
+        "14 + 3 undone + 2 applied"
+    );
+    let left: Vec<String> = entries(&stack, "p").await?.into_keys().collect();
+    assert_eq!(left, ["~tdddddddddddd"]);
+    let again = stack
+        .store
+        .sweep_stock_journal(Utc::now() - chrono::Duration::seconds(60))
+        .await?;
+    assert_eq!(again, JournalSweep::default(), "each move finished once");
+    assert_eq!(stack.raw_stock(&product).await?, Some(19));
+    Ok(())
+}
+
+#[tokio::test]
+async fn concurrent_orders_never_oversell_and_leave_no_entry() -> anyhow::Result<()> {
+    let stack = start().await?;
+    let product = stack.product("p", 10).await?;
+    let tasks: Vec<_> = (0..30)
+        .map(|i| {
+            let store = stack.store.clone();
+            let placed = order(
+                &format!("o{i}"),
+                &format!("u{i}"),
+                "k",
+                &[(&product, 1)],
+                at(i),
+            );
+            tokio::spawn(async move { store.place_order(&placed, "fp").await })
+        })
+        .collect();
+    let mut placed = 0;
+    for task in tasks {
+        match task.await? {
+            Ok(()) => placed += 1,
+            Err(PlaceOrderError::InsufficientStock { .. }) => {}
+            Err(other) => anyhow::bail!("unexpected refusal {other:?}"),
+        }
+    }
+    assert_eq!(placed, 10);
+    assert_eq!(stack.raw_stock(&product).await?, Some(0));
+    assert_eq!(entries(&stack, "p").await?, HashMap::new());
+    Ok(())
+}
