@@ -420,7 +420,7 @@ mod tests {
         assert!(md.contains("--only hot"), "{md}");
         assert!(md.contains("AWS_LATENCY=dynamodb.transact=20/80"), "{md}");
         assert!(md.contains("- S=64 locks: "), "{md}");
-        assert!(md.contains("| S=8 lock-free | 0.06 | 300 |"), "{md}");
+        assert!(md.contains("| S=8 lock-free | 0.06 | 200 |"), "{md}");
         assert!(md.contains("9 of 9 runs met every goal"), "{md}");
     }
 
