@@ -206,7 +206,11 @@ pub(super) fn section(
          count; the whole sale when the window held under 50 orders), and each group of the \
          product's keys gives `keys × units per key per second ÷ (units the group took ÷ orders \
          placed meanwhile)`, for writes and for reads; the product is allowed the smallest. \
-         Every attempt counts: a refused order that is retried reads the price again. Spread evenly over all S keys this is `S × limit ÷ \
+         Every attempt counts: a refused order that is retried reads the price again. When the \
+         binding key is saturated the fraction is 1 by construction (its units per second are its \
+         limit); then what tells designs apart is the units an order costs, which set the \
+         allowed rate. A fraction under 1 means the product's keys had budget left that the sale \
+         did not use (orders spread unevenly over shards, retries backing off, the machine). Spread evenly over all S keys this is `S × limit ÷ \
          units per order`. Orders/s is the steady rate: 201s from the end of the first second \
          (each key's bucket starts with a second's burst) to the first sell-out.\n"
     );
@@ -319,7 +323,7 @@ fn conclusion(phase: &HotPhase) -> String {
             .filter(|r| r.run.stock_locks == locks && r.run.window == window)
             .map(|r| {
                 format!(
-                    "S={} {} orders/s ({} of allowed, {} conflicts)",
+                    "S={} {} orders/s ({} of allowed, transaction conflicts {})",
                     r.run.shards,
                     fmt(r.result.number("orders_per_s"), ""),
                     fraction(&r.result).map_or("n/a".to_owned(), |f| format!("{f:.2}")),
