@@ -9,7 +9,7 @@ use http::{HeaderMap, Request, Response, StatusCode};
 use super::{AwsFront, plain_response};
 use crate::conditions::conflicts::{ConflictOperation, Hold, ItemId, transact_get_items};
 use crate::conditions::latency::LatencyClass;
-use crate::partitions::{ReadOperation, WriteOperation};
+use crate::partitions::WriteOperation;
 
 impl AwsFront {
     /// A DynamoDB request under AWS's conditions: its item conflicts checked when it arrives,
@@ -85,32 +85,5 @@ impl AwsFront {
                 .map(|(table, key)| ItemId::new(table, key))
                 .collect(),
         )
-    }
-
-    /// A read through the partition read limiter, which may refuse it; metered as any other.
-    pub(super) async fn forward_read_limited(
-        &self,
-        request: Request<Body>,
-        operation: ReadOperation,
-        target: Option<String>,
-    ) -> Response<Body> {
-        let (mut parts, body) = request.into_parts();
-        let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else {
-            return plain_response(StatusCode::BAD_REQUEST, "unreadable request body");
-        };
-        let headers = parts.headers.clone();
-        // The limiter may hand on a smaller batch than it read.
-        parts.headers.remove(http::header::CONTENT_LENGTH);
-        let forward = |body: axum::body::Bytes| async move {
-            let request = Request::from_parts(parts, Body::from(body));
-            if self.meter.capacity_on() {
-                self.forward_metered(request, target.as_deref()).await
-            } else {
-                self.forward_to_dynamodb(request).await
-            }
-        };
-        self.partitions
-            .read(&self.dynamodb, operation, &headers, body, forward)
-            .await
     }
 }

@@ -332,11 +332,15 @@ impl AwsFront {
         if self.partitions.enabled() {
             if let Some(operation) = WriteOperation::from_target(target) {
                 let target = target.map(str::to_owned);
-                return self.forward_limited(request, operation, target).await;
+                return self
+                    .forward_limited(request, Limited::Write(operation), target)
+                    .await;
             }
             if let Some(operation) = ReadOperation::from_target(target) {
                 let target = target.map(str::to_owned);
-                return self.forward_read_limited(request, operation, target).await;
+                return self
+                    .forward_limited(request, Limited::Read(operation), target)
+                    .await;
             }
         }
         if self.meter.capacity_on() {
@@ -346,11 +350,11 @@ impl AwsFront {
         self.forward_to_dynamodb(request).await
     }
 
-    /// A write through the partition limiter, which may refuse it; metered as any other.
+    /// A write or a read through the partition limiter, which may refuse it; metered as any other.
     async fn forward_limited(
         &self,
         request: Request<Body>,
-        operation: WriteOperation,
+        limited: Limited,
         target: Option<String>,
     ) -> Response<Body> {
         let (mut parts, body) = request.into_parts();
@@ -368,9 +372,18 @@ impl AwsFront {
                 self.forward_to_dynamodb(request).await
             }
         };
-        self.partitions
-            .write(&self.dynamodb, operation, &headers, body, forward)
-            .await
+        match limited {
+            Limited::Write(operation) => {
+                self.partitions
+                    .write(&self.dynamodb, operation, &headers, body, forward)
+                    .await
+            }
+            Limited::Read(operation) => {
+                self.partitions
+                    .read(&self.dynamodb, operation, &headers, body, forward)
+                    .await
+            }
+        }
     }
 
     /// Forwards with `ReturnConsumedCapacity` asked for, and meters the answer's capacity.
@@ -409,6 +422,13 @@ impl AwsFront {
             Err(never) => match never {},
         }
     }
+}
+
+/// What the partition limiter charges a request as.
+#[derive(Debug, Clone, Copy)]
+enum Limited {
+    Write(WriteOperation),
+    Read(ReadOperation),
 }
 
 /// Dynoxide's database: in memory, or the file [`LocalSettings::DYNAMODB_FILE`] in `data_dir`.
