@@ -17,6 +17,7 @@ run:
 ## test: formatting, lints and every test; .ci/run calls exactly this
 test: fmt-check lint lint-template $(VENV)/.moto-installed
 	$(CARGO) test --workspace
+	$(MAKE) test-aws-conditions
 	$(MAKE) deny
 	$(MAKE) lambda-deps-check
 	$(MAKE) contract-test
@@ -26,7 +27,7 @@ test: fmt-check lint lint-template $(VENV)/.moto-installed
 
 ## test-aws-conditions: the end-to-end tests of races and crashes (oversell, idempotency, shards,
 ## crashes, cancel, holds) with AWS_CONDITIONS=on: AWS's latency, transaction conflicts and
-## per-key partition limits on the embedded endpoint (docs/aws-conditions.md). Not part of `test`.
+## per-key partition limits on the embedded endpoint (docs/aws-conditions.md); part of `test`.
 .PHONY: test-aws-conditions
 test-aws-conditions:
 	AWS_CONDITIONS=on $(CARGO) test -p order-e2e-tests --test e2e -- oversell:: idempotency:: shards:: crashes:: cancel:: holds::

@@ -11,6 +11,7 @@ use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::get_item::GetItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::query::QueryError;
 use aws_sdk_dynamodb::operation::transact_write_items::{
     TransactWriteItemsError, TransactWriteItemsOutput,
 };
@@ -408,4 +409,48 @@ async fn with_everything_off_overlapping_transactions_both_commit_undelayed() {
     assert_eq!(report["conflicts"]["on"], false);
     assert_eq!(report["conflicts"]["transactions_seen"], 0);
     assert_eq!(report["partitions"]["on"], false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_is_charged_to_the_partition_key_its_key_condition_names() {
+    let settings = LocalSettings {
+        partition_limit: true,
+        partition_read_units: 10,
+        ..LocalSettings::ephemeral()
+    };
+    let fixture = Fixture::start(&settings).await;
+    fixture.items.put("hot", 1).await.unwrap();
+    fixture.items.put("cold", 2).await.unwrap();
+    let query = |pk: &str| {
+        fixture
+            .items
+            .client
+            .query()
+            .table_name(&fixture.items.table)
+            .key_condition_expression("#pk = :pk AND begins_with(sk, :s)")
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
+            .expression_attribute_values(":s", AttributeValue::S("s".into()))
+            .consistent_read(true)
+            .send()
+    };
+
+    let mut refusal = None;
+    for _ in 0..400 {
+        if let Err(error) = query("hot").await {
+            refusal = Some(error.into_service_error());
+            break;
+        }
+    }
+    let cold = query("cold").await;
+
+    let error = refusal.expect("400 queries of one key at 10 units/s were never throttled");
+    let QueryError::ThrottlingException(throttled) = &error else {
+        panic!("expected ThrottlingException, got {error:?}");
+    };
+    assert_eq!(
+        throttled.throttling_reasons()[0].reason(),
+        Some("TableReadKeyRangeThroughputExceeded")
+    );
+    assert_eq!(cold.expect("another key is queryable").count(), 1);
 }

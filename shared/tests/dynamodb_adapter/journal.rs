@@ -8,19 +8,28 @@ use std::collections::HashMap;
 use super::*;
 use shared::ports::{JournalSweep, OrderSettler, StockJournal};
 
-/// The journal entries (`~` attributes) of a stock item.
-async fn entries(stack: &Stack, id: &str) -> anyhow::Result<HashMap<String, AttributeValue>> {
-    let item = stack
+/// An item of `table` by its `id`, read consistently (empty when absent).
+async fn item(
+    stack: &Stack,
+    table: &str,
+    id: &str,
+) -> anyhow::Result<HashMap<String, AttributeValue>> {
+    Ok(stack
         .client
         .get_item()
-        .table_name(&stack.tables.products)
+        .table_name(table)
         .key("id", AttributeValue::S(id.into()))
         .consistent_read(true)
         .send()
         .await?
         .item
-        .unwrap_or_default();
-    Ok(item
+        .unwrap_or_default())
+}
+
+/// The journal entries (`~` attributes) of a stock item.
+async fn entries(stack: &Stack, id: &str) -> anyhow::Result<HashMap<String, AttributeValue>> {
+    Ok(item(stack, &stack.tables.products, id)
+        .await?
         .into_iter()
         .filter(|(name, _)| name.starts_with('~'))
         .collect())
@@ -28,17 +37,8 @@ async fn entries(stack: &Stack, id: &str) -> anyhow::Result<HashMap<String, Attr
 
 /// An attribute of an order as stored.
 async fn order_attribute(stack: &Stack, id: &str, name: &str) -> anyhow::Result<Option<String>> {
-    let item = stack
-        .client
-        .get_item()
-        .table_name(&stack.tables.orders)
-        .key("id", AttributeValue::S(id.into()))
-        .consistent_read(true)
-        .send()
-        .await?
-        .item
-        .unwrap_or_default();
-    Ok(item.get(name).and_then(|v| v.as_s().ok()).cloned())
+    let order = item(stack, &stack.tables.orders, id).await?;
+    Ok(order.get(name).and_then(|v| v.as_s().ok()).cloned())
 }
 
 /// What a writer that died after its first step leaves: `stock + delta` and one entry.

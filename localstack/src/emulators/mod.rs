@@ -23,8 +23,9 @@ use rustack_sqs_http::service::{SqsHttpConfig, SqsHttpService};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+mod conditioned;
+
 use crate::LOCAL_ACCOUNT_ID;
-use crate::conditions::conflicts::{ConflictOperation, Hold, ItemId, transact_get_items};
 use crate::conditions::latency::LatencyClass;
 use crate::conditions::{CONDITIONS_PATH, Conditions};
 use crate::faults::{self, Call, FAULTS_PATH, FaultResponse, FaultService, Faults, Injection};
@@ -314,81 +315,6 @@ impl AwsFront {
         self.route_to_limiter(request).await
     }
 
-    /// A DynamoDB request under AWS's conditions: its item conflicts checked when it arrives,
-    /// then half its latency, the limiter and DynamoDB, the rest of its latency; the items it
-    /// writes stay held until it answers.
-    async fn route_with_conditions(self, request: Request<Body>) -> Response<Body> {
-        let target = request
-            .headers()
-            .get("x-amz-target")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let conditions = Arc::clone(&self.conditions);
-        let delay = conditions.delay(LatencyClass::of_target(target.as_deref()));
-        let mut hold: Option<Hold> = None;
-        let mut request = request;
-        if let (Some(conflicts), Some(operation)) = (
-            conditions.conflicts(),
-            ConflictOperation::from_target(target.as_deref()),
-        ) {
-            let (parts, body) = request.into_parts();
-            let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else {
-                return plain_response(StatusCode::BAD_REQUEST, "unreadable request body");
-            };
-            match self
-                .items_of(operation, target.as_deref(), &parts.headers, &body)
-                .await
-            {
-                // Malformed, or about an unknown table: DynamoDB's own answer says which.
-                None => {}
-                Some(items) => match conflicts.check(operation, items) {
-                    Ok(held) => hold = held,
-                    Err(conflict) => {
-                        if let Some(delay) = &delay {
-                            delay.before().await;
-                            delay.after().await;
-                        }
-                        return conflict.response();
-                    }
-                },
-            }
-            request = Request::from_parts(parts, Body::from(body));
-        }
-        if let Some(delay) = &delay {
-            delay.before().await;
-        }
-        let response = self.route_to_limiter(request).await;
-        if let Some(delay) = &delay {
-            delay.after().await;
-        }
-        drop(hold);
-        response
-    }
-
-    /// The items a request checked for conflicts touches, in request order.
-    async fn items_of(
-        &self,
-        operation: ConflictOperation,
-        target: Option<&str>,
-        headers: &HeaderMap,
-        body: &[u8],
-    ) -> Option<Vec<ItemId>> {
-        let request: serde_json::Value = serde_json::from_slice(body).ok()?;
-        if operation == ConflictOperation::TransactGet {
-            return transact_get_items(&request);
-        }
-        let write = WriteOperation::from_target(target)?;
-        let keys = self
-            .partitions
-            .item_keys(&self.dynamodb, headers, write, &request)
-            .await?;
-        Some(
-            keys.iter()
-                .map(|(table, key)| ItemId::new(table, key))
-                .collect(),
-        )
-    }
-
     /// The partition limiter (when on), the meter and DynamoDB.
     async fn route_to_limiter(self, request: Request<Body>) -> Response<Body> {
         let target = request
@@ -406,11 +332,15 @@ impl AwsFront {
         if self.partitions.enabled() {
             if let Some(operation) = WriteOperation::from_target(target) {
                 let target = target.map(str::to_owned);
-                return self.forward_limited(request, operation, target).await;
+                return self
+                    .forward_limited(request, Limited::Write(operation), target)
+                    .await;
             }
             if let Some(operation) = ReadOperation::from_target(target) {
                 let target = target.map(str::to_owned);
-                return self.forward_read_limited(request, operation, target).await;
+                return self
+                    .forward_limited(request, Limited::Read(operation), target)
+                    .await;
             }
         }
         if self.meter.capacity_on() {
@@ -420,11 +350,11 @@ impl AwsFront {
         self.forward_to_dynamodb(request).await
     }
 
-    /// A write through the partition limiter, which may refuse it; metered as any other.
+    /// A write or a read through the partition limiter, which may refuse it; metered as any other.
     async fn forward_limited(
         &self,
         request: Request<Body>,
-        operation: WriteOperation,
+        limited: Limited,
         target: Option<String>,
     ) -> Response<Body> {
         let (mut parts, body) = request.into_parts();
@@ -442,36 +372,18 @@ impl AwsFront {
                 self.forward_to_dynamodb(request).await
             }
         };
-        self.partitions
-            .write(&self.dynamodb, operation, &headers, body, forward)
-            .await
-    }
-
-    /// A read through the partition read limiter, which may refuse it; metered as any other.
-    async fn forward_read_limited(
-        &self,
-        request: Request<Body>,
-        operation: ReadOperation,
-        target: Option<String>,
-    ) -> Response<Body> {
-        let (mut parts, body) = request.into_parts();
-        let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else {
-            return plain_response(StatusCode::BAD_REQUEST, "unreadable request body");
-        };
-        let headers = parts.headers.clone();
-        // The limiter may hand on a smaller batch than it read.
-        parts.headers.remove(http::header::CONTENT_LENGTH);
-        let forward = |body: axum::body::Bytes| async move {
-            let request = Request::from_parts(parts, Body::from(body));
-            if self.meter.capacity_on() {
-                self.forward_metered(request, target.as_deref()).await
-            } else {
-                self.forward_to_dynamodb(request).await
+        match limited {
+            Limited::Write(operation) => {
+                self.partitions
+                    .write(&self.dynamodb, operation, &headers, body, forward)
+                    .await
             }
-        };
-        self.partitions
-            .read(&self.dynamodb, operation, &headers, body, forward)
-            .await
+            Limited::Read(operation) => {
+                self.partitions
+                    .read(&self.dynamodb, operation, &headers, body, forward)
+                    .await
+            }
+        }
     }
 
     /// Forwards with `ReturnConsumedCapacity` asked for, and meters the answer's capacity.
@@ -510,6 +422,13 @@ impl AwsFront {
             Err(never) => match never {},
         }
     }
+}
+
+/// What the partition limiter charges a request as.
+#[derive(Debug, Clone, Copy)]
+enum Limited {
+    Write(WriteOperation),
+    Read(ReadOperation),
 }
 
 /// Dynoxide's database: in memory, or the file [`LocalSettings::DYNAMODB_FILE`] in `data_dir`.
