@@ -32,6 +32,8 @@ const MAX_SHORT_WITH_STOCK: u32 = 20;
 const WARM_UP: Duration = Duration::from_secs(1);
 /// Orders checked for their stored status at once.
 const CHECK_CONCURRENCY: usize = 32;
+/// How long the books wait for the last restores to land on the stock.
+const RESTORE_WAIT: Duration = Duration::from_secs(15);
 /// Fewer orders than this in the steady window, and the units per order are taken over the whole
 /// sale instead (a sale of a few seconds).
 const MIN_WINDOW_ORDERS: u64 = 50;
@@ -493,7 +495,7 @@ pub async fn check_books(api: &Api, bought: Bought) -> anyhow::Result<(ScenarioR
         unsettled: 0,
         given_back: 0,
         unread: 0,
-        left: api.stock(&product).await?,
+        left: 0,
     };
     for status in statuses {
         match status.as_deref() {
@@ -503,6 +505,22 @@ pub async fn check_books(api: &Api, bought: Bought) -> anyhow::Result<(ScenarioR
             None => books.unread += 1,
         }
     }
+    // A failed payment's unit lands on its shard one stock write after the order's status move
+    // (`shared/src/adapters/dynamodb/stock_journal.rs`): the stock is read until it adds up, or
+    // [`RESTORE_WAIT`] has passed.
+    let reading = Instant::now();
+    loop {
+        books.left = api.stock(&product).await?;
+        let accounted = books.sold + books.unsettled + books.left;
+        if accounted >= initial || reading.elapsed() >= RESTORE_WAIT {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    result.put(
+        "stock_read_for_s",
+        crate::outcome::round(reading.elapsed().as_secs_f64()),
+    );
     result.put("units_sold", books.sold);
     result.put("units_unsettled", books.unsettled);
     result.put("units_given_back", books.given_back);

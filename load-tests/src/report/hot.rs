@@ -219,7 +219,7 @@ pub(super) fn section(
         "Goals (verdict PASS when all hold): orders/s ≥ {} of what the limits allow; refusals \
          while stock remained under {} % of attempts; no unit oversold (units in PAID orders + \
          units left + units in unsettled orders = initial stock, read after every order's \
-         terminal event).\n",
+         terminal event and once the last restores have landed, up to 15 s).\n",
         goals::MIN_FRACTION_OF_ALLOWED,
         goals::MAX_REFUSAL_SHARE * 100.0
     );
@@ -343,7 +343,10 @@ fn conclusion(phase: &HotPhase) -> String {
     text.push_str(&if oversold == 0 {
         "In every run the units sold and the units left add up to the initial stock.".to_owned()
     } else {
-        format!("In {oversold} runs the units did not add up: see the failures above.")
+        format!(
+            "In {oversold} run{} the units did not add up: see the failures above.",
+            if oversold == 1 { "" } else { "s" }
+        )
     });
     text
 }
