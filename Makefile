@@ -190,8 +190,9 @@ bench:
 ## invariant checked at a checkpoint every 15 s and the stock watched in between; prints the seed
 ## (SOAK_SEED=<n> replays its choices), operations, faults, checks passed and peak memory, and
 ## exits 1 when a check fails. Built with the `local` profile, as `make run` is. Under AWS
-## conditions: `AWS_CONDITIONS=on make soak` (AWS_LATENCY, PARTITION_SCALE, PARTITION_WRITE_UNITS
-## and PARTITION_READ_UNITS pass through too; load-tests/src/soak/mod.rs).
+## conditions: `AWS_CONDITIONS=on make soak` (AWS_LATENCY, AWS_TRANSACTION_CONFLICTS, PARTITION_LIMIT,
+## PARTITION_SCALE, PARTITION_WRITE_UNITS and PARTITION_READ_UNITS pass through too;
+## load-tests/src/soak/mod.rs). The short soak of `make test` (load-tests/tests/soak.rs) reads them too.
 SOAK_FOR ?= 5m
 SOAK_SEED ?=
 .PHONY: soak

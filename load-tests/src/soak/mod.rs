@@ -39,9 +39,11 @@ const PRODUCTS: [(u64, u32); 4] = [(600, 1), (300, 4), (80, 1), (2_000, 8)];
 /// transaction conflicts, per-key partition limits) that the soak takes from its environment, so
 /// that `AWS_CONDITIONS=on make soak` (and the short soak of `make test`) soaks under them. Every
 /// other local setting is the soak's own.
-pub const CONDITIONS_SETTINGS: [&str; 5] = [
+pub const CONDITIONS_SETTINGS: [&str; 7] = [
     "AWS_CONDITIONS",
     "AWS_LATENCY",
+    "AWS_TRANSACTION_CONFLICTS",
+    "PARTITION_LIMIT",
     "PARTITION_SCALE",
     "PARTITION_WRITE_UNITS",
     "PARTITION_READ_UNITS",
@@ -452,14 +454,7 @@ async fn start_stack(
     data_dir: Option<&std::path::Path>,
     conditions: &[(String, String)],
 ) -> anyhow::Result<Stack> {
-    let local = LocalSettings::from_lookup(|name| match name {
-        "HTTP_PORT" | "WS_PORT" | "AWS_PORT" => Some("0".to_owned()),
-        name => conditions
-            .iter()
-            .find(|(setting, _)| setting == name)
-            .map(|(_, value)| value.clone()),
-    })
-    .context("the AWS conditions settings")?;
+    let local = local_settings(conditions)?;
     let mut options = StackOptions {
         config: shared::Config {
             rate_limit_per_minute: 0,
@@ -481,6 +476,19 @@ async fn start_stack(
     Stack::start(options)
         .await
         .context("starting the local stack")
+}
+
+/// Ephemeral ports and `conditions` (names from [`CONDITIONS_SETTINGS`]); every other local
+/// setting at its default.
+fn local_settings(conditions: &[(String, String)]) -> anyhow::Result<LocalSettings> {
+    LocalSettings::from_lookup(|name| match name {
+        "HTTP_PORT" | "WS_PORT" | "AWS_PORT" => Some("0".to_owned()),
+        name => conditions
+            .iter()
+            .find(|(setting, _)| setting == name)
+            .map(|(_, value)| value.clone()),
+    })
+    .context("the AWS conditions settings")
 }
 
 /// Starts the workers again; under faults their start may fail, so it is retried, the last time
@@ -560,6 +568,22 @@ async fn restock(world: &World, ledger: &Mutex<Ledger>) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_stack_takes_only_the_conditions_settings_and_ephemeral_ports() {
+        assert_eq!(local_settings(&[]).unwrap(), LocalSettings::ephemeral());
+
+        let on = local_settings(&[
+            ("AWS_CONDITIONS".to_owned(), "on".to_owned()),
+            ("PARTITION_SCALE".to_owned(), "0.05".to_owned()),
+        ])
+        .unwrap();
+
+        assert!(on.aws_conditions && on.partition_limit && on.transaction_conflicts);
+        assert_eq!(on.partition_scale, 0.05);
+        assert_eq!((on.http_port, on.ws_port, on.aws_port), (0, 0, 0));
+        assert!(local_settings(&[("AWS_CONDITIONS".to_owned(), "maybe".to_owned())]).is_err());
+    }
 
     #[test]
     fn durations_take_seconds_minutes_and_hours() {
