@@ -315,6 +315,72 @@ async fn a_write_applied_but_unanswered_makes_exactly_one_order_that_still_settl
     stack.stack.shutdown().await;
 }
 
+/// A stock take (a single-item write on the product, outside any transaction) applied but its
+/// answer lost: the SDK's retry meets the take's own journal entry and does not take the units a
+/// second time; a release lost the same way leaves nothing wrong. Every placement, cancel and
+/// restore ends with the stock exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stock_write_applied_but_unanswered_takes_the_units_once() {
+    let stack = spawn_pipeline(false, quick_pipeline).await;
+    let product = stack.product("5.00", 20).await;
+    let products = shared::config::TableNames::defaults().products;
+
+    for (i, skip) in [0_u64, 1].into_iter().enumerate() {
+        // skip 0: the take's answer is cut; skip 1: the release's.
+        set(
+            &stack,
+            vec![
+                dynamodb(Some("UpdateItem"), FaultKind::DropAfter)
+                    .on_table(&products)
+                    .skip(skip)
+                    .times(1),
+            ],
+        );
+        let reply = stack
+            .order("buyer", &format!("k-cut-{i}"), &[(&product, 2)])
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        assert_eq!(
+            injected(&stack, "dynamodb.UpdateItem.drop_after"),
+            i as u64 + 1,
+            "the fault fired"
+        );
+        stack.stack.faults().clear();
+        let (stock, orders) = holdings(&stack, "buyer", &product).await;
+        println!(
+            "cut answer of the {}: 201; stock {stock}, orders {}",
+            ["take", "release"][i],
+            orders.len()
+        );
+        assert_eq!(
+            (stock, orders.len()),
+            (20 - 2 * (i as u64 + 1), i + 1),
+            "the units taken once"
+        );
+    }
+    let cancelled = stack
+        .cancel(
+            "buyer",
+            &holdings(&stack, "buyer", &product).await.1[0]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        )
+        .await;
+    let (stock, orders) = holdings(&stack, "buyer", &product).await;
+    let live: u64 = orders
+        .iter()
+        .filter(|o| o["status"] != "FAILED" && o["status"] != "CANCELLED")
+        .map(|o| o["items"][0]["quantity"].as_u64().unwrap())
+        .sum();
+    println!(
+        "after a cancel ({}): stock {stock} + live units {live}",
+        cancelled.status
+    );
+    assert_eq!(stock + live, 20, "stock conserved");
+    stack.stack.shutdown().await;
+}
+
 async fn connected(stack: &TestStack, user: &str) -> WsClient {
     stack
         .ws_connect(&stack.token(user))

@@ -62,7 +62,8 @@ struct Round {
 
 /// Waits until the stack is quiet (no order PENDING or PROCESSING, no hold ACTIVE once
 /// `hold_wait` has passed since `paused_at`, so every hold of the round has expired or been
-/// used), then checks every invariant. `Err` says what differed.
+/// used, and no stock move left in the stock journal for the reconciler's sweep), then checks
+/// every invariant. `Err` says what differed.
 pub(crate) async fn check(
     world: &World,
     ledger: &Mutex<Ledger>,
@@ -93,6 +94,11 @@ pub(crate) async fn check(
                 orders.chain(holds).collect::<Vec<_>>()
             })
             .collect();
+        let mut unsettled = unsettled;
+        let journal = stock_journal(world).await?;
+        if journal > 0 {
+            unsettled.push(format!("{journal} stock journal entries not yet swept"));
+        }
         if unsettled.is_empty() {
             break rounds;
         }
@@ -360,6 +366,52 @@ pub(crate) async fn live_check(world: &World, ledger: &Mutex<Ledger>) {
             ));
         } else {
             ledger.live_checks += 1;
+        }
+    }
+}
+
+/// The stock journal entries (`~` attributes, shared/src/adapters/dynamodb/stock_journal.rs) on
+/// every item of the products table: stock moves whose writer failed between its steps, which
+/// the reconciler's sweep finishes. Read straight from the embedded DynamoDB.
+async fn stock_journal(world: &World) -> Result<usize, String> {
+    let table = shared::config::TableNames::defaults().products;
+    let mut entries = 0;
+    let mut start: Option<Value> = None;
+    loop {
+        let mut body = serde_json::json!({"TableName": table, "ConsistentRead": true});
+        if let Some(key) = start.take() {
+            body["ExclusiveStartKey"] = key;
+        }
+        let page: Value = world
+            .http
+            .post(&world.aws_endpoint)
+            .header("x-amz-target", "DynamoDB_20120810.Scan")
+            .header("content-type", "application/x-amz-json-1.0")
+            .header("x-amz-date", "20260101T000000Z")
+            .header(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=soak/20260101/us-east-1/dynamodb/aws4_request, \
+                 SignedHeaders=host, Signature=soak",
+            )
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(|e| format!("scanning the products table: {e}"))?
+            .json()
+            .await
+            .map_err(|e| format!("scanning the products table: {e}"))?;
+        let Some(items) = page["Items"].as_array() else {
+            return Err(format!("scanning the products table answered {page}"));
+        };
+        entries += items
+            .iter()
+            .filter_map(Value::as_object)
+            .flat_map(|item| item.keys())
+            .filter(|name| name.starts_with('~'))
+            .count();
+        match page.get("LastEvaluatedKey") {
+            Some(key) if !key.is_null() => start = Some(key.clone()),
+            _ => return Ok(entries),
         }
     }
 }

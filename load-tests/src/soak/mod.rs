@@ -303,6 +303,7 @@ pub async fn run(options: &SoakOptions) -> anyhow::Result<SoakReport> {
         stack.http_url(),
         stack.ws_url(),
         crate::client::sqs_client(&stack.sqs_endpoint()).await,
+        stack.aws_endpoint(),
         stack.order_queue_url().to_owned(),
         webhook_secret,
         products,

@@ -30,6 +30,8 @@ pub(crate) struct World {
     pub base_url: String,
     pub ws_url: String,
     pub sqs: aws_sdk_sqs::Client,
+    /// The stack's AWS endpoint, where a checkpoint reads the stock journal.
+    pub aws_endpoint: String,
     pub order_queue_url: String,
     pub webhook_secret: String,
     pub http: reqwest::Client,
@@ -49,6 +51,7 @@ impl World {
         base_url: String,
         ws_url: String,
         sqs: aws_sdk_sqs::Client,
+        aws_endpoint: String,
         order_queue_url: String,
         webhook_secret: String,
         products: Vec<String>,
@@ -62,6 +65,7 @@ impl World {
             base_url,
             ws_url,
             sqs,
+            aws_endpoint,
             order_queue_url,
             webhook_secret,
             http: reqwest::Client::builder()

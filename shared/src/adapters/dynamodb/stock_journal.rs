@@ -4,7 +4,8 @@
 //! never conflict on the hot one (docs/decisions.md, "Stock outside transactions").
 //!
 //! - **Take** (an order from items, a hold): one UpdateItem per shard, `stock = stock - q` on
-//!   condition that the units are there, adding the entry `~t<token>` = `<owner> <q> <ms>`. The
+//!   condition that the units are there and the entry is not (a retry of a write whose answer was
+//!   lost meets its own entry), adding the entry `~t<token>` = `<owner> <q> <ms>`. The
 //!   owner (order or hold) is then written in a transaction with `take_token = <token>`; on
 //!   success the entry is removed (**release**), on failure the units come back with it
 //!   (**undo**: `stock + q`, entry removed, on condition that the entry is there, so exactly once).
@@ -155,17 +156,22 @@ impl DynamoStore {
                 units: *quantity,
                 ..entry.clone()
             };
+            let name = format!("{TAKE}{token}");
+            // `attribute_not_exists(#e)`: the SDK retries a write whose answer was lost, and
+            // the retry must not take the units twice; it meets its own entry instead.
             let update = Update::builder()
                 .update_expression("SET stock = stock - :q, updated_at = :now, #e = :e")
                 .condition_expression(
-                    "attribute_exists(id) AND attribute_not_exists(deleted_at) AND stock >= :q",
+                    "attribute_exists(id) AND attribute_not_exists(deleted_at) AND stock >= :q \
+                     AND attribute_not_exists(#e)",
                 )
-                .expression_attribute_names("#e", format!("{TAKE}{token}"))
+                .expression_attribute_names("#e", &name)
                 .expression_attribute_values(":q", items::number(*quantity))
                 .expression_attribute_values(":now", items::timestamp(now))
                 .expression_attribute_values(":e", entry.value());
             let refusal = match self.write_stock(shard, update).await {
                 Ok(Written::Done) => continue,
+                Ok(Written::ConditionFailed(Some(old))) if old.contains_key(&name) => continue,
                 Ok(Written::ConditionFailed(_)) => TakeRefused::Short(shard.product_id.clone()),
                 Ok(Written::Busy) => TakeRefused::Busy(shard.product_id.clone()),
                 Err(error) => TakeRefused::Store(error),
