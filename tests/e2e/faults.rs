@@ -317,8 +317,7 @@ async fn a_write_applied_but_unanswered_makes_exactly_one_order_that_still_settl
 
 /// A stock take (a single-item write on the product, outside any transaction) applied but its
 /// answer lost: the SDK's retry meets the take's own journal entry and does not take the units a
-/// second time; a release lost the same way leaves nothing wrong. Every placement, cancel and
-/// restore ends with the stock exact.
+/// second time; a release lost the same way leaves nothing wrong.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stock_write_applied_but_unanswered_takes_the_units_once() {
     let stack = spawn_pipeline(false, quick_pipeline).await;
@@ -358,26 +357,6 @@ async fn a_stock_write_applied_but_unanswered_takes_the_units_once() {
             "the units taken once"
         );
     }
-    let cancelled = stack
-        .cancel(
-            "buyer",
-            &holdings(&stack, "buyer", &product).await.1[0]["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        )
-        .await;
-    let (stock, orders) = holdings(&stack, "buyer", &product).await;
-    let live: u64 = orders
-        .iter()
-        .filter(|o| o["status"] != "FAILED" && o["status"] != "CANCELLED")
-        .map(|o| o["items"][0]["quantity"].as_u64().unwrap())
-        .sum();
-    println!(
-        "after a cancel ({}): stock {stock} + live units {live}",
-        cancelled.status
-    );
-    assert_eq!(stock + live, 20, "stock conserved");
     stack.stack.shutdown().await;
 }
 
