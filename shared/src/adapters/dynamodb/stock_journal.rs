@@ -35,13 +35,35 @@ use crate::domain::{HoldId, OrderId, ProductId, StockShard};
 use crate::ports::{JournalSweep, StockJournal, StoreError};
 use crate::retry::full_jitter;
 
-/// Attempts of one single-item stock write while the item is in another transaction (a re-shard)
-/// or its partition is throttled.
-const WRITE_ATTEMPTS: u32 = 10;
-/// First pause before such a retry; doubles per retry, with full jitter.
-const WRITE_BACKOFF: Duration = Duration::from_millis(5);
-/// Longest pause before such a retry.
-const WRITE_BACKOFF_CAP: Duration = Duration::from_millis(200);
+/// How a single-item stock write is retried while the item is in another transaction (a
+/// re-shard) or its partition is throttled.
+#[derive(Debug, Clone, Copy)]
+struct Retries {
+    attempts: u32,
+    /// First pause; doubles per retry, with full jitter.
+    backoff: Duration,
+    /// Longest pause.
+    cap: Duration,
+}
+
+/// A take: 10 attempts, 5 ms doubling to 200 ms (about a second), then the placement's own
+/// retries, then 409 `LOCK_CONFLICT`.
+const TAKE_RETRIES: Retries = Retries {
+    attempts: 10,
+    backoff: Duration::from_millis(5),
+    cap: Duration::from_millis(200),
+};
+
+/// A release, undo, restore intent, apply or drop: it finishes a move already made, so it retries
+/// sooner and longer than a take (2 ms doubling to 25 ms, 200 attempts: a few seconds). On a
+/// throttled shard it then gets the key's budget before the takes that wait longer, which keeps the
+/// journal short (every entry in flight is bytes on the item, and units on every write) and the
+/// units back in stock at once; past that, the sweep finishes it.
+const SETTLE_RETRIES: Retries = Retries {
+    attempts: 200,
+    backoff: Duration::from_millis(2),
+    cap: Duration::from_millis(25),
+};
 /// Length of a journal token: 12 hex digits of a random UUID.
 const TOKEN_LEN: usize = 12;
 /// Prefix of a take entry's attribute name.
@@ -169,7 +191,7 @@ impl DynamoStore {
                 .expression_attribute_values(":q", items::number(*quantity))
                 .expression_attribute_values(":now", items::timestamp(now))
                 .expression_attribute_values(":e", entry.value());
-            let refusal = match self.write_stock(shard, update).await {
+            let refusal = match self.write_stock(shard, update, TAKE_RETRIES).await {
                 Ok(Written::Done) => continue,
                 Ok(Written::ConditionFailed(Some(old))) if old.contains_key(&name) => continue,
                 Ok(Written::ConditionFailed(_)) => TakeRefused::Short(shard.product_id.clone()),
@@ -190,7 +212,7 @@ impl DynamoStore {
                 .update_expression("REMOVE #e")
                 .condition_expression("attribute_exists(id)")
                 .expression_attribute_names("#e", format!("{TAKE}{token}"));
-            if let Err(error) = self.write_stock(shard, update).await {
+            if let Err(error) = self.write_stock(shard, update, SETTLE_RETRIES).await {
                 tracing::warn!(%shard, %error, "releasing a stock take failed; the sweep will");
             }
         }
@@ -252,7 +274,7 @@ impl DynamoStore {
             .condition_expression("attribute_exists(#e)")
             .expression_attribute_names("#e", name)
             .expression_attribute_values(":q", items::number(units));
-        match self.write_stock(shard, update).await? {
+        match self.write_stock(shard, update, SETTLE_RETRIES).await? {
             Written::Done => Ok(true),
             Written::ConditionFailed(Some(_)) => Ok(false),
             Written::ConditionFailed(None) if shard.shard != 0 => {
@@ -262,7 +284,7 @@ impl DynamoStore {
                     .condition_expression("attribute_exists(id)")
                     .expression_attribute_values(":q", items::number(units));
                 tracing::info!(%shard, units, "a stock shard is gone; its units go back to the product item");
-                match self.write_stock(&first, update).await? {
+                match self.write_stock(&first, update, SETTLE_RETRIES).await? {
                     Written::Done => Ok(true),
                     Written::ConditionFailed(_) => Err(StoreError::Corrupt(format!(
                         "product {} no longer exists",
@@ -300,7 +322,7 @@ impl DynamoStore {
                     .condition_expression("attribute_exists(id)")
                     .expression_attribute_names("#e", &name)
                     .expression_attribute_values(":e", entry.value());
-                let outcome = self.write_stock(&target, update).await;
+                let outcome = self.write_stock(&target, update, SETTLE_RETRIES).await;
                 match outcome {
                     Ok(Written::Done) => break,
                     Ok(Written::ConditionFailed(_)) if target.shard != 0 => {
@@ -346,7 +368,7 @@ impl DynamoStore {
                 .update_expression("REMOVE #e")
                 .condition_expression("attribute_exists(id)")
                 .expression_attribute_names("#e", name);
-            if let Err(error) = self.write_stock(shard, update).await {
+            if let Err(error) = self.write_stock(shard, update, SETTLE_RETRIES).await {
                 tracing::warn!(%shard, %error, "dropping a stock restore intent failed; the sweep will");
             }
         }
@@ -358,13 +380,14 @@ impl DynamoStore {
         &self,
         shard: &StockShard,
         update: aws_sdk_dynamodb::types::builders::UpdateBuilder,
+        retries: Retries,
     ) -> Result<Written, StoreError> {
         let update = update
             .table_name(&self.tables.products)
             .set_key(Some(items::stock_key(shard)))
             .build()
             .map_err(StoreError::unavailable)?;
-        for attempt in 1..=WRITE_ATTEMPTS {
+        for attempt in 1..=retries.attempts {
             let result = self
                 .client
                 .update_item()
@@ -401,8 +424,8 @@ impl DynamoStore {
             if !retryable {
                 return Err(sdk_failure(error));
             }
-            if attempt < WRITE_ATTEMPTS {
-                tokio::time::sleep(full_jitter(WRITE_BACKOFF, attempt, WRITE_BACKOFF_CAP)).await;
+            if attempt < retries.attempts {
+                tokio::time::sleep(full_jitter(retries.backoff, attempt, retries.cap)).await;
             }
         }
         Ok(Written::Busy)
@@ -519,7 +542,7 @@ impl DynamoStore {
                     .update_expression("REMOVE #e")
                     .condition_expression("attribute_exists(id)")
                     .expression_attribute_names("#e", name);
-                self.write_stock(shard, update).await?;
+                self.write_stock(shard, update, SETTLE_RETRIES).await?;
                 sweep.released += 1;
             } else if self.give_back(shard, entry.units, name).await? {
                 tracing::warn!(%shard, owner = ?entry.owner, units = entry.units, "a stock take whose owner was never written: units given back");
