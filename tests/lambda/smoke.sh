@@ -287,7 +287,7 @@ expect cancel-order-placed 's == 422' 'b["error_code"] == "ORDER_NOT_CANCELLABLE
 
 # Nothing is PENDING or PROCESSING: nothing to enqueue again.
 invoke reconciler reconciler events/reconciler.json
-expect reconciler 'r == {"requeued": 0, "enqueue_failures": 0}'
+expect reconciler 'r == {"requeued": 0, "enqueue_failures": 0, "journal": {"released": 0, "undone": 0, "applied": 0, "dropped": 0}}'
 
 # Payment webhooks.
 # The sample's order_id is the id derived from dev-user and the create-order sample's key: the
