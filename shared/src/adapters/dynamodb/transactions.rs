@@ -16,11 +16,11 @@ use super::sdk_failure;
 use super::stock_journal::{self, Owner, RESTORE_TOKEN, TAKE_TOKEN, TakeRefused};
 use super::{DynamoStore, items};
 use crate::domain::{Hold, HoldStatus, Order, OrderItem, OrderStatus, StockShard};
-use crate::ports::{IdempotencyStore, PlaceOrderError, StockReserver, StoreError};
+use crate::ports::{IdempotencyStore, OrderReader, PlaceOrderError, StockReserver, StoreError};
 use crate::retry::full_jitter;
 
-/// Cancellation attempts: the first and three retries when another transaction touched the same items.
-const CANCEL_ATTEMPTS: u32 = 4;
+/// Cancellation attempts: the first and seven retries when another transaction touched the same items.
+const CANCEL_ATTEMPTS: u32 = 8;
 /// First pause before a cancellation retry; doubles per retry, with full jitter.
 const CANCEL_BACKOFF: Duration = Duration::from_millis(15);
 /// Longest pause before a cancellation retry.
@@ -315,6 +315,15 @@ impl StockReserver for DynamoStore {
             if refused.is_conflict() && attempt < CANCEL_ATTEMPTS {
                 tracing::debug!(order_id = %cancelled.id, attempt, "cancel conflicted, retrying");
                 tokio::time::sleep(full_jitter(CANCEL_BACKOFF, attempt, CANCEL_BACKOFF_CAP)).await;
+                // Racing cancels hold the order in their transactions and conflict with each
+                // other: once one has moved it, a read (which holds nothing) ends the race.
+                if self
+                    .get_order(&cancelled.id)
+                    .await?
+                    .is_some_and(|order| order.status != OrderStatus::Pending)
+                {
+                    return Ok(false);
+                }
                 continue;
             }
             return Err(refused.into_store_error());
