@@ -46,6 +46,8 @@ pub struct BenchOptions {
     pub jwt_secret: String,
     /// Only this phase (`--only locks|hot|partitions`); `None`: locks, then hot.
     pub only: Option<Phase>,
+    /// Only the hot-product runs with these labels (`S=8 lock-free`); `None`: all.
+    pub hot_runs: Option<Vec<String>>,
 }
 
 /// A phase of the benchmark.
@@ -362,11 +364,18 @@ pub async fn bench(options: &BenchOptions) -> anyhow::Result<bool> {
             options.json_out.as_deref(),
         )
     };
-    let hot_plan = if options.quick {
+    let mut hot_plan = if options.quick {
         HotPlan::quick()
     } else {
         HotPlan::full()
     };
+    if let Some(labels) = &options.hot_runs {
+        hot_plan.runs.retain(|run| labels.contains(&run.label()));
+        anyhow::ensure!(
+            !hot_plan.runs.is_empty(),
+            "--hot-runs {labels:?}: no run has these labels"
+        );
+    }
     let hot_phase = || {
         hot::run_phase(
             &options.stack_bin,

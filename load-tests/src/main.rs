@@ -19,7 +19,7 @@ usage:
                 [--quick] [--json-out FILE]
   load-test bench --stack-bin PATH --out docs/benchmarks.md [--quick] [--json-out FILE]
                   [--extra-dir target/bench] [--scenarios ...] [--jwt-secret S]
-                  [--only locks|hot|partitions]
+                  [--only locks|hot|partitions] [--hot-runs 'S=8 lock-free;S=64 locks']
   load-test soak [--for 5m] [--seed N] [--shoppers 12] [--checkpoint-every 15s] [--tables disk|memory]
 
 --stock-shards: the flash sale's product over N stock items (1-64). --retry-busy: its buyers
@@ -27,7 +27,8 @@ retry a 503 or 409 LOCK_CONFLICT with the same key after a short pause (as with 
 limit on). bench runs both lock modes, then a hot product over 1, 8 and 64 stock shards under
 AWS_CONDITIONS=on; --only: one phase (locks, hot, or partitions: the older flash sale over 1
 and 16 shards under the partition limit alone), replacing its part of the report and keeping
-the rest. soak: an in-process
+the rest; --hot-runs: only the hot-product runs with these labels (a trial, not a report of
+record). soak: an in-process
 local stack under random faults; --for takes 300, 300s, 5m; the seed is random unless --seed
 or SOAK_SEED gives it, and printed so that a failure replays; --tables disk (the default, a
 temporary LOCAL_DATA_DIR) keeps the tables out of the process, so its RSS shows the stack's own
@@ -180,6 +181,9 @@ async fn bench_command(raw: &[String]) -> anyhow::Result<bool> {
             .value("only")
             .map(|phase| phase.parse().map_err(anyhow::Error::msg))
             .transpose()?,
+        hot_runs: args
+            .value("hot-runs")
+            .map(|labels| labels.split(';').map(|l| l.trim().to_owned()).collect()),
     };
     bench::bench(&options).await
 }

@@ -132,11 +132,14 @@ pub trait ProductCatalog: Send + Sync {
         &self,
         ids: &[ProductId],
     ) -> impl Future<Output = Result<Vec<Product>, StoreError>> + Send;
-    /// Each stock shard's units (index = shard), read consistently; `None` when the product is
-    /// unknown or deleted. For an order whose shard was short: where else its units are.
+    /// Each stock shard's units (index = shard); `None` when the product is unknown or deleted.
+    /// For an order whose shard was short: where else its units are. `consistent: false` reads
+    /// at half the read units and may miss the last second's moves: enough to plan a take, whose
+    /// condition decides, not to refuse one.
     fn shard_stocks(
         &self,
         id: &ProductId,
+        consistent: bool,
     ) -> impl Future<Output = Result<Option<Vec<u32>>, StoreError>> + Send;
     /// A page of products.
     fn list_products(

@@ -100,16 +100,16 @@ pub struct HotPlan {
     pub settle_wait: Duration,
 }
 
-/// Per shard count: `PARTITION_SCALE` and stock, from a run of the phase on this machine with stock
-/// taken outside transactions (some 290 orders/s at most under AWS conditions, a WebSocket opened
-/// per order). One shard is clearly bound by its key's writes: 200 units/s, and the product item
-/// took some 7 write units an order (it holds the product, shard 0 and its journal entries),
-/// about 27 orders/s. 8 and 64 shards allow some 100-200 orders/s, below the machine's pace: 8
-/// shards bound by the product item's writes or the shard items', 64 by the product item's price
-/// reads (a second's cache per instance) or the shard items' writes at 2.5 units an order. The
-/// stocks last some 25 s at that rate, a fifth of the payments failing and giving their unit back
-/// to be sold again.
-const SHARD_PLANS: [(u32, f64, u64); 3] = [(1, 0.2, 500), (8, 0.06, 2_000), (64, 0.008, 3_500)];
+/// Per shard count: `PARTITION_SCALE` and stock, from runs of the phase on this machine (a
+/// WebSocket opened per order; the stack and the buyers share 2 cores). One shard is bound by its
+/// key's writes: 200 units/s at some 4.5 units an order (the product item holds the product,
+/// shard 0 and up to 6 journal entries, and takes refused by a full journal cost a unit each),
+/// about 45 orders/s. 8 shards at 60 units/s a key allow some 180 orders/s, which this machine
+/// still reaches; 64 shards at 6 units/s a key allow some 145, below the machine's pace there
+/// (every order meets a dozen throttled keys before a free one, each a request to serve). The
+/// stocks last some 12-25 s at that rate, a fifth of the payments failing and giving their unit
+/// back to be sold again.
+const SHARD_PLANS: [(u32, f64, u64); 3] = [(1, 0.2, 500), (8, 0.06, 2_000), (64, 0.006, 3_000)];
 
 /// `ORDER_QUEUE_VISIBILITY_SECONDS` of the phase's stacks: a settlement that met a transaction
 /// conflict is retried when its message becomes visible again; at the local default of 30 s a

@@ -17,6 +17,7 @@ mod payment_webhook;
 mod place_hold;
 mod place_order;
 mod settle_payment;
+mod stock_patience;
 
 pub use cancel_order::{CancelOrder, Cancelled};
 pub use expire_holds::{ExpireHolds, SweepReport};

@@ -9,16 +9,10 @@ use crate::domain::{
     Hold, HoldRequest, MAX_ACTIVE_HOLDS_PER_PRODUCT, ShardSplit, UserId, plan_take,
 };
 use crate::ports::{Clock, HoldStore, PlaceHoldError, ProductCatalog};
-use crate::retry::full_jitter;
 
 use super::AppError;
+use super::stock_patience::Patience;
 
-/// Transaction attempts when DynamoDB reports a conflict with another transaction.
-const ATTEMPTS: u32 = 4;
-/// First pause before a retry; doubles per retry, with full jitter.
-const BACKOFF: Duration = Duration::from_millis(10);
-/// Longest pause before a retry.
-const BACKOFF_CAP: Duration = Duration::from_millis(200);
 /// Re-plans over the shards after a short shard while the total covered the hold.
 const SHARD_REPLANS: u32 = 8;
 
@@ -73,10 +67,9 @@ where
             rand::random_range(0..product.stock_shards.max(1)),
             request.quantity.get(),
         );
-        let mut attempt = 0;
+        let mut patience = Patience::start();
         let mut replans = 0;
         loop {
-            attempt += 1;
             match self
                 .store
                 .place_hold(&hold, MAX_ACTIVE_HOLDS_PER_PRODUCT)
@@ -86,13 +79,23 @@ where
                     tracing::info!(hold_id = %hold.id, product_id = %product_id, quantity = hold.quantity.get(), "hold placed");
                     return Ok(hold);
                 }
-                Err(PlaceHoldError::Conflict) if attempt < ATTEMPTS => {
-                    tokio::time::sleep(full_jitter(BACKOFF, attempt, BACKOFF_CAP)).await;
-                }
+                // A busy shard (throttled, its journal full, in a transaction): another shard, or
+                // a short wait (`stock_patience`).
                 Err(PlaceHoldError::Conflict) => {
-                    return Err(AppError::LockConflict {
-                        product_id: product_id.clone(),
-                    });
+                    let Some(pause) = patience.next_pause() else {
+                        return Err(AppError::LockConflict {
+                            product_id: product_id.clone(),
+                        });
+                    };
+                    if let Some(moved) = hold.shards.moved(
+                        request.quantity.get(),
+                        product.stock_shards,
+                        &[],
+                        rand::random_range(0..usize::MAX),
+                    ) {
+                        hold.shards = moved;
+                    }
+                    tokio::time::sleep(pause).await;
                 }
                 Err(PlaceHoldError::LimitReached) => {
                     return Err(AppError::HoldLimitReached {
@@ -101,7 +104,7 @@ where
                     });
                 }
                 Err(PlaceHoldError::InsufficientStock) => {
-                    let Some(stocks) = self.store.shard_stocks(product_id).await? else {
+                    let Some(stocks) = self.store.shard_stocks(product_id, true).await? else {
                         return Err(not_found());
                     };
                     let plan = plan_take(

@@ -7,11 +7,14 @@
 //!    caller's, ACTIVE and inside its window). A product with stock shards is taken from one
 //!    shard picked at random, which spreads a hot product's writes over its partitions.
 //! 3. From items with `STOCK_LOCKS=on`: take the per-shard locks (ascending, backoff, token).
-//! 4. One TransactWriteItems: conditional decrement per product shard (or the hold's conditional
-//!    move to CONSUMED), the order, the idempotency record. Its conditions, not the locks, make
-//!    overselling impossible. Transaction conflicts are retried with jitter. When a shard is
-//!    short, the shards' stock is read and the units are taken from one that has enough, or from
-//!    several in the same transaction: an order is refused only when the product's total is short.
+//! 4. The stock taken by a conditional write per product shard, outside any transaction, then one
+//!    TransactWriteItems of the order and the idempotency record (or the hold's conditional move
+//!    to CONSUMED with them); `adapters/dynamodb/stock_journal.rs`. The stock's conditions, not
+//!    the locks, make overselling impossible. A busy shard (throttled, its journal full) moves the
+//!    line to another shard at random and tries again for a few seconds (`stock_patience`); a
+//!    transaction conflict is retried with jitter. When a shard is short, the shards' stock is
+//!    read and the units are taken from one that has enough, or from several: an order is
+//!    refused only when the product's total is short.
 //! 5. Release the locks, enqueue the order for payment (delivered after the cancel window), and apply a webhook outcome that came
 //!    before the order (`SettlePayment`).
 //!
@@ -31,11 +34,12 @@ use crate::domain::{
 use crate::messages::OrderPlaced;
 use crate::ports::{
     Clock, HoldStore, IdempotencyStore, Notifier, OrderQueue, OrderReader, OrderSettler,
-    PlaceOrderError, ProductCatalog, StockLocks, StockReserver, WebhookStore,
+    PlaceOrderError, ProductCatalog, StockLocks, StockReserver, StoreError, WebhookStore,
 };
 use crate::retry::full_jitter;
 
 use super::locks::lock_shards;
+use super::stock_patience::Patience;
 use super::{AppError, SettlePayment};
 
 /// Transaction attempts when DynamoDB reports a conflict with another transaction.
@@ -47,6 +51,9 @@ const COMMIT_BACKOFF_CAP: Duration = Duration::from_millis(200);
 /// Times an order is re-planned over its products' shards after a shard turned out short while
 /// the product's total covered it (other orders took the units meanwhile); then `LOCK_CONFLICT`.
 const SHARD_REPLANS: u32 = 8;
+/// Other shards tried at random, before the first re-plan, after a short one: a re-plan reads
+/// every shard of the product (a read unit on each key), a try writes one key.
+const SHORT_PROBES: u32 = 2;
 
 /// What placing an order did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,7 +110,7 @@ where
         let id = OrderId::for_key(user, &request.idempotency_key);
         let committed = match &request.source {
             OrderSource::Items(lines) => {
-                let items = self.price(lines).await?;
+                let (items, shard_counts) = self.price(lines).await?;
                 let mut order = Order::place(
                     id,
                     user.clone(),
@@ -111,7 +118,7 @@ where
                     items,
                     now,
                 );
-                self.commit_items(&mut order, &fingerprint)
+                self.commit_items(&mut order, &fingerprint, &shard_counts)
                     .await
                     .map(|()| order)
             }
@@ -193,11 +200,12 @@ where
         }
     }
 
-    /// The lines with unit prices snapshotted from the catalog, each planned on one stock shard.
-    async fn price(&self, lines: &[OrderLine]) -> Result<Vec<OrderItem>, AppError> {
+    /// The lines with unit prices snapshotted from the catalog, each planned on one stock shard,
+    /// and each line's product's stock shards.
+    async fn price(&self, lines: &[OrderLine]) -> Result<(Vec<OrderItem>, Vec<u16>), AppError> {
         let ids: Vec<_> = lines.iter().map(|l| l.product_id.clone()).collect();
         let products = self.store.get_products(&ids).await?;
-        lines
+        let items = lines
             .iter()
             .map(|line| {
                 let product = products
@@ -224,7 +232,17 @@ where
                     shards: ShardSplit::single(shard, line.quantity.get()),
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, AppError>>()?;
+        let shard_counts = items
+            .iter()
+            .map(|item| {
+                products
+                    .iter()
+                    .find(|p| p.id == item.product_id)
+                    .map_or(1, |p| p.stock_shards.max(1))
+            })
+            .collect();
+        Ok((items, shard_counts))
     }
 
     /// The caller's hold if a checkout may use it now; another user's hold is not found.
@@ -248,9 +266,21 @@ where
     }
 
     /// Takes the locks (when on) and commits an order from items; a short shard re-plans the
-    /// line over the product's shards while its total covers it.
-    async fn commit_items(&self, order: &mut Order, fingerprint: &str) -> Result<(), Busy> {
-        for replan in 0..=SHARD_REPLANS {
+    /// line over the product's shards while its total covers it, a busy one moves it to another
+    /// shard (`stock_patience`). `shard_counts`: each line's product's stock shards.
+    async fn commit_items(
+        &self,
+        order: &mut Order,
+        fingerprint: &str,
+        shard_counts: &[u16],
+    ) -> Result<(), Busy> {
+        let mut patience = Patience::start();
+        let mut replans = 0;
+        let mut probes = 0;
+        let mut conflicts = 0;
+        // Per line, the shards found short.
+        let mut short: Vec<Vec<u16>> = vec![Vec::new(); order.items.len()];
+        loop {
             let held = if self.locks.enabled {
                 let shards: Vec<StockShard> = order
                     .items
@@ -268,31 +298,60 @@ where
             } else {
                 None
             };
-            let placing: &Order = order;
-            let result = self
-                .with_retries(placing, None, || {
-                    self.store.place_order(placing, fingerprint)
-                })
-                .await;
+            let result = self.store.place_order(order, fingerprint).await;
             if let Some(held) = held {
                 held.release(self.store).await;
             }
             match result {
-                Err(Busy::Short(product_id)) if replan < SHARD_REPLANS => {
-                    self.replan(order, &product_id).await?;
+                Ok(()) => return Ok(()),
+                // A busy stock shard: another shard, or a wait (`stock_patience`).
+                Err(PlaceOrderError::Conflict {
+                    product_id: Some(product_id),
+                }) => {
+                    let Some(pause) = patience.next_pause() else {
+                        return Err(Busy::Locked(AppError::LockConflict { product_id }));
+                    };
+                    move_line(order, &product_id, shard_counts, &short);
+                    tokio::time::sleep(pause).await;
                 }
-                Err(Busy::Short(product_id)) => {
+                // The transaction of the order and its record met another one (a request with
+                // the same key): a few retries, as for a checkout.
+                Err(PlaceOrderError::Conflict { product_id: None })
+                    if conflicts + 1 < COMMIT_ATTEMPTS =>
+                {
+                    conflicts += 1;
+                    tokio::time::sleep(full_jitter(COMMIT_BACKOFF, conflicts, COMMIT_BACKOFF_CAP))
+                        .await;
+                }
+                Err(PlaceOrderError::InsufficientStock { product_id })
+                    if replans < SHARD_REPLANS =>
+                {
+                    if probes < SHORT_PROBES
+                        && replans == 0
+                        && probe_line(order, &product_id, shard_counts, &mut short)
+                    {
+                        probes += 1;
+                        continue;
+                    }
+                    replans += 1;
+                    self.replan(order, &product_id, &mut patience).await?;
+                }
+                Err(PlaceOrderError::InsufficientStock { product_id }) => {
                     return Err(Busy::Locked(AppError::LockConflict { product_id }));
                 }
-                other => return other,
+                Err(other) => return Err(self.refusal(other, order, None).await),
             }
         }
-        unreachable!("the last re-plan always returns")
     }
 
     /// After `product_id`'s shard was short: its line taken from where the units are now, or
     /// the refusal when the product's total is short (or it is gone).
-    async fn replan(&self, order: &mut Order, product_id: &ProductId) -> Result<(), Busy> {
+    async fn replan(
+        &self,
+        order: &mut Order,
+        product_id: &ProductId,
+        patience: &mut Patience,
+    ) -> Result<(), Busy> {
         let Some(item) = order
             .items
             .iter_mut()
@@ -303,27 +362,51 @@ where
             ))));
         };
         let requested = item.quantity.get();
-        let stocks = match self.store.shard_stocks(product_id).await {
-            Ok(Some(stocks)) => stocks,
-            Ok(None) => {
-                return Err(Busy::Refused(AppError::NotFound {
-                    what: "product",
-                    id: product_id.to_string(),
-                }));
-            }
-            Err(error) => return Err(Busy::Refused(error.into())),
-        };
-        match plan_take(&stocks, requested, rand::random_range(0..usize::MAX)) {
-            Some(split) => {
+        // A plan from an eventually consistent read (half the units: every re-plan reads every
+        // shard); a refusal only from a consistent one.
+        for consistent in [false, true] {
+            let stocks = self.read_stocks(product_id, consistent, patience).await?;
+            if let Some(split) = plan_take(&stocks, requested, rand::random_range(0..usize::MAX)) {
                 tracing::debug!(%product_id, ?split, "a stock shard was short; taking from where the units are");
                 item.shards = split;
-                Ok(())
+                return Ok(());
             }
-            None => Err(Busy::Refused(AppError::InsufficientStock {
-                product_id: product_id.clone(),
-                requested,
-                available: stocks.iter().sum(),
-            })),
+            if consistent {
+                return Err(Busy::Refused(AppError::InsufficientStock {
+                    product_id: product_id.clone(),
+                    requested,
+                    available: stocks.iter().sum(),
+                }));
+            }
+        }
+        unreachable!("the consistent read always returns")
+    }
+
+    /// Each shard's stock of `product_id`, waiting (as for a busy shard) while the reads are
+    /// throttled.
+    async fn read_stocks(
+        &self,
+        product_id: &ProductId,
+        consistent: bool,
+        patience: &mut Patience,
+    ) -> Result<Vec<u32>, Busy> {
+        loop {
+            match self.store.shard_stocks(product_id, consistent).await {
+                Ok(Some(stocks)) => return Ok(stocks),
+                Ok(None) => {
+                    return Err(Busy::Refused(AppError::NotFound {
+                        what: "product",
+                        id: product_id.to_string(),
+                    }));
+                }
+                // The shards' read budget is spent (every re-plan reads every shard): wait,
+                // as for a busy shard.
+                Err(StoreError::Unavailable(cause)) => match patience.next_pause() {
+                    Some(pause) => tokio::time::sleep(pause).await,
+                    None => return Err(Busy::Refused(StoreError::Unavailable(cause).into())),
+                },
+                Err(error) => return Err(Busy::Refused(error.into())),
+            }
         }
     }
 
@@ -357,36 +440,40 @@ where
                     tokio::time::sleep(full_jitter(COMMIT_BACKOFF, attempt, COMMIT_BACKOFF_CAP))
                         .await;
                 }
-                Err(PlaceOrderError::Conflict { product_id }) => {
-                    let product_id =
-                        product_id.unwrap_or_else(|| order.items[0].product_id.clone());
-                    return Err(Busy::Locked(AppError::LockConflict { product_id }));
-                }
-                Err(PlaceOrderError::DuplicateKey) => return Err(Busy::Duplicate),
-                Err(PlaceOrderError::HoldNotActive) => {
-                    let Some(hold) = hold else {
-                        return Err(Busy::Refused(AppError::internal(
-                            "a placement without a hold reported the hold inactive".into(),
-                        )));
-                    };
-                    // Report the status that won (a sweep, another checkout), not the one read
-                    // before; ACTIVE when only the window closed meanwhile.
-                    let status = match self.store.get_hold(&hold.id).await {
-                        Ok(Some(current)) => current.status,
-                        Ok(None) | Err(_) => hold.status,
-                    };
-                    return Err(Busy::Refused(AppError::HoldNotActive {
-                        hold_id: hold.id.clone(),
-                        status,
-                    }));
-                }
-                Err(PlaceOrderError::InsufficientStock { product_id }) => {
-                    return Err(Busy::Short(product_id));
-                }
-                Err(PlaceOrderError::Store(error)) => return Err(Busy::Refused(error.into())),
+                Err(other) => return Err(self.refusal(other, order, hold).await),
             }
         }
         unreachable!("the last attempt always returns")
+    }
+
+    /// What a placement's refusal other than a conflict answers; `hold` is the hold a checkout
+    /// consumes.
+    async fn refusal(&self, error: PlaceOrderError, order: &Order, hold: Option<&Hold>) -> Busy {
+        match error {
+            PlaceOrderError::Conflict { product_id } => Busy::Locked(AppError::LockConflict {
+                product_id: product_id.unwrap_or_else(|| order.items[0].product_id.clone()),
+            }),
+            PlaceOrderError::DuplicateKey => Busy::Duplicate,
+            PlaceOrderError::HoldNotActive => {
+                let Some(hold) = hold else {
+                    return Busy::Refused(AppError::internal(
+                        "a placement without a hold reported the hold inactive".into(),
+                    ));
+                };
+                // Report the status that won (a sweep, another checkout), not the one read
+                // before; ACTIVE when only the window closed meanwhile.
+                let status = match self.store.get_hold(&hold.id).await {
+                    Ok(Some(current)) => current.status,
+                    Ok(None) | Err(_) => hold.status,
+                };
+                Busy::Refused(AppError::HoldNotActive {
+                    hold_id: hold.id.clone(),
+                    status,
+                })
+            }
+            PlaceOrderError::InsufficientStock { product_id } => Busy::Short(product_id),
+            PlaceOrderError::Store(error) => Busy::Refused(error.into()),
+        }
     }
 
     /// Hands the order to the payment pipeline, then applies a webhook outcome that came first.
@@ -411,6 +498,53 @@ where
             tracing::warn!(order_id = %order.id, error = %e, "applying an early webhook failed; the consumer will");
         }
     }
+}
+
+/// A busy shard's line of `product_id` moved to another of its product's shards not known short,
+/// at random.
+fn move_line(order: &mut Order, product_id: &ProductId, shard_counts: &[u16], short: &[Vec<u16>]) {
+    for ((item, shards), short) in order.items.iter_mut().zip(shard_counts).zip(short) {
+        if item.product_id == *product_id {
+            let pick = rand::random_range(0..usize::MAX);
+            if let Some(moved) = item.shards.moved(item.quantity.get(), *shards, short, pick) {
+                item.shards = moved;
+            }
+        }
+    }
+}
+
+/// After `product_id`'s shard was short: its line moved to a shard not known short, at random,
+/// the short one remembered; `false` when the line has no such shard (or spans several).
+fn probe_line(
+    order: &mut Order,
+    product_id: &ProductId,
+    shard_counts: &[u16],
+    short: &mut [Vec<u16>],
+) -> bool {
+    let lines = order
+        .items
+        .iter_mut()
+        .zip(shard_counts)
+        .zip(short.iter_mut());
+    for ((item, shards), short) in lines {
+        if item.product_id != *product_id {
+            continue;
+        }
+        let quantity = item.quantity.get();
+        let Some(current) = item.shards.single_shard(quantity) else {
+            return false;
+        };
+        short.push(current);
+        let pick = rand::random_range(0..usize::MAX);
+        return match item.shards.moved(quantity, *shards, short, pick) {
+            Some(moved) => {
+                item.shards = moved;
+                true
+            }
+            None => false,
+        };
+    }
+    false
 }
 
 /// Why a commit did not happen, before it becomes the request's answer.

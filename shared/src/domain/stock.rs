@@ -79,6 +79,27 @@ impl ShardSplit {
     pub fn is_first_only(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// The one shard every unit comes from; `None` for a split over several.
+    pub fn single_shard(&self, quantity: u32) -> Option<u16> {
+        match self.parts(quantity).as_slice() {
+            [(shard, _)] => Some(*shard),
+            _ => None,
+        }
+    }
+
+    /// A split from one shard moved to another of `shards`, not in `avoid`: the `pick`-th of
+    /// them (wrapping). `None` when there is none, or the split is over several shards.
+    pub fn moved(&self, quantity: u32, shards: u16, avoid: &[u16], pick: usize) -> Option<Self> {
+        let current = self.single_shard(quantity)?;
+        let others: Vec<u16> = (0..shards)
+            .filter(|k| *k != current && !avoid.contains(k))
+            .collect();
+        if others.is_empty() {
+            return None;
+        }
+        Some(Self::single(others[pick % others.len()], quantity))
+    }
 }
 
 /// How `total` units spread over `shards` shards: as even as can be, the remainder on the first.
@@ -122,6 +143,42 @@ pub fn plan_take(stocks: &[u32], quantity: u32, pick: usize) -> Option<ShardSpli
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_moved_split_takes_every_unit_from_another_shard() {
+        for current in 0..8u16 {
+            let split = ShardSplit::single(current, 3);
+            let mut seen = std::collections::HashSet::new();
+            for pick in 0..14 {
+                let moved = split.moved(3, 8, &[5], pick).expect("6 others");
+                let parts = moved.parts(3);
+                let [(shard, 3)] = parts.as_slice() else {
+                    panic!("{moved:?} is not one shard's 3 units");
+                };
+                assert_ne!(*shard, current);
+                assert_ne!(*shard, 5, "an avoided shard is not picked");
+                assert!(*shard < 8);
+                seen.insert(*shard);
+            }
+            let expected = if current == 5 { 7 } else { 6 };
+            assert_eq!(seen.len(), expected, "every other shard is reachable");
+        }
+        let one = ShardSplit::single(0, 2);
+        assert_eq!(
+            one.moved(2, 1, &[], 5),
+            None,
+            "a product of one shard has no other"
+        );
+        assert_eq!(ShardSplit::single(1, 2).moved(2, 3, &[0, 2], 0), None);
+        let several = ShardSplit::from_parts(vec![(1, 1), (2, 1)]);
+        assert_eq!(
+            several.moved(2, 8, &[], 3),
+            None,
+            "a split over several shards stays"
+        );
+        assert_eq!(several.single_shard(2), None);
+        assert_eq!(one.single_shard(2), Some(0));
+    }
 
     #[test]
     fn shard_zero_is_the_product_item_and_others_have_their_own_key() {

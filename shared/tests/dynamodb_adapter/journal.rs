@@ -2,6 +2,7 @@
 //! leave no entry behind when they finish, and the sweep finishes or undoes, exactly once, what a
 //! writer that died between its steps left: a take without its order, a take whose order was
 //! written, a committed restore not applied, a restore intent whose status move never happened.
+//! The item's count of entries stays exact, and a full journal turns takes away as busy.
 
 use std::collections::HashMap;
 
@@ -35,13 +36,22 @@ async fn entries(stack: &Stack, id: &str) -> anyhow::Result<HashMap<String, Attr
         .collect())
 }
 
+/// The stock item's count of journal entries (`journal_open`; 0 when absent).
+async fn open_entries(stack: &Stack, id: &str) -> anyhow::Result<i64> {
+    let item = item(stack, &stack.tables.products, id).await?;
+    Ok(item
+        .get("journal_open")
+        .and_then(|v| v.as_n().ok())
+        .map_or(Ok(0), |n| n.parse())?)
+}
+
 /// An attribute of an order as stored.
 async fn order_attribute(stack: &Stack, id: &str, name: &str) -> anyhow::Result<Option<String>> {
     let order = item(stack, &stack.tables.orders, id).await?;
     Ok(order.get(name).and_then(|v| v.as_s().ok()).cloned())
 }
 
-/// What a writer that died after its first step leaves: `stock + delta` and one entry.
+/// What a writer that died after its first step leaves: `stock + delta` and one entry, counted.
 async fn leave_entry(
     stack: &Stack,
     product: &ProductId,
@@ -54,10 +64,12 @@ async fn leave_entry(
         .update_item()
         .table_name(&stack.tables.products)
         .key("id", AttributeValue::S(product.as_str().into()))
-        .update_expression("SET stock = stock + :d, #e = :e")
+        .update_expression("SET stock = stock + :d, #e = :e, journal_open = if_not_exists(journal_open, :z) + :one")
         .expression_attribute_names("#e", name)
         .expression_attribute_values(":d", AttributeValue::N(delta.to_string()))
         .expression_attribute_values(":e", AttributeValue::S(value))
+        .expression_attribute_values(":z", AttributeValue::N("0".into()))
+        .expression_attribute_values(":one", AttributeValue::N("1".into()))
         .send()
         .await?;
     Ok(())
@@ -86,6 +98,8 @@ async fn finished_moves_leave_no_entry_and_the_owner_names_its_take() -> anyhow:
             .await?
             .is_some()
     );
+
+    assert_eq!(open_entries(&stack, "p").await?, 0);
 
     let sweep = stack.store.sweep_stock_journal(Utc::now()).await?;
     assert_eq!(sweep, JournalSweep::default(), "nothing to finish");
@@ -179,6 +193,11 @@ async fn the_sweep_finishes_each_half_done_move_once() -> anyhow::Result<()> {
     );
     let left: Vec<String> = entries(&stack, "p").await?.into_keys().collect();
     assert_eq!(left, ["~tdddddddddddd"]);
+    assert_eq!(
+        open_entries(&stack, "p").await?,
+        1,
+        "the count follows the entries"
+    );
     let again = stack
         .store
         .sweep_stock_journal(Utc::now() - chrono::Duration::seconds(60))
@@ -216,5 +235,48 @@ async fn concurrent_orders_never_oversell_and_leave_no_entry() -> anyhow::Result
     assert_eq!(placed, 10);
     assert_eq!(stack.raw_stock(&product).await?, Some(0));
     assert_eq!(entries(&stack, "p").await?, HashMap::new());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_full_journal_turns_takes_away_as_busy_until_an_entry_leaves() -> anyhow::Result<()> {
+    let stack = start().await?;
+    let product = stack.product("p", 10).await?;
+    // Six moves in flight on the product item (shard 0's cap): the stock is there, the journal
+    // is full.
+    let now = Utc::now().timestamp_millis();
+    for k in 0..6 {
+        let name = format!("~t{k:012}");
+        leave_entry(&stack, &product, 0, &name, format!("olive{k} 0 {now}")).await?;
+    }
+    let placed = order("o1", "alice", "k1", &[(&product, 1)], at(0));
+
+    let refused = stack.store.place_order(&placed, "fp").await;
+
+    assert!(
+        matches!(refused, Err(PlaceOrderError::Conflict { .. })),
+        "a full journal is busy, not short: {refused:?}"
+    );
+    assert_eq!(stack.raw_stock(&product).await?, Some(10), "nothing taken");
+    assert_eq!(open_entries(&stack, "p").await?, 6);
+
+    // One move finishes (the sweep, as its owner is unknown, drops the entry): room again.
+    stack
+        .client
+        .update_item()
+        .table_name(&stack.tables.products)
+        .key("id", AttributeValue::S("p".into()))
+        .update_expression("SET journal_open = journal_open - :one REMOVE #e")
+        .expression_attribute_names("#e", "~t000000000000")
+        .expression_attribute_values(":one", AttributeValue::N("1".into()))
+        .send()
+        .await?;
+    stack.store.place_order(&placed, "fp").await?;
+    assert_eq!(stack.raw_stock(&product).await?, Some(9));
+    assert_eq!(
+        open_entries(&stack, "p").await?,
+        5,
+        "its entry came and went"
+    );
     Ok(())
 }

@@ -105,6 +105,62 @@ where
     }
 }
 
+/// Whether a failed call may succeed if sent again: a throttle, a transaction conflict, a 5xx, or
+/// no answer at all (timeout, connection). Only for calls that are safe to send twice.
+fn is_retryable<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> bool {
+    match error {
+        SdkError::ServiceError(failure) => {
+            let code = failure.err().code().unwrap_or_default();
+            code.starts_with("TransactionConflict")
+                || code.starts_with("Throttling")
+                || code.starts_with("ProvisionedThroughputExceeded")
+                || code.starts_with("RequestLimitExceeded")
+                || code.starts_with("InternalServerError")
+                || code.starts_with("ServiceUnavailable")
+        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        _ => false,
+    }
+}
+
+/// A per-call configuration without the SDK's retries, for calls whose loop retries at its own
+/// pace: the SDK's standard backoff on a throttle starts near a second, and its retry quota is
+/// shared by every call of the client.
+fn without_sdk_retries() -> aws_sdk_dynamodb::config::Builder {
+    aws_sdk_dynamodb::config::Builder::default()
+        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+}
+
+/// Tries of a read that keeps meeting a throttle (a hot key's read budget) or no answer.
+const READ_ATTEMPTS: u32 = 8;
+
+/// Sends a read (`call` builds and sends it, without the SDK's retries) again while it fails
+/// retryably: [`READ_ATTEMPTS`] tries, 5 ms doubling to 250 ms with full jitter (~1 s in all).
+async fn with_read_retries<T, E, R, F, Fut>(mut call: F) -> Result<T, SdkError<E, R>>
+where
+    E: ProvideErrorMetadata,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, SdkError<E, R>>>,
+{
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Err(error) if attempt < READ_ATTEMPTS && is_retryable(&error) => {
+                tokio::time::sleep(crate::retry::full_jitter(
+                    Duration::from_millis(5),
+                    attempt,
+                    Duration::from_millis(250),
+                ))
+                .await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Whether a call failed only because its condition expression was false.
 fn is_condition_failure<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> bool {
     error

@@ -28,15 +28,22 @@ const LIVE_PRODUCT: &str = "attribute_exists(id) AND attribute_not_exists(delete
 
 impl ProductCatalog for DynamoStore {
     async fn get_product(&self, id: &ProductId) -> Result<Option<Product>, StoreError> {
-        Ok(self.read_layout(id).await?.map(|layout| {
+        Ok(self.read_layout(id, true).await?.map(|layout| {
             let mut product = layout.item.product;
             product.stock = layout.stocks.iter().sum();
             product
         }))
     }
 
-    async fn shard_stocks(&self, id: &ProductId) -> Result<Option<Vec<u32>>, StoreError> {
-        Ok(self.read_layout(id).await?.map(|layout| layout.stocks))
+    async fn shard_stocks(
+        &self,
+        id: &ProductId,
+        consistent: bool,
+    ) -> Result<Option<Vec<u32>>, StoreError> {
+        Ok(self
+            .read_layout(id, consistent)
+            .await?
+            .map(|layout| layout.stocks))
     }
 
     async fn get_products(&self, ids: &[ProductId]) -> Result<Vec<Product>, StoreError> {
@@ -127,7 +134,7 @@ impl ProductCatalog for DynamoStore {
             if item.shard_items() <= 1 {
                 return Ok(Some(item.product));
             }
-            let layout = self.read_layout(&item.product.id).await?;
+            let layout = self.read_layout(&item.product.id, true).await?;
             Ok::<_, StoreError>(layout.map(|layout| Product {
                 stock: layout.stocks.iter().sum(),
                 ..item.product
@@ -181,7 +188,7 @@ impl ProductCatalog for DynamoStore {
             return self.update_product_item(id, patch, now, false).await;
         }
         for _ in 0..REWRITE_ATTEMPTS {
-            let Some(item) = self.product_item(id).await? else {
+            let Some(item) = self.product_item(id, true).await? else {
                 return Ok(None);
             };
             if item.deleted {
@@ -205,7 +212,7 @@ impl ProductCatalog for DynamoStore {
 
     async fn delete_product(&self, id: &ProductId, now: DateTime<Utc>) -> Result<bool, StoreError> {
         for _ in 0..REWRITE_ATTEMPTS {
-            let Some(layout) = self.read_layout(id).await? else {
+            let Some(layout) = self.read_layout(id, true).await? else {
                 return Ok(false);
             };
             if layout.item.shard_items() > 1 {
@@ -321,13 +328,23 @@ impl DynamoStore {
                 .consistent_read(consistent)
                 .build()
                 .map_err(StoreError::unavailable)?;
-            let mut output = self
+            let sent = self
                 .client
                 .batch_get_item()
-                .request_items(table, request)
+                .request_items(table, request.clone())
+                .customize()
+                .config_override(super::without_sdk_retries())
                 .send()
-                .await
-                .map_err(sdk_failure)?;
+                .await;
+            let mut output = match sent {
+                Ok(output) => output,
+                // Every key throttled (or no answer): all of them are still pending.
+                Err(error) if super::is_retryable(&error) => {
+                    pending = request.keys().to_vec();
+                    continue;
+                }
+                Err(error) => return Err(sdk_failure(error)),
+            };
             found.extend(
                 output
                     .responses

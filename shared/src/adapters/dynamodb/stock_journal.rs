@@ -4,15 +4,22 @@
 //! never conflict on the hot one (docs/decisions.md, "Stock outside transactions").
 //!
 //! - **Take** (an order from items, a hold): one UpdateItem per shard, `stock = stock - q` on
-//!   condition that the units are there and the entry is not (a retry of a write whose answer was
-//!   lost meets its own entry), adding the entry `~t<token>` = `<owner> <q> <ms>`. The
-//!   owner (order or hold) is then written in a transaction with `take_token = <token>`; on
-//!   success the entry is removed (**release**), on failure the units come back with it
-//!   (**undo**: `stock + q`, entry removed, on condition that the entry is there, so exactly once).
+//!   condition that the units are there, the entry is not (a retry of a write whose answer was
+//!   lost meets its own entry) and the journal is not full, adding the entry `~t<token>` =
+//!   `<owner> <q> <ms>`. The owner (order or hold) is then written in a transaction with
+//!   `take_token = <token>`; on success the entry is removed (**release**), on failure the units
+//!   come back with it (**undo**: `stock + q`, entry removed, on condition that the entry is
+//!   there, so exactly once).
 //! - **Restore** (cancel, failed payment, expired hold): first an intent `~r<token>_<i>` =
 //!   `<owner> <q> <ms>` on each shard, stock untouched; then the owner's status move in a
 //!   transaction with `restore_token = <token>`; then, if it moved, **apply** (`stock + q`, intent
 //!   removed, on condition that the intent is there) or, if it did not, **drop** the intent.
+//! - **Journal size**: `journal_open` counts the entries on the item; every write that adds one
+//!   adds 1 and every write that removes one takes 1, each on condition that the entry is absent
+//!   or present, so the count stays exact. A take is refused while the count is at the cap: a
+//!   write costs a unit per started KB of the item, and on a saturated shard the releases queue
+//!   behind the takes, so an uncapped journal grew to some 6 KB (7 units a write). A full journal
+//!   is answered like a throttled shard: the order goes to another shard or waits.
 //! - **Sweep** (the reconciler): an entry older than the sweep delay belongs to a writer that died
 //!   or failed between its steps. A take whose owner carries its token is released, any other is
 //!   undone; a restore whose owner carries its token is applied, any other is dropped. Every one
@@ -24,7 +31,6 @@
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, Update};
 use chrono::{DateTime, Utc};
 
@@ -46,23 +52,24 @@ struct Retries {
     cap: Duration,
 }
 
-/// A take: 10 attempts, 5 ms doubling to 200 ms (about a second), then the placement's own
-/// retries, then 409 `LOCK_CONFLICT`.
+/// A take: 2 attempts a few ms apart, then the shard is reported busy and the placement picks
+/// another shard, or waits (`application/stock_patience.rs`): a throttled key's budget comes back
+/// at its own pace, while the product's other keys may have budget now.
 const TAKE_RETRIES: Retries = Retries {
-    attempts: 10,
-    backoff: Duration::from_millis(5),
-    cap: Duration::from_millis(200),
+    attempts: 2,
+    backoff: Duration::from_millis(2),
+    cap: Duration::from_millis(10),
 };
 
 /// A release, undo, restore intent, apply or drop: it finishes a move already made, so it retries
-/// sooner and longer than a take (2 ms doubling to 25 ms, 200 attempts: a few seconds). On a
-/// throttled shard it then gets the key's budget before the takes that wait longer, which keeps the
-/// journal short (every entry in flight is bytes on the item, and units on every write) and the
-/// units back in stock at once; past that, the sweep finishes it.
+/// sooner and longer than a take (1 ms doubling to 10 ms, 400 attempts: a few seconds with the
+/// calls' own latency). On a throttled shard it then gets the key's budget before the takes that
+/// wait longer (a throttled call costs no unit, a take refused by a full journal does), which
+/// keeps the journal short and the units back in stock at once; past that, the sweep finishes it.
 const SETTLE_RETRIES: Retries = Retries {
-    attempts: 200,
-    backoff: Duration::from_millis(2),
-    cap: Duration::from_millis(25),
+    attempts: 400,
+    backoff: Duration::from_millis(1),
+    cap: Duration::from_millis(10),
 };
 /// Length of a journal token: 12 hex digits of a random UUID.
 const TOKEN_LEN: usize = 12;
@@ -74,6 +81,13 @@ const RESTORE: &str = "~r";
 pub(super) const TAKE_TOKEN: &str = "take_token";
 /// The owner's attribute that names the restore its status move committed.
 pub(super) const RESTORE_TOKEN: &str = "restore_token";
+/// The stock item's count of journal entries.
+const JOURNAL_OPEN: &str = "journal_open";
+/// Entries a shard item (`<id>#<k>`, ~120 bytes of its own) takes before takes wait: with ~64
+/// bytes an entry, it stays under 1 KB, one write unit.
+const JOURNAL_CAP: u64 = 12;
+/// The same for shard 0, the product item, which also holds the product's name and price.
+const JOURNAL_CAP_FIRST: u64 = 6;
 
 /// A fresh journal token, one per attempt of a stock move.
 pub(super) fn token() -> String {
@@ -179,21 +193,36 @@ impl DynamoStore {
                 ..entry.clone()
             };
             let name = format!("{TAKE}{token}");
-            // `attribute_not_exists(#e)`: the SDK retries a write whose answer was lost, and
-            // the retry must not take the units twice; it meets its own entry instead.
+            let cap = if shard.shard == 0 {
+                JOURNAL_CAP_FIRST
+            } else {
+                JOURNAL_CAP
+            };
+            // `attribute_not_exists(#e)`: a retry of a write whose answer was lost must not take
+            // the units twice; it meets its own entry instead.
             let update = Update::builder()
-                .update_expression("SET stock = stock - :q, updated_at = :now, #e = :e")
+                .update_expression(
+                    "SET stock = stock - :q, updated_at = :now, #e = :e, \
+                     #n = if_not_exists(#n, :zero) + :one",
+                )
                 .condition_expression(
                     "attribute_exists(id) AND attribute_not_exists(deleted_at) AND stock >= :q \
-                     AND attribute_not_exists(#e)",
+                     AND attribute_not_exists(#e) AND (attribute_not_exists(#n) OR #n < :cap)",
                 )
                 .expression_attribute_names("#e", &name)
+                .expression_attribute_names("#n", JOURNAL_OPEN)
                 .expression_attribute_values(":q", items::number(*quantity))
                 .expression_attribute_values(":now", items::timestamp(now))
-                .expression_attribute_values(":e", entry.value());
+                .expression_attribute_values(":e", entry.value())
+                .expression_attribute_values(":zero", items::number(0))
+                .expression_attribute_values(":one", items::number(1))
+                .expression_attribute_values(":cap", items::number(cap));
             let refusal = match self.write_stock(shard, update, TAKE_RETRIES).await {
                 Ok(Written::Done) => continue,
                 Ok(Written::ConditionFailed(Some(old))) if old.contains_key(&name) => continue,
+                Ok(Written::ConditionFailed(Some(old))) if journal_full(&old, *quantity, cap) => {
+                    TakeRefused::Busy(shard.product_id.clone())
+                }
                 Ok(Written::ConditionFailed(_)) => TakeRefused::Short(shard.product_id.clone()),
                 Ok(Written::Busy) => TakeRefused::Busy(shard.product_id.clone()),
                 Err(error) => TakeRefused::Store(error),
@@ -208,13 +237,25 @@ impl DynamoStore {
     /// left behind is released by the sweep.
     pub(super) async fn release_takes(&self, parts: &[StockPart], token: &str) {
         for (shard, _) in parts {
-            let update = Update::builder()
-                .update_expression("REMOVE #e")
-                .condition_expression("attribute_exists(id)")
-                .expression_attribute_names("#e", format!("{TAKE}{token}"));
-            if let Err(error) = self.write_stock(shard, update, SETTLE_RETRIES).await {
+            if let Err(error) = self.remove_entry(shard, &format!("{TAKE}{token}")).await {
                 tracing::warn!(%shard, %error, "releasing a stock take failed; the sweep will");
             }
+        }
+    }
+
+    /// Removes the entry `name` without moving units, once: `false` when it was not there.
+    async fn remove_entry(&self, shard: &StockShard, name: &str) -> Result<bool, StoreError> {
+        let update = Update::builder()
+            .update_expression("SET #n = if_not_exists(#n, :zero) - :one REMOVE #e")
+            .condition_expression("attribute_exists(#e)")
+            .expression_attribute_names("#e", name)
+            .expression_attribute_names("#n", JOURNAL_OPEN)
+            .expression_attribute_values(":zero", items::number(0))
+            .expression_attribute_values(":one", items::number(1));
+        match self.write_stock(shard, update, SETTLE_RETRIES).await? {
+            Written::Done => Ok(true),
+            Written::ConditionFailed(_) => Ok(false),
+            Written::Busy => Err(busy(shard)),
         }
     }
 
@@ -270,10 +311,15 @@ impl DynamoStore {
         name: &str,
     ) -> Result<bool, StoreError> {
         let update = Update::builder()
-            .update_expression("SET stock = stock + :q REMOVE #e")
+            .update_expression(
+                "SET stock = stock + :q, #n = if_not_exists(#n, :zero) - :one REMOVE #e",
+            )
             .condition_expression("attribute_exists(#e)")
             .expression_attribute_names("#e", name)
-            .expression_attribute_values(":q", items::number(units));
+            .expression_attribute_names("#n", JOURNAL_OPEN)
+            .expression_attribute_values(":q", items::number(units))
+            .expression_attribute_values(":zero", items::number(0))
+            .expression_attribute_values(":one", items::number(1));
         match self.write_stock(shard, update, SETTLE_RETRIES).await? {
             Written::Done => Ok(true),
             Written::ConditionFailed(Some(_)) => Ok(false),
@@ -317,14 +363,20 @@ impl DynamoStore {
             };
             let mut target = shard.clone();
             loop {
+                // Never capped: it finishes a move the owner has begun. A retry whose first try
+                // was applied meets its own intent.
                 let update = Update::builder()
-                    .update_expression("SET #e = :e")
-                    .condition_expression("attribute_exists(id)")
+                    .update_expression("SET #e = :e, #n = if_not_exists(#n, :zero) + :one")
+                    .condition_expression("attribute_exists(id) AND attribute_not_exists(#e)")
                     .expression_attribute_names("#e", &name)
-                    .expression_attribute_values(":e", entry.value());
+                    .expression_attribute_names("#n", JOURNAL_OPEN)
+                    .expression_attribute_values(":e", entry.value())
+                    .expression_attribute_values(":zero", items::number(0))
+                    .expression_attribute_values(":one", items::number(1));
                 let outcome = self.write_stock(&target, update, SETTLE_RETRIES).await;
                 match outcome {
                     Ok(Written::Done) => break,
+                    Ok(Written::ConditionFailed(Some(old))) if old.contains_key(&name) => break,
                     Ok(Written::ConditionFailed(_)) if target.shard != 0 => {
                         tracing::info!(shard = %target, "a stock shard is gone; its units go back to the product item");
                         target = StockShard::first(target.product_id);
@@ -364,11 +416,7 @@ impl DynamoStore {
     /// Removes intents whose status move did not commit. Best effort, as the sweep drops them.
     pub(super) async fn drop_restores(&self, placed: &[(StockShard, u64, String)]) {
         for (shard, _, name) in placed {
-            let update = Update::builder()
-                .update_expression("REMOVE #e")
-                .condition_expression("attribute_exists(id)")
-                .expression_attribute_names("#e", name);
-            if let Err(error) = self.write_stock(shard, update, SETTLE_RETRIES).await {
+            if let Err(error) = self.remove_entry(shard, name).await {
                 tracing::warn!(%shard, %error, "dropping a stock restore intent failed; the sweep will");
             }
         }
@@ -400,6 +448,8 @@ impl DynamoStore {
                 .return_values_on_condition_check_failure(
                     ReturnValuesOnConditionCheckFailure::AllOld,
                 )
+                .customize()
+                .config_override(super::without_sdk_retries())
                 .send()
                 .await;
             let error = match result {
@@ -412,16 +462,9 @@ impl DynamoStore {
             {
                 return Ok(Written::ConditionFailed(failed.item().cloned()));
             }
-            let retryable = error
-                .as_service_error()
-                .and_then(|e| e.code())
-                .is_some_and(|code| {
-                    code.starts_with("TransactionConflict")
-                        || code.starts_with("Throttling")
-                        || code.starts_with("ProvisionedThroughputExceeded")
-                        || code.starts_with("RequestLimitExceeded")
-                });
-            if !retryable {
+            // Every stock write is conditional on its entry, so a retry of one whose answer was
+            // lost (a timeout, a dropped connection) does not move units twice.
+            if !super::is_retryable(&error) {
                 return Err(sdk_failure(error));
             }
             if attempt < retries.attempts {
@@ -469,6 +512,18 @@ fn shard_of_item(item: &Item) -> Option<StockShard> {
             shard: id.rsplit_once('#')?.1.parse().ok()?,
         }),
     }
+}
+
+/// Whether a take was refused only because the journal is at `cap` (the units are there).
+fn journal_full(old: &Item, quantity: u64, cap: u64) -> bool {
+    let count = |name: &str| {
+        old.get(name)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<i64>().ok())
+    };
+    !old.contains_key("deleted_at")
+        && count("stock").is_some_and(|stock| stock >= i64::try_from(quantity).unwrap_or(i64::MAX))
+        && count(JOURNAL_OPEN).is_some_and(|open| open >= i64::try_from(cap).unwrap_or(i64::MAX))
 }
 
 fn busy(shard: &StockShard) -> StoreError {
@@ -538,12 +593,9 @@ impl DynamoStore {
         if name.starts_with(TAKE) {
             let owned = self.owner_token(&entry.owner, TAKE_TOKEN).await? == Some(token.to_owned());
             if owned {
-                let update = Update::builder()
-                    .update_expression("REMOVE #e")
-                    .condition_expression("attribute_exists(id)")
-                    .expression_attribute_names("#e", name);
-                self.write_stock(shard, update, SETTLE_RETRIES).await?;
-                sweep.released += 1;
+                if self.remove_entry(shard, name).await? {
+                    sweep.released += 1;
+                }
             } else if self.give_back(shard, entry.units, name).await? {
                 tracing::warn!(%shard, owner = ?entry.owner, units = entry.units, "a stock take whose owner was never written: units given back");
                 sweep.undone += 1;
@@ -556,9 +608,7 @@ impl DynamoStore {
                     tracing::warn!(%shard, owner = ?entry.owner, units = entry.units, "a committed stock restore left unapplied: units given back");
                     sweep.applied += 1;
                 }
-            } else {
-                self.drop_restores(&[(shard.clone(), entry.units, name.to_owned())])
-                    .await;
+            } else if self.remove_entry(shard, name).await? {
                 sweep.dropped += 1;
             }
         }

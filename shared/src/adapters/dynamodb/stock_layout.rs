@@ -41,20 +41,24 @@ pub(super) struct Layout {
 pub(super) struct LayoutBusy(pub(super) ProductId);
 
 impl DynamoStore {
-    /// The product item, read consistently; `None` when unknown or a shard item.
+    /// The product item; `None` when unknown or a shard item.
     pub(super) async fn product_item(
         &self,
         id: &ProductId,
+        consistent: bool,
     ) -> Result<Option<ProductItem>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.tables.products)
-            .set_key(Some(items::product_key(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk_failure)?;
+        let output = super::with_read_retries(|| {
+            self.client
+                .get_item()
+                .table_name(&self.tables.products)
+                .set_key(Some(items::product_key(id)))
+                .consistent_read(consistent)
+                .customize()
+                .config_override(super::without_sdk_retries())
+                .send()
+        })
+        .await
+        .map_err(sdk_failure)?;
         output
             .item
             .map(ProductItem::read)
@@ -62,10 +66,14 @@ impl DynamoStore {
             .map(Option::flatten)
     }
 
-    /// A live product's layout, read consistently; `None` when unknown or deleted.
-    pub(super) async fn read_layout(&self, id: &ProductId) -> Result<Option<Layout>, StoreError> {
+    /// A live product's layout, read consistently or not; `None` when unknown or deleted.
+    pub(super) async fn read_layout(
+        &self,
+        id: &ProductId,
+        consistent: bool,
+    ) -> Result<Option<Layout>, StoreError> {
         for _ in 0..LAYOUT_READS {
-            let Some(item) = self.product_item(id).await? else {
+            let Some(item) = self.product_item(id, consistent).await? else {
                 return Ok(None);
             };
             if item.deleted {
@@ -85,7 +93,7 @@ impl DynamoStore {
                 })
                 .collect();
             let found: HashMap<String, Item> = self
-                .batch_get_products(keys, true)
+                .batch_get_products(keys, consistent)
                 .await?
                 .into_iter()
                 .filter_map(|item| Some((item.get("id")?.as_s().ok()?.clone(), item)))
@@ -160,7 +168,7 @@ impl DynamoStore {
                 ))
                 .await;
             }
-            let Some(layout) = self.read_layout(id).await? else {
+            let Some(layout) = self.read_layout(id, true).await? else {
                 return Ok(None);
             };
             let to = patch

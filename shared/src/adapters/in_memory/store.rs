@@ -224,7 +224,11 @@ impl ProductCatalog for InMemoryStore {
             .collect())
     }
 
-    async fn shard_stocks(&self, id: &ProductId) -> Result<Option<Vec<u32>>, StoreError> {
+    async fn shard_stocks(
+        &self,
+        id: &ProductId,
+        _consistent: bool,
+    ) -> Result<Option<Vec<u32>>, StoreError> {
         let tables = self.tables()?;
         Ok(match tables.products.get(id) {
             Some((_, false)) => tables.shards.get(id).cloned(),
