@@ -241,7 +241,7 @@ pub trait StockLocks: Send + Sync {
 }
 
 /// The span a rate limit counts over: no subject gets more than its limit in any 60 seconds.
-pub const RATE_SPAN_MS: i64 = 60_000;
+pub use crate::domain::RATE_SPAN_MS;
 
 /// What a [`RateCounter`] decided for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,26 +255,11 @@ pub enum RateDecision {
     },
 }
 
-impl RateDecision {
-    /// Refused until the grant made at `oldest_ms` leaves the span: the milliseconds from
-    /// `now_ms` rounded up to whole seconds, at least 1 (a `Retry-After: 0` would invite a
-    /// retry that is still refused within the same second). A grant stamped after `now_ms`
-    /// (concurrent requests whose clock reads and writes interleave, or clock skew between
-    /// instances) was made by the time of this answer, so it counts as made at `now_ms`: the
-    /// wait is never more than the 60-second span.
-    pub fn limited_until(oldest_ms: i64, now_ms: i64) -> Self {
-        let wait_ms = u64::try_from(oldest_ms.min(now_ms) + RATE_SPAN_MS - now_ms).unwrap_or(0);
-        Self::Limited {
-            retry_after_secs: wait_ms.div_ceil(1000).max(1),
-        }
-    }
-}
-
 /// Counts requests per subject over a sliding 60-second span, shared by every Lambda instance.
 pub trait RateCounter: Send + Sync {
     /// Counts one request at `now` unless `subject` already had `limit` requests counted in the
-    /// 60 seconds before it (a grant exactly 60 s old no longer counts); a `limit` of 0 counts
-    /// nothing.
+    /// 60 seconds before it, counted in 2-second buckets (`domain/rate_window.rs`: a grant 60 to
+    /// 62 s old may still count); a `limit` of 0 counts nothing.
     fn try_count(
         &self,
         subject: &str,

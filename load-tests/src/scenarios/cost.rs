@@ -200,8 +200,8 @@ fn price(result: &mut ScenarioResult, meter: &Value, orders: f64, latencies: &La
              provider's mean wait, charges one at a time); one HTTP API request and \
              {PUSHES_PER_ORDER} WebSocket messages per order; SQS counts every request the stack \
              made meanwhile, the consumer's empty long polls included; the bench's stacks run with \
-             the rate limit off (RATE_LIMIT_PER_MINUTE=0), so its writes (2 write units per HTTP \
-             request with the sliding log, $1.25 per million orders) are not in these figures; \
+             the rate limit off (RATE_LIMIT_PER_MINUTE=0), so its writes (1 write unit per HTTP \
+             request with the bucket counters, $0.63 per million orders) are not in these figures; \
              connection-minutes and data transfer left out",
             latencies.quantile_ms(0.5)
         ),

@@ -9,6 +9,7 @@ mod order;
 mod payment;
 mod product;
 mod quantity;
+mod rate_window;
 mod stock;
 mod validation;
 pub mod webhook;
@@ -26,5 +27,9 @@ pub use order::{
 pub use payment::PaymentOutcome;
 pub use product::{MAX_NAME_CHARS, MAX_STOCK, MAX_STOCK_SHARDS, NewProduct, Product, ProductPatch};
 pub use quantity::{MAX_QUANTITY, Quantity, QuantityError};
+pub use rate_window::{
+    RATE_BUCKET_MS, RATE_SPAN_MS, rate_bucket, rate_bucket_counts, rate_retry_after_secs,
+    rate_verdict,
+};
 pub use stock::{ShardSplit, StockShard, plan_take, spread};
 pub use validation::FieldErrors;

@@ -145,61 +145,6 @@ fn read_shard_split(item: &Item, what: &'static str) -> Result<ShardSplit, Store
     Ok(ShardSplit::from_parts(parts))
 }
 
-/// Key of a subject's rate log: one item per subject. The `#log` suffix keeps it apart from the
-/// per-minute counters of the earlier design (`<subject>#<minute>`, digits only after the `#`),
-/// which TTL removes within minutes of a deploy.
-pub(super) fn rate_log_key(subject: &str) -> Item {
-    HashMap::from([("pk".to_owned(), string(format!("{subject}#log")))])
-}
-
-/// The epoch second at which TTL may remove a rate log whose newest grant is `newest_ms`: the
-/// 60-second span plus two minutes' margin for clock skew between instances. An item past it
-/// but not yet removed (TTL deletes lazily) holds only grants that no longer count.
-pub(super) fn rate_log_expiry(newest_ms: i64) -> AttributeValue {
-    number(newest_ms.div_euclid(1000) + 180)
-}
-
-/// A list of grant times (epoch milliseconds), as stored in `ts`.
-pub(super) fn grant_times(times: &[i64]) -> AttributeValue {
-    AttributeValue::L(times.iter().map(number).collect())
-}
-
-/// A subject's rate log as stored: a ring of grant times.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct RateLog {
-    /// `n`: the slot the next grant goes to (also, once the ring is full, the oldest grant).
-    pub(super) next: u32,
-    /// `ts`: grant times in epoch milliseconds, one per slot; shorter than `built_for` while
-    /// the ring is still filling.
-    pub(super) grants: Vec<i64>,
-    /// `lim`: the limit the ring was built for (its length once full).
-    pub(super) built_for: u32,
-}
-
-impl TryFrom<&Item> for RateLog {
-    type Error = StoreError;
-
-    fn try_from(item: &Item) -> Result<Self, StoreError> {
-        let fields = Fields::new(item, "rate log");
-        let grants = match item.get("ts") {
-            Some(AttributeValue::L(values)) => values
-                .iter()
-                .map(|value| match value {
-                    AttributeValue::N(text) => text.parse().map_err(|e| fields.corrupt("ts", e)),
-                    _ => Err(fields.corrupt("ts", "holds a non-number")),
-                })
-                .collect::<Result<_, _>>()?,
-            Some(_) => return Err(fields.corrupt("ts", "not a list")),
-            None => return Err(fields.corrupt("ts", "missing")),
-        };
-        Ok(Self {
-            next: fields.number("n")?,
-            grants,
-            built_for: fields.number("lim")?,
-        })
-    }
-}
-
 /// A new product item.
 pub(super) fn product_item(product: &Product) -> Item {
     HashMap::from([

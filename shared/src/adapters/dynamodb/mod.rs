@@ -52,9 +52,13 @@ const REACHABILITY_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
     client: aws_sdk_dynamodb::Client,
+    /// The same client without the SDK's retries, for calls whose own loop retries at its own
+    /// pace: the SDK's standard backoff on a throttle starts near a second, and its retry quota
+    /// is shared by every call of the client.
+    own_retries: aws_sdk_dynamodb::Client,
     tables: TableNames,
-    /// This instance's guesses of each subject's next rate-log slot (shared by clones).
-    rate_hints: std::sync::Arc<rate_limits::SlotHints>,
+    /// What this instance remembers of rate-limited subjects (shared by clones).
+    rate_memory: std::sync::Arc<rate_limits::RateMemory>,
     /// The products this instance read for prices in the last second (shared by clones).
     price_cache: std::sync::Arc<price_cache::PriceCache>,
 }
@@ -62,10 +66,18 @@ pub struct DynamoStore {
 impl DynamoStore {
     /// Wraps a client and the table names.
     pub fn new(client: aws_sdk_dynamodb::Client, tables: TableNames) -> Self {
+        let own_retries = aws_sdk_dynamodb::Client::from_conf(
+            client
+                .config()
+                .to_builder()
+                .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+                .build(),
+        );
         Self {
+            own_retries,
             client,
             tables,
-            rate_hints: Default::default(),
+            rate_memory: Default::default(),
             price_cache: Default::default(),
         }
     }
@@ -125,18 +137,10 @@ fn is_retryable<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> bool {
     }
 }
 
-/// A per-call configuration without the SDK's retries, for calls whose loop retries at its own
-/// pace: the SDK's standard backoff on a throttle starts near a second, and its retry quota is
-/// shared by every call of the client.
-fn without_sdk_retries() -> aws_sdk_dynamodb::config::Builder {
-    aws_sdk_dynamodb::config::Builder::default()
-        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
-}
-
 /// Tries of a read that keeps meeting a throttle (a hot key's read budget) or no answer.
 const READ_ATTEMPTS: u32 = 8;
 
-/// Sends a read (`call` builds and sends it, without the SDK's retries) again while it fails
+/// Sends a read (`call` builds and sends it on the client without the SDK's retries) again while it fails
 /// retryably: [`READ_ATTEMPTS`] tries, 5 ms doubling to 250 ms with full jitter (~1 s in all).
 async fn with_read_retries<T, E, R, F, Fut>(mut call: F) -> Result<T, SdkError<E, R>>
 where

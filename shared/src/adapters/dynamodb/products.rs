@@ -329,11 +329,9 @@ impl DynamoStore {
                 .build()
                 .map_err(StoreError::unavailable)?;
             let sent = self
-                .client
+                .own_retries
                 .batch_get_item()
                 .request_items(table, request.clone())
-                .customize()
-                .config_override(super::without_sdk_retries())
                 .send()
                 .await;
             let mut output = match sent {

@@ -1,137 +1,93 @@
-//! Sliding-window rate limiting shared by every Lambda instance: an exact log of each subject's
-//! last `L` grant times, kept as a ring in one item (`n` the next slot, `ts` the times, `lim` the
-//! `L` it was built for), granted by one conditional UpdateItem and removed by TTL.
+//! Rate limiting shared by every Lambda instance: per subject one small item of per-bucket
+//! counters (`c<bucket>` = grants made in that 2-second bucket, `domain/rate_window.rs`), counted
+//! by one atomic `ADD` per request, which never loses a race however many instances write at once,
+//! and removed by TTL.
 //!
-//! A request at `now` may take slot `n` when the ring is still filling or `ts[n]` (the oldest of
-//! the last `L` grants) is at least 60 s old; the condition makes that check and the write one
-//! atomic step, so concurrent instances never grant past the limit between them. On a failed
-//! condition the item comes back with the error (`ALL_OLD`), which says either "refused until
-//! `ts[n]` + 60 s" or which slot to try next: no read call, and a warm instance spends one write
-//! per request. Item size is about `L` × 9 bytes (2 WCU a request at the default `L` = 120).
+//! A request adds 1 to its bucket and gets the item back (`ALL_NEW`); the buckets that still count
+//! decide. A refused request takes its 1 back (a second write) and the instance remembers until
+//! when the subject is over, answering its next requests from memory without a write: a flood
+//! costs one write per instance per wait. Each write also removes the bucket that just left the
+//! span and any stale bucket this instance saw last time, so the item holds about 31 counters
+//! (~450 bytes, one write unit) whatever the limit.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
 
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, Utc};
 
-use super::items::{self, Item, RateLog};
-use super::{DynamoStore, is_condition_failure, sdk_failure};
-use crate::ports::{RATE_SPAN_MS, RateCounter, RateDecision, StoreError};
-
-/// Writes one request may spend. Every failed condition means another writer changed the ring
-/// since the state this attempt was built on, so `L` + 1 attempts always reach either a grant or
-/// a full ring (a true refusal) for `L` ≤ 15; only heavier contention on one subject runs out.
-const ATTEMPTS: u32 = 16;
-/// Backoff between contended attempts (full jitter); the first retry, after a stale hint, is
-/// immediate.
-const BACKOFF_BASE: Duration = Duration::from_millis(4);
-const BACKOFF_CAP: Duration = Duration::from_millis(100);
-/// Answer when the attempts run out under contention: refused, retry in a second. Refusing
-/// rather than allowing keeps the limit a hard bound.
-const CONTENDED: RateDecision = RateDecision::Limited {
-    retry_after_secs: 1,
+use super::items::{self, Item};
+use super::{DynamoStore, sdk_failure};
+use crate::domain::{
+    RATE_BUCKET_MS, RATE_SPAN_MS, rate_bucket, rate_bucket_counts, rate_retry_after_secs,
+    rate_verdict,
 };
-/// Hints kept per process before the map is cleared (a hint is only a guess; losing it costs one
-/// extra write).
-const HINTS_CAP: usize = 10_000;
+use crate::ports::{RateCounter, RateDecision, StoreError};
 
-/// Per-instance guesses of each subject's next slot, so the common request is one write.
+/// Subjects remembered per instance before the memory is cleared (it is only a saving: losing
+/// it costs a write).
+const MEMORY_CAP: usize = 10_000;
+/// Buckets just past the span that every write removes (the instance need not have seen them).
+const TRAILING: i64 = 3;
+
+/// Key of a subject's counters. The `#w` suffix keeps them apart from the items of earlier designs
+/// (`<subject>#log`, `<subject>#<minute>`), which TTL removes once nothing writes them.
+fn key(subject: &str) -> Item {
+    HashMap::from([("pk".to_owned(), items::string(format!("{subject}#w")))])
+}
+
+/// The epoch second at which TTL may remove a subject's counters last written at `now_ms`: the
+/// 60-second span plus two minutes' margin for clock skew between instances. An item past it but
+/// not yet removed (TTL deletes lazily) holds only buckets that no longer count.
+fn expiry(now_ms: i64) -> AttributeValue {
+    items::number(now_ms.div_euclid(1000) + 180)
+}
+
+/// The attribute of bucket `bucket`.
+fn counter(bucket: i64) -> String {
+    format!("c{bucket}")
+}
+
+/// The buckets of an item: every `c<bucket>` attribute with its count.
+fn buckets(item: &Item) -> Vec<(i64, i64)> {
+    item.iter()
+        .filter_map(|(name, value)| {
+            let bucket = name.strip_prefix('c')?.parse().ok()?;
+            Some((bucket, value.as_n().ok()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// What an instance remembers of a subject.
+#[derive(Debug, Default, Clone)]
+struct Seen {
+    /// Refused until this time (epoch ms): answered from memory meanwhile.
+    refused_until_ms: i64,
+    /// Buckets on the item that no longer count, to remove with the next write.
+    stale: Vec<i64>,
+}
+
+/// Per-instance memory of subjects, so that a flood of refusals costs no write and stale
+/// buckets leave the item.
 #[derive(Debug, Default)]
-pub(super) struct SlotHints(Mutex<HashMap<String, u32>>);
+pub(super) struct RateMemory(Mutex<HashMap<String, Seen>>);
 
-impl SlotHints {
-    fn get(&self, subject: &str) -> Option<u32> {
+impl RateMemory {
+    fn get(&self, subject: &str) -> Seen {
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(subject)
-            .copied()
+            .cloned()
+            .unwrap_or_default()
     }
 
-    fn set(&self, subject: &str, next: u32) {
-        let mut hints = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if hints.len() >= HINTS_CAP && !hints.contains_key(subject) {
-            hints.clear();
+    fn set(&self, subject: &str, seen: Seen) {
+        let mut memory = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if memory.len() >= MEMORY_CAP && !memory.contains_key(subject) {
+            memory.clear();
         }
-        hints.insert(subject.to_owned(), next);
-    }
-}
-
-/// The next write for one request, decided from the ring as last seen.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Step {
-    /// No item: write the first grant.
-    Create,
-    /// Write `now` into `slot`, if the ring is still as expected.
-    Take { slot: u32 },
-    /// The ring was built for another limit (or is inconsistent): replace it, if unchanged since
-    /// read, by `ring`, which already holds this request's grant when `decision` allows it.
-    Rebuild {
-        old: RateLog,
-        ring: RateLog,
-        decision: RateDecision,
-    },
-    /// Refused without a write.
-    Refuse(RateDecision),
-}
-
-/// What to do about a request at `now_ms` given the ring (`None`: no item).
-fn plan(log: Option<RateLog>, now_ms: i64, limit: u32) -> Step {
-    let Some(log) = log else {
-        return Step::Create;
-    };
-    let size = log.grants.len();
-    let full = size == limit as usize;
-    let consistent = log.built_for == limit
-        && log.next < limit
-        && size <= limit as usize
-        && (full || log.next as usize == size);
-    if !consistent {
-        return rebuild(log, now_ms, limit);
-    }
-    if !full {
-        return Step::Take { slot: log.next };
-    }
-    let oldest = log.grants[log.next as usize];
-    if oldest <= now_ms - RATE_SPAN_MS {
-        Step::Take { slot: log.next }
-    } else {
-        Step::Refuse(RateDecision::limited_until(oldest, now_ms))
-    }
-}
-
-/// A ring for `limit` from whatever `old` holds. The grants still inside the span are the whole
-/// recent history (the old limit let no more than the old ring holds into any span), so keeping
-/// the newest `limit` of them, oldest first, gives the exact sliding answer under the new limit:
-/// lowering the limit refuses until enough of the recent grants age out; raising it allows the
-/// difference at once. Grants of a corrupted order are sorted back into order.
-fn rebuild(old: RateLog, now_ms: i64, limit: u32) -> Step {
-    let mut kept: Vec<i64> = old
-        .grants
-        .iter()
-        .copied()
-        .filter(|at| *at > now_ms - RATE_SPAN_MS)
-        .collect();
-    kept.sort_unstable();
-    kept.drain(..kept.len().saturating_sub(limit as usize));
-    let decision = if kept.len() < limit as usize {
-        kept.push(now_ms);
-        RateDecision::Allowed
-    } else {
-        RateDecision::limited_until(kept[0], now_ms)
-    };
-    let ring = RateLog {
-        next: (kept.len() % limit as usize) as u32,
-        grants: kept,
-        built_for: limit,
-    };
-    Step::Rebuild {
-        old,
-        ring,
-        decision,
+        memory.insert(subject.to_owned(), seen);
     }
 }
 
@@ -148,121 +104,92 @@ impl RateCounter for DynamoStore {
             });
         }
         let now_ms = now.timestamp_millis();
-        let mut step = match self.rate_hints.get(subject) {
-            Some(slot) => Step::Take { slot },
-            None => Step::Create,
-        };
-        for attempt in 0..=ATTEMPTS {
-            if let Step::Refuse(decision) = step {
-                return Ok(decision);
+        let seen = self.rate_memory.get(subject);
+        if now_ms < seen.refused_until_ms {
+            return Ok(RateDecision::Limited {
+                retry_after_secs: rate_retry_after_secs(seen.refused_until_ms, now_ms),
+            });
+        }
+        let bucket = rate_bucket(now_ms);
+        let mut remove: Vec<i64> = (1..=TRAILING)
+            .map(|k| bucket - RATE_SPAN_MS / RATE_BUCKET_MS - k)
+            .chain(seen.stale.iter().copied())
+            .filter(|b| !rate_bucket_counts(*b, bucket))
+            .collect();
+        remove.sort_unstable();
+        remove.dedup();
+        let item = self
+            .add_to_bucket(subject, bucket, 1, &remove, now_ms)
+            .await?;
+        let counts = buckets(&item);
+        let stale = counts
+            .iter()
+            .map(|(b, _)| *b)
+            .filter(|b| !rate_bucket_counts(*b, bucket))
+            .collect();
+        match rate_verdict(counts, now_ms, limit) {
+            None => {
+                self.rate_memory.set(
+                    subject,
+                    Seen {
+                        refused_until_ms: 0,
+                        stale,
+                    },
+                );
+                Ok(RateDecision::Allowed)
             }
-            if attempt == ATTEMPTS {
-                break;
-            }
-            if attempt > 1 {
-                tokio::time::sleep(crate::retry::full_jitter(
-                    BACKOFF_BASE,
-                    attempt - 2,
-                    BACKOFF_CAP,
-                ))
-                .await;
-            }
-            match self.write_step(subject, &step, now_ms, limit).await? {
-                Written::Applied => {
-                    let (next, decision) = match &step {
-                        Step::Create => (1 % limit, RateDecision::Allowed),
-                        Step::Take { slot } => ((slot + 1) % limit, RateDecision::Allowed),
-                        Step::Rebuild { ring, decision, .. } => (ring.next, *decision),
-                        Step::Refuse(_) => unreachable!("refusals are never written"),
-                    };
-                    self.rate_hints.set(subject, next);
-                    return Ok(decision);
-                }
-                Written::Refused(current) => {
-                    let log = current.as_ref().map(RateLog::try_from).transpose()?;
-                    if let Some(log) = &log {
-                        self.rate_hints.set(subject, log.next);
-                    }
-                    step = plan(log, now_ms, limit);
-                }
+            Some(fits_at) => {
+                // Not counted: the 1 goes back.
+                self.add_to_bucket(subject, bucket, -1, &[], now_ms).await?;
+                self.rate_memory.set(
+                    subject,
+                    Seen {
+                        refused_until_ms: fits_at,
+                        stale,
+                    },
+                );
+                Ok(RateDecision::Limited {
+                    retry_after_secs: rate_retry_after_secs(fits_at, now_ms),
+                })
             }
         }
-        tracing::warn!(
-            subject,
-            "rate log stayed contended for {ATTEMPTS} writes; refused"
-        );
-        Ok(CONTENDED)
     }
 }
 
-/// How a conditional write ended.
-enum Written {
-    Applied,
-    /// The condition was false; the item as it was then (`None`: no item).
-    Refused(Option<Item>),
-}
-
 impl DynamoStore {
-    async fn write_step(
+    /// `ADD c<bucket> :delta`, the TTL moved on, the `remove` buckets removed; the item after.
+    async fn add_to_bucket(
         &self,
         subject: &str,
-        step: &Step,
+        bucket: i64,
+        delta: i64,
+        remove: &[i64],
         now_ms: i64,
-        limit: u32,
-    ) -> Result<Written, StoreError> {
-        let request = self
+    ) -> Result<Item, StoreError> {
+        let mut expression = "SET expires_at = :ttl ADD #c :d".to_owned();
+        let mut request = self
             .client
             .update_item()
             .table_name(&self.tables.rate_limits)
-            .set_key(Some(items::rate_log_key(subject)))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .expression_attribute_values(":lim", items::number(limit));
-        let request = match step {
-            Step::Create => request
-                .update_expression("SET ts = :ts, n = :next, lim = :lim, expires_at = :ttl")
-                .condition_expression("attribute_not_exists(pk)")
-                .expression_attribute_values(":ts", items::grant_times(&[now_ms]))
-                .expression_attribute_values(":next", items::number(1 % limit))
-                .expression_attribute_values(":ttl", items::rate_log_expiry(now_ms)),
-            // List indexes cannot be placeholders, so the slot is written into the expression;
-            // setting the index just past the end of `ts` appends, which is how the ring fills.
-            // `size(ts) = :slot` is "still filling" (no `ts[slot]` yet).
-            Step::Take { slot } => request
-                .update_expression(format!(
-                    "SET ts[{slot}] = :now, n = :next, lim = :lim, expires_at = :ttl"
-                ))
-                .condition_expression(format!(
-                    "n = :slot AND lim = :lim AND (size(ts) = :slot OR ts[{slot}] <= :cutoff)"
-                ))
-                .expression_attribute_values(":now", items::number(now_ms))
-                .expression_attribute_values(":slot", items::number(slot))
-                .expression_attribute_values(":next", items::number((slot + 1) % limit))
-                .expression_attribute_values(":cutoff", items::number(now_ms - RATE_SPAN_MS))
-                .expression_attribute_values(":ttl", items::rate_log_expiry(now_ms)),
-            Step::Rebuild { old, ring, .. } => {
-                let newest = ring.grants.iter().copied().max().unwrap_or(now_ms);
-                request
-                    .update_expression("SET ts = :ts, n = :next, lim = :lim, expires_at = :ttl")
-                    .condition_expression("n = :old_next AND lim = :old_lim AND ts = :old_ts")
-                    .expression_attribute_values(":ts", items::grant_times(&ring.grants))
-                    .expression_attribute_values(":next", items::number(ring.next))
-                    .expression_attribute_values(":ttl", items::rate_log_expiry(newest.max(now_ms)))
-                    .expression_attribute_values(":old_next", items::number(old.next))
-                    .expression_attribute_values(":old_lim", items::number(old.built_for))
-                    .expression_attribute_values(":old_ts", items::grant_times(&old.grants))
+            .set_key(Some(key(subject)))
+            .expression_attribute_names("#c", counter(bucket))
+            .expression_attribute_values(":d", AttributeValue::N(delta.to_string()))
+            .expression_attribute_values(":ttl", expiry(now_ms))
+            .return_values(ReturnValue::AllNew);
+        if !remove.is_empty() {
+            let names: Vec<String> = (0..remove.len()).map(|i| format!("#r{i}")).collect();
+            expression.push_str(" REMOVE ");
+            expression.push_str(&names.join(", "));
+            for (name, stale) in names.iter().zip(remove) {
+                request = request.expression_attribute_names(name, counter(*stale));
             }
-            Step::Refuse(_) => unreachable!("refusals are never written"),
-        };
-        match request.send().await {
-            Ok(_) => Ok(Written::Applied),
-            Err(error) if is_condition_failure(&error) => {
-                Ok(Written::Refused(match error.into_service_error() {
-                    UpdateItemError::ConditionalCheckFailedException(failed) => failed.item,
-                    _ => None,
-                }))
-            }
-            Err(error) => Err(sdk_failure(error)),
         }
+        let output = request
+            .update_expression(expression)
+            .send()
+            .await
+            .map_err(sdk_failure)?;
+        Ok(output.attributes.unwrap_or_default())
     }
 }
 
@@ -270,89 +197,42 @@ impl DynamoStore {
 mod tests {
     use super::*;
 
-    fn ring(next: u32, grants: &[i64], built_for: u32) -> Option<RateLog> {
-        Some(RateLog {
-            next,
-            grants: grants.to_vec(),
-            built_for,
-        })
+    #[test]
+    fn buckets_are_read_from_their_counters_only() {
+        let item: Item = HashMap::from([
+            ("pk".to_owned(), items::string("alice#w")),
+            ("expires_at".to_owned(), items::number(5)),
+            ("c880000001".to_owned(), items::number(3)),
+            ("c880000002".to_owned(), items::number(-1)),
+        ]);
+        let mut found = buckets(&item);
+        found.sort_unstable();
+        assert_eq!(found, [(880_000_001, 3), (880_000_002, -1)]);
     }
 
     #[test]
-    fn a_filling_ring_takes_its_next_slot_and_a_missing_item_is_created() {
-        assert_eq!(plan(None, 0, 3), Step::Create);
-        assert_eq!(plan(ring(1, &[0], 3), 0, 3), Step::Take { slot: 1 });
-    }
-
-    #[test]
-    fn a_full_ring_is_refused_until_its_oldest_grant_is_60_seconds_old() {
-        let full = || ring(1, &[5_000, 1_000, 3_000], 3);
-        assert_eq!(
-            plan(full(), 2_000, 3),
-            Step::Refuse(RateDecision::Limited {
-                retry_after_secs: 59
-            })
-        );
-        assert_eq!(
-            plan(full(), 60_999, 3),
-            Step::Refuse(RateDecision::Limited {
-                retry_after_secs: 1
-            })
-        );
-        assert_eq!(plan(full(), 61_000, 3), Step::Take { slot: 1 });
-        assert_eq!(
-            plan(full(), 900, 3),
-            Step::Refuse(RateDecision::Limited {
-                retry_after_secs: 60
-            }),
-            "a grant stamped after this request's clock read waits the span, not more"
-        );
-    }
-
-    #[test]
-    fn a_lower_limit_keeps_the_newest_grants_in_the_span_and_refuses() {
-        let step = plan(ring(0, &[1_000, 2_000, 3_000, 4_000], 4), 10_000, 2);
-        let Step::Rebuild { ring, decision, .. } = step else {
-            panic!("{step:?}")
-        };
-        assert_eq!((ring.next, ring.grants), (0, vec![3_000, 4_000]));
-        assert_eq!(
-            decision,
-            RateDecision::Limited {
-                retry_after_secs: 53
-            }
-        );
-    }
-
-    #[test]
-    fn a_higher_limit_keeps_the_span_and_grants_at_once() {
-        let step = plan(ring(1, &[70_000, 20_000], 2), 70_001, 4);
-        let Step::Rebuild { ring, decision, .. } = step else {
-            panic!("{step:?}")
-        };
-        assert_eq!((ring.next, ring.grants), (3, vec![20_000, 70_000, 70_001]));
-        assert_eq!(decision, RateDecision::Allowed);
-    }
-
-    #[test]
-    fn an_inconsistent_ring_is_rebuilt_from_its_grants() {
-        let step = plan(ring(7, &[1_000], 3), 100_000, 3);
-        let Step::Rebuild { ring, decision, .. } = step else {
-            panic!("{step:?}")
-        };
-        assert_eq!((ring.next, ring.grants), (1, vec![100_000]));
-        assert_eq!(decision, RateDecision::Allowed);
-    }
-
-    #[test]
-    fn hints_are_cleared_rather_than_grow_past_their_cap() {
-        let hints = SlotHints::default();
-        for i in 0..HINTS_CAP {
-            hints.set(&format!("s{i}"), 1);
+    fn the_memory_is_cleared_rather_than_grow_past_its_cap() {
+        let memory = RateMemory::default();
+        for i in 0..MEMORY_CAP {
+            memory.set(&format!("s{i}"), Seen::default());
         }
-        hints.set("s0", 2);
-        assert_eq!(hints.get("s0"), Some(2), "an update is not a new entry");
-        hints.set("new", 3);
-        assert_eq!((hints.get("s1"), hints.get("new")), (None, Some(3)));
+        let over = Seen {
+            refused_until_ms: 9,
+            stale: vec![],
+        };
+        memory.set("s0", over.clone());
+        assert_eq!(
+            memory.get("s0").refused_until_ms,
+            9,
+            "an update is not a new entry"
+        );
+        memory.set("new", over);
+        assert_eq!(
+            (
+                memory.get("s1").refused_until_ms,
+                memory.get("new").refused_until_ms
+            ),
+            (0, 9)
+        );
     }
 }

@@ -48,13 +48,11 @@ impl DynamoStore {
         consistent: bool,
     ) -> Result<Option<ProductItem>, StoreError> {
         let output = super::with_read_retries(|| {
-            self.client
+            self.own_retries
                 .get_item()
                 .table_name(&self.tables.products)
                 .set_key(Some(items::product_key(id)))
                 .consistent_read(consistent)
-                .customize()
-                .config_override(super::without_sdk_retries())
                 .send()
         })
         .await

@@ -1,7 +1,7 @@
 //! Every store port over one mutex-guarded set of maps, with the DynamoDB adapter's conditional
 //! semantics (all-or-nothing placement, cancel only from PENDING, lock leases, holds moved once).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -11,7 +11,8 @@ use chrono::{DateTime, Utc};
 use super::SwitchedOff;
 use crate::domain::{
     Hold, HoldId, HoldStatus, IdempotencyKey, NewProduct, Order, OrderId, OrderStatus, Product,
-    ProductId, ProductPatch, ShardSplit, StockShard, UserId, spread,
+    ProductId, ProductPatch, ShardSplit, StockShard, UserId, rate_bucket, rate_bucket_counts,
+    rate_retry_after_secs, rate_verdict, spread,
 };
 use crate::ports::{
     Connection, ConnectionStore, HoldStore, IdempotencyRecord, IdempotencyStore, JournalSweep,
@@ -31,7 +32,8 @@ struct Tables {
     idempotency: HashMap<(UserId, String), IdempotencyRecord>,
     locks: HashMap<StockShard, (String, DateTime<Utc>)>,
     /// Each subject's grant times (epoch ms) within the last 60 s, oldest first.
-    rate_logs: HashMap<String, VecDeque<i64>>,
+    /// Per subject, grants per rate bucket.
+    rate_buckets: HashMap<String, BTreeMap<i64, i64>>,
     connections: HashMap<String, UserId>,
     holds: HashMap<HoldId, Hold>,
     webhooks: HashMap<String, WebhookRecord>,
@@ -452,22 +454,27 @@ impl RateCounter for InMemoryStore {
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<RateDecision, StoreError> {
+        if limit == 0 {
+            return Ok(RateDecision::Limited {
+                retry_after_secs: (RATE_SPAN_MS / 1000) as u64,
+            });
+        }
+        // The DynamoDB counters' rule (`domain/rate_window.rs`): add, judge, take back if refused.
         let now_ms = now.timestamp_millis();
+        let bucket = rate_bucket(now_ms);
         let mut tables = self.tables()?;
-        let grants = tables.rate_logs.entry(subject.to_owned()).or_default();
-        // The same rule as the DynamoDB ring: a grant exactly 60 s old no longer counts.
-        while grants
-            .front()
-            .is_some_and(|oldest| *oldest <= now_ms - RATE_SPAN_MS)
-        {
-            grants.pop_front();
+        let buckets = tables.rate_buckets.entry(subject.to_owned()).or_default();
+        buckets.retain(|b, _| rate_bucket_counts(*b, bucket));
+        *buckets.entry(bucket).or_default() += 1;
+        match rate_verdict(buckets.iter().map(|(b, n)| (*b, *n)), now_ms, limit) {
+            None => Ok(RateDecision::Allowed),
+            Some(fits_at) => {
+                *buckets.entry(bucket).or_default() -= 1;
+                Ok(RateDecision::Limited {
+                    retry_after_secs: rate_retry_after_secs(fits_at, now_ms),
+                })
+            }
         }
-        if grants.len() >= limit as usize {
-            let oldest = grants.front().copied().unwrap_or(now_ms);
-            return Ok(RateDecision::limited_until(oldest, now_ms));
-        }
-        grants.push_back(now_ms);
-        Ok(RateDecision::Allowed)
     }
 }
 

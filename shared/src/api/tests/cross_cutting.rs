@@ -47,7 +47,7 @@ async fn expired_and_foreign_tokens_are_401() {
 }
 
 #[tokio::test]
-async fn rate_limit_answers_429_with_retry_after_until_the_oldest_request_is_60_seconds_old() {
+async fn rate_limit_answers_429_with_retry_after_until_the_oldest_bucket_has_left_the_span() {
     let app = app_with(|c| c.rate_limit_per_minute = 2);
     let alice = || call(Endpoint::ListOrders).user("alice");
     assert_eq!(alice().send(&app).await.0, StatusCode::OK);
@@ -58,15 +58,16 @@ async fn rate_limit_answers_429_with_retry_after_until_the_oldest_request_is_60_
         (status, body["error_code"].as_str()),
         (StatusCode::TOO_MANY_REQUESTS, Some("RATE_LIMITED"))
     );
-    assert_eq!(response.headers()["retry-after"], "40");
-    assert_eq!(body["details"]["retry_after_seconds"], 40);
+    // The first request's 2-second bucket counts until 62 s (`domain/rate_window.rs`).
+    assert_eq!(response.headers()["retry-after"], "42");
+    assert_eq!(body["details"]["retry_after_seconds"], 42);
     assert_eq!(
         call(Endpoint::ListOrders).user("bob").send(&app).await.0,
         StatusCode::OK,
         "limits are per user"
     );
-    // A minute boundary changes nothing: only the age of the oldest counted request does.
-    app.clock.advance(Duration::from_millis(39_500));
+    // A minute boundary changes nothing: only the age of the oldest counted bucket does.
+    app.clock.advance(Duration::from_millis(41_500));
     let (status, _, response) = alice().send(&app).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(response.headers()["retry-after"], "1", "0.5 s rounds up");
