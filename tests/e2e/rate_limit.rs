@@ -121,8 +121,7 @@ async fn the_edge_of_the_span_gives_no_second_burst() {
         async move {
             let began = Instant::now();
             let replies =
-                join_all((0..count).map(|_| stack.send("GET", "/orders", Some(token), None)))
-                    .await;
+                join_all((0..count).map(|_| stack.send("GET", "/orders", Some(token), None))).await;
             let served = replies
                 .iter()
                 .filter(|r| r.status == StatusCode::OK)
