@@ -205,7 +205,7 @@ where
     async fn price(&self, lines: &[OrderLine]) -> Result<(Vec<OrderItem>, Vec<u16>), AppError> {
         let ids: Vec<_> = lines.iter().map(|l| l.product_id.clone()).collect();
         let products = self.store.get_products(&ids).await?;
-        let items = lines
+        lines
             .iter()
             .map(|line| {
                 let product = products
@@ -224,25 +224,17 @@ where
                         available: product.stock,
                     });
                 }
-                let shard = rand::random_range(0..product.stock_shards.max(1));
-                Ok(OrderItem {
+                let shards = product.stock_shards.max(1);
+                let item = OrderItem {
                     product_id: line.product_id.clone(),
                     quantity: line.quantity,
                     unit_price: product.price,
-                    shards: ShardSplit::single(shard, line.quantity.get()),
-                })
+                    shards: ShardSplit::single(rand::random_range(0..shards), line.quantity.get()),
+                };
+                Ok((item, shards))
             })
-            .collect::<Result<Vec<_>, AppError>>()?;
-        let shard_counts = items
-            .iter()
-            .map(|item| {
-                products
-                    .iter()
-                    .find(|p| p.id == item.product_id)
-                    .map_or(1, |p| p.stock_shards.max(1))
-            })
-            .collect();
-        Ok((items, shard_counts))
+            .collect::<Result<Vec<_>, AppError>>()
+            .map(|lines| lines.into_iter().unzip())
     }
 
     /// The caller's hold if a checkout may use it now; another user's hold is not found.
@@ -311,7 +303,7 @@ where
                     let Some(pause) = patience.next_pause() else {
                         return Err(Busy::Locked(AppError::LockConflict { product_id }));
                     };
-                    move_line(order, &product_id, shard_counts, &short);
+                    move_line(order, &product_id, shard_counts, &mut short, false);
                     tokio::time::sleep(pause).await;
                 }
                 // The transaction of the order and its record met another one (a request with
@@ -328,7 +320,7 @@ where
                 {
                     if probes < SHORT_PROBES
                         && replans == 0
-                        && probe_line(order, &product_id, shard_counts, &mut short)
+                        && move_line(order, &product_id, shard_counts, &mut short, true)
                     {
                         probes += 1;
                         continue;
@@ -500,26 +492,15 @@ where
     }
 }
 
-/// A busy shard's line of `product_id` moved to another of its product's shards not known short,
-/// at random.
-fn move_line(order: &mut Order, product_id: &ProductId, shard_counts: &[u16], short: &[Vec<u16>]) {
-    for ((item, shards), short) in order.items.iter_mut().zip(shard_counts).zip(short) {
-        if item.product_id == *product_id {
-            let pick = rand::random_range(0..usize::MAX);
-            if let Some(moved) = item.shards.moved(item.quantity.get(), *shards, short, pick) {
-                item.shards = moved;
-            }
-        }
-    }
-}
-
-/// After `product_id`'s shard was short: its line moved to a shard not known short, at random,
-/// the short one remembered; `false` when the line has no such shard (or spans several).
-fn probe_line(
+/// The line of `product_id` moved to another of its product's shards not known short, at
+/// random; with `found_short`, its current shard is remembered as short first. `false` when there
+/// is no such shard, or the line spans several.
+fn move_line(
     order: &mut Order,
     product_id: &ProductId,
     shard_counts: &[u16],
     short: &mut [Vec<u16>],
+    found_short: bool,
 ) -> bool {
     let lines = order
         .items
@@ -531,18 +512,18 @@ fn probe_line(
             continue;
         }
         let quantity = item.quantity.get();
-        let Some(current) = item.shards.single_shard(quantity) else {
+        if found_short {
+            let Some(current) = item.shards.single_shard(quantity) else {
+                return false;
+            };
+            short.push(current);
+        }
+        let pick = rand::random_range(0..usize::MAX);
+        let Some(moved) = item.shards.moved(quantity, *shards, short, pick) else {
             return false;
         };
-        short.push(current);
-        let pick = rand::random_range(0..usize::MAX);
-        return match item.shards.moved(quantity, *shards, short, pick) {
-            Some(moved) => {
-                item.shards = moved;
-                true
-            }
-            None => false,
-        };
+        item.shards = moved;
+        return true;
     }
     false
 }

@@ -219,9 +219,7 @@ impl DynamoStore {
             let refusal = match self.write_stock(shard, update, TAKE_RETRIES).await {
                 Ok(Written::Done) => continue,
                 Ok(Written::ConditionFailed(Some(old))) if old.contains_key(&name) => continue,
-                Ok(Written::ConditionFailed(Some(old)))
-                    if journal_full(&old, *quantity, JOURNAL_CAP) =>
-                {
+                Ok(Written::ConditionFailed(Some(old))) if journal_full(&old, *quantity) => {
                     TakeRefused::Busy(shard.product_id.clone())
                 }
                 Ok(Written::ConditionFailed(_)) => TakeRefused::Short(shard.product_id.clone()),
@@ -513,8 +511,8 @@ fn shard_of_item(item: &Item) -> Option<StockShard> {
     }
 }
 
-/// Whether a take was refused only because the journal is at `cap` (the units are there).
-fn journal_full(old: &Item, quantity: u64, cap: u64) -> bool {
+/// Whether a take was refused only because the journal is full (the units are there).
+fn journal_full(old: &Item, quantity: u64) -> bool {
     let count = |name: &str| {
         old.get(name)
             .and_then(|v| v.as_n().ok())
@@ -522,7 +520,8 @@ fn journal_full(old: &Item, quantity: u64, cap: u64) -> bool {
     };
     !old.contains_key("deleted_at")
         && count("stock").is_some_and(|stock| stock >= i64::try_from(quantity).unwrap_or(i64::MAX))
-        && count(JOURNAL_OPEN).is_some_and(|open| open >= i64::try_from(cap).unwrap_or(i64::MAX))
+        && count(JOURNAL_OPEN)
+            .is_some_and(|open| open >= i64::try_from(JOURNAL_CAP).unwrap_or(i64::MAX))
 }
 
 fn busy(shard: &StockShard) -> StoreError {
