@@ -102,11 +102,11 @@ pub struct HotPlan {
 
 /// Per shard count: `PARTITION_SCALE` and stock, from runs of the phase on this machine (a
 /// WebSocket opened per order; the stack and the buyers share 2 cores). One shard is bound by its
-/// key's writes: 200 units/s at some 4.5 units an order (the product item holds the product,
-/// shard 0 and up to 6 journal entries, and takes refused by a full journal cost a unit each),
-/// about 45 orders/s. 8 shards at 60 units/s a key allow some 180 orders/s, which this machine
-/// still reaches; 64 shards at 6 units/s a key allow some 145, below the machine's pace there
-/// (every order meets a dozen throttled keys before a free one, each a request to serve). The
+/// key's writes: 200 units/s at some 4.5-5 units an order (the product item holds the product,
+/// shard 0 and the journal entries of the moves in flight, past 1 KB when saturated), about 40-45
+/// orders/s. 8 shards at 60 units/s a key allow some 185 orders/s, which this machine reaches; 64
+/// shards at 6 units/s a key allow some 140, near the machine's pace there (every order meets a
+/// dozen throttled keys before a free one, each a request to serve: it reached 0.79-0.92). The
 /// stocks last some 12-25 s at that rate, a fifth of the payments failing and giving their unit
 /// back to be sold again.
 const SHARD_PLANS: [(u32, f64, u64); 3] = [(1, 0.2, 500), (8, 0.06, 2_000), (64, 0.006, 3_000)];
