@@ -118,6 +118,16 @@ impl Banner {
     }
 }
 
+/// What the benchmark's stacks run with, besides their ports and logging.
+const BENCH_SETTINGS: &[(&str, &str)] = &[
+    // Off: the buyers of a sale are few users ordering fast, and the limit is at most 10,000 a
+    // minute (`shared/src/config.rs`), which a sale would meet.
+    ("RATE_LIMIT_PER_MINUTE", "0"),
+    ("PAYMENT_SUCCESS_RATE", "1"),
+    ("HOLD_TTL_SECONDS", "3"),
+    ("HOLD_SWEEP_SECONDS", "1"),
+];
+
 /// A running `local-stack` child and what its output said.
 pub struct StackProcess {
     child: Child,
@@ -134,22 +144,35 @@ impl StackProcess {
     /// Starts `bin` with the bench settings and `env` (`STOCK_LOCKS`, ...), logging its output
     /// to `log_path`; returns once its banner has been read.
     pub async fn start(bin: &Path, env: &[(&str, &str)], log_path: &Path) -> anyhow::Result<Self> {
+        Self::launch(bin, BENCH_SETTINGS, env, log_path).await
+    }
+
+    /// Starts `bin` with the shipped defaults and `env`: the stack the cost scenario prices.
+    pub async fn start_shipped(
+        bin: &Path,
+        env: &[(&str, &str)],
+        log_path: &Path,
+    ) -> anyhow::Result<Self> {
+        Self::launch(bin, &[], env, log_path).await
+    }
+
+    async fn launch(
+        bin: &Path,
+        settings: &[(&str, &str)],
+        env: &[(&str, &str)],
+        log_path: &Path,
+    ) -> anyhow::Result<Self> {
         let mut child = Command::new(bin)
             .envs([
                 ("HTTP_PORT", "0"),
                 ("WS_PORT", "0"),
                 ("AWS_PORT", "0"),
-                // Off: the buyers of a sale are few users ordering fast, and the limit is at most
-                // 10,000 a minute (`shared/src/config.rs`), which a sale would meet.
-                ("RATE_LIMIT_PER_MINUTE", "0"),
-                ("PAYMENT_SUCCESS_RATE", "1"),
-                ("HOLD_TTL_SECONDS", "3"),
-                ("HOLD_SWEEP_SECONDS", "1"),
                 ("LOG_FORMAT", "json"),
                 // Failed conditions (a busy lock, sold-out stock) are answers, not faults: the
                 // emulators' own 4xx lines stay out.
                 ("RUST_LOG", "warn,dynoxide=error,rustack=error"),
             ])
+            .envs(settings.iter().copied())
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -437,50 +460,76 @@ pub async fn bench(options: &BenchOptions) -> anyhow::Result<bool> {
         .all(|result| result.verdict != Verdict::Fail))
 }
 
-/// Every scenario against a fresh stack per `STOCK_LOCKS` mode.
+/// Every scenario against a fresh stack per `STOCK_LOCKS` mode; the cost scenario on a second
+/// stack of that mode with the shipped defaults, which is what it prices.
 async fn lock_modes(options: &BenchOptions, sizes: &Sizes) -> anyhow::Result<Vec<ModeRun>> {
     let mut runs = Vec::new();
+    let (cost, others): (Vec<Scenario>, Vec<Scenario>) = options
+        .scenarios
+        .iter()
+        .partition(|scenario| **scenario == Scenario::Cost);
     for (label, stock_locks) in [("locks-on", true), ("locks-off", false)] {
-        let log_path =
-            std::env::temp_dir().join(format!("load-test-stack-{label}-{}.log", run_id()));
         let locks = if stock_locks { "on" } else { "off" };
-        eprintln!(
-            "== starting {} with STOCK_LOCKS={locks}",
-            options.stack_bin.display()
-        );
-        let stack =
-            StackProcess::start(&options.stack_bin, &[("STOCK_LOCKS", locks)], &log_path).await?;
-        let banner = stack.banner.clone();
-        eprintln!(
-            "   HTTP {} | WS {} | AWS {}",
-            banner.http.as_deref().unwrap_or(""),
-            banner.ws.as_deref().unwrap_or(""),
-            banner.aws.as_deref().unwrap_or("")
-        );
-        let target = Target {
-            api: Api::new(
-                banner.http.as_deref().unwrap_or_default(),
-                &options.jwt_secret,
-                &run_id(),
-            )?,
-            ws_url: banner.ws.clone().unwrap_or_default(),
-            aws_endpoint: banner.aws.clone(),
-            order_queue_url: banner.queue.clone(),
-            stock_locks,
-            label: label.to_owned(),
-            jwt_secret: options.jwt_secret.clone(),
+        let env = [("STOCK_LOCKS", locks)];
+        let mut results = Vec::new();
+        let mut log: Option<StackLog> = None;
+        for (scenarios, shipped) in [(&others, false), (&cost, true)] {
+            if scenarios.is_empty() {
+                continue;
+            }
+            let log_path =
+                std::env::temp_dir().join(format!("load-test-stack-{label}-{}.log", run_id()));
+            eprintln!(
+                "== starting {} with STOCK_LOCKS={locks}{}",
+                options.stack_bin.display(),
+                if shipped {
+                    " and the shipped defaults"
+                } else {
+                    ""
+                }
+            );
+            let stack = if shipped {
+                StackProcess::start_shipped(&options.stack_bin, &env, &log_path).await?
+            } else {
+                StackProcess::start(&options.stack_bin, &env, &log_path).await?
+            };
+            let banner = stack.banner.clone();
+            eprintln!(
+                "   HTTP {} | WS {} | AWS {}",
+                banner.http.as_deref().unwrap_or(""),
+                banner.ws.as_deref().unwrap_or(""),
+                banner.aws.as_deref().unwrap_or("")
+            );
+            let target = Target {
+                api: Api::new(
+                    banner.http.as_deref().unwrap_or_default(),
+                    &options.jwt_secret,
+                    &run_id(),
+                )?,
+                ws_url: banner.ws.clone().unwrap_or_default(),
+                aws_endpoint: banner.aws.clone(),
+                order_queue_url: banner.queue.clone(),
+                stock_locks,
+                label: label.to_owned(),
+                jwt_secret: options.jwt_secret.clone(),
+            };
+            let ran = run_all(&target, sizes, scenarios, options.json_out.as_deref()).await;
+            let stopped = stack.stop().await?;
+            results.extend(ran?);
+            log = Some(match log {
+                None => stopped,
+                Some(mut first) => {
+                    first.absorb(stopped);
+                    first
+                }
+            });
+        }
+        let Some(log) = log else {
+            continue;
         };
-        let results = run_all(
-            &target,
-            sizes,
-            &options.scenarios,
-            options.json_out.as_deref(),
-        )
-        .await;
-        let log = stack.stop().await?;
         runs.push(ModeRun {
             label: label.to_owned(),
-            results: results?,
+            results,
             log,
         });
     }

@@ -131,7 +131,8 @@ async fn a_flash_sale_under_the_partition_limit_is_throttled_and_still_sells_out
     // 60 orders at 2 units (the take and its release), plus the product's creation.
     assert!(sale.number("product_key_units") >= Some(120.0));
     assert!(
-        sale.get("orders_index_unsettled_hottest_key").is_some(),
+        sale.get("orders_index_unsettled-orders_hottest_key")
+            .is_some(),
         "{:?}",
         sale.figures
     );

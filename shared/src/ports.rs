@@ -65,19 +65,22 @@ pub struct OrderQuery {
     pub cursor: Option<String>,
 }
 
-/// The stored idempotency record of a placed order.
+/// What a user's idempotency key placed: the order, which is its own idempotency record (its id
+/// is derived from the user and the key, and it carries the request's fingerprint).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyRecord {
     /// The order the key created.
-    pub order_id: OrderId,
-    /// [`crate::domain::OrderRequest::fingerprint`] of the first request.
-    pub request_fingerprint: String,
+    pub order: Order,
+    /// [`crate::domain::OrderRequest::fingerprint`] of the first request; `None` for an order
+    /// placed before fingerprints lived on the order whose separate record has expired, so the
+    /// request cannot be compared (docs/deploy.md, "Moving to the lean order items").
+    pub request_fingerprint: Option<String>,
 }
 
 /// Why placing an order did not commit.
 #[derive(Debug, thiserror::Error)]
 pub enum PlaceOrderError {
-    /// The idempotency record already exists: another request with this key committed first.
+    /// The key's order already exists: another request with this key committed first.
     #[error("the idempotency key was used by a committed order")]
     DuplicateKey,
     /// A product's stock is below the quantity (or the product is gone).
@@ -183,9 +186,9 @@ pub trait OrderReader: Send + Sync {
     ) -> impl Future<Output = Result<Page<Order>, StoreError>> + Send;
 }
 
-/// Looks up idempotency records.
+/// Looks up what an idempotency key placed.
 pub trait IdempotencyStore: Send + Sync {
-    /// The record a user's key created, if any.
+    /// The order a user's key placed, with its request's fingerprint, if any; read consistently.
     fn get_idempotency_record(
         &self,
         user_id: &UserId,
@@ -195,8 +198,10 @@ pub trait IdempotencyStore: Send + Sync {
 
 /// Takes stock for an order and gives it back.
 pub trait StockReserver: Send + Sync {
-    /// One transaction: `stock >= q` decrement per item, the order (must not exist) and the
-    /// idempotency record (must not exist). Nothing is written unless all of it is.
+    /// The stock taken (`stock >= q` per shard) and the order written with the request's
+    /// fingerprint on condition that it does not exist (its id is derived from the user and the
+    /// key, so an existing one is [`PlaceOrderError::DuplicateKey`]). Nothing stays written
+    /// unless all of it is.
     fn place_order(
         &self,
         order: &Order,
@@ -204,7 +209,7 @@ pub trait StockReserver: Send + Sync {
     ) -> impl Future<Output = Result<(), PlaceOrderError>> + Send;
     /// One transaction: `consumed` (the hold after checkout) written on condition that the stored
     /// hold is ACTIVE, belongs to the order's user and ends after `now`; the user's active-hold
-    /// count down by one; the order and the idempotency record (both must not exist). No stock
+    /// count down by one; the order with the request's fingerprint (must not exist). No stock
     /// moves: the hold took it. A failed hold condition is [`PlaceOrderError::HoldNotActive`].
     fn place_order_from_hold(
         &self,
@@ -418,7 +423,8 @@ pub trait StockJournal: Send + Sync {
 
 /// Finds orders that should have been settled by now (the reconciler's query).
 pub trait UnsettledOrders: Send + Sync {
-    /// Up to `limit` orders in `status` whose last change is older than `before`, oldest first.
+    /// Up to `limit` orders in `status` whose last change is older than `before`, oldest placed
+    /// first.
     fn unsettled(
         &self,
         status: OrderStatus,

@@ -16,10 +16,15 @@ use crate::support::{
     TestStack, WsClient, drain_ws_events, next_ws_event, pushes_by_order, spawn, spawn_pipeline,
 };
 
-const TRANSACT: Option<&str> = Some("TransactWriteItems");
-
 fn dynamodb(operation: Option<&str>, fault: FaultKind) -> FaultRule {
     FaultRule::new(FaultService::Dynamodb, operation, fault)
+}
+
+/// `fault` on the write that commits an order from items: the PutItem of the order, which is its
+/// key's idempotency record (docs/data-model.md, "Placing an order from items").
+fn on_placement(stack: &TestStack, fault: FaultKind) -> FaultRule {
+    let orders = stack.stack.config().tables.orders.clone();
+    dynamodb(Some("PutItem"), fault).on_table(&orders)
 }
 
 fn set(stack: &TestStack, rules: Vec<FaultRule>) {
@@ -59,17 +64,17 @@ async fn transaction_conflicts_are_retried_then_answered_lock_conflict_with_noth
         // Two conflicts: absorbed by the placement's retry budget.
         set(
             &stack,
-            vec![dynamodb(TRANSACT, FaultKind::TransactionConflict).times(2)],
+            vec![on_placement(&stack, FaultKind::TransactionConflict).times(2)],
         );
         let reply = stack.order("buyer", "k-absorbed", &[(&product, 2)]).await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-        let key = "dynamodb.TransactWriteItems.transaction_conflict";
+        let key = "dynamodb.PutItem.transaction_conflict";
         assert_eq!(injected(&stack, key), 2);
 
         // Every attempt conflicts: the budget runs out.
         set(
             &stack,
-            vec![dynamodb(TRANSACT, FaultKind::TransactionConflict)],
+            vec![on_placement(&stack, FaultKind::TransactionConflict)],
         );
         let started = Instant::now();
         let reply = stack.order("buyer", "k-refused", &[(&product, 3)]).await;
@@ -110,14 +115,14 @@ async fn transaction_conflicts_are_retried_then_answered_lock_conflict_with_noth
 async fn outage_of(fault: FaultKind) {
     let stack = spawn(true).await;
     let product = stack.product("5.00", 20).await;
-    let key = format!("dynamodb.TransactWriteItems.{}", fault_name(fault));
+    let key = format!("dynamodb.PutItem.{}", fault_name(fault));
 
-    set(&stack, vec![dynamodb(TRANSACT, fault).times(1)]);
+    set(&stack, vec![on_placement(&stack, fault).times(1)]);
     let reply = stack.order("buyer", "k-once", &[(&product, 1)]).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
     assert_eq!(injected(&stack, &key), 1);
 
-    set(&stack, vec![dynamodb(TRANSACT, fault)]);
+    set(&stack, vec![on_placement(&stack, fault)]);
     let started = Instant::now();
     let reply = stack.order("buyer", "k-outage", &[(&product, 4)]).await;
     let elapsed = started.elapsed();
@@ -209,7 +214,7 @@ async fn latency_slows_a_placement_and_changes_nothing_else() {
     let product = stack.product("5.00", 20).await;
     set(
         &stack,
-        vec![dynamodb(TRANSACT, FaultKind::Latency).latency(Duration::from_millis(400))],
+        vec![on_placement(&stack, FaultKind::Latency).latency(Duration::from_millis(400))],
     );
     let started = Instant::now();
     let reply = stack.order("buyer", "k-slow", &[(&product, 2)]).await;
@@ -219,7 +224,7 @@ async fn latency_slows_a_placement_and_changes_nothing_else() {
     let (stock, orders) = holdings(&stack, "buyer", &product).await;
     assert_eq!((stock, orders.len()), (18, 1));
     println!(
-        "latency 400 ms on TransactWriteItems: 201 in {elapsed:?}; tables: stock {stock}, orders {}",
+        "latency 400 ms on the order's PutItem: 201 in {elapsed:?}; tables: stock {stock}, orders {}",
         orders.len()
     );
     stack.stack.shutdown().await;
@@ -231,25 +236,23 @@ async fn a_connection_cut_before_the_write_is_retried_by_the_sdk() {
     let product = stack.product("5.00", 20).await;
     set(
         &stack,
-        vec![dynamodb(TRANSACT, FaultKind::DropBefore).times(1)],
+        vec![on_placement(&stack, FaultKind::DropBefore).times(1)],
     );
     let reply = stack.order("buyer", "k-cut", &[(&product, 2)]).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-    assert_eq!(
-        injected(&stack, "dynamodb.TransactWriteItems.drop_before"),
-        1
-    );
+    assert_eq!(injected(&stack, "dynamodb.PutItem.drop_before"), 1);
     let (stock, orders) = holdings(&stack, "buyer", &product).await;
     assert_eq!((stock, orders.len()), (18, 1));
     println!(
-        "drop_before once on TransactWriteItems: 201; tables: stock {stock}, orders {}",
+        "drop_before once on the order's PutItem: 201; tables: stock {stock}, orders {}",
         orders.len()
     );
     stack.stack.shutdown().await;
 }
 
 /// The hardest case: DynamoDB applies the order and the answer never arrives. The SDK's retry
-/// meets its own write (the idempotency record's condition), so the placement reads as a replay;
+/// meets its own write (the order's condition, with this attempt's take token on it), so the
+/// placement is this request's;
 /// when every answer is lost the client gets a 503 although the order exists, and its retry with
 /// the same key returns that order. The order was never enqueued by the request that made it: the
 /// reconciler settles it.
@@ -260,7 +263,7 @@ async fn a_write_applied_but_unanswered_makes_exactly_one_order_that_still_settl
 
     set(
         &stack,
-        vec![dynamodb(TRANSACT, FaultKind::DropAfter).times(1)],
+        vec![on_placement(&stack, FaultKind::DropAfter).times(1)],
     );
     let once = stack.order("buyer", "k-lost-once", &[(&product, 2)]).await;
     println!(
@@ -274,9 +277,9 @@ async fn a_write_applied_but_unanswered_makes_exactly_one_order_that_still_settl
         once.body
     );
 
-    set(&stack, vec![dynamodb(TRANSACT, FaultKind::DropAfter)]);
+    set(&stack, vec![on_placement(&stack, FaultKind::DropAfter)]);
     let lost = stack.order("buyer", "k-lost", &[(&product, 3)]).await;
-    let cut = injected(&stack, "dynamodb.TransactWriteItems.drop_after") - 1;
+    let cut = injected(&stack, "dynamodb.PutItem.drop_after") - 1;
     stack.stack.faults().clear();
     let (stock, orders) = holdings(&stack, "buyer", &product).await;
     println!(
@@ -523,16 +526,14 @@ async fn the_fault_rules_are_set_over_http_too() {
         .await
         .unwrap();
     assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let product = stack.product("5.00", 20).await;
     let set = client
         .post(&faults)
-        .body(
-            r#"[{"service":"dynamodb","operation":"TransactWriteItems","fault":"internal_error"}]"#,
-        )
+        .body(r#"[{"service":"dynamodb","operation":"PutItem","fault":"internal_error"}]"#)
         .send()
         .await
         .unwrap();
     assert_eq!(set.status(), StatusCode::OK);
-    let product = stack.product("5.00", 20).await;
     let reply = stack.order("buyer", "k-http", &[(&product, 1)]).await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     let report: Value = client
@@ -544,7 +545,7 @@ async fn the_fault_rules_are_set_over_http_too() {
         .await
         .unwrap();
     assert!(
-        report["injected"]["dynamodb.TransactWriteItems.internal_error"]
+        report["injected"]["dynamodb.PutItem.internal_error"]
             .as_u64()
             .unwrap()
             >= 2,

@@ -46,6 +46,27 @@ pub struct StackLog {
     pub log_path: String,
 }
 
+impl StackLog {
+    /// Adds what a second stack of the same mode logged (the cost scenario's).
+    pub fn absorb(&mut self, other: StackLog) {
+        self.warnings += other.warnings;
+        self.errors += other.errors;
+        for (kind, count) in other.warning_kinds {
+            match self.warning_kinds.iter_mut().find(|(k, _)| *k == kind) {
+                Some((_, total)) => *total += count,
+                None => self.warning_kinds.push((kind, count)),
+            }
+        }
+        self.warning_kinds
+            .sort_by_key(|(_, count)| std::cmp::Reverse(*count));
+        self.error_samples.extend(other.error_samples);
+        if self.exit != other.exit {
+            self.exit = format!("{}; cost stack: {}", self.exit, other.exit);
+        }
+        self.log_path = format!("{} and {}", self.log_path, other.log_path);
+    }
+}
+
 /// The results of one lock mode.
 #[derive(Debug, Clone)]
 pub struct ModeRun {

@@ -1,6 +1,9 @@
 //! Cost: what one order costs in AWS requests and capacity, read from the local stack's meter
-//! (`GET {aws-endpoint}/_local/meter`) around a run of sequential orders that all get paid, then
-//! priced per million orders with the us-east-1 prices of the spec.
+//! (`GET {aws-endpoint}/_local/meter`) around a run of orders by [`BUYERS`] buyers with their
+//! WebSockets open (each buyer's orders one after another, the buyers at once), each order
+//! settled (paid or failed) before the meter is read, then priced per million orders with the
+//! us-east-1 prices of `docs/scaling.md`. `make bench` runs it on a stack with the shipped
+//! defaults (rate limit on, 80 % payment success).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,7 +35,10 @@ const WEBSOCKET_PER_MILLION: f64 = 1.00;
 const LAMBDA_GB: f64 = 0.125;
 /// The simulated provider waits 50-200 ms per charge: its mean, per order the consumer settles.
 const PAYMENT_MEAN_S: f64 = 0.125;
-/// Events pushed per paid order (OrderProcessing, OrderPaid).
+/// Buyers placing the orders, each over its own WebSocket; each places its share of the orders one
+/// after another (10 of 200: under the default 120 a minute).
+const BUYERS: u32 = 20;
+/// Events pushed per settled order (OrderProcessing, then OrderPaid or OrderFailed).
 const PUSHES_PER_ORDER: f64 = 2.0;
 
 /// Places the orders, waits for their payment, reads the meter and prices one order.
@@ -66,22 +72,39 @@ pub async fn run(target: &Target, sizes: &Sizes) -> anyhow::Result<ScenarioResul
         .api
         .create_product("cost", u64::from(orders) * 2)
         .await?;
-    let user = target.api.user("cost");
     let events: TerminalEvents = Arc::default();
-    let watcher = watch_terminal_events(&target.ws_url, &user.token, Arc::clone(&events)).await?;
-    // The meter counts from here: the product and the connection are set-up, not the orders. Its
+    let mut buyers = Vec::new();
+    let mut watchers = Vec::new();
+    for b in 0..BUYERS {
+        let user = target.api.user(&format!("cost-{b}"));
+        watchers
+            .push(watch_terminal_events(&target.ws_url, &user.token, Arc::clone(&events)).await?);
+        buyers.push(user);
+    }
+    // The meter counts from here: the product and the connections are set-up, not the orders. Its
     // capacity metering parses every DynamoDB body, so it is on for this scenario only.
     http.get(format!("{meter_url}?reset=true&capacity=on"))
         .send()
         .await?;
 
+    let placed = futures::future::join_all(buyers.iter().enumerate().map(|(b, user)| {
+        let product = &product;
+        async move {
+            let mut answers = Vec::new();
+            for n in (0..orders).filter(|n| n % BUYERS == b as u32) {
+                let answer = target
+                    .api
+                    .place_order(user, &format!("cost-{n}"), product, 1)
+                    .await;
+                answers.push((n, answer));
+            }
+            answers
+        }
+    }))
+    .await;
     let mut latencies = Latencies::new();
     let mut ids = Vec::new();
-    for n in 0..orders {
-        let answer = target
-            .api
-            .place_order(&user, &format!("cost-{n}"), &product, 1)
-            .await;
+    for (n, answer) in placed.into_iter().flatten() {
         result.check(
             answer.status == 201,
             format!("order {n} answered {}", answer.summary()),
@@ -112,7 +135,9 @@ pub async fn run(target: &Target, sizes: &Sizes) -> anyhow::Result<ScenarioResul
     if let Some(probe) = target.queue_probe().await {
         probe.wait_empty(Duration::from_secs(10)).await;
     }
-    watcher.abort();
+    for watcher in watchers {
+        watcher.abort();
+    }
     let meter: Value = http
         .get(format!("{meter_url}?capacity=off"))
         .send()
@@ -194,14 +219,14 @@ fn price(result: &mut ScenarioResult, meter: &Value, orders: f64, latencies: &La
     result.put(
         "assumptions",
         format!(
-            "128 MB arm64 functions; create-order billed for the HTTP p50 of sequential orders \
+            "128 MB arm64 functions; create-order billed for the HTTP p50 of the orders \
              ({:.1} ms, an upper bound: it includes the gateway and the network); one consumer \
              invocation per DeleteMessageBatch, billed {PAYMENT_MEAN_S} s per order (the simulated \
              provider's mean wait, charges one at a time); one HTTP API request and \
              {PUSHES_PER_ORDER} WebSocket messages per order; SQS counts every request the stack \
-             made meanwhile, the consumer's empty long polls included; the bench's stacks run with \
-             the rate limit off (RATE_LIMIT_PER_MINUTE=0), so its writes (1 write unit per HTTP \
-             request with the bucket counters, $0.63 per million orders) are not in these figures; \
+             made meanwhile, the consumer's empty long polls included; the stack runs with the \
+             shipped defaults (rate limit 120 a minute per user, whose counter writes are in these \
+             figures; 80 % payment success, a failed payment giving its unit back); \
              connection-minutes and data transfer left out",
             latencies.quantile_ms(0.5)
         ),

@@ -7,9 +7,11 @@
 //!    caller's, ACTIVE and inside its window). A product with stock shards is taken from one
 //!    shard picked at random, which spreads a hot product's writes over its partitions.
 //! 3. From items with `STOCK_LOCKS=on`: take the per-shard locks (ascending, backoff, token).
-//! 4. The stock taken by a conditional write per product shard, outside any transaction, then one
-//!    TransactWriteItems of the order and the idempotency record (or the hold's conditional move
-//!    to CONSUMED with them); `adapters/dynamodb/stock_journal.rs`. The stock's conditions, not
+//! 4. The stock taken by a conditional write per product shard, outside any transaction, then the
+//!    order put on condition that it does not exist: it is the key's idempotency record (its id
+//!    is derived from the user and the key; it carries the request's fingerprint). From a hold,
+//!    one TransactWriteItems of the hold's conditional move to CONSUMED and the order;
+//!    `adapters/dynamodb/stock_journal.rs`. The stock's conditions, not
 //!    the locks, make overselling impossible. A busy shard (throttled, its journal full) moves the
 //!    line to another shard at random and tries again for a few seconds (`stock_patience`); a
 //!    transaction conflict is retried with jitter. When a shard is short, the shards' stock is
@@ -18,11 +20,11 @@
 //! 5. Release the locks, enqueue the order for payment (delivered after the cancel window), and apply a webhook outcome that came
 //!    before the order (`SettlePayment`).
 //!
-//! A concurrent duplicate never sees a half-placed order: the idempotency record is written in the
-//! same transaction as the order, so the loser's transaction fails on the record's (or the
-//! derived order id's) condition and it replays the winner's order.
-//! `IDEMPOTENCY_IN_PROGRESS` remains only for a record that the transaction saw but a consistent
-//! read then did not: not expected from DynamoDB, answered honestly if it ever happens.
+//! A concurrent duplicate never sees a half-placed order: the order and its record are one item,
+//! so the loser's put fails on the derived order id's condition (its stock taken is given back)
+//! and it replays the winner's order. `IDEMPOTENCY_IN_PROGRESS` remains only for an order that
+//! the put saw but a consistent read then did not: not expected from DynamoDB, answered honestly
+//! if it ever happens.
 
 use std::time::Duration;
 
@@ -186,18 +188,12 @@ where
         else {
             return Ok(None);
         };
-        if record.request_fingerprint != fingerprint {
+        // `None`: placed before the order carried its fingerprint and its old record expired;
+        // the request cannot be compared, so it is not replayed.
+        if record.request_fingerprint.as_deref() != Some(fingerprint) {
             return Err(AppError::IdempotencyKeyReused);
         }
-        match self.store.get_order(&record.order_id).await? {
-            Some(order) => Ok(Some(order)),
-            // The record and the order are written in one transaction; one without the other is
-            // a fault of ours.
-            None => Err(AppError::internal(format!(
-                "idempotency record points at missing order {}",
-                record.order_id
-            ))),
-        }
+        Ok(Some(record.order))
     }
 
     /// The lines with unit prices snapshotted from the catalog, each planned on one stock shard,

@@ -119,7 +119,14 @@ async fn ensure_tables_is_safe_to_run_concurrently_and_sets_up_index_and_ttl() -
         .map(|i| i.index_name().unwrap_or_default())
         .collect();
     names.sort_unstable();
-    assert_eq!(names, ["unsettled", "user-orders"]);
+    assert_eq!(names, ["unsettled-orders", "user-orders-keys"]);
+    for index in &indexes {
+        assert_eq!(
+            index.projection().and_then(|p| p.projection_type()),
+            Some(&aws_sdk_dynamodb::types::ProjectionType::KeysOnly),
+            "{index:?}: a status move writes no index entry"
+        );
+    }
     for table in [
         &tables.idempotency,
         &tables.locks,
@@ -141,5 +148,67 @@ async fn ensure_tables_is_safe_to_run_concurrently_and_sets_up_index_and_ttl() -
             "{table}"
         );
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn tables_left_by_an_older_version_are_refused_with_a_clear_message() -> anyhow::Result<()> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+        Projection, ProjectionType, ScalarAttributeType,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    tokio::spawn(dynoxide::server::serve_on(
+        listener,
+        dynoxide::Database::memory()?,
+    ));
+    let client = client_for(port);
+    let tables = shared::Config::default().tables;
+    // The orders table as the version before the lean order items created it.
+    let string = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+    };
+    let key = |name: &str, kind| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+    };
+    client
+        .create_table()
+        .table_name(&tables.orders)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key("id", KeyType::Hash)?)
+        .attribute_definitions(string("id")?)
+        .attribute_definitions(string("user_id")?)
+        .attribute_definitions(string("user_created")?)
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("user-orders")
+                .key_schema(key("user_id", KeyType::Hash)?)
+                .key_schema(key("user_created", KeyType::Range)?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()?,
+        )
+        .send()
+        .await?;
+
+    let refused = ensure_tables(&client, &tables).await;
+
+    let message = refused
+        .expect_err("an old orders table is refused")
+        .to_string();
+    assert!(
+        message.contains("older version") && message.contains("LOCAL_DATA_DIR"),
+        "{message}"
+    );
     Ok(())
 }

@@ -79,11 +79,11 @@ async fn leave_entry(
 async fn finished_moves_leave_no_entry_and_the_owner_names_its_take() -> anyhow::Result<()> {
     let stack = start().await?;
     let product = stack.product("p", 10).await?;
-    let placed = order("o1", "alice", "k1", &[(&product, 4)], at(0));
+    let placed = order("alice", "k1", &[(&product, 4)], at(0));
     stack.store.place_order(&placed, "fp").await?;
     assert_eq!(stack.raw_stock(&product).await?, Some(6));
     assert_eq!(entries(&stack, "p").await?, HashMap::new());
-    let token = order_attribute(&stack, "o1", "take_token").await?;
+    let token = order_attribute(&stack, placed.id.as_str(), "take_token").await?;
     assert_eq!(token.map(|t| t.len()), Some(12), "the order names its take");
 
     let processing = placed.transitioned(OrderStatus::Processing, at(1)).unwrap();
@@ -94,7 +94,7 @@ async fn finished_moves_leave_no_entry_and_the_owner_names_its_take() -> anyhow:
     assert_eq!(stack.raw_stock(&product).await?, Some(10), "restored once");
     assert_eq!(entries(&stack, "p").await?, HashMap::new());
     assert!(
-        order_attribute(&stack, "o1", "restore_token")
+        order_attribute(&stack, placed.id.as_str(), "restore_token")
             .await?
             .is_some()
     );
@@ -122,15 +122,17 @@ async fn the_sweep_finishes_each_half_done_move_once() -> anyhow::Result<()> {
     )
     .await?;
     // A take whose order was written (it names the token): the entry goes, the units stay out.
-    let placed = order("o1", "alice", "k1", &[(&product, 2)], at(0));
+    let placed = order("alice", "k1", &[(&product, 2)], at(0));
     stack.store.place_order(&placed, "fp").await?;
-    let token = order_attribute(&stack, "o1", "take_token").await?.unwrap();
+    let token = order_attribute(&stack, placed.id.as_str(), "take_token")
+        .await?
+        .unwrap();
     leave_entry(
         &stack,
         &product,
         0,
         &format!("~t{token}"),
-        format!("oo1 2 {old}"),
+        format!("o{} 2 {old}", placed.id),
     )
     .await?;
     // A committed restore left unapplied (the order names it): 2 units to come back.
@@ -138,7 +140,7 @@ async fn the_sweep_finishes_each_half_done_move_once() -> anyhow::Result<()> {
         .client
         .update_item()
         .table_name(&stack.tables.orders)
-        .key("id", AttributeValue::S("o1".into()))
+        .key("id", AttributeValue::S(placed.id.to_string()))
         .update_expression("SET restore_token = :t")
         .expression_attribute_values(":t", AttributeValue::S("bbbbbbbbbbbb".into()))
         .send()
@@ -148,7 +150,7 @@ async fn the_sweep_finishes_each_half_done_move_once() -> anyhow::Result<()> {
         &product,
         0,
         "~rbbbbbbbbbbbb_0",
-        format!("oo1 2 {old}"),
+        format!("o{} 2 {old}", placed.id),
     )
     .await?;
     // A restore intent whose status move never committed: dropped, no units.
@@ -157,7 +159,7 @@ async fn the_sweep_finishes_each_half_done_move_once() -> anyhow::Result<()> {
         &product,
         0,
         "~rcccccccccccc_0",
-        format!("oo1 2 {old}"),
+        format!("o{} 2 {old}", placed.id),
     )
     .await?;
     // A fresh entry is some live writer's: left alone.
@@ -214,13 +216,7 @@ async fn concurrent_orders_never_oversell_and_leave_no_entry() -> anyhow::Result
     let tasks: Vec<_> = (0..30)
         .map(|i| {
             let store = stack.store.clone();
-            let placed = order(
-                &format!("o{i}"),
-                &format!("u{i}"),
-                "k",
-                &[(&product, 1)],
-                at(i),
-            );
+            let placed = order(&format!("u{i}"), "k", &[(&product, 1)], at(i));
             tokio::spawn(async move { store.place_order(&placed, "fp").await })
         })
         .collect();
@@ -248,7 +244,7 @@ async fn a_full_journal_turns_takes_away_as_busy_until_an_entry_leaves() -> anyh
         let name = format!("~t{k:012}");
         leave_entry(&stack, &product, 0, &name, format!("olive{k} 0 {now}")).await?;
     }
-    let placed = order("o1", "alice", "k1", &[(&product, 1)], at(0));
+    let placed = order("alice", "k1", &[(&product, 1)], at(0));
 
     let refused = stack.store.place_order(&placed, "fp").await;
 

@@ -155,13 +155,8 @@ impl Stack {
     }
 }
 
-fn order(
-    id: &str,
-    user: &str,
-    key: &str,
-    lines: &[(&ProductId, i64)],
-    created: DateTime<Utc>,
-) -> Order {
+/// An order as the use case builds it: its id derived from the user and the key.
+fn order(user: &str, key: &str, lines: &[(&ProductId, i64)], created: DateTime<Utc>) -> Order {
     let items = lines
         .iter()
         .map(|(product, q)| OrderItem {
@@ -171,11 +166,7 @@ fn order(
             shards: shared::domain::ShardSplit::default(),
         })
         .collect();
-    Order::place(
-        OrderId::new(id),
-        UserId::new(user),
-        IdempotencyKey::parse(key).unwrap(),
-        items,
-        created,
-    )
+    let user = UserId::new(user);
+    let key = IdempotencyKey::parse(key).unwrap();
+    Order::place(OrderId::for_key(&user, &key), user, key, items, created)
 }

@@ -1,5 +1,5 @@
 //! Payment settlement and WebSocket connections: conditional status moves, stock back exactly
-//! once on FAILED, the reconciler's query on the sharded `unsettled` index (and settled orders
+//! once on FAILED, the reconciler's query on the sharded `unsettled-orders` index (and settled orders
 //! leaving it), and connections by user.
 
 use std::collections::HashMap;
@@ -11,7 +11,7 @@ use shared::ports::{Connection, ConnectionStore, OrderSettler, UnsettledOrders};
 async fn settlement_moves_are_conditional_and_failed_restores_stock_once() -> anyhow::Result<()> {
     let stack = start().await?;
     let product = stack.product("p", 10).await?;
-    let placed = order("o1", "alice", "k1", &[(&product, 4)], at(0));
+    let placed = order("alice", "k1", &[(&product, 4)], at(0));
     stack.store.place_order(&placed, "fp").await?;
 
     let processing = placed.transitioned(OrderStatus::Processing, at(1)).unwrap();
@@ -57,17 +57,13 @@ async fn settlement_moves_are_conditional_and_failed_restores_stock_once() -> an
 async fn unsettled_orders_are_found_by_status_and_age() -> anyhow::Result<()> {
     let stack = start().await?;
     let product = stack.product("p", 100).await?;
-    for (id, placed_at) in [("old-1", 0), ("old-2", 10), ("new", 100)] {
+    for (key, placed_at) in [("old-1", 0), ("old-2", 10), ("new", 100)] {
         stack
             .store
-            .place_order(&order(id, "alice", id, &[(&product, 1)], at(placed_at)), id)
+            .place_order(&order("alice", key, &[(&product, 1)], at(placed_at)), key)
             .await?;
     }
-    let claimed = stack
-        .store
-        .get_order(&OrderId::new("old-2"))
-        .await?
-        .unwrap();
+    let claimed = stack.store.get_order(&alice_order("old-2")).await?.unwrap();
     stack
         .store
         .start_processing(
@@ -90,14 +86,8 @@ async fn unsettled_orders_are_found_by_status_and_age() -> anyhow::Result<()> {
         .unsettled(OrderStatus::Processing, at(15), 10)
         .await?;
 
-    assert_eq!(
-        pending.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(),
-        ["old-1"]
-    );
-    assert_eq!(
-        processing.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(),
-        ["old-2"]
-    );
+    assert_eq!(ids(&pending), [alice_order("old-1").as_str()]);
+    assert_eq!(ids(&processing), [alice_order("old-2").as_str()]);
     assert!(
         none_yet.is_empty(),
         "age counts from the last change, not from placement"
@@ -105,12 +95,17 @@ async fn unsettled_orders_are_found_by_status_and_age() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The `unsettled` index's name, as `template.yaml` and `ensure_tables` create it.
-const UNSETTLED_INDEX: &str = "unsettled";
+/// The `unsettled-orders` index's name, as `template.yaml` and `ensure_tables` create it.
+const UNSETTLED_INDEX: &str = "unsettled-orders";
+
+/// The id of alice's order placed with `key`, as the application derives it.
+fn alice_order(key: &str) -> OrderId {
+    OrderId::for_key(&UserId::new("alice"), &IdempotencyKey::parse(key).unwrap())
+}
 
 impl Stack {
-    /// An order's `status_shard` as stored, `None` when it has none.
-    async fn status_shard(&self, id: &str) -> anyhow::Result<Option<String>> {
+    /// An order's `unsettled_shard` as stored, `None` when it has none.
+    async fn unsettled_shard(&self, id: &str) -> anyhow::Result<Option<String>> {
         let output = self
             .client
             .get_item()
@@ -120,7 +115,7 @@ impl Stack {
             .send()
             .await?;
         Ok(
-            match output.item.as_ref().and_then(|i| i.get("status_shard")) {
+            match output.item.as_ref().and_then(|i| i.get("unsettled_shard")) {
                 Some(AttributeValue::S(shard)) => Some(shard.clone()),
                 _ => None,
             },
@@ -134,7 +129,7 @@ impl Stack {
             .query()
             .table_name(&self.tables.orders)
             .index_name(UNSETTLED_INDEX)
-            .key_condition_expression("status_shard = :s")
+            .key_condition_expression("unsettled_shard = :s")
             .expression_attribute_values(":s", AttributeValue::S(shard.into()))
             .send()
             .await?;
@@ -150,11 +145,9 @@ fn ids(orders: &[Order]) -> Vec<&str> {
     orders.iter().map(|o| o.id.as_str()).collect()
 }
 
-/// The shard number of a `<STATUS>#<n>` value, checked against the status and the shard count.
-fn shard_number(shard: &str, status: &str) -> u32 {
-    let (prefix, n) = shard.split_once('#').unwrap();
-    assert_eq!(prefix, status, "{shard}");
-    let n: u32 = n.parse().unwrap();
+/// The shard number of an `unsettled_shard` value, checked against the shard count.
+fn shard_number(shard: &str) -> u32 {
+    let n: u32 = shard.parse().unwrap();
     assert!(n < 512, "{shard}");
     n
 }
@@ -172,7 +165,12 @@ async fn unsettled_orders_on_many_shards_come_back_oldest_first_up_to_the_limit(
         OrderId::for_key(&UserId::new("alice"), &key).to_string()
     };
     for i in 0..120 {
-        let placed = order(&id(i), "alice", &id(i), &[(&product, 1)], at(placed_at(i)));
+        let placed = order(
+            "alice",
+            &format!("k{i}"),
+            &[(&product, 1)],
+            at(placed_at(i)),
+        );
         stack.store.place_order(&placed, "fp").await?;
     }
     let mut by_age: Vec<i64> = (0..120).collect();
@@ -180,10 +178,10 @@ async fn unsettled_orders_on_many_shards_come_back_oldest_first_up_to_the_limit(
     let mut shards = HashMap::new();
     for i in 0..120 {
         let shard = stack
-            .status_shard(&id(i))
+            .unsettled_shard(&id(i))
             .await?
-            .context("no status_shard")?;
-        shards.insert(i, shard_number(&shard, "PENDING"));
+            .context("no unsettled_shard")?;
+        shards.insert(i, shard_number(&shard));
     }
     let distinct: HashSet<u32> = shards.values().copied().collect();
     assert!(distinct.len() >= 60, "orders spread: {distinct:?}");
@@ -216,7 +214,7 @@ async fn unsettled_orders_on_many_shards_come_back_oldest_first_up_to_the_limit(
     );
     assert!(none.is_empty(), "nothing is older than the first order");
 
-    // Claiming moves an order to its PROCESSING shard with the same number.
+    // Claiming leaves an order on its shard: the claim writes no index entry.
     for (i, claimed_at) in [(by_age[2], 152), (by_age[0], 151), (by_age[1], 153)] {
         let claimed = stack.store.get_order(&OrderId::new(id(i))).await?.unwrap();
         let processing = claimed
@@ -224,10 +222,10 @@ async fn unsettled_orders_on_many_shards_come_back_oldest_first_up_to_the_limit(
             .unwrap();
         assert!(stack.store.start_processing(&processing).await?);
         let shard = stack
-            .status_shard(&id(i))
+            .unsettled_shard(&id(i))
             .await?
-            .context("no status_shard")?;
-        assert_eq!(shard_number(&shard, "PROCESSING"), shards[&i]);
+            .context("no unsettled_shard")?;
+        assert_eq!(shard_number(&shard), shards[&i]);
     }
     let processing = stack
         .store
@@ -239,8 +237,8 @@ async fn unsettled_orders_on_many_shards_come_back_oldest_first_up_to_the_limit(
         .await?;
     assert_eq!(
         ids(&processing),
-        [id(by_age[0]), id(by_age[2]), id(by_age[1])],
-        "oldest claim first"
+        [id(by_age[0]), id(by_age[1]), id(by_age[2])],
+        "oldest placed first"
     );
     assert_eq!(ids(&pending), before_90[3..], "claimed orders left PENDING");
     Ok(())
@@ -250,29 +248,37 @@ async fn unsettled_orders_on_many_shards_come_back_oldest_first_up_to_the_limit(
 async fn a_settled_order_leaves_the_unsettled_index() -> anyhow::Result<()> {
     let stack = start().await?;
     let product = stack.product("p", 100).await?;
-    let place = |id: &str| order(id, "alice", id, &[(&product, 1)], at(0));
-    for id in [
+    let place = |key: &str| order("alice", key, &[(&product, 1)], at(0));
+    for key in [
         "paid",
         "failed",
         "cancelled",
         "paid-by-webhook",
         "still-pending",
     ] {
-        stack.store.place_order(&place(id), id).await?;
+        stack.store.place_order(&place(key), key).await?;
     }
     let mut pending_shards = HashMap::new();
-    for id in ["paid", "failed", "cancelled", "paid-by-webhook"] {
-        let shard = stack.status_shard(id).await?.context("no status_shard")?;
-        assert!(stack.index_shard(&shard).await?.contains(&id.to_owned()));
+    for key in ["paid", "failed", "cancelled", "paid-by-webhook"] {
+        let id = alice_order(key).to_string();
+        let shard = stack
+            .unsettled_shard(&id)
+            .await?
+            .context("no unsettled_shard")?;
+        assert!(stack.index_shard(&shard).await?.contains(&id));
         pending_shards.insert(id, shard);
     }
 
-    for (id, outcome) in [("paid", OrderStatus::Paid), ("failed", OrderStatus::Failed)] {
-        let processing = place(id)
+    for (key, outcome) in [("paid", OrderStatus::Paid), ("failed", OrderStatus::Failed)] {
+        let id = alice_order(key).to_string();
+        let processing = place(key)
             .transitioned(OrderStatus::Processing, at(1))
             .unwrap();
         assert!(stack.store.start_processing(&processing).await?);
-        let processing_shard = stack.status_shard(id).await?.context("no status_shard")?;
+        let processing_shard = stack
+            .unsettled_shard(&id)
+            .await?
+            .context("no unsettled_shard")?;
         let settled = processing.transitioned(outcome, at(2)).unwrap();
         assert!(
             stack
@@ -281,10 +287,7 @@ async fn a_settled_order_leaves_the_unsettled_index() -> anyhow::Result<()> {
                 .await?
         );
         assert!(
-            !stack
-                .index_shard(&processing_shard)
-                .await?
-                .contains(&id.to_owned()),
+            !stack.index_shard(&processing_shard).await?.contains(&id),
             "{id} left {processing_shard}"
         );
     }
@@ -301,12 +304,12 @@ async fn a_settled_order_leaves_the_unsettled_index() -> anyhow::Result<()> {
 
     for (id, shard) in &pending_shards {
         assert_eq!(
-            stack.status_shard(id).await?,
+            stack.unsettled_shard(id).await?,
             None,
-            "{id} has no status_shard"
+            "{id} has no unsettled_shard"
         );
         assert!(
-            !stack.index_shard(shard).await?.contains(&(*id).to_owned()),
+            !stack.index_shard(shard).await?.contains(id),
             "{id} left {shard}"
         );
     }
@@ -324,13 +327,14 @@ async fn a_settled_order_leaves_the_unsettled_index() -> anyhow::Result<()> {
         .collect();
     assert_eq!(
         indexed,
-        ["still-pending"],
+        [alice_order("still-pending").to_string()],
         "the index holds only unsettled orders"
     );
     for status in [OrderStatus::Pending, OrderStatus::Processing] {
         let found = stack.store.unsettled(status, at(1000), 100).await?;
+        let still_pending = alice_order("still-pending");
         let expected: &[&str] = match status {
-            OrderStatus::Pending => &["still-pending"],
+            OrderStatus::Pending => &[still_pending.as_str()],
             _ => &[],
         };
         assert_eq!(ids(&found), expected, "{status}");

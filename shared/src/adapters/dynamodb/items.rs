@@ -11,7 +11,7 @@ use crate::domain::{
     Hold, HoldId, HoldStatus, IdempotencyKey, Money, Order, OrderId, OrderItem, OrderStatus,
     PaymentOutcome, Product, ProductId, Quantity, ShardSplit, StockShard, UserId,
 };
-use crate::ports::{IdempotencyRecord, PendingSettlement, StoreError, WebhookRecord};
+use crate::ports::{PendingSettlement, StoreError, WebhookRecord};
 
 /// One item (or key) as the SDK hands it over.
 pub(super) type Item = HashMap<String, AttributeValue>;
@@ -21,8 +21,9 @@ pub(super) const PRODUCT_CURSOR_KEY: &[&str] = &["id"];
 /// Key attributes of a `user-orders` `LastEvaluatedKey`: the table key plus the index key.
 pub(super) const USER_ORDERS_CURSOR_KEY: &[&str] = &["id", "user_id", "user_created"];
 
-/// How long an idempotency record lives before TTL removes it.
-const IDEMPOTENCY_TTL_SECONDS: i64 = 24 * 60 * 60;
+/// The order item's attribute holding the fingerprint of the request that placed it (the order is
+/// its key's idempotency record); also the attribute of the separate records of older orders.
+pub(super) const REQUEST_FINGERPRINT: &str = "request_fingerprint";
 /// How long a lock item outlives its lease before TTL removes it; the lease, not TTL, decides.
 const LOCK_TTL_GRACE_SECONDS: i64 = 60;
 /// How long a hold item outlives its window before TTL removes it. Long after the sweeper (which
@@ -34,10 +35,10 @@ const WEBHOOK_TTL_SECONDS: i64 = 7 * 24 * 60 * 60;
 /// 32 keeps a 5,000 holds/s flash sale at 312 write units/s per key (docs/scaling.md); holds
 /// written with 4 shards before are still among them.
 pub(super) const HOLD_SWEEP_SHARDS: u32 = 32;
-/// Partitions of the sparse `unsettled` index: the reconciler queries each. An order writes 2 units
-/// on its `PENDING#n` key and 2 on its `PROCESSING#n` key, so at the shop's 100,000 orders/s a key
-/// takes 100,000 × 2 / 512 = 390 units/s, 0.39 of a partition (128 would take 1,560: past one).
-/// Orders placed with 128 shards are still among these (docs/scaling.md).
+/// Partitions of the sparse `unsettled-orders` index: the reconciler queries each. An order writes
+/// 1 unit on its shard's key when placed and 1 when settled (the claim leaves the key alone), so at
+/// the shop's 100,000 orders/s a key takes 100,000 × 2 / 512 = 390 units/s, 0.39 of a partition
+/// (docs/scaling.md).
 pub(super) const UNSETTLED_SHARDS: u32 = 512;
 /// A string value.
 pub(super) fn string(value: impl Into<String>) -> AttributeValue {
@@ -158,8 +159,10 @@ pub(super) fn product_item(product: &Product) -> Item {
     ])
 }
 
-/// An order item, with `user_created` as the `user-orders` sort key (newest first when descending)
-/// and, while PENDING or PROCESSING, `status_shard`: the key of the sparse `unsettled` index.
+/// An order item, with `user_created` as the `user-orders-keys` sort key (newest first when
+/// descending) and, while PENDING or PROCESSING, `unsettled_shard`: the hash key of the sparse
+/// `unsettled-orders` index (its range key is `created_at`). Neither index key changes before the
+/// order settles, and both indexes project keys only, so the claim writes no index.
 pub(super) fn order_item(order: &Order) -> Item {
     let lines = order
         .items
@@ -200,27 +203,30 @@ pub(super) fn order_item(order: &Order) -> Item {
         item.insert("cancelled_at".to_owned(), timestamp(at));
     }
     if !order.status.is_terminal() {
-        item.insert("status_shard".to_owned(), status_shard(order));
+        item.insert(UNSETTLED_SHARD.to_owned(), unsettled_shard_of(&order.id));
     }
     item
 }
 
-/// The idempotency record an order's placement writes, expiring 24 hours after the order.
-pub(super) fn idempotency_item(order: &Order, request_fingerprint: &str) -> Item {
-    let mut item = idempotency_key(&order.user_id, &order.idempotency_key);
-    item.extend([
-        ("order_id".to_owned(), string(order.id.as_str())),
-        (
-            "request_fingerprint".to_owned(),
-            string(request_fingerprint),
-        ),
-        ("created_at".to_owned(), timestamp(order.created_at)),
-        (
-            "expires_at".to_owned(),
-            number(order.created_at.timestamp() + IDEMPOTENCY_TTL_SECONDS),
-        ),
-    ]);
+/// The item a placement puts: the order with the request's fingerprint, which makes it the key's
+/// idempotency record, and the token of the stock take that stocked it, if any.
+pub(super) fn placed_order_item(
+    order: &Order,
+    request_fingerprint: &str,
+    take_token: Option<(&str, &str)>,
+) -> Item {
+    let mut item = order_item(order);
+    item.insert(REQUEST_FINGERPRINT.to_owned(), string(request_fingerprint));
+    if let Some((attribute, token)) = take_token {
+        item.insert(attribute.to_owned(), string(token));
+    }
     item
+}
+
+/// The fingerprint an order item was placed with; `None` for an order placed before orders
+/// carried it.
+pub(super) fn request_fingerprint(item: &Item) -> Option<String> {
+    item.get(REQUEST_FINGERPRINT)?.as_s().ok().cloned()
 }
 
 /// A lock item owned by `token` until `lease_until_ms` (epoch milliseconds).
@@ -265,16 +271,17 @@ fn hold_sweep_shard(id: &HoldId) -> String {
     stable_shard(id.as_str(), HOLD_SWEEP_SHARDS).to_string()
 }
 
-/// Shard `n` of `status` in the `unsettled` index: `<STATUS>#<n>`.
-pub(super) fn unsettled_shard(status: OrderStatus, n: u32) -> AttributeValue {
-    string(format!("{}#{n}", status.as_str()))
+/// The attribute that puts an order in the `unsettled-orders` index while PENDING or PROCESSING.
+pub(super) const UNSETTLED_SHARD: &str = "unsettled_shard";
+
+/// Shard `n` of the `unsettled-orders` index, as its hash key holds it.
+pub(super) fn unsettled_shard(n: u32) -> AttributeValue {
+    string(n.to_string())
 }
 
-/// An unsettled order's `status_shard`, the `unsettled` index's hash key: its status and a stable
-/// hash of its id, so an order stays on one shard number from placement to settlement.
-pub(super) fn status_shard(order: &Order) -> AttributeValue {
-    let n = stable_shard(order.id.as_str(), UNSETTLED_SHARDS);
-    unsettled_shard(order.status, n)
+/// An unsettled order's shard: a stable hash of its id, so it is set once, at placement.
+pub(super) fn unsettled_shard_of(id: &OrderId) -> AttributeValue {
+    unsettled_shard(stable_shard(id.as_str(), UNSETTLED_SHARDS))
 }
 
 /// A hold item. While ACTIVE it carries `sweep_shard` and `hold_expires_at`, the keys of the sparse
@@ -526,18 +533,6 @@ fn order_line(value: &AttributeValue) -> Result<OrderItem, StoreError> {
         unit_price: fields.money("unit_price")?,
         shards: read_shard_split(line, "order line")?,
     })
-}
-
-impl TryFrom<Item> for IdempotencyRecord {
-    type Error = StoreError;
-
-    fn try_from(item: Item) -> Result<Self, StoreError> {
-        let fields = Fields::new(&item, "idempotency record");
-        Ok(IdempotencyRecord {
-            order_id: OrderId::new(fields.string("order_id")?),
-            request_fingerprint: fields.string("request_fingerprint")?.to_owned(),
-        })
-    }
 }
 
 impl TryFrom<Item> for Hold {

@@ -8,7 +8,7 @@
 //! - `stock_journal`: the single-item stock writes those use, and the sweep that finishes them
 //! - `locks`, `rate_limits`: per-product lock items and per-subject sliding rate logs
 //! - `settlement`: payment status moves
-//! - `unsettled`: the reconciler's query, one per shard of the sparse `unsettled` index
+//! - `unsettled`: the reconciler's query, one per shard of the sparse `unsettled-orders` index
 //! - `connections`: open WebSocket connections by user
 //! - `holds`: stock holds, their per-user counts and the sweeper's query
 //! - `webhooks`: payment webhook answers and outcomes waiting for their order
@@ -187,6 +187,72 @@ where
     }
 }
 
+/// BatchGetItem calls for one chunk of keys while some stay unprocessed (a throttled key).
+const BATCH_GET_ATTEMPTS: u32 = 8;
+
+impl DynamoStore {
+    /// One BatchGetItem chunk (at most 100 keys), retrying `UnprocessedKeys` with backoff.
+    pub(super) async fn batch_get(
+        &self,
+        table: &str,
+        keys: Vec<items::Item>,
+        consistent: bool,
+    ) -> Result<Vec<items::Item>, StoreError> {
+        let mut pending = keys;
+        let mut found = Vec::with_capacity(pending.len());
+        for attempt in 0..BATCH_GET_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(crate::retry::full_jitter(
+                    Duration::from_millis(20),
+                    attempt,
+                    Duration::from_secs(1),
+                ))
+                .await;
+            }
+            let request = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut pending)))
+                .consistent_read(consistent)
+                .build()
+                .map_err(StoreError::unavailable)?;
+            let sent = self
+                .own_retries
+                .batch_get_item()
+                .request_items(table, request.clone())
+                .send()
+                .await;
+            let mut output = match sent {
+                Ok(output) => output,
+                // Every key throttled (or no answer): all of them are still pending.
+                Err(error) if is_retryable(&error) => {
+                    pending = request.keys().to_vec();
+                    continue;
+                }
+                Err(error) => return Err(sdk_failure(error)),
+            };
+            found.extend(
+                output
+                    .responses
+                    .as_mut()
+                    .and_then(|r| r.remove(table))
+                    .unwrap_or_default(),
+            );
+            pending = output
+                .unprocessed_keys
+                .as_mut()
+                .and_then(|u| u.remove(table))
+                .map(|k| k.keys)
+                .unwrap_or_default();
+            if pending.is_empty() {
+                return Ok(found);
+            }
+        }
+        Err(StoreError::unavailable(UnprocessedKeys {
+            remaining: pending.len(),
+            attempts: BATCH_GET_ATTEMPTS,
+        }))
+    }
+}
+
 /// A `BatchGetItem` that kept returning `UnprocessedKeys` (sustained throttling).
 #[derive(Debug, thiserror::Error)]
 #[error("{remaining} keys were still unprocessed after {attempts} BatchGetItem calls")]
@@ -197,11 +263,11 @@ struct UnprocessedKeys {
 
 /// Index names, shared by the queries here and the table creation in `schema`.
 pub(crate) mod index {
-    /// The index that lists a user's orders newest first.
-    pub(crate) const USER_ORDERS: &str = "user-orders";
-    /// The sparse index of PENDING and PROCESSING orders by status shard and last change (the
-    /// reconciler's query).
-    pub(crate) const UNSETTLED: &str = "unsettled";
+    /// The index that lists a user's orders newest first (keys only).
+    pub(crate) const USER_ORDERS: &str = "user-orders-keys";
+    /// The sparse index of PENDING and PROCESSING orders by shard and placement time, keys only
+    /// (the reconciler's query).
+    pub(crate) const UNSETTLED: &str = "unsettled-orders";
     /// The index that finds a user's WebSocket connections.
     pub(crate) const USER_CONNECTIONS: &str = "user-connections";
     /// The sparse index of ACTIVE holds by sweep shard and end of window (the sweeper's query).

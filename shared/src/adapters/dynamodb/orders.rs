@@ -1,7 +1,11 @@
-//! Order reads: one order by id, and a user's orders newest first through the `user-orders` index.
+//! Order reads: one order by id, and a user's orders newest first through the keys-only
+//! `user-orders-keys` index.
+
+use std::collections::HashMap;
 
 use super::index::USER_ORDERS as USER_ORDERS_INDEX;
 use super::items::{self, Item};
+use super::products::BATCH_GET_KEYS;
 use super::{DynamoStore, cursor, sdk_failure};
 use crate::domain::{Order, OrderId};
 use crate::ports::{OrderQuery, OrderReader, Page, StoreError};
@@ -30,13 +34,15 @@ impl OrderReader for DynamoStore {
             None => None,
         };
         // One order more than the page is read, so a page that ends at the user's last order says
-        // so (`next_cursor: null`). Query's Limit counts items evaluated before the status filter;
-        // asking for what is missing never reads more than one item past the page, and the cursor
-        // is the last returned order's own index key, so nothing is skipped.
+        // so (`next_cursor: null`). The index holds keys only (a status move writes no index
+        // entry), so each page of keys is read from the table in one BatchGetItem (eventually
+        // consistent, as the index itself is) and filtered on status here; asking for what is
+        // missing never reads more than one order past the page, and the cursor is the last
+        // returned order's own index key, so nothing is skipped.
         let mut orders: Vec<(Order, Item)> = Vec::with_capacity(limit + 1);
         loop {
             let remaining = i32::try_from(limit + 1 - orders.len()).unwrap_or(i32::MAX);
-            let mut request = self
+            let output = self
                 .client
                 .query()
                 .table_name(&self.tables.orders)
@@ -45,17 +51,37 @@ impl OrderReader for DynamoStore {
                 .expression_attribute_values(":u", items::string(query.user_id.as_str()))
                 .scan_index_forward(false)
                 .limit(remaining)
-                .set_exclusive_start_key(start.take());
-            if let Some(status) = query.status {
-                request = request
-                    .filter_expression("#status = :s")
-                    .expression_attribute_names("#status", "status")
-                    .expression_attribute_values(":s", items::status(status));
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_failure)?;
+            let entries = output.items.unwrap_or_default();
+            let keys: Vec<Item> = entries
+                .iter()
+                .map(|entry| items::cursor_key(entry, &["id"]))
+                .collect();
+            let mut found: HashMap<String, Order> = HashMap::with_capacity(keys.len());
+            for chunk in keys.chunks(BATCH_GET_KEYS) {
+                for item in self
+                    .batch_get(&self.tables.orders, chunk.to_vec(), false)
+                    .await?
+                {
+                    let order = Order::try_from(item)?;
+                    found.insert(order.id.to_string(), order);
+                }
             }
-            let output = request.send().await.map_err(sdk_failure)?;
-            for item in output.items.unwrap_or_default() {
-                let key = items::cursor_key(&item, items::USER_ORDERS_CURSOR_KEY);
-                orders.push((Order::try_from(item)?, key));
+            for entry in &entries {
+                let id = entry.get("id").and_then(|id| id.as_s().ok());
+                // An order the index lists but the table no longer has is skipped.
+                let Some(order) = id.and_then(|id| found.remove(id)) else {
+                    continue;
+                };
+                if query.status.is_none_or(|status| order.status == status) {
+                    orders.push((
+                        order,
+                        items::cursor_key(entry, items::USER_ORDERS_CURSOR_KEY),
+                    ));
+                }
             }
             start = output.last_evaluated_key;
             if orders.len() > limit || start.is_none() {

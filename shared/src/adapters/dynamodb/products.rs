@@ -3,22 +3,18 @@
 //! can still restore stock. Sharded layouts are read and rewritten in `stock_layout.rs`.
 
 use std::collections::HashSet;
-use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnValue};
+use aws_sdk_dynamodb::types::ReturnValue;
 use chrono::{DateTime, Utc};
 
 use super::items::{self, Item, ProductItem};
 use super::stock_layout::{LayoutBusy, REWRITE_ATTEMPTS};
-use super::{DynamoStore, UnprocessedKeys, cursor, is_condition_failure, sdk_failure};
+use super::{DynamoStore, cursor, is_condition_failure, sdk_failure};
 use crate::domain::{NewProduct, Product, ProductId, ProductPatch, spread};
 use crate::ports::{Page, ProductCatalog, StoreError};
-use crate::retry::full_jitter;
 
 /// BatchGetItem's limit on keys per call.
-const BATCH_GET_KEYS: usize = 100;
-/// Calls per chunk before unprocessed keys (sustained throttling) become an error.
-const BATCH_GET_ATTEMPTS: u32 = 8;
+pub(super) const BATCH_GET_KEYS: usize = 100;
 /// Only products that were not soft-deleted exist for readers and admins; the writes that treat
 /// the product item as its only stock also require that it still has one shard.
 const LIVE_SINGLE_SHARD: &str = "attribute_exists(id) AND attribute_not_exists(deleted_at) \
@@ -60,7 +56,7 @@ impl ProductCatalog for DynamoStore {
             let keys = chunk.iter().map(|id| items::product_key(id)).collect();
             // Eventually consistent (half the read units): an order's price read is the hottest
             // read of a flash sale, and stock and liveness are decided by the transaction.
-            for item in self.batch_get_products(keys, false).await? {
+            for item in self.batch_get(&self.tables.products, keys, false).await? {
                 if let Some(product) = ProductItem::read(item)?.and_then(ProductItem::live) {
                     if product.stock_shards > 1 {
                         self.price_cache.keep(&product);
@@ -303,66 +299,5 @@ impl DynamoStore {
             Err(e) if is_condition_failure(&e) => Ok(None),
             Err(e) => Err(sdk_failure(e)),
         }
-    }
-
-    /// One BatchGetItem chunk (at most 100 keys), retrying `UnprocessedKeys` with backoff.
-    pub(super) async fn batch_get_products(
-        &self,
-        keys: Vec<Item>,
-        consistent: bool,
-    ) -> Result<Vec<Item>, StoreError> {
-        let table = &self.tables.products;
-        let mut pending = keys;
-        let mut found = Vec::with_capacity(pending.len());
-        for attempt in 0..BATCH_GET_ATTEMPTS {
-            if attempt > 0 {
-                tokio::time::sleep(full_jitter(
-                    Duration::from_millis(20),
-                    attempt,
-                    Duration::from_secs(1),
-                ))
-                .await;
-            }
-            let request = KeysAndAttributes::builder()
-                .set_keys(Some(std::mem::take(&mut pending)))
-                .consistent_read(consistent)
-                .build()
-                .map_err(StoreError::unavailable)?;
-            let sent = self
-                .own_retries
-                .batch_get_item()
-                .request_items(table, request.clone())
-                .send()
-                .await;
-            let mut output = match sent {
-                Ok(output) => output,
-                // Every key throttled (or no answer): all of them are still pending.
-                Err(error) if super::is_retryable(&error) => {
-                    pending = request.keys().to_vec();
-                    continue;
-                }
-                Err(error) => return Err(sdk_failure(error)),
-            };
-            found.extend(
-                output
-                    .responses
-                    .as_mut()
-                    .and_then(|r| r.remove(table))
-                    .unwrap_or_default(),
-            );
-            pending = output
-                .unprocessed_keys
-                .as_mut()
-                .and_then(|u| u.remove(table))
-                .map(|k| k.keys)
-                .unwrap_or_default();
-            if pending.is_empty() {
-                return Ok(found);
-            }
-        }
-        Err(StoreError::unavailable(UnprocessedKeys {
-            remaining: pending.len(),
-            attempts: BATCH_GET_ATTEMPTS,
-        }))
     }
 }

@@ -29,11 +29,13 @@ struct TableSpec<'a> {
     ttl: bool,
 }
 
-/// A global secondary index with projection ALL; every key attribute is a string.
+/// A global secondary index; every key attribute is a string.
 struct IndexSpec {
     name: &'static str,
     hash: &'static str,
     range: Option<&'static str>,
+    /// Projects the keys only (else every attribute): its entries change only when its key does.
+    keys_only: bool,
 }
 
 /// Creates every table the adapter uses (on-demand capacity) unless it exists, waits until each
@@ -57,12 +59,14 @@ pub async fn ensure_tables(client: &Client, tables: &TableNames) -> Result<(), S
                     name: index::USER_ORDERS,
                     hash: "user_id",
                     range: Some("user_created"),
+                    keys_only: true,
                 },
-                // Sparse: only PENDING and PROCESSING orders carry `status_shard`.
+                // Sparse: only PENDING and PROCESSING orders carry `unsettled_shard`.
                 IndexSpec {
                     name: index::UNSETTLED,
-                    hash: "status_shard",
-                    range: Some("updated_at"),
+                    hash: "unsettled_shard",
+                    range: Some("created_at"),
+                    keys_only: true,
                 },
             ],
             ttl: false,
@@ -89,6 +93,7 @@ pub async fn ensure_tables(client: &Client, tables: &TableNames) -> Result<(), S
                 name: index::USER_CONNECTIONS,
                 hash: "user_id",
                 range: None,
+                keys_only: false,
             }],
             ttl: true,
         },
@@ -107,6 +112,7 @@ pub async fn ensure_tables(client: &Client, tables: &TableNames) -> Result<(), S
                 name: index::ACTIVE_HOLDS,
                 hash: "sweep_shard",
                 range: Some("hold_expires_at"),
+                keys_only: false,
             }],
             ttl: true,
         },
@@ -128,6 +134,7 @@ pub async fn ensure_tables(client: &Client, tables: &TableNames) -> Result<(), S
             .wait(TABLE_ACTIVE_WAIT)
             .await
             .map_err(StoreError::unavailable)?;
+        check_indexes(client, spec).await?;
     }
     for spec in specs.iter().filter(|s| s.ttl) {
         enable_ttl(client, spec.name).await;
@@ -152,7 +159,11 @@ async fn create_table(client: &Client, spec: &TableSpec<'_>) -> Result<(), Store
             .key_schema(key(index.hash, KeyType::Hash)?)
             .projection(
                 Projection::builder()
-                    .projection_type(ProjectionType::All)
+                    .projection_type(if index.keys_only {
+                        ProjectionType::KeysOnly
+                    } else {
+                        ProjectionType::All
+                    })
                     .build(),
             );
         attributes.push(index.hash);
@@ -182,6 +193,39 @@ async fn create_table(client: &Client, spec: &TableSpec<'_>) -> Result<(), Store
         Err(e) if error_code(&e) == Some("ResourceInUseException") => Ok(()),
         Err(e) => Err(StoreError::unavailable(e)),
     }
+}
+
+/// Refuses a table that exists with other indexes than this version queries: one created by an
+/// older version (kept in `LOCAL_DATA_DIR`), which this version would answer 500s from.
+async fn check_indexes(client: &Client, spec: &TableSpec<'_>) -> Result<(), StoreError> {
+    if spec.indexes.is_empty() {
+        return Ok(());
+    }
+    let output = client
+        .describe_table()
+        .table_name(spec.name)
+        .send()
+        .await
+        .map_err(StoreError::unavailable)?;
+    let mut found: Vec<String> = output
+        .table
+        .iter()
+        .flat_map(|table| table.global_secondary_indexes())
+        .filter_map(|index| index.index_name().map(str::to_owned))
+        .collect();
+    found.sort_unstable();
+    let mut wanted: Vec<String> = spec.indexes.iter().map(|i| i.name.to_owned()).collect();
+    wanted.sort_unstable();
+    if found == wanted {
+        return Ok(());
+    }
+    Err(StoreError::Corrupt(format!(
+        "table {} has the indexes {found:?}, but this version needs {wanted:?}: it was created by \
+         an older version of the stack (a LOCAL_DATA_DIR kept from before). Start with an empty \
+         LOCAL_DATA_DIR, or move the data as docs/deploy.md says (\"Moving to the lean order \
+         items\")",
+        spec.name
+    )))
 }
 
 async fn enable_ttl(client: &Client, table: &str) {

@@ -11,11 +11,12 @@ use super::{DynamoStore, condition_held, items};
 use crate::domain::{Order, OrderStatus};
 use crate::ports::{OrderSettler, StoreError};
 
-/// Moves an order to PROCESSING (the claim), re-keying it to its shard of that status in the
-/// sparse `unsettled` index.
-const UNSETTLED_MOVE: &str = "SET #status = :to, updated_at = :now, status_shard = :shard";
-/// Moves an order to PAID or FAILED: removing `status_shard` takes it out of `unsettled`.
-const SETTLED_MOVE: &str = "SET #status = :to, updated_at = :now REMOVE status_shard";
+/// Moves an order to PROCESSING (the claim). No index key changes and both indexes project keys
+/// only, so it writes the order item alone.
+const UNSETTLED_MOVE: &str = "SET #status = :to, updated_at = :now";
+/// Moves an order to PAID or FAILED: removing `unsettled_shard` takes it out of
+/// `unsettled-orders`.
+const SETTLED_MOVE: &str = "SET #status = :to, updated_at = :now REMOVE unsettled_shard";
 /// The guard of every status move: two racing writers, one winner.
 const STATUS_GUARD: &str = "#status = :from";
 
@@ -24,16 +25,17 @@ fn status_move(
     order: &Order,
     from: OrderStatus,
 ) -> (&'static str, HashMap<String, AttributeValue>) {
-    let mut values = HashMap::from([
+    let values = HashMap::from([
         (":to".to_owned(), items::status(order.status)),
         (":from".to_owned(), items::status(from)),
         (":now".to_owned(), items::timestamp(order.updated_at)),
     ]);
-    if order.status.is_terminal() {
-        return (SETTLED_MOVE, values);
-    }
-    values.insert(":shard".to_owned(), items::status_shard(order));
-    (UNSETTLED_MOVE, values)
+    let update = if order.status.is_terminal() {
+        SETTLED_MOVE
+    } else {
+        UNSETTLED_MOVE
+    };
+    (update, values)
 }
 
 impl DynamoStore {
@@ -79,7 +81,8 @@ impl OrderSettler for DynamoStore {
             return self.change_status(settled, from).await;
         }
         // FAILED: the units come back exactly once, and only if this writer won the move out of
-        // `from` (restore intents, the move, then the intents applied: `stock_journal`).
+        // `from` (restore intents, the move, then the intents applied: `stock_journal`). The move
+        // is one UpdateItem (`write_all`).
         let head = vec![
             TransactWriteItem::builder()
                 .update(self.status_change(settled, from)?)

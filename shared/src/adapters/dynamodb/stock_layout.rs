@@ -91,7 +91,7 @@ impl DynamoStore {
                 })
                 .collect();
             let found: HashMap<String, Item> = self
-                .batch_get_products(keys, consistent)
+                .batch_get(&self.tables.products, keys, consistent)
                 .await?
                 .into_iter()
                 .filter_map(|item| Some((item.get("id")?.as_s().ok()?.clone(), item)))

@@ -1,14 +1,17 @@
 //! Order placement (from items or from a hold) and cancellation. Stock moves by the single-item
-//! writes of `stock_journal` around one TransactWriteItems of cold items (the order and its
-//! idempotency record; the order's status move), so a hot product's shard item is never in a
-//! transaction, and a writer that stops between the steps is finished by the journal's sweep.
+//! writes of `stock_journal` around one write of cold items (the order's conditional put, which is
+//! also its key's idempotency record; a hold checkout's transaction; the order's status move), so
+//! a hot product's shard item is never in a transaction, and a writer that stops between the
+//! steps is finished by the journal's sweep.
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 
 use chrono::{DateTime, Utc};
 
@@ -34,9 +37,12 @@ pub(super) enum HoldMoveGuard {
     ExpiredAt(DateTime<Utc>),
 }
 
-/// A transaction DynamoDB did not commit, with one reason per action when it cancelled it.
+/// A write DynamoDB did not commit, with one reason per action when it cancelled it.
 pub(super) struct Refused {
-    pub(super) error: SdkError<TransactWriteItemsError, HttpResponse>,
+    /// Another transaction touched the same items, or a partition was over its budget.
+    conflict: bool,
+    /// The failure as the store reports it.
+    error: StoreError,
     /// One per action, in action order; empty when the call failed before a cancellation.
     pub(super) reasons: Vec<Reason>,
 }
@@ -44,7 +50,7 @@ pub(super) struct Refused {
 impl Refused {
     /// Another transaction touched the same items: safe to retry.
     pub(super) fn is_conflict(&self) -> bool {
-        is_conflict(&self.error, &self.reasons)
+        self.conflict
     }
 
     /// Whether the first action's condition was what failed (another writer won).
@@ -54,7 +60,7 @@ impl Refused {
 
     /// Anything else: unavailable, or rejected as invalid.
     pub(super) fn into_store_error(self) -> StoreError {
-        sdk_failure(self.error)
+        self.error
     }
 }
 
@@ -71,9 +77,51 @@ impl DynamoStore {
             Ok(_) => Ok(()),
             Err(error) => {
                 let reasons = cancellation_reasons(&error).unwrap_or_default();
-                Err(Refused { error, reasons })
+                Err(Refused {
+                    conflict: is_conflict(&error, &reasons),
+                    error: sdk_failure(error),
+                    reasons,
+                })
             }
         }
+    }
+
+    /// Runs `actions` as one write: a single update as an UpdateItem (one write unit per KB where a
+    /// transaction costs two), anything else as a TransactWriteItems. A refused update reads as a
+    /// one-action transaction's refusal.
+    async fn write_all(&self, mut actions: Vec<TransactWriteItem>) -> Result<(), Refused> {
+        if actions.len() != 1 || actions[0].update().is_none() {
+            return self.transact(actions).await;
+        }
+        let Some(update) = actions.pop().and_then(|action| action.update) else {
+            unreachable!("checked above: one update");
+        };
+        let result = self
+            .client
+            .update_item()
+            .table_name(update.table_name)
+            .set_key(Some(update.key))
+            .update_expression(update.update_expression)
+            .set_condition_expression(update.condition_expression)
+            .set_expression_attribute_names(update.expression_attribute_names)
+            .set_expression_attribute_values(update.expression_attribute_values)
+            .send()
+            .await;
+        let Err(error) = result else {
+            return Ok(());
+        };
+        let reason = if super::is_condition_failure(&error) {
+            Reason::ConditionFailed
+        } else if super::is_retryable(&error) {
+            Reason::Conflict
+        } else {
+            Reason::Other
+        };
+        Err(Refused {
+            conflict: reason == Reason::Conflict,
+            error: sdk_failure(error),
+            reasons: vec![reason],
+        })
     }
 
     /// Commits `head` (whose first action is an owner's status move) with the units of `parts`
@@ -98,7 +146,7 @@ impl DynamoStore {
                 return Err(error);
             }
         };
-        match self.transact(head).await {
+        match self.write_all(head).await {
             Ok(()) => {
                 self.apply_restores(&placed).await;
                 Ok(None)
@@ -112,33 +160,23 @@ impl DynamoStore {
         }
     }
 
-    /// The order (must not exist) and its idempotency record (must not exist), as two actions.
-    fn order_and_record(
+    /// A hold checkout's order (must not exist), with the request's fingerprint, as an action.
+    fn order_put(
         &self,
         order: &Order,
         request_fingerprint: &str,
-        take_token: Option<&str>,
-    ) -> Result<[TransactWriteItem; 2], StoreError> {
-        let mut item = items::order_item(order);
-        if let Some(token) = take_token {
-            item.insert(TAKE_TOKEN.to_owned(), items::string(token));
-        }
-        let order_put = Put::builder()
+    ) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
             .table_name(&self.tables.orders)
-            .set_item(Some(item))
+            .set_item(Some(items::placed_order_item(
+                order,
+                request_fingerprint,
+                None,
+            )))
             .condition_expression("attribute_not_exists(id)")
             .build()
             .map_err(StoreError::unavailable)?;
-        let record_put = Put::builder()
-            .table_name(&self.tables.idempotency)
-            .set_item(Some(items::idempotency_item(order, request_fingerprint)))
-            .condition_expression("attribute_not_exists(user_id)")
-            .build()
-            .map_err(StoreError::unavailable)?;
-        Ok([
-            TransactWriteItem::builder().put(order_put).build(),
-            TransactWriteItem::builder().put(record_put).build(),
-        ])
+        Ok(TransactWriteItem::builder().put(put).build())
     }
 
     /// Moves a hold from ACTIVE to `moved.status` (CONSUMED or EXPIRED), leaving the sweep index.
@@ -226,25 +264,51 @@ impl StockReserver for DynamoStore {
                 TakeRefused::Store(error) => PlaceOrderError::Store(error),
             });
         }
-        // Action order: the order, then the idempotency record.
-        let actions = match self.order_and_record(order, request_fingerprint, Some(&token)) {
-            Ok(actions) => actions.to_vec(),
-            Err(error) => {
-                self.undo_takes(&parts, &token).await;
-                return Err(error.into());
-            }
-        };
-        match self.transact(actions).await {
-            Ok(()) => {
+        // The order, on condition that its key placed none: one item, no transaction.
+        let item = items::placed_order_item(order, request_fingerprint, Some((TAKE_TOKEN, &token)));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.tables.orders)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(id)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let error = match result {
+            Ok(_) => {
                 self.release_takes(&parts, &token).await;
-                Ok(())
+                return Ok(());
             }
-            Err(refused) => {
-                // Refused, or applied with its answer lost: the order says which.
-                self.settle_takes(&parts, &owner, &token).await;
-                Err(placement_error(refused.error, &refused.reasons))
+            Err(error) => error,
+        };
+        if let Some(PutItemError::ConditionalCheckFailedException(failed)) =
+            error.as_service_error()
+        {
+            // The key's order exists: this put's own (its answer was lost and the SDK's retry met
+            // it), or a concurrent duplicate's, whose replay this request answers.
+            let ours = failed
+                .item()
+                .and_then(|old| old.get(TAKE_TOKEN)?.as_s().ok())
+                .is_some_and(|found| *found == token);
+            if ours {
+                self.release_takes(&parts, &token).await;
+                return Ok(());
             }
+            self.undo_takes(&parts, &token).await;
+            return Err(PlaceOrderError::DuplicateKey);
         }
+        // Unanswered, or refused for another reason: the order says whether it was written.
+        self.settle_takes(&parts, &owner, &token).await;
+        // The order item in another transaction (a hold checkout with the same key): retried by
+        // the use case. Throttling and 5xx were retried by the SDK already: 503.
+        let code = error
+            .as_service_error()
+            .and_then(ProvideErrorMetadata::code);
+        if code.is_some_and(|code| code.starts_with("TransactionConflict")) {
+            return Err(PlaceOrderError::Conflict { product_id: None });
+        }
+        Err(PlaceOrderError::Store(sdk_failure(error)))
     }
 
     async fn place_order_from_hold(
@@ -254,20 +318,18 @@ impl StockReserver for DynamoStore {
         consumed: &Hold,
         now: DateTime<Utc>,
     ) -> Result<(), PlaceOrderError> {
-        // Action order: the hold, the user's hold count, the order, the idempotency record.
-        let mut actions = vec![
+        // Action order: the hold, the user's hold count, the order.
+        let actions = vec![
             self.hold_move(consumed, HoldMoveGuard::UsableAt(now))?,
             self.hold_count_down(consumed)?,
+            self.order_put(order, request_fingerprint)?,
         ];
-        actions.extend(self.order_and_record(order, request_fingerprint, None)?);
         let Err(refused) = self.transact(actions).await else {
             return Ok(());
         };
         Err(match refused.reasons.as_slice() {
-            [_, _, _, Reason::ConditionFailed] => PlaceOrderError::DuplicateKey,
+            [_, _, Reason::ConditionFailed] => PlaceOrderError::DuplicateKey,
             [Reason::ConditionFailed, ..] => PlaceOrderError::HoldNotActive,
-            // The order exists without its record only if the record expired: the key was used.
-            [_, _, Reason::ConditionFailed, _] => PlaceOrderError::DuplicateKey,
             _ if refused.is_conflict() => PlaceOrderError::Conflict {
                 product_id: Some(consumed.product_id.clone()),
             },
@@ -281,13 +343,13 @@ impl StockReserver for DynamoStore {
         let cancelled_at = items::timestamp(cancelled.cancelled_at.unwrap_or(cancelled.updated_at));
         // The status condition is what makes the restore happen once: a second cancel, or a
         // consumer that moved the order on, fails it and the whole transaction writes nothing.
-        // Removing `status_shard` takes the settled order out of the `unsettled` index.
+        // Removing `unsettled_shard` takes the settled order out of the `unsettled-orders` index.
         let status_change = Update::builder()
             .table_name(&self.tables.orders)
             .set_key(Some(items::order_key(&cancelled.id)))
             .update_expression(
                 "SET #status = :cancelled, updated_at = :now, cancelled_at = :cancelled_at \
-                 REMOVE status_shard",
+                 REMOVE unsettled_shard",
             )
             .condition_expression("#status = :pending")
             .expression_attribute_names("#status", "status")
@@ -428,26 +490,6 @@ fn is_conflict<R>(error: &SdkError<TransactWriteItemsError, R>, reasons: &[Reaso
             .is_some_and(|code| code.starts_with("TransactionConflict"))
 }
 
-/// Maps a failed placement transaction (the order, then its idempotency record; the stock was
-/// taken before it): a used key first (a replay must not read as a fault), then conflicts with
-/// a concurrent duplicate; anything else is a 503 (or a 500 for a request DynamoDB refused as
-/// invalid).
-fn placement_error<R>(
-    error: SdkError<TransactWriteItemsError, R>,
-    reasons: &[Reason],
-) -> PlaceOrderError
-where
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    if reasons.get(1) == Some(&Reason::ConditionFailed) {
-        return PlaceOrderError::DuplicateKey;
-    }
-    if is_conflict(&error, reasons) {
-        return PlaceOrderError::Conflict { product_id: None };
-    }
-    PlaceOrderError::Store(sdk_failure(error))
-}
-
 /// `head` with `restore_token = <token>` set by its first action, an update whose expression
 /// starts with `SET` (every status move's does).
 fn mark_restore(
@@ -532,42 +574,17 @@ mod tests {
         )
     }
 
-    fn placement_error_of(codes: &[&str]) -> PlaceOrderError {
-        let error = cancelled_with(codes);
+    #[test]
+    fn a_cancellation_is_read_per_action_and_a_conflict_or_a_hot_partition_is_retryable() {
+        let error = cancelled_with(&["None", "ConditionalCheckFailed"]);
         let reasons = cancellation_reasons(&error).unwrap();
-        placement_error(error, &reasons)
-    }
-
-    #[test]
-    fn a_used_key_is_reported_as_a_duplicate() {
-        assert!(matches!(
-            placement_error_of(&["None", "ConditionalCheckFailed"]),
-            PlaceOrderError::DuplicateKey
-        ));
-        assert!(matches!(
-            placement_error_of(&["ConditionalCheckFailed", "ConditionalCheckFailed"]),
-            PlaceOrderError::DuplicateKey
-        ));
-    }
-
-    #[test]
-    fn a_conflict_or_a_hot_partition_is_retryable_and_anything_else_is_unavailable() {
-        assert!(matches!(
-            placement_error_of(&["TransactionConflict", "None"]),
-            PlaceOrderError::Conflict { product_id: None }
-        ));
-        assert!(matches!(
-            placement_error_of(&["None", "ThrottlingError"]),
-            PlaceOrderError::Conflict { product_id: None }
-        ));
-        assert!(matches!(
-            placement_error_of(&["ValidationError", "None"]),
-            PlaceOrderError::Store(StoreError::Unavailable(_))
-        ));
-        assert!(matches!(
-            placement_error_of(&["ConditionalCheckFailed", "None"]),
-            PlaceOrderError::Store(StoreError::Unavailable(_))
-        ));
+        assert_eq!(reasons, vec![Reason::Passed, Reason::ConditionFailed]);
+        assert!(!is_conflict(&error, &reasons));
+        for codes in [["TransactionConflict", "None"], ["None", "ThrottlingError"]] {
+            let error = cancelled_with(&codes);
+            let reasons = cancellation_reasons(&error).unwrap();
+            assert!(is_conflict(&error, &reasons), "{codes:?}");
+        }
     }
 
     #[test]

@@ -1,12 +1,15 @@
-//! The reconciler's query: orders left PENDING or PROCESSING, read from the sparse `unsettled`
-//! index one shard at a time and merged oldest first.
+//! The reconciler's query: orders left PENDING or PROCESSING, read from the sparse
+//! `unsettled-orders` index one shard at a time and merged oldest placed first.
 //!
-//! Only unsettled orders carry `status_shard` (`<STATUS>#<n>`, n < [`UNSETTLED_SHARDS`]), so the
-//! index holds the few orders in flight, and its writes spread over every shard instead of one
-//! partition per status. The price is one Query per shard and status on each run (once a minute),
-//! about half a read unit each when a shard has nothing old. Each shard is read a small page at a
-//! time and only read on when its orders are the oldest left, so a run reads little more than
-//! `limit` orders even with a backlog on every shard.
+//! Only unsettled orders carry `unsettled_shard` (`<n>`, n < [`UNSETTLED_SHARDS`], set at
+//! placement and removed at settlement), so the index holds the few orders in flight, and its
+//! writes spread over every shard. It projects keys only and is sorted by `created_at`, which
+//! never changes, so the claim writes no index entry; the price is that the orders found are read
+//! from the table (consistently, in one BatchGetItem per page) to learn their status and last
+//! change. A run costs one Query per shard and status (once a minute), about half a read unit
+//! each when a shard has nothing old. Each shard is read a small page at a time and only read on
+//! when its orders are the oldest left, so a run reads little more than `limit` orders even with
+//! a backlog on every shard.
 
 use std::collections::VecDeque;
 
@@ -15,7 +18,8 @@ use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt, stream};
 
 use super::index::UNSETTLED;
-use super::items::{self, Item, UNSETTLED_SHARDS};
+use super::items::{self, Item, UNSETTLED_SHARD, UNSETTLED_SHARDS};
+use super::products::BATCH_GET_KEYS;
 use super::{DynamoStore, sdk_failure};
 use crate::domain::{Order, OrderStatus};
 use crate::ports::{StoreError, UnsettledOrders};
@@ -26,9 +30,12 @@ const SHARD_QUERIES_IN_FLIGHT: usize = 16;
 
 /// One shard of one status as the merge reads it.
 struct ShardReader {
-    /// `status_shard`, the index's hash key.
+    /// The status wanted.
+    status: OrderStatus,
+    /// `unsettled_shard`, the index's hash key.
     key: AttributeValue,
-    /// Orders read and not yet taken, oldest first (the index's sort order).
+    /// Orders of the status wanted read and not yet taken, oldest placed first (the index's sort
+    /// order).
     orders: VecDeque<Order>,
     /// Where the next page starts (`LastEvaluatedKey`); `None` once the shard has no more.
     next: Option<Item>,
@@ -40,7 +47,8 @@ struct ShardReader {
 impl ShardReader {
     fn new(status: OrderStatus, n: u32, page: u32) -> Self {
         Self {
-            key: items::unsettled_shard(status, n),
+            status,
+            key: items::unsettled_shard(n),
             orders: VecDeque::new(),
             next: None,
             page,
@@ -49,7 +57,8 @@ impl ShardReader {
 }
 
 impl DynamoStore {
-    /// Reads the next page of `reader`'s shard: up to `reader.page` orders changed before `before`.
+    /// Reads the next page of `reader`'s shard: up to `reader.page` orders placed before `before`,
+    /// of which those in the status wanted and unchanged since before `before` are kept.
     async fn read_shard(
         &self,
         reader: &mut ShardReader,
@@ -60,7 +69,8 @@ impl DynamoStore {
             .query()
             .table_name(&self.tables.orders)
             .index_name(UNSETTLED)
-            .key_condition_expression("status_shard = :shard AND updated_at < :before")
+            .key_condition_expression("#shard = :shard AND created_at < :before")
+            .expression_attribute_names("#shard", UNSETTLED_SHARD)
             .expression_attribute_values(":shard", reader.key.clone())
             .expression_attribute_values(":before", items::timestamp(before))
             .set_exclusive_start_key(reader.next.take())
@@ -69,9 +79,27 @@ impl DynamoStore {
             .await
             .map_err(sdk_failure)?;
         reader.next = output.last_evaluated_key.filter(|key| !key.is_empty());
-        for item in output.items.unwrap_or_default() {
-            reader.orders.push_back(Order::try_from(item)?);
+        let keys: Vec<Item> = output
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(|entry| items::cursor_key(entry, &["id"]))
+            .collect();
+        let mut orders = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(BATCH_GET_KEYS) {
+            for item in self
+                .batch_get(&self.tables.orders, chunk.to_vec(), true)
+                .await?
+            {
+                let order = Order::try_from(item)?;
+                if order.status == reader.status && order.updated_at < before {
+                    orders.push(order);
+                }
+            }
         }
+        // BatchGetItem answers in any order; the index's is by placement.
+        orders.sort_by(|a, b| (a.created_at, a.id.as_str()).cmp(&(b.created_at, b.id.as_str())));
+        reader.orders.extend(orders);
         Ok(())
     }
 }
@@ -112,20 +140,13 @@ impl UnsettledOrders for DynamoStore {
             let oldest = readers
                 .iter()
                 .enumerate()
-                .filter_map(|(i, r)| r.orders.front().map(|o| (o.updated_at, o.id.as_str(), i)))
+                .filter_map(|(i, r)| r.orders.front().map(|o| (o.created_at, o.id.as_str(), i)))
                 .min()
                 .map(|(_, _, i)| i);
             let Some(order) = oldest.and_then(|i| readers[i].orders.pop_front()) else {
                 break;
             };
-            // A settled order still on a shard was settled by a writer that did not remove
-            // `status_shard` (a function still running the code from before this index, during
-            // the deploy that added it): not the reconciler's.
-            if order.status == status {
-                found.push(order);
-            } else {
-                tracing::warn!(order_id = %order.id, status = %order.status, "a settled order is still in the unsettled index");
-            }
+            found.push(order);
         }
         Ok(found)
     }

@@ -29,7 +29,9 @@ struct Tables {
     /// Each product's units per stock shard.
     shards: HashMap<ProductId, Vec<u32>>,
     orders: HashMap<OrderId, Order>,
-    idempotency: HashMap<(UserId, String), IdempotencyRecord>,
+    /// The request fingerprint each order was placed with (the DynamoDB adapter keeps it on the
+    /// order item, which is the key's record).
+    fingerprints: HashMap<OrderId, String>,
     locks: HashMap<StockShard, (String, DateTime<Utc>)>,
     /// Each subject's grant times (epoch ms) within the last 60 s, oldest first.
     /// Per subject, grants per rate bucket.
@@ -116,27 +118,18 @@ impl Tables {
         self.products.insert(product.id.clone(), (product, false));
     }
 
-    /// Writes the order and its record unless either exists (the transaction's two conditions).
+    /// Writes the order with its fingerprint unless it exists (the put's condition).
     fn insert_order(
         &mut self,
         order: &Order,
         request_fingerprint: &str,
     ) -> Result<(), PlaceOrderError> {
-        let record_key = (
-            order.user_id.clone(),
-            order.idempotency_key.as_str().to_owned(),
-        );
-        if self.idempotency.contains_key(&record_key) || self.orders.contains_key(&order.id) {
+        if self.orders.contains_key(&order.id) {
             return Err(PlaceOrderError::DuplicateKey);
         }
         self.orders.insert(order.id.clone(), order.clone());
-        self.idempotency.insert(
-            record_key,
-            IdempotencyRecord {
-                order_id: order.id.clone(),
-                request_fingerprint: request_fingerprint.to_owned(),
-            },
-        );
+        self.fingerprints
+            .insert(order.id.clone(), request_fingerprint.to_owned());
         Ok(())
     }
 }
@@ -348,11 +341,16 @@ impl IdempotencyStore for InMemoryStore {
         user_id: &UserId,
         key: &IdempotencyKey,
     ) -> Result<Option<IdempotencyRecord>, StoreError> {
-        Ok(self
-            .tables()?
-            .idempotency
-            .get(&(user_id.clone(), key.as_str().to_owned()))
-            .cloned())
+        let tables = self.tables()?;
+        let id = OrderId::for_key(user_id, key);
+        Ok(tables
+            .orders
+            .get(&id)
+            .filter(|order| order.user_id == *user_id)
+            .map(|order| IdempotencyRecord {
+                order: order.clone(),
+                request_fingerprint: tables.fingerprints.get(&id).cloned(),
+            }))
     }
 }
 
@@ -363,11 +361,7 @@ impl StockReserver for InMemoryStore {
         request_fingerprint: &str,
     ) -> Result<(), PlaceOrderError> {
         let mut tables = self.tables()?;
-        let record_key = (
-            order.user_id.clone(),
-            order.idempotency_key.as_str().to_owned(),
-        );
-        if tables.idempotency.contains_key(&record_key) || tables.orders.contains_key(&order.id) {
+        if tables.orders.contains_key(&order.id) {
             return Err(PlaceOrderError::DuplicateKey);
         }
         let lines: Vec<_> = order
@@ -620,7 +614,7 @@ impl UnsettledOrders for InMemoryStore {
             .filter(|o| o.status == status && o.updated_at < before)
             .cloned()
             .collect();
-        found.sort_by_key(|o| o.updated_at);
+        found.sort_by(|a, b| (a.created_at, a.id.as_str()).cmp(&(b.created_at, b.id.as_str())));
         found.truncate(limit as usize);
         Ok(found)
     }
