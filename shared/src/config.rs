@@ -250,8 +250,9 @@ pub struct Config {
     pub log_format: LogFormat,
 }
 
-/// Highest `RATE_LIMIT_PER_MINUTE`: the sliding log keeps one grant time per allowed request in
-/// one item (about 9 bytes each; docs/data-model.md, rate-limits), 90 KB at this limit.
+/// Highest `RATE_LIMIT_PER_MINUTE`, as `template.yaml` allows. The bucket counters cost the same
+/// at any limit (docs/data-model.md, rate-limits); past this a per-user limit guards little that
+/// API Gateway's stage throttling does not.
 pub const MAX_RATE_LIMIT_PER_MINUTE: u32 = 10_000;
 
 /// A setting that is present but unusable, or missing where it is required.
@@ -379,11 +380,9 @@ impl Config {
                 return Err(ConfigError {
                     name: "RATE_LIMIT_PER_MINUTE",
                     reason: format!(
-                        "{} is above {MAX_RATE_LIMIT_PER_MINUTE}: the limit keeps one grant time \
-                         per allowed request in one DynamoDB item, which would pass DynamoDB's \
-                         400 KB item size (and cost ~1 WCU per 110 of the limit on every \
-                         request); use API Gateway's stage throttling for higher rates, or 0 to \
-                         turn the per-user limit off",
+                        "{} is above {MAX_RATE_LIMIT_PER_MINUTE}, the highest per-user limit the \
+                         template allows; use API Gateway's stage throttling for higher rates, or \
+                         0 to turn the per-user limit off",
                         config.rate_limit_per_minute
                     ),
                 });
@@ -553,13 +552,17 @@ mod tests {
     }
 
     #[test]
-    fn a_rate_limit_whose_log_would_not_fit_one_item_is_refused() {
+    fn a_rate_limit_above_what_the_template_allows_is_refused() {
         let everything = Footprint::everything();
         let read = config(&everything, &[("RATE_LIMIT_PER_MINUTE", "10000")]).unwrap();
         assert_eq!(read.rate_limit_per_minute, 10_000);
         let refused = config(&everything, &[("RATE_LIMIT_PER_MINUTE", "10001")]).unwrap_err();
         assert_eq!(refused.name, "RATE_LIMIT_PER_MINUTE");
-        assert!(refused.reason.contains("400 KB"), "{}", refused.reason);
+        assert!(
+            refused.reason.contains("the template allows"),
+            "{}",
+            refused.reason
+        );
         assert_eq!(
             config(&everything, &[("RATE_LIMIT_PER_MINUTE", "0")])
                 .unwrap()

@@ -327,9 +327,12 @@ impl Function {
                 Endpoint::ListProducts
                 | Endpoint::GetProduct
                 | Endpoint::CreateProduct
-                | Endpoint::UpdateProduct
-                | Endpoint::DeleteProduct,
+                | Endpoint::UpdateProduct,
             ) => Footprint::http(PRODUCTS),
+            // The deletion leaves a mark in the holds table that ends its holds' checkouts.
+            Function::Http(Endpoint::DeleteProduct) => {
+                Footprint::http(&[Products, Holds, RateLimits])
+            }
             // From items or from a hold; a webhook that came first is applied right after commit.
             Function::Http(Endpoint::CreateOrder) => Footprint {
                 order_queue: true,

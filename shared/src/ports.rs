@@ -92,6 +92,12 @@ pub enum PlaceOrderError {
     /// The hold the order is placed from is no longer ACTIVE, or its time is up.
     #[error("the hold is not active")]
     HoldNotActive,
+    /// The hold's product was deleted: its holds cannot be checked out.
+    #[error("product {product_id} was deleted")]
+    ProductGone {
+        /// The hold's product.
+        product_id: ProductId,
+    },
     /// Another transaction touched the same items at the same time; safe to retry.
     #[error("the transaction conflicted with another one")]
     Conflict {
@@ -209,7 +215,8 @@ pub trait StockReserver: Send + Sync {
     ) -> impl Future<Output = Result<(), PlaceOrderError>> + Send;
     /// One transaction: `consumed` (the hold after checkout) written on condition that the stored
     /// hold is ACTIVE, belongs to the order's user and ends after `now`; the user's active-hold
-    /// count down by one; the order with the request's fingerprint (must not exist). No stock
+    /// count down by one; the order with the request's fingerprint (must not exist); the product not
+    /// deleted ([`PlaceOrderError::ProductGone`]). No stock
     /// moves: the hold took it. A failed hold condition is [`PlaceOrderError::HoldNotActive`].
     fn place_order_from_hold(
         &self,

@@ -537,3 +537,73 @@ async fn the_sweeper_and_checkouts_racing_have_one_winner_per_hold() {
         "nothing given back twice"
     );
 }
+
+/// Deleting a product ends the checkouts of its holds: twenty checkouts race the deletion, each
+/// is either placed (before the deletion) or refused 404 `NOT_FOUND` naming the product (the held
+/// unit goes with the product), every
+/// 201 is an order and no other order exists, and a checkout after the deletion is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deleting_a_product_ends_its_holds_checkouts_even_racing_them() {
+    let stack = spawn(false).await;
+    let product = stack.product("4.00", 30).await;
+    let mut holds = Vec::new();
+    for i in 0..21 {
+        let user = format!("holder-{i}");
+        let hold = stack.hold(&user, &product, 1).await;
+        assert_eq!(hold.status, StatusCode::CREATED, "{}", hold.body);
+        holds.push((
+            user,
+            hold.body["data"]["hold_id"].as_str().unwrap().to_owned(),
+        ));
+    }
+    let (late_user, late_hold) = holds.pop().unwrap();
+    let admin = stack.admin_token();
+    let path = format!("/products/{product}");
+    // A few ms after the checkouts start: some commit before the deletion, some after.
+    let deletion = async {
+        tokio::time::sleep(Duration::from_millis(3)).await;
+        stack.send("DELETE", &path, Some(&admin), None).await
+    };
+    let checkouts = join_all(
+        holds
+            .iter()
+            .map(|(user, hold)| stack.order_from_hold(user, "checkout", hold)),
+    );
+    let (deleted, checkouts) = tokio::join!(deletion, checkouts);
+    assert!(deleted.status.is_success(), "{}", deleted.body);
+
+    let mut placed = 0;
+    for (checkout, (user, _)) in checkouts.iter().zip(&holds) {
+        match checkout.status {
+            StatusCode::CREATED => {
+                placed += 1;
+                assert_eq!(stack.all_orders(user).await.len(), 1, "{user}");
+            }
+            StatusCode::NOT_FOUND => {
+                assert_eq!(checkout.code(), "NOT_FOUND", "{}", checkout.body);
+                assert_eq!(
+                    checkout.body["details"],
+                    json!({"resource": "product", "id": product}),
+                    "{}",
+                    checkout.body
+                );
+                assert!(stack.all_orders(user).await.is_empty(), "{user}");
+            }
+            other => panic!("{user}: checkout answered {other} {}", checkout.body),
+        }
+    }
+    let late = stack
+        .order_from_hold(&late_user, "checkout", &late_hold)
+        .await;
+    assert_eq!(
+        (late.status, late.code()),
+        (StatusCode::NOT_FOUND, "NOT_FOUND"),
+        "{}",
+        late.body
+    );
+    assert!(stack.all_orders(&late_user).await.is_empty());
+    println!(
+        "checkouts racing the deletion: {placed} placed, {} refused 404; after it: 404",
+        holds.len() - placed
+    );
+}

@@ -460,6 +460,11 @@ where
                 })
             }
             PlaceOrderError::InsufficientStock { product_id } => Busy::Short(product_id),
+            // Deleted after the hold was taken: the held units went with it.
+            PlaceOrderError::ProductGone { product_id } => Busy::Refused(AppError::NotFound {
+                what: "product",
+                id: product_id.to_string(),
+            }),
             PlaceOrderError::Store(error) => Busy::Refused(error.into()),
         }
     }

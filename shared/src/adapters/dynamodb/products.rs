@@ -207,6 +207,21 @@ impl ProductCatalog for DynamoStore {
     }
 
     async fn delete_product(&self, id: &ProductId, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        // First the mark that ends the checkouts of the product's holds (their transactions
+        // require it absent), then the product: a checkout that commits after this call began
+        // either committed before the mark (it was placed before the deletion) or is refused.
+        // A failure between the two leaves the mark; the deletion's retry completes it.
+        if self.read_layout(id, true).await?.is_some() {
+            let mut mark = items::product_gone_key(id);
+            mark.insert("deleted_at".to_owned(), items::timestamp(now));
+            self.client
+                .put_item()
+                .table_name(&self.tables.holds)
+                .set_item(Some(mark))
+                .send()
+                .await
+                .map_err(sdk_failure)?;
+        }
         for _ in 0..REWRITE_ATTEMPTS {
             let Some(layout) = self.read_layout(id, true).await? else {
                 return Ok(false);

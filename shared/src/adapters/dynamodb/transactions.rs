@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 
 use chrono::{DateTime, Utc};
@@ -318,18 +318,30 @@ impl StockReserver for DynamoStore {
         consumed: &Hold,
         now: DateTime<Utc>,
     ) -> Result<(), PlaceOrderError> {
-        // Action order: the hold, the user's hold count, the order.
+        // Action order: the hold, the user's hold count, the order, the product not deleted.
+        let product_live = ConditionCheck::builder()
+            .table_name(&self.tables.holds)
+            .set_key(Some(items::product_gone_key(&consumed.product_id)))
+            .condition_expression("attribute_not_exists(id)")
+            .build()
+            .map_err(StoreError::unavailable)?;
         let actions = vec![
             self.hold_move(consumed, HoldMoveGuard::UsableAt(now))?,
             self.hold_count_down(consumed)?,
             self.order_put(order, request_fingerprint)?,
+            TransactWriteItem::builder()
+                .condition_check(product_live)
+                .build(),
         ];
         let Err(refused) = self.transact(actions).await else {
             return Ok(());
         };
         Err(match refused.reasons.as_slice() {
-            [_, _, Reason::ConditionFailed] => PlaceOrderError::DuplicateKey,
+            [_, _, Reason::ConditionFailed, _] => PlaceOrderError::DuplicateKey,
             [Reason::ConditionFailed, ..] => PlaceOrderError::HoldNotActive,
+            [_, _, _, Reason::ConditionFailed] => PlaceOrderError::ProductGone {
+                product_id: consumed.product_id.clone(),
+            },
             _ if refused.is_conflict() => PlaceOrderError::Conflict {
                 product_id: Some(consumed.product_id.clone()),
             },

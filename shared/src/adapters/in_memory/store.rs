@@ -33,7 +33,6 @@ struct Tables {
     /// order item, which is the key's record).
     fingerprints: HashMap<OrderId, String>,
     locks: HashMap<StockShard, (String, DateTime<Utc>)>,
-    /// Each subject's grant times (epoch ms) within the last 60 s, oldest first.
     /// Per subject, grants per rate bucket.
     rate_buckets: HashMap<String, BTreeMap<i64, i64>>,
     connections: HashMap<String, UserId>,
@@ -386,6 +385,15 @@ impl StockReserver for InMemoryStore {
         match tables.holds.get(&consumed.id) {
             Some(hold) if hold.user_id == order.user_id && hold.usable_at(now) => {}
             _ => return Err(PlaceOrderError::HoldNotActive),
+        }
+        if tables
+            .products
+            .get(&consumed.product_id)
+            .is_none_or(|(_, deleted)| *deleted)
+        {
+            return Err(PlaceOrderError::ProductGone {
+                product_id: consumed.product_id.clone(),
+            });
         }
         tables.insert_order(order, request_fingerprint)?;
         tables.holds.insert(consumed.id.clone(), consumed.clone());
