@@ -294,7 +294,9 @@ pub fn markdown(
          `load-test bench`, which starts it twice, `STOCK_LOCKS=on` then `off` (ephemeral ports, \
          `RATE_LIMIT_PER_MINUTE=0 PAYMENT_SUCCESS_RATE=1 HOLD_TTL_SECONDS=3 \
          HOLD_SWEEP_SECONDS=1`, logs at warn), and runs every scenario of `load-tests/` against \
-         each; the endpoint's capacity metering is switched on for the cost scenario only. The \
+         each but the cost scenario, which runs on a second stack per mode with the shipped \
+         defaults (rate limit 120 a minute, 80 % payment success) and the endpoint's capacity \
+         metering on. The \
          load generator shares the machine with the stack. Flash sale: stock \
          {}, {} buyers with their WebSockets open; high load: ramp to {} virtual users over {} s, \
          hold {} s. Then nine more stacks, under AWS conditions (`AWS_CONDITIONS=on`), run a \
