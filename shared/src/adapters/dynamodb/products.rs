@@ -15,6 +15,8 @@ use crate::ports::{Page, ProductCatalog, StoreError};
 
 /// BatchGetItem's limit on keys per call.
 pub(super) const BATCH_GET_KEYS: usize = 100;
+/// Tries of a deleted product's mark while checkouts' transactions hold its key.
+const MARK_ATTEMPTS: u32 = 12;
 /// Only products that were not soft-deleted exist for readers and admins; the writes that treat
 /// the product item as its only stock also require that it still has one shard.
 const LIVE_SINGLE_SHARD: &str = "attribute_exists(id) AND attribute_not_exists(deleted_at) \
@@ -214,13 +216,31 @@ impl ProductCatalog for DynamoStore {
         if self.read_layout(id, true).await?.is_some() {
             let mut mark = items::product_gone_key(id);
             mark.insert("deleted_at".to_owned(), items::timestamp(now));
-            self.client
-                .put_item()
-                .table_name(&self.tables.holds)
-                .set_item(Some(mark))
-                .send()
-                .await
-                .map_err(sdk_failure)?;
+            // Checkouts' transactions hold the mark's key (their ConditionCheck): a write meeting
+            // one gets TransactionConflict, and waits it out.
+            let mut attempt = 0;
+            loop {
+                let result = self
+                    .client
+                    .put_item()
+                    .table_name(&self.tables.holds)
+                    .set_item(Some(mark.clone()))
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => break,
+                    Err(e) if attempt < MARK_ATTEMPTS && super::is_retryable(&e) => {
+                        attempt += 1;
+                        tokio::time::sleep(crate::retry::full_jitter(
+                            std::time::Duration::from_millis(10),
+                            attempt,
+                            std::time::Duration::from_millis(500),
+                        ))
+                        .await;
+                    }
+                    Err(e) => return Err(sdk_failure(e)),
+                }
+            }
         }
         for _ in 0..REWRITE_ATTEMPTS {
             let Some(layout) = self.read_layout(id, true).await? else {
