@@ -1,7 +1,7 @@
 #!/bin/bash
 # Creates what the local stack provisions (localstack/src/provision.rs and
 # shared/src/adapters/dynamodb/schema.rs), with the AWS CLI against one AWS endpoint: the eight
-# DynamoDB tables (keys, GSIs with projection ALL, on-demand capacity, TTL on `expires_at` where
+# DynamoDB tables (keys, GSIs with projection ALL or KEYS_ONLY, on-demand capacity, TTL on `expires_at` where
 # items expire), the dead-letter queue and the order queue with its redrive policy and visibility
 # timeout. Idempotent: whatever exists already is kept (a queue's attributes are set again), so
 # running it twice, or before or after `make run`, is fine.
@@ -47,11 +47,11 @@ aws_() {
     aws --endpoint-url "$endpoint" --region "$region" --output text "$@"
 }
 
-# create_table NAME HASH [RANGE] [--gsi INDEX HASH [RANGE]]... : every key attribute is a string.
+# create_table NAME HASH [RANGE] [--gsi|--gsi-keys INDEX HASH [RANGE]]... : every key attribute is a string.
 create_table() {
     local name="$1" hash="$2" range=""
     shift 2
-    if [[ $# -gt 0 && "$1" != --gsi ]]; then
+    if [[ $# -gt 0 && "$1" != --gsi* ]]; then
         range="$1"
         shift
     fi
@@ -61,10 +61,14 @@ create_table() {
         keys="$keys AttributeName=$range,KeyType=RANGE"
     fi
     while [[ $# -gt 0 ]]; do
-        # --gsi INDEX HASH [RANGE]
+        # --gsi INDEX HASH [RANGE] (projection ALL) or --gsi-keys INDEX HASH [RANGE] (KEYS_ONLY)
+        local projection=ALL
+        if [[ "$1" == --gsi-keys ]]; then
+            projection=KEYS_ONLY
+        fi
         local index="$2" index_hash="$3" index_range=""
         shift 3
-        if [[ $# -gt 0 && "$1" != --gsi ]]; then
+        if [[ $# -gt 0 && "$1" != --gsi* ]]; then
             index_range="$1"
             shift
         fi
@@ -74,7 +78,7 @@ create_table() {
             index_keys="$index_keys,{\"AttributeName\":\"$index_range\",\"KeyType\":\"RANGE\"}"
             attributes+=("$index_range")
         fi
-        indexes+=("{\"IndexName\":\"$index\",\"KeySchema\":[$index_keys],\"Projection\":{\"ProjectionType\":\"ALL\"}}")
+        indexes+=("{\"IndexName\":\"$index\",\"KeySchema\":[$index_keys],\"Projection\":{\"ProjectionType\":\"$projection\"}}")
     done
 
     if aws_ dynamodb describe-table --table-name "$name" --query Table.TableStatus >/dev/null 2>&1; then
@@ -134,10 +138,11 @@ ensure_queue() {
 echo "Creating the tables and queues at $endpoint ($region)"
 
 create_table "$products_table" id
-# unsettled is sparse: only PENDING and PROCESSING orders carry status_shard.
+# Both keys only; unsettled-orders is sparse: only PENDING and PROCESSING orders carry
+# unsettled_shard.
 create_table "$orders_table" id \
-    --gsi user-orders user_id user_created \
-    --gsi unsettled status_shard updated_at
+    --gsi-keys user-orders-keys user_id user_created \
+    --gsi-keys unsettled-orders unsettled_shard created_at
 create_table "$idempotency_table" user_id idempotency_key
 create_table "$locks_table" product_id
 create_table "$connections_table" connection_id --gsi user-connections user_id
