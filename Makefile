@@ -53,10 +53,12 @@ $(TOOLS)/%/.installed: $(PY_PINS)/%.txt
 
 ## localstack-path-test: the LocalStack path without Docker: localstack/init/create-resources.sh
 ## (AWS CLI from .tools/cli) against moto's server, then the local stack on that endpoint, one order
-## placed and paid (tests/localstack/moto-path.sh; LOCAL_STACK_BIN=<path> skips the cargo build)
+## placed and paid (tests/localstack/moto-path.sh; LOCAL_STACK_BIN=<path> skips the cargo build);
+## then docs/deploy.md's backfill, as written, against moto (tests/localstack/migration-backfill.sh)
 .PHONY: localstack-path-test
 localstack-path-test: $(VENV)/.moto-installed $(TOOLS)/cli/.installed
 	CARGO='$(CARGO)' bash tests/localstack/moto-path.sh
+	bash tests/localstack/migration-backfill.sh
 
 ## contract-test: schemathesis (pinned in localstack/python/api.txt, into .tools/api) against
 ## openapi.yaml and a fresh local stack, without a token, with the user's and with the admin's;
