@@ -89,14 +89,7 @@ async fn reachable_only_while_the_endpoint_answers() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ensure_tables_is_safe_to_run_concurrently_and_sets_up_index_and_ttl() -> anyhow::Result<()>
 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
-    tokio::spawn(dynoxide::server::serve_on(
-        listener,
-        dynoxide::Database::memory()?,
-    ));
-    let client = client_for(port);
-    let tables = shared::Config::default().tables;
+    let (client, tables) = empty_endpoint().await?;
 
     let (first, second) = tokio::join!(
         ensure_tables(&client, &tables),
@@ -157,14 +150,7 @@ async fn tables_left_by_an_older_version_are_refused_with_a_clear_message() -> a
         AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
         Projection, ProjectionType, ScalarAttributeType,
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
-    tokio::spawn(dynoxide::server::serve_on(
-        listener,
-        dynoxide::Database::memory()?,
-    ));
-    let client = client_for(port);
-    let tables = shared::Config::default().tables;
+    let (client, tables) = empty_endpoint().await?;
     // The orders table as the version before the lean order items created it.
     let string = |name: &str| {
         AttributeDefinition::builder()
@@ -211,4 +197,16 @@ async fn tables_left_by_an_older_version_are_refused_with_a_clear_message() -> a
         "{message}"
     );
     Ok(())
+}
+
+/// A fresh Dynoxide with no tables, and the default table names.
+async fn empty_endpoint() -> anyhow::Result<(aws_sdk_dynamodb::Client, shared::config::TableNames)>
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    tokio::spawn(dynoxide::server::serve_on(
+        listener,
+        dynoxide::Database::memory()?,
+    ));
+    Ok((client_for(port), shared::Config::default().tables))
 }

@@ -56,26 +56,7 @@ impl OrderReader for DynamoStore {
                 .await
                 .map_err(sdk_failure)?;
             let entries = output.items.unwrap_or_default();
-            let keys: Vec<Item> = entries
-                .iter()
-                .map(|entry| items::cursor_key(entry, &["id"]))
-                .collect();
-            let mut found: HashMap<String, Order> = HashMap::with_capacity(keys.len());
-            for chunk in keys.chunks(BATCH_GET_KEYS) {
-                for item in self
-                    .batch_get(&self.tables.orders, chunk.to_vec(), false)
-                    .await?
-                {
-                    let order = Order::try_from(item)?;
-                    found.insert(order.id.to_string(), order);
-                }
-            }
-            for entry in &entries {
-                let id = entry.get("id").and_then(|id| id.as_s().ok());
-                // An order the index lists but the table no longer has is skipped.
-                let Some(order) = id.and_then(|id| found.remove(id)) else {
-                    continue;
-                };
+            for (order, entry) in self.orders_of_entries(&entries, false).await? {
                 if query.status.is_none_or(|status| order.status == status) {
                     orders.push((
                         order,
@@ -101,5 +82,38 @@ impl OrderReader for DynamoStore {
             items: orders.into_iter().map(|(order, _)| order).collect(),
             next_cursor,
         })
+    }
+}
+
+impl DynamoStore {
+    /// The orders a keys-only index listed, read from the table in BatchGetItems of up to 100, in
+    /// the entries' order, each with its entry; an order the index lists but the table no longer
+    /// has is skipped.
+    pub(super) async fn orders_of_entries<'e>(
+        &self,
+        entries: &'e [Item],
+        consistent: bool,
+    ) -> Result<Vec<(Order, &'e Item)>, StoreError> {
+        let keys: Vec<Item> = entries
+            .iter()
+            .map(|entry| items::cursor_key(entry, &["id"]))
+            .collect();
+        let mut found: HashMap<String, Order> = HashMap::with_capacity(keys.len());
+        for chunk in keys.chunks(BATCH_GET_KEYS) {
+            for item in self
+                .batch_get(&self.tables.orders, chunk.to_vec(), consistent)
+                .await?
+            {
+                let order = Order::try_from(item)?;
+                found.insert(order.id.to_string(), order);
+            }
+        }
+        Ok(entries
+            .iter()
+            .filter_map(|entry| {
+                let id = entry.get("id")?.as_s().ok()?;
+                Some((found.remove(id)?, entry))
+            })
+            .collect())
     }
 }

@@ -209,43 +209,19 @@ impl ProductCatalog for DynamoStore {
     }
 
     async fn delete_product(&self, id: &ProductId, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        // First the mark that ends the checkouts of the product's holds (their transactions
-        // require it absent), then the product: a checkout that commits after this call began
-        // either committed before the mark (it was placed before the deletion) or is refused.
-        // A failure between the two leaves the mark; the deletion's retry completes it.
-        if self.read_layout(id, true).await?.is_some() {
-            let mut mark = items::product_gone_key(id);
-            mark.insert("deleted_at".to_owned(), items::timestamp(now));
-            // Checkouts' transactions hold the mark's key (their ConditionCheck): a write meeting
-            // one gets TransactionConflict, and waits it out.
-            let mut attempt = 0;
-            loop {
-                let result = self
-                    .client
-                    .put_item()
-                    .table_name(&self.tables.holds)
-                    .set_item(Some(mark.clone()))
-                    .send()
-                    .await;
-                match result {
-                    Ok(_) => break,
-                    Err(e) if attempt < MARK_ATTEMPTS && super::is_retryable(&e) => {
-                        attempt += 1;
-                        tokio::time::sleep(crate::retry::full_jitter(
-                            std::time::Duration::from_millis(10),
-                            attempt,
-                            std::time::Duration::from_millis(500),
-                        ))
-                        .await;
-                    }
-                    Err(e) => return Err(sdk_failure(e)),
-                }
-            }
-        }
+        let mut marked = false;
         for _ in 0..REWRITE_ATTEMPTS {
             let Some(layout) = self.read_layout(id, true).await? else {
                 return Ok(false);
             };
+            // First the mark that ends the checkouts of the product's holds (their transactions
+            // require it absent), then the product: a checkout that commits after this call began
+            // either committed before the mark (it was placed before the deletion) or is refused.
+            // A failure between the two leaves the mark; the deletion's retry completes it.
+            if !marked {
+                self.mark_gone(id, now).await?;
+                marked = true;
+            }
             if layout.item.shard_items() > 1 {
                 if self.delete_sharded(&layout, now).await? {
                     return Ok(true);
@@ -275,6 +251,35 @@ impl ProductCatalog for DynamoStore {
 }
 
 impl DynamoStore {
+    /// The `gone#<product>` mark in the holds table, retried while checkouts' transactions hold
+    /// its key (their ConditionCheck): a write meeting one gets TransactionConflict.
+    async fn mark_gone(&self, id: &ProductId, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut mark = items::product_gone_key(id);
+        mark.insert("deleted_at".to_owned(), items::timestamp(now));
+        let mut attempt = 0;
+        loop {
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.tables.holds)
+                .set_item(Some(mark.clone()))
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(()),
+                Err(e) if attempt < MARK_ATTEMPTS && super::is_retryable(&e) => {
+                    attempt += 1;
+                    tokio::time::sleep(crate::retry::full_jitter(
+                        std::time::Duration::from_millis(10),
+                        attempt,
+                        std::time::Duration::from_millis(500),
+                    ))
+                    .await;
+                }
+                Err(e) => return Err(sdk_failure(e)),
+            }
+        }
+    }
     /// Name, price and (for a one-shard product) absolute stock on the product item; `None` when
     /// the product is unknown or deleted, or, with `single_shard`, no longer has one shard.
     async fn update_product_item(

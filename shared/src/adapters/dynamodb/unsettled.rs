@@ -19,7 +19,6 @@ use futures::{StreamExt, TryStreamExt, stream};
 
 use super::index::UNSETTLED;
 use super::items::{self, Item, UNSETTLED_SHARD, UNSETTLED_SHARDS};
-use super::products::BATCH_GET_KEYS;
 use super::{DynamoStore, sdk_failure};
 use crate::domain::{Order, OrderStatus};
 use crate::ports::{StoreError, UnsettledOrders};
@@ -79,25 +78,15 @@ impl DynamoStore {
             .await
             .map_err(sdk_failure)?;
         reader.next = output.last_evaluated_key.filter(|key| !key.is_empty());
-        let keys: Vec<Item> = output
-            .items
-            .unwrap_or_default()
-            .iter()
-            .map(|entry| items::cursor_key(entry, &["id"]))
+        let entries = output.items.unwrap_or_default();
+        let mut orders: Vec<Order> = self
+            .orders_of_entries(&entries, true)
+            .await?
+            .into_iter()
+            .map(|(order, _)| order)
+            .filter(|order| order.status == reader.status && order.updated_at < before)
             .collect();
-        let mut orders = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(BATCH_GET_KEYS) {
-            for item in self
-                .batch_get(&self.tables.orders, chunk.to_vec(), true)
-                .await?
-            {
-                let order = Order::try_from(item)?;
-                if order.status == reader.status && order.updated_at < before {
-                    orders.push(order);
-                }
-            }
-        }
-        // BatchGetItem answers in any order; the index's is by placement.
+        // The index's order, with ties between orders of one millisecond broken by id.
         orders.sort_by(|a, b| (a.created_at, a.id.as_str()).cmp(&(b.created_at, b.id.as_str())));
         reader.orders.extend(orders);
         Ok(())

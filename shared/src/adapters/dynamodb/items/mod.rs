@@ -1,5 +1,13 @@
 //! Every mapping between DynamoDB items and the domain: keys, attribute values and `TryFrom<Item>`.
-//! The other files of the adapter build expressions; only this one knows how a value is encoded.
+//! The other files of the adapter build expressions; only this module knows how a value is
+//! encoded. The orders table's items are in `orders`.
+
+mod orders;
+
+pub(super) use orders::{
+    REQUEST_FINGERPRINT, UNSETTLED_SHARD, UNSETTLED_SHARDS, USER_ORDERS_CURSOR_KEY,
+    placed_order_item, request_fingerprint, unsettled_shard, user_orders_start_key,
+};
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -8,8 +16,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::domain::{
-    Hold, HoldId, HoldStatus, IdempotencyKey, Money, Order, OrderId, OrderItem, OrderStatus,
-    PaymentOutcome, Product, ProductId, Quantity, ShardSplit, StockShard, UserId,
+    Hold, HoldId, HoldStatus, IdempotencyKey, Money, OrderId, OrderStatus, PaymentOutcome, Product,
+    ProductId, Quantity, ShardSplit, StockShard, UserId,
 };
 use crate::ports::{PendingSettlement, StoreError, WebhookRecord};
 
@@ -18,12 +26,6 @@ pub(super) type Item = HashMap<String, AttributeValue>;
 
 /// Key attributes of a products-table `LastEvaluatedKey`, which is all a products cursor holds.
 pub(super) const PRODUCT_CURSOR_KEY: &[&str] = &["id"];
-/// Key attributes of a `user-orders` `LastEvaluatedKey`: the table key plus the index key.
-pub(super) const USER_ORDERS_CURSOR_KEY: &[&str] = &["id", "user_id", "user_created"];
-
-/// The order item's attribute holding the fingerprint of the request that placed it (the order is
-/// its key's idempotency record); also the attribute of the separate records of older orders.
-pub(super) const REQUEST_FINGERPRINT: &str = "request_fingerprint";
 /// How long a lock item outlives its lease before TTL removes it; the lease, not TTL, decides.
 const LOCK_TTL_GRACE_SECONDS: i64 = 60;
 /// How long a hold item outlives its window before TTL removes it. Long after the sweeper (which
@@ -35,11 +37,6 @@ const WEBHOOK_TTL_SECONDS: i64 = 7 * 24 * 60 * 60;
 /// 32 keeps a 5,000 holds/s flash sale at 312 write units/s per key (docs/scaling.md); holds
 /// written with 4 shards before are still among them.
 pub(super) const HOLD_SWEEP_SHARDS: u32 = 32;
-/// Partitions of the sparse `unsettled-orders` index: the reconciler queries each. An order writes
-/// 1 unit on its shard's key when placed and 1 when settled (the claim leaves the key alone), so at
-/// the shop's 100,000 orders/s a key takes 100,000 × 2 / 512 = 390 units/s, 0.39 of a partition
-/// (docs/scaling.md).
-pub(super) const UNSETTLED_SHARDS: u32 = 512;
 /// A string value.
 pub(super) fn string(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
@@ -159,76 +156,6 @@ pub(super) fn product_item(product: &Product) -> Item {
     ])
 }
 
-/// An order item, with `user_created` as the `user-orders-keys` sort key (newest first when
-/// descending) and, while PENDING or PROCESSING, `unsettled_shard`: the hash key of the sparse
-/// `unsettled-orders` index (its range key is `created_at`). Neither index key changes before the
-/// order settles, and both indexes project keys only, so the claim writes no index.
-pub(super) fn order_item(order: &Order) -> Item {
-    let lines = order
-        .items
-        .iter()
-        .map(|line| {
-            let mut map = HashMap::from([
-                ("product_id".to_owned(), string(line.product_id.as_str())),
-                ("quantity".to_owned(), number(line.quantity.get())),
-                ("unit_price".to_owned(), money(line.unit_price)),
-            ]);
-            if !line.shards.is_first_only() {
-                map.insert(
-                    "shards".to_owned(),
-                    shard_split(&line.shards, line.quantity.get()),
-                );
-            }
-            AttributeValue::M(map)
-        })
-        .collect();
-    let mut item = HashMap::from([
-        ("id".to_owned(), string(order.id.as_str())),
-        ("user_id".to_owned(), string(order.user_id.as_str())),
-        ("status".to_owned(), status(order.status)),
-        ("total_amount".to_owned(), money(order.total_amount)),
-        (
-            "idempotency_key".to_owned(),
-            string(order.idempotency_key.as_str()),
-        ),
-        ("items".to_owned(), AttributeValue::L(lines)),
-        ("created_at".to_owned(), timestamp(order.created_at)),
-        ("updated_at".to_owned(), timestamp(order.updated_at)),
-        (
-            "user_created".to_owned(),
-            string(format!("{}#{}", timestamp_text(order.created_at), order.id)),
-        ),
-    ]);
-    if let Some(at) = order.cancelled_at {
-        item.insert("cancelled_at".to_owned(), timestamp(at));
-    }
-    if !order.status.is_terminal() {
-        item.insert(UNSETTLED_SHARD.to_owned(), unsettled_shard_of(&order.id));
-    }
-    item
-}
-
-/// The item a placement puts: the order with the request's fingerprint, which makes it the key's
-/// idempotency record, and the token of the stock take that stocked it, if any.
-pub(super) fn placed_order_item(
-    order: &Order,
-    request_fingerprint: &str,
-    take_token: Option<(&str, &str)>,
-) -> Item {
-    let mut item = order_item(order);
-    item.insert(REQUEST_FINGERPRINT.to_owned(), string(request_fingerprint));
-    if let Some((attribute, token)) = take_token {
-        item.insert(attribute.to_owned(), string(token));
-    }
-    item
-}
-
-/// The fingerprint an order item was placed with; `None` for an order placed before orders
-/// carried it.
-pub(super) fn request_fingerprint(item: &Item) -> Option<String> {
-    item.get(REQUEST_FINGERPRINT)?.as_s().ok().cloned()
-}
-
 /// A lock item owned by `token` until `lease_until_ms` (epoch milliseconds).
 pub(super) fn lock_item(shard: &StockShard, token: &str, lease_until_ms: i64) -> Item {
     let mut item = lock_key(shard);
@@ -276,19 +203,6 @@ fn stable_shard(id: &str, shards: u32) -> u32 {
 /// The sweep shard of an ACTIVE hold: a stable hash of its id.
 fn hold_sweep_shard(id: &HoldId) -> String {
     stable_shard(id.as_str(), HOLD_SWEEP_SHARDS).to_string()
-}
-
-/// The attribute that puts an order in the `unsettled-orders` index while PENDING or PROCESSING.
-pub(super) const UNSETTLED_SHARD: &str = "unsettled_shard";
-
-/// Shard `n` of the `unsettled-orders` index, as its hash key holds it.
-pub(super) fn unsettled_shard(n: u32) -> AttributeValue {
-    string(n.to_string())
-}
-
-/// An unsettled order's shard: a stable hash of its id, so it is set once, at placement.
-pub(super) fn unsettled_shard_of(id: &OrderId) -> AttributeValue {
-    unsettled_shard(stable_shard(id.as_str(), UNSETTLED_SHARDS))
 }
 
 /// A hold item. While ACTIVE it carries `sweep_shard` and `hold_expires_at`, the keys of the sparse
@@ -386,33 +300,6 @@ pub(super) fn product_start_key(values: &HashMap<String, String>) -> Result<Item
     Ok(product_key(&id))
 }
 
-/// The `ExclusiveStartKey` a `user-orders` cursor's values stand for, checked whole: `id` is an
-/// order id, `user_id` is `owner` (a cursor is client-held: without this it would page through
-/// another user's partition of the index) and `user_created` is `<RFC 3339 time>#<id>`, as
-/// [`order_item`] writes it. Anything else is [`StoreError::InvalidCursor`].
-pub(super) fn user_orders_start_key(
-    values: &HashMap<String, String>,
-    owner: &UserId,
-) -> Result<Item, StoreError> {
-    let field = |name: &str| values.get(name).ok_or(StoreError::InvalidCursor);
-    let id = OrderId::parse(field("id")?).map_err(|_| StoreError::InvalidCursor)?;
-    if field("user_id")? != owner.as_str() {
-        return Err(StoreError::InvalidCursor);
-    }
-    let user_created = field("user_created")?;
-    let well_formed = user_created
-        .split_once('#')
-        .is_some_and(|(at, of)| of == id.as_str() && DateTime::parse_from_rfc3339(at).is_ok());
-    if !well_formed {
-        return Err(StoreError::InvalidCursor);
-    }
-    Ok(HashMap::from([
-        ("id".to_owned(), string(id.as_str())),
-        ("user_id".to_owned(), string(owner.as_str())),
-        ("user_created".to_owned(), string(user_created)),
-    ]))
-}
-
 /// The cursor key of a returned item: its `attributes` (the table key, plus the index key for an
 /// index query), which is what `LastEvaluatedKey` would be had the page ended at this item.
 pub(super) fn cursor_key(item: &Item, attributes: &[&str]) -> Item {
@@ -498,48 +385,6 @@ pub(super) fn layout_of(item: &Item) -> Result<u64, StoreError> {
 /// A stock item's units.
 pub(super) fn stock_of(item: &Item) -> Result<u32, StoreError> {
     Fields::new(item, "stock item").number("stock")
-}
-
-impl TryFrom<Item> for Order {
-    type Error = StoreError;
-
-    fn try_from(item: Item) -> Result<Self, StoreError> {
-        let fields = Fields::new(&item, "order");
-        let status = fields.string("status")?;
-        let key = fields.string("idempotency_key")?;
-        Ok(Order {
-            id: OrderId::new(fields.string("id")?),
-            user_id: UserId::new(fields.string("user_id")?),
-            status: OrderStatus::from_str(status).map_err(|e| fields.corrupt("status", e))?,
-            total_amount: fields.money("total_amount")?,
-            idempotency_key: IdempotencyKey::parse(key)
-                .map_err(|e| fields.corrupt("idempotency_key", e))?,
-            items: fields
-                .list("items")?
-                .iter()
-                .map(order_line)
-                .collect::<Result<_, _>>()?,
-            created_at: fields.time("created_at")?,
-            updated_at: fields.time("updated_at")?,
-            cancelled_at: fields.optional_time("cancelled_at")?,
-        })
-    }
-}
-
-fn order_line(value: &AttributeValue) -> Result<OrderItem, StoreError> {
-    let AttributeValue::M(line) = value else {
-        return Err(StoreError::Corrupt(
-            "order line: not a map attribute".into(),
-        ));
-    };
-    let fields = Fields::new(line, "order line");
-    let quantity = fields.number::<i64>("quantity")?;
-    Ok(OrderItem {
-        product_id: ProductId::new(fields.string("product_id")?),
-        quantity: Quantity::parse(quantity).map_err(|e| fields.corrupt("quantity", e))?,
-        unit_price: fields.money("unit_price")?,
-        shards: read_shard_split(line, "order line")?,
-    })
 }
 
 impl TryFrom<Item> for Hold {
@@ -691,73 +536,6 @@ mod tests {
     fn at(seconds: i64) -> DateTime<Utc> {
         Utc.timestamp_millis_opt(1_767_225_600_000 + seconds * 1000 + 123)
             .unwrap()
-    }
-
-    #[test]
-    fn order_survives_a_round_trip_through_its_item() {
-        let line = |p: &str, q, price| OrderItem {
-            product_id: ProductId::new(p),
-            quantity: Quantity::parse(q).unwrap(),
-            unit_price: Money::parse(price).unwrap(),
-            shards: ShardSplit::default(),
-        };
-        let placed = Order::place(
-            OrderId::new("o1"),
-            UserId::new("u1"),
-            IdempotencyKey::parse("k").unwrap(),
-            vec![line("a", 3, "0.10"), line("b", 2, "999.90")],
-            at(0),
-        );
-        let order = placed.cancelled(at(5)).unwrap();
-        let mut item = order_item(&order);
-        // DynamoDB normalises numbers: "999.90" comes back as "999.9".
-        item.insert("total_amount".into(), AttributeValue::N("2000.1".into()));
-        assert_eq!(Order::try_from(item).unwrap(), order);
-    }
-
-    #[test]
-    fn order_sort_key_is_creation_time_then_id() {
-        let order = Order::place(
-            OrderId::new("o1"),
-            UserId::new("u1"),
-            IdempotencyKey::parse("k").unwrap(),
-            vec![],
-            at(0),
-        );
-        let item = order_item(&order);
-        assert_eq!(item["user_created"], string("2026-01-01T00:00:00.123Z#o1"));
-    }
-
-    #[test]
-    fn an_orders_cursor_must_be_the_owners_and_well_formed() {
-        let values = |id: &str, user: &str, created: &str| -> HashMap<String, String> {
-            HashMap::from([
-                ("id".to_owned(), id.to_owned()),
-                ("user_id".to_owned(), user.to_owned()),
-                ("user_created".to_owned(), created.to_owned()),
-            ])
-        };
-        let alice = UserId::new("alice");
-        let good = values("o1", "alice", "2026-01-01T00:00:00.123Z#o1");
-        assert_eq!(
-            user_orders_start_key(&good, &alice).unwrap()["user_created"],
-            string("2026-01-01T00:00:00.123Z#o1")
-        );
-        for bad in [
-            values("o1", "bob", "2026-01-01T00:00:00.123Z#o1"),
-            values("o1", "alice", "2026-01-01T00:00:00.123Z#o2"),
-            values("o1", "alice", "yesterday#o1"),
-            values("o1", "alice", "o1"),
-            values(&"o".repeat(129), "alice", "2026-01-01T00:00:00.123Z#o1"),
-        ] {
-            assert!(
-                matches!(
-                    user_orders_start_key(&bad, &alice),
-                    Err(StoreError::InvalidCursor)
-                ),
-                "{bad:?}"
-            );
-        }
     }
 
     #[test]
