@@ -103,6 +103,9 @@ pub async fn run_reconciler() -> Result<(), Error> {
                 Ok::<Value, Error>(json!({
                     "requeued": report.requeued,
                     "enqueue_failures": report.enqueue_failures,
+                    "redriven": report.redriven,
+                    "dead_removed": report.dead_removed,
+                    "dead_left": report.dead_left,
                     "journal": {
                         "released": report.journal.released,
                         "undone": report.journal.undone,

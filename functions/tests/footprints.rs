@@ -27,6 +27,7 @@ fn environment(stack: &Stack) -> HashMap<&'static str, String> {
             shared::config::DEVELOPMENT_JWT_SECRET.to_owned(),
         ),
         ("ORDER_QUEUE_URL", stack.order_queue_url().to_owned()),
+        ("ORDER_DLQ_URL", stack.dlq_url().to_owned()),
         (
             "WS_MANAGEMENT_ENDPOINT",
             stack.config().ws_management_endpoint.clone().unwrap(),
@@ -208,13 +209,26 @@ async fn every_function_serves_its_sample_event_with_only_its_footprint() {
         served.push(function.name());
     }
 
-    // The reconciler finds the PENDING first order (RECONCILE_AFTER_SECONDS=0) and enqueues it.
+    // The first order's message ran out of receives: the reconciler finds it in the dead-letter
+    // queue and sends it back, the order being PENDING.
+    let sqs = aws_sdk_sqs::Client::new(&shared::aws::sdk_config(stack.config()).await);
+    let dead = serde_json::json!({"order_id": first_order, "user_id": "user-1", "trace_id": "t"});
+    sqs.send_message()
+        .queue_url(stack.dlq_url())
+        .message_body(dead.to_string())
+        .send()
+        .await
+        .unwrap();
     let function = Function::Reconciler;
     let worker = AwsWorker::connect(&config_of(function, &env), &function.footprint())
         .await
         .unwrap();
     let report = reconciler::run(&worker).await.unwrap();
-    assert_eq!((report.requeued, report.enqueue_failures), (1, 0));
+    assert_eq!(
+        (report.redriven, report.dead_left, report.enqueue_failures),
+        (1, 0, 0),
+        "{report:?}"
+    );
     served.push("reconciler");
 
     // The consumer settles the first order from the sample batch, pointed at it.

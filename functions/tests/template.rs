@@ -295,6 +295,14 @@ fn table_ids(template: &Template) -> BTreeMap<Table, String> {
     ids
 }
 
+/// The order queue's dead-letter queue, as its redrive policy names it.
+fn dead_letter_queue_id(template: &Template) -> String {
+    let queue = &template.resource(&order_queue_id(template))["Properties"];
+    let dlq = references(&queue["RedrivePolicy"]["deadLetterTargetArn"]);
+    assert_eq!(dlq.len(), 1, "the redrive policy names one DLQ");
+    dlq.into_iter().next().unwrap()
+}
+
 /// The order queue: what `ORDER_QUEUE_URL` refers to.
 fn order_queue_id(template: &Template) -> String {
     let functions = template.functions();
@@ -310,6 +318,7 @@ fn each_function_may_touch_exactly_the_tables_and_services_of_its_footprint() {
     let template = Template::load();
     let tables = table_ids(&template);
     let queue = order_queue_id(&template);
+    let dead_letters = dead_letter_queue_id(&template);
     let functions = template.functions();
     for function in Function::all() {
         let name = function.name();
@@ -338,6 +347,19 @@ fn each_function_may_touch_exactly_the_tables_and_services_of_its_footprint() {
                 referenced.contains(&queue),
                 footprint.order_queue,
                 "{name}: the order queue in its IAM policies"
+            );
+        }
+        // Only the reconciler empties the DLQ (what it reads is `ORDER_DLQ_URL`).
+        assert_eq!(
+            referenced.contains(&dead_letters),
+            footprint.reconciles,
+            "{name}: the dead-letter queue in its IAM policies"
+        );
+        if footprint.reconciles {
+            assert_eq!(
+                references(&template.environment(resource)["ORDER_DLQ_URL"]),
+                BTreeSet::from([dead_letters.clone()]),
+                "{name}: ORDER_DLQ_URL"
             );
         }
         let statements: Vec<&Value> = policies

@@ -115,6 +115,7 @@ impl Stack {
 
         let queues = provision::provision(&config, &local, options.seed_products).await?;
         config.order_queue_url = Some(queues.order_queue_url.clone());
+        config.order_dlq_url = Some(queues.dlq_url.clone());
 
         // Bound before the handlers are built: their notifier pushes through this port.
         let ws_listener = gateway::bind_ws(local.ws_port).await?;

@@ -8,7 +8,6 @@ use std::time::Duration;
 use anyhow::Context;
 use shared::Config;
 use shared::application::ExpireHolds;
-use shared::ports::JournalSweep;
 use shared::worker::{AwsWorker, consumer, reconciler};
 
 use crate::event_source::{EventSourceOptions, SqsHandler, spawn_sqs_event_source};
@@ -85,11 +84,7 @@ impl WorkerTasks {
             let worker = Arc::clone(&worker);
             Box::pin(async move {
                 match reconciler::run(&worker).await {
-                    Ok(report)
-                        if report.requeued > 0
-                            || report.enqueue_failures > 0
-                            || report.journal != JournalSweep::default() =>
-                    {
+                    Ok(report) if report.did_something() => {
                         tracing::info!(?report, "reconciler run");
                     }
                     Ok(_) => {}

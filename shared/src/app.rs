@@ -187,10 +187,12 @@ pub(crate) fn order_queue(
         return Ok(None);
     }
     let url = config.require_order_queue_url()?;
-    Ok(Some(SqsOrderQueue::new(
-        aws_sdk_sqs::Client::new(sdk),
-        url.to_owned(),
-    )))
+    let queue = SqsOrderQueue::new(aws_sdk_sqs::Client::new(sdk), url.to_owned());
+    if !footprint.reconciles {
+        return Ok(Some(queue));
+    }
+    let dead_letters = config.require_order_dlq_url()?;
+    Ok(Some(queue.with_dead_letters(dead_letters.to_owned())))
 }
 
 /// The notifier every function that changes an order uses; without `WS_MANAGEMENT_ENDPOINT` it

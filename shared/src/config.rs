@@ -225,6 +225,8 @@ pub struct Config {
     /// `ORDER_QUEUE_URL`: required by the functions that send to or check the order queue; the
     /// template passes it, so no `GetQueueUrl` runs at cold start.
     pub order_queue_url: Option<String>,
+    /// `ORDER_DLQ_URL`: the order queue's dead-letter queue, which the reconciler empties.
+    pub order_dlq_url: Option<String>,
     /// `WS_MANAGEMENT_ENDPOINT`: the WebSocket API's management endpoint
     /// (`https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`); without it events are not pushed.
     pub ws_management_endpoint: Option<String>,
@@ -283,6 +285,7 @@ impl Default for Config {
             aws_region: "us-east-1".into(),
             tables: TableNames::defaults(),
             order_queue_url: None,
+            order_dlq_url: None,
             ws_management_endpoint: None,
             auth: AuthSettings::development(),
             payments: PaymentSettings::default(),
@@ -397,6 +400,7 @@ impl Config {
         if footprint.reconciles {
             config.reconcile_after = parsed::<u64>(&lookup, "RECONCILE_AFTER_SECONDS")?
                 .map_or(config.reconcile_after, Duration::from_secs);
+            config.order_dlq_url = lookup("ORDER_DLQ_URL");
         }
         if footprint.holds {
             config.hold_ttl = match parsed::<u64>(&lookup, "HOLD_TTL_SECONDS")? {
@@ -462,6 +466,17 @@ impl Config {
             ConfigError::missing(
                 "ORDER_QUEUE_URL",
                 "this function sends to the order queue (the template passes the queue's URL)",
+            )
+        })
+    }
+
+    /// The dead-letter queue's URL, required by the reconciler, which sends its orders back.
+    pub fn require_order_dlq_url(&self) -> Result<&str, ConfigError> {
+        self.order_dlq_url.as_deref().ok_or_else(|| {
+            ConfigError::missing(
+                "ORDER_DLQ_URL",
+                "the reconciler sends the dead-letter queue's unsettled orders back (the template \
+                 passes the queue's URL)",
             )
         })
     }

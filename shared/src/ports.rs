@@ -207,12 +207,18 @@ pub trait StockReserver: Send + Sync {
     /// The stock taken (`stock >= q` per shard) and the order written with the request's
     /// fingerprint on condition that it does not exist (its id is derived from the user and the
     /// key, so an existing one is [`PlaceOrderError::DuplicateKey`]). Nothing stays written
-    /// unless all of it is.
+    /// unless all of it is. The take stays marked as the order's until
+    /// [`StockReserver::release_taken`], which the caller runs once the order's message is sent:
+    /// a placement that stops before that leaves the mark, and the journal's sweep sends the
+    /// message of a PENDING order it finds there ([`JournalSweep::unsent`]).
     fn place_order(
         &self,
         order: &Order,
         request_fingerprint: &str,
-    ) -> impl Future<Output = Result<(), PlaceOrderError>> + Send;
+    ) -> impl Future<Output = Result<StockTaken, PlaceOrderError>> + Send;
+    /// Removes the mark of a take whose order's message is sent. Best effort: a mark left behind
+    /// is the sweep's.
+    fn release_taken(&self, taken: &StockTaken) -> impl Future<Output = ()> + Send;
     /// One transaction: `consumed` (the hold after checkout) written on condition that the stored
     /// hold is ACTIVE, belongs to the order's user and ends after `now`; the user's active-hold
     /// count down by one; the order with the request's fingerprint (must not exist); the product not
@@ -288,6 +294,30 @@ pub trait OrderQueue: Send + Sync {
         &self,
         message: &OrderPlaced,
         delay: Duration,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
+/// A message of the order queue's dead-letter queue: it ran out of receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The body, as sent.
+    pub body: String,
+    /// What removes it (SQS's receipt handle).
+    pub receipt: String,
+}
+
+/// The order queue's dead-letter queue, which the reconciler empties: a message whose order is
+/// not settled goes back to the order queue, any other is removed.
+pub trait DeadLetters: Send + Sync {
+    /// Up to `max` messages, hidden from other receivers for a while (not removed).
+    fn receive_dead(
+        &self,
+        max: u32,
+    ) -> impl Future<Output = Result<Vec<DeadLetter>, QueueError>> + Send;
+    /// Removes one received message.
+    fn remove_dead(
+        &self,
+        letter: &DeadLetter,
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
 }
 
@@ -405,10 +435,37 @@ pub trait WebhookStore: Send + Sync {
     ) -> impl Future<Output = Result<Option<PendingSettlement>, StoreError>> + Send;
 }
 
+/// The mark of a stock take an order from items made, until its message is sent: the journal
+/// token and the units per shard.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StockTaken {
+    /// The take's journal token.
+    pub token: String,
+    /// The units taken per shard.
+    pub shards: Vec<(StockShard, u64)>,
+}
+
+/// A PENDING order whose placement stopped before it sent the order's message: the sweep found
+/// its take still marked. Its message is sent, then the mark released.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsentOrder {
+    /// The order.
+    pub order_id: OrderId,
+    /// Its user.
+    pub user_id: UserId,
+    /// When it was placed (its message waits for the rest of the cancel window).
+    pub placed_at: DateTime<Utc>,
+    /// The mark to release once the message is sent.
+    pub taken: StockTaken,
+}
+
 /// What one sweep of the stock journal finished for writers that stopped between their steps.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JournalSweep {
-    /// Takes whose owner was written: their entries removed.
+    /// Orders whose placement stopped before sending their message: left marked for the caller,
+    /// which sends the message and releases the mark.
+    pub unsent: Vec<UnsentOrder>,
+    /// Takes whose owner was written (and is past PENDING, or a hold): their entries removed.
     pub released: usize,
     /// Takes whose owner was never written: their units given back.
     pub undone: usize,
@@ -530,6 +587,22 @@ impl<Q: OrderQueue> OrderQueue for Option<Q> {
     async fn enqueue(&self, message: &OrderPlaced, delay: Duration) -> Result<(), QueueError> {
         match self {
             Some(queue) => queue.enqueue(message, delay).await,
+            None => Err(QueueError(Box::new(NotWired("the order queue")))),
+        }
+    }
+}
+
+impl<Q: DeadLetters> DeadLetters for Option<Q> {
+    async fn receive_dead(&self, max: u32) -> Result<Vec<DeadLetter>, QueueError> {
+        match self {
+            Some(queue) => queue.receive_dead(max).await,
+            None => Err(QueueError(Box::new(NotWired("the order queue")))),
+        }
+    }
+
+    async fn remove_dead(&self, letter: &DeadLetter) -> Result<(), QueueError> {
+        match self {
+            Some(queue) => queue.remove_dead(letter).await,
             None => Err(QueueError(Box::new(NotWired("the order queue")))),
         }
     }

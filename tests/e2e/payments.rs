@@ -63,7 +63,7 @@ async fn place_retrying(
     panic!("still LOCK_CONFLICT after 20 tries");
 }
 
-async fn sqs(stack: &TestStack) -> aws_sdk_sqs::Client {
+pub(crate) async fn sqs(stack: &TestStack) -> aws_sdk_sqs::Client {
     let mut config = stack.stack.config().clone();
     config.aws_endpoint_url = Some(stack.stack.sqs_endpoint());
     aws_sdk_sqs::Client::new(&shared::aws::sdk_config(&config).await)

@@ -1,4 +1,5 @@
-//! The order queue on SQS: one message per placed order, the trace id as a message attribute.
+//! The order queue on SQS: one message per placed order, the trace id as a message attribute;
+//! and, for the reconciler, its dead-letter queue.
 
 use std::time::Duration;
 
@@ -6,20 +7,41 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::MessageAttributeValue;
 
 use crate::messages::{OrderPlaced, TRACE_ID_ATTRIBUTE};
-use crate::ports::{OrderQueue, QueueError, Reachable};
+use crate::ports::{DeadLetter, DeadLetters, NotWired, OrderQueue, QueueError, Reachable};
+
+/// How long a dead letter the reconciler received stays hidden: past the run that received it.
+const DEAD_LETTER_VISIBILITY_SECONDS: i32 = 60;
 
 /// Sends [`OrderPlaced`] messages to the order queue.
 #[derive(Debug, Clone)]
 pub struct SqsOrderQueue {
     client: Client,
     queue_url: String,
+    dead_letter_url: Option<String>,
 }
 
 impl SqsOrderQueue {
     /// Sends to `queue_url` (`ORDER_QUEUE_URL`: the template passes it, so no `GetQueueUrl` runs
     /// at cold start).
     pub fn new(client: Client, queue_url: String) -> Self {
-        Self { client, queue_url }
+        Self {
+            client,
+            queue_url,
+            dead_letter_url: None,
+        }
+    }
+
+    /// The same, also receiving from the dead-letter queue at `url` (`ORDER_DLQ_URL`).
+    #[must_use]
+    pub fn with_dead_letters(mut self, url: String) -> Self {
+        self.dead_letter_url = Some(url);
+        self
+    }
+
+    fn dead_letter_url(&self) -> Result<&str, QueueError> {
+        self.dead_letter_url
+            .as_deref()
+            .ok_or_else(|| QueueError(Box::new(NotWired("the dead-letter queue"))))
     }
 
     /// The queue's URL.
@@ -42,6 +64,43 @@ impl OrderQueue for SqsOrderQueue {
             .message_body(body)
             .message_attributes(TRACE_ID_ATTRIBUTE, trace)
             .delay_seconds(i32::try_from(delay.as_secs().min(900)).unwrap_or(900))
+            .send()
+            .await
+            .map_err(|e| QueueError(Box::new(e)))?;
+        Ok(())
+    }
+}
+
+impl DeadLetters for SqsOrderQueue {
+    async fn receive_dead(&self, max: u32) -> Result<Vec<DeadLetter>, QueueError> {
+        let output = self
+            .client
+            .receive_message()
+            .queue_url(self.dead_letter_url()?)
+            .max_number_of_messages(i32::try_from(max.clamp(1, 10)).unwrap_or(10))
+            .visibility_timeout(DEAD_LETTER_VISIBILITY_SECONDS)
+            .wait_time_seconds(0)
+            .send()
+            .await
+            .map_err(|e| QueueError(Box::new(e)))?;
+        Ok(output
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|message| {
+                Some(DeadLetter {
+                    body: message.body.unwrap_or_default(),
+                    receipt: message.receipt_handle?,
+                })
+            })
+            .collect())
+    }
+
+    async fn remove_dead(&self, letter: &DeadLetter) -> Result<(), QueueError> {
+        self.client
+            .delete_message()
+            .queue_url(self.dead_letter_url()?)
+            .receipt_handle(&letter.receipt)
             .send()
             .await
             .map_err(|e| QueueError(Box::new(e)))?;

@@ -17,8 +17,10 @@
 //!    transaction conflict is retried with jitter. When a shard is short, the shards' stock is
 //!    read and the units are taken from one that has enough, or from several: an order is
 //!    refused only when the product's total is short.
-//! 5. Release the locks, enqueue the order for payment (delivered after the cancel window), and apply a webhook outcome that came
-//!    before the order (`SettlePayment`).
+//! 5. Release the locks, enqueue the order for payment (delivered after the cancel window), then
+//!    release the mark of its stock take (until then it stands for the message: the reconciler
+//!    sends the message of a PENDING order whose take is still marked), and apply a webhook
+//!    outcome that came before the order (`SettlePayment`).
 //!
 //! A concurrent duplicate never sees a half-placed order: the order and its record are one item,
 //! so the loser's put fails on the derived order id's condition (its stock taken is given back)
@@ -36,7 +38,8 @@ use crate::domain::{
 use crate::messages::OrderPlaced;
 use crate::ports::{
     Clock, HoldStore, IdempotencyStore, Notifier, OrderQueue, OrderReader, OrderSettler,
-    PlaceOrderError, ProductCatalog, StockLocks, StockReserver, StoreError, WebhookStore,
+    PlaceOrderError, ProductCatalog, StockLocks, StockReserver, StockTaken, StoreError,
+    WebhookStore,
 };
 use crate::retry::full_jitter;
 
@@ -122,7 +125,7 @@ where
                 );
                 self.commit_items(&mut order, &fingerprint, &shard_counts)
                     .await
-                    .map(|()| order)
+                    .map(|taken| (order, Some(taken)))
             }
             OrderSource::Hold(hold_id) => {
                 let hold = self.usable_hold(user, hold_id).await?;
@@ -141,11 +144,11 @@ where
                 );
                 self.commit_hold(&order, &fingerprint, &hold)
                     .await
-                    .map(|()| order)
+                    .map(|()| (order, None))
             }
         };
-        let order = match committed {
-            Ok(order) => order,
+        let (order, taken) = match committed {
+            Ok(committed) => committed,
             // Another request with this key committed first (or waited on the same locks):
             // replay it; if the record cannot be seen yet, say so honestly.
             Err(Busy::Duplicate) => {
@@ -170,7 +173,7 @@ where
             }
         };
         tracing::info!(order_id = %order.id, total = %order.total_amount, "order placed");
-        self.after_commit(&order, trace_id).await;
+        self.after_commit(&order, taken.as_ref(), trace_id).await;
         Ok(Placed::Created(order))
     }
 
@@ -261,7 +264,7 @@ where
         order: &mut Order,
         fingerprint: &str,
         shard_counts: &[u16],
-    ) -> Result<(), Busy> {
+    ) -> Result<StockTaken, Busy> {
         let mut patience = Patience::start();
         let mut replans = 0;
         let mut probes = 0;
@@ -291,7 +294,7 @@ where
                 held.release(self.store).await;
             }
             match result {
-                Ok(()) => return Ok(()),
+                Ok(taken) => return Ok(taken),
                 // A busy stock shard: another shard, or a wait (`stock_patience`).
                 Err(PlaceOrderError::Conflict {
                     product_id: Some(product_id),
@@ -469,17 +472,26 @@ where
         }
     }
 
-    /// Hands the order to the payment pipeline, then applies a webhook outcome that came first.
+    /// Hands the order to the payment pipeline (then releases the mark of its stock take, which
+    /// stood for the message until it was sent), then applies a webhook outcome that came first.
     /// Neither fails the request: the order is committed, and a retry would only replay it.
-    async fn after_commit(&self, order: &Order, trace_id: &str) {
+    async fn after_commit(&self, order: &Order, taken: Option<&StockTaken>, trace_id: &str) {
         let message = OrderPlaced {
             order_id: order.id.clone(),
             user_id: order.user_id.clone(),
             trace_id: trace_id.to_owned(),
         };
-        if let Err(e) = self.queue.enqueue(&message, self.cancel_window).await {
-            // The reconciler re-enqueues PENDING orders that were never picked up.
-            tracing::error!(order_id = %order.id, error = %e, "enqueue after commit failed; left to the reconciler");
+        match self.queue.enqueue(&message, self.cancel_window).await {
+            Ok(()) => {
+                if let Some(taken) = taken {
+                    self.store.release_taken(taken).await;
+                }
+            }
+            // The reconciler sends it: found by its take's mark in the stock journal, or (from a
+            // hold) in the `unsettled-orders` index.
+            Err(e) => {
+                tracing::error!(order_id = %order.id, error = %e, "enqueue after commit failed; left to the reconciler");
+            }
         }
         let settle = SettlePayment {
             store: self.store,

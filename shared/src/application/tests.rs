@@ -14,7 +14,7 @@ use crate::domain::{
     OrderSource, PaymentOutcome, Product, ProductId, Quantity, UserId,
 };
 use crate::messages::OrderEventKind;
-use crate::ports::{HoldStore, OrderReader};
+use crate::ports::{HoldStore, OrderReader, StockJournal};
 
 struct Fakes {
     store: InMemoryStore,
@@ -182,6 +182,41 @@ async fn an_order_gets_the_id_derived_from_its_user_and_key_and_replays() {
         .await;
     assert!(matches!(reused, Err(AppError::IdempotencyKeyReused)));
     assert_eq!(fakes.store.stock("p"), Some(8));
+}
+
+#[tokio::test]
+async fn an_orders_take_stays_marked_until_its_message_is_sent() {
+    let fakes = Fakes::with_product("p", 10);
+    created(
+        fakes
+            .place()
+            .run(&user("u"), &items("sent", "p", 1), "t")
+            .await
+            .unwrap(),
+    );
+    assert_eq!(fakes.queue.sent().len(), 1);
+    assert_eq!(fakes.store.marked_takes(), 0, "released once sent");
+
+    fakes.queue.set_down(true);
+    let unsent = created(
+        fakes
+            .place()
+            .run(&user("u"), &items("unsent", "p", 1), "t")
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        fakes.store.marked_takes(),
+        1,
+        "the mark stands for the message"
+    );
+    let sweep = fakes
+        .store
+        .sweep_stock_journal(unsent.created_at + chrono::Duration::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(sweep.unsent.len(), 1);
+    assert_eq!(sweep.unsent[0].order_id, unsent.id);
 }
 
 #[tokio::test]

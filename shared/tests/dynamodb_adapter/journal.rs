@@ -7,7 +7,8 @@
 use std::collections::HashMap;
 
 use super::*;
-use shared::ports::{JournalSweep, OrderSettler, StockJournal};
+use shared::domain::StockShard;
+use shared::ports::{JournalSweep, OrderSettler, StockJournal, StockTaken, UnsentOrder};
 
 /// An item of `table` by its `id`, read consistently (empty when absent).
 async fn item(
@@ -80,8 +81,14 @@ async fn finished_moves_leave_no_entry_and_the_owner_names_its_take() -> anyhow:
     let stack = start().await?;
     let product = stack.product("p", 10).await?;
     let placed = order("alice", "k1", &[(&product, 4)], at(0));
-    stack.store.place_order(&placed, "fp").await?;
+    let taken = stack.store.place_order(&placed, "fp").await?;
     assert_eq!(stack.raw_stock(&product).await?, Some(6));
+    assert_eq!(
+        entries(&stack, "p").await?.len(),
+        1,
+        "the take stays marked until the order's message is sent"
+    );
+    stack.store.release_taken(&taken).await;
     assert_eq!(entries(&stack, "p").await?, HashMap::new());
     let token = order_attribute(&stack, placed.id.as_str(), "take_token").await?;
     assert_eq!(token.map(|t| t.len()), Some(12), "the order names its take");
@@ -121,18 +128,45 @@ async fn the_sweep_finishes_each_half_done_move_once() -> anyhow::Result<()> {
         format!("oghost 3 {old}"),
     )
     .await?;
-    // A take whose order was written (it names the token): the entry goes, the units stay out.
+    // A take whose order was written (it names the token) and is still PENDING: its placement
+    // stopped before sending the message, so the sweep hands it over and leaves the entry.
     let placed = order("alice", "k1", &[(&product, 2)], at(0));
-    stack.store.place_order(&placed, "fp").await?;
+    let taken = stack.store.place_order(&placed, "fp").await?;
     let token = order_attribute(&stack, placed.id.as_str(), "take_token")
         .await?
         .unwrap();
+    assert_eq!(taken.token, token);
+    // (Its entry is written again below, as old.)
+    stack.store.release_taken(&taken).await;
     leave_entry(
         &stack,
         &product,
         0,
         &format!("~t{token}"),
         format!("o{} 2 {old}", placed.id),
+    )
+    .await?;
+    // The same for an order already past PENDING: its message went out; the entry goes, the
+    // units stay out.
+    let paid = order("bob", "k1", &[(&product, 1)], at(0));
+    let paid_taken = stack.store.place_order(&paid, "fp").await?;
+    stack.store.release_taken(&paid_taken).await;
+    stack
+        .client
+        .update_item()
+        .table_name(&stack.tables.orders)
+        .key("id", AttributeValue::S(paid.id.to_string()))
+        .update_expression("SET #s = :paid")
+        .expression_attribute_names("#s", "status")
+        .expression_attribute_values(":paid", AttributeValue::S("PAID".into()))
+        .send()
+        .await?;
+    leave_entry(
+        &stack,
+        &product,
+        0,
+        &format!("~t{}", paid_taken.token),
+        format!("o{} 1 {old}", paid.id),
     )
     .await?;
     // A committed restore left unapplied (the order names it): 2 units to come back.
@@ -172,16 +206,30 @@ async fn the_sweep_finishes_each_half_done_move_once() -> anyhow::Result<()> {
         format!("oo9 1 {fresh}"),
     )
     .await?;
-    assert_eq!(stack.raw_stock(&product).await?, Some(14));
+    assert_eq!(stack.raw_stock(&product).await?, Some(13));
 
-    let sweep = stack
+    let mut sweep = stack
         .store
         .sweep_stock_journal(Utc::now() - chrono::Duration::seconds(60))
         .await?;
 
+    let unsent = std::mem::take(&mut sweep.unsent);
+    assert_eq!(
+        unsent,
+        vec![UnsentOrder {
+            order_id: placed.id.clone(),
+            user_id: placed.user_id.clone(),
+            placed_at: chrono::DateTime::from_timestamp_millis(old).unwrap(),
+            taken: StockTaken {
+                token: token.clone(),
+                shards: vec![(StockShard::first(product.clone()), 2)],
+            },
+        }]
+    );
     assert_eq!(
         sweep,
         JournalSweep {
+            unsent: vec![],
             released: 1,
             undone: 1,
             applied: 1,
@@ -190,9 +238,14 @@ async fn the_sweep_finishes_each_half_done_move_once() -> anyhow::Result<()> {
     );
     assert_eq!(
         stack.raw_stock(&product).await?,
-        Some(19),
-        "14 + 3 undone + 2 applied"
+        Some(18),
+        "13 + 3 undone + 2 applied"
     );
+    let mut left: Vec<String> = entries(&stack, "p").await?.into_keys().collect();
+    left.sort();
+    assert_eq!(left, [format!("~t{token}"), "~tdddddddddddd".to_owned()]);
+    // The reconciler sends the message, then releases the entry.
+    stack.store.release_taken(&unsent[0].taken).await;
     let left: Vec<String> = entries(&stack, "p").await?.into_keys().collect();
     assert_eq!(left, ["~tdddddddddddd"]);
     assert_eq!(
@@ -205,7 +258,7 @@ async fn the_sweep_finishes_each_half_done_move_once() -> anyhow::Result<()> {
         .sweep_stock_journal(Utc::now() - chrono::Duration::seconds(60))
         .await?;
     assert_eq!(again, JournalSweep::default(), "each move finished once");
-    assert_eq!(stack.raw_stock(&product).await?, Some(19));
+    assert_eq!(stack.raw_stock(&product).await?, Some(18));
     Ok(())
 }
 
@@ -217,13 +270,18 @@ async fn concurrent_orders_never_oversell_and_leave_no_entry() -> anyhow::Result
         .map(|i| {
             let store = stack.store.clone();
             let placed = order(&format!("u{i}"), "k", &[(&product, 1)], at(i));
-            tokio::spawn(async move { store.place_order(&placed, "fp").await })
+            tokio::spawn(async move {
+                let taken = store.place_order(&placed, "fp").await?;
+                // As the use case does once the order's message is sent.
+                store.release_taken(&taken).await;
+                Ok(taken)
+            })
         })
         .collect();
     let mut placed = 0;
     for task in tasks {
         match task.await? {
-            Ok(()) => placed += 1,
+            Ok(_) => placed += 1,
             Err(PlaceOrderError::InsufficientStock { .. }) => {}
             Err(other) => anyhow::bail!("unexpected refusal {other:?}"),
         }
@@ -266,7 +324,8 @@ async fn a_full_journal_turns_takes_away_as_busy_until_an_entry_leaves() -> anyh
         .expression_attribute_values(":one", AttributeValue::N("1".into()))
         .send()
         .await?;
-    stack.store.place_order(&placed, "fp").await?;
+    let taken = stack.store.place_order(&placed, "fp").await?;
+    stack.store.release_taken(&taken).await;
     assert_eq!(stack.raw_stock(&product).await?, Some(9));
     assert_eq!(
         open_entries(&stack, "p").await?,

@@ -155,6 +155,28 @@ impl Stack {
     }
 }
 
+impl Stack {
+    /// Places `order` (one line) as a checkout of a hold does: a hold on the line, then the
+    /// order that consumes it, at the order's creation time.
+    async fn place_from_hold(&self, order: &Order) -> anyhow::Result<()> {
+        let line = &order.items[0];
+        let hold = shared::domain::Hold::place(
+            order.user_id.clone(),
+            line.product_id.clone(),
+            line.quantity,
+            line.unit_price,
+            order.created_at,
+            Duration::from_secs(86_400),
+        );
+        shared::ports::HoldStore::place_hold(&self.store, &hold, 100).await?;
+        let consumed = hold.consumed(order.id.clone(), order.created_at);
+        self.store
+            .place_order_from_hold(order, "fp", &consumed, order.created_at)
+            .await?;
+        Ok(())
+    }
+}
+
 /// An order as the use case builds it: its id derived from the user and the key.
 fn order(user: &str, key: &str, lines: &[(&ProductId, i64)], created: DateTime<Utc>) -> Order {
     let items = lines

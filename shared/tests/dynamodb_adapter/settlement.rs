@@ -1,6 +1,6 @@
 //! Payment settlement and WebSocket connections: conditional status moves, stock back exactly
-//! once on FAILED, the reconciler's query on the sharded `unsettled-orders` index (and settled orders
-//! leaving it), and connections by user.
+//! once on FAILED, the reconciler's query on the sharded `unsettled-orders` index of orders from
+//! holds (and settled orders leaving it), and connections by user.
 
 use std::collections::HashMap;
 
@@ -59,10 +59,19 @@ async fn unsettled_orders_are_found_by_status_and_age() -> anyhow::Result<()> {
     let product = stack.product("p", 100).await?;
     for (key, placed_at) in [("old-1", 0), ("old-2", 10), ("new", 100)] {
         stack
-            .store
-            .place_order(&order("alice", key, &[(&product, 1)], at(placed_at)), key)
+            .place_from_hold(&order("alice", key, &[(&product, 1)], at(placed_at)))
             .await?;
     }
+    // An order from items is not in the index: its journal mark stands for it.
+    let taken = stack
+        .store
+        .place_order(&order("alice", "items", &[(&product, 1)], at(0)), "fp")
+        .await?;
+    stack.store.release_taken(&taken).await;
+    assert_eq!(
+        stack.unsettled_shard(alice_order("items").as_str()).await?,
+        None
+    );
     let claimed = stack.store.get_order(&alice_order("old-2")).await?.unwrap();
     stack
         .store
@@ -171,7 +180,7 @@ async fn unsettled_orders_on_many_shards_come_back_oldest_first_up_to_the_limit(
             &[(&product, 1)],
             at(placed_at(i)),
         );
-        stack.store.place_order(&placed, "fp").await?;
+        stack.place_from_hold(&placed).await?;
     }
     let mut by_age: Vec<i64> = (0..120).collect();
     by_age.sort_by_key(|i| placed_at(*i));
@@ -256,7 +265,7 @@ async fn a_settled_order_leaves_the_unsettled_index() -> anyhow::Result<()> {
         "paid-by-webhook",
         "still-pending",
     ] {
-        stack.store.place_order(&place(key), key).await?;
+        stack.place_from_hold(&place(key)).await?;
     }
     let mut pending_shards = HashMap::new();
     for key in ["paid", "failed", "cancelled", "paid-by-webhook"] {

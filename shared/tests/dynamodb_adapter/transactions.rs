@@ -246,7 +246,7 @@ async fn thirty_concurrent_buyers_of_five_units_get_exactly_five_orders() -> any
     let mut placed = 0;
     for buyer in buyers {
         match buyer.await? {
-            Ok(()) => placed += 1,
+            Ok(_) => placed += 1,
             Err(PlaceOrderError::InsufficientStock { product_id }) => assert_eq!(product_id, p),
             Err(other) => panic!("unexpected {other:?}"),
         }

@@ -51,7 +51,7 @@ impl HoldStore for DynamoStore {
             }
             Err(error) => {
                 // Refused, or applied with its answer lost: the hold says which.
-                self.settle_takes(&parts, &owner, &token).await;
+                self.settle_takes(&parts, &owner, &token, true).await;
                 Err(error)
             }
         }

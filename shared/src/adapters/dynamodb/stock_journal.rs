@@ -6,10 +6,11 @@
 //! - **Take** (an order from items, a hold): one UpdateItem per shard, `stock = stock - q` on
 //!   condition that the units are there, the entry is not (a retry of a write whose answer was
 //!   lost meets its own entry) and the journal is not full, adding the entry `~t<token>` =
-//!   `<owner> <q> <ms>`. The owner (order or hold) is then written in a transaction with
-//!   `take_token = <token>`; on success the entry is removed (**release**), on failure the units
-//!   come back with it (**undo**: `stock + q`, entry removed, on condition that the entry is
-//!   there, so exactly once).
+//!   `<owner> <q> <ms>`. The owner (order or hold) is then written with `take_token = <token>`;
+//!   on success the entry is removed (**release**: a hold's at once, an order's once its message
+//!   is sent, so the entry is the record of an order whose message may be missing), on failure
+//!   the units come back with it (**undo**: `stock + q`, entry removed, on condition that the
+//!   entry is there, so exactly once).
 //! - **Restore** (cancel, failed payment, expired hold): first an intent `~r<token>_<i>` =
 //!   `<owner> <q> <ms>` on each shard, stock untouched; then the owner's status move in a
 //!   transaction with `restore_token = <token>`; then, if it moved, **apply** (`stock + q`, intent
@@ -22,8 +23,9 @@
 //!   refused while it is at [`JOURNAL_CAP`], a bound for when releases cannot land; a full journal
 //!   is answered like a throttled shard: the order goes to another shard or waits.
 //! - **Sweep** (the reconciler): an entry older than the sweep delay belongs to a writer that died
-//!   or failed between its steps. A take whose owner carries its token is released, any other is
-//!   undone; a restore whose owner carries its token is applied, any other is dropped. Every one
+//!   or failed between its steps. A take whose owner carries its token is released (an order
+//!   still PENDING is handed to the reconciler, which sends its message and then releases it),
+//!   any other is undone; a restore whose owner carries its token is applied, any other is dropped. Every one
 //!   of these writes is conditional on the entry, so the live writer and the sweeper never both
 //!   move the units.
 //!
@@ -38,8 +40,8 @@ use chrono::{DateTime, Utc};
 use super::items::{self, Item};
 use super::transactions::StockPart;
 use super::{DynamoStore, sdk_failure};
-use crate::domain::{HoldId, OrderId, ProductId, StockShard};
-use crate::ports::{JournalSweep, StockJournal, StoreError};
+use crate::domain::{HoldId, OrderId, OrderStatus, ProductId, StockShard, UserId};
+use crate::ports::{JournalSweep, StockJournal, StockTaken, StoreError, UnsentOrder};
 use crate::retry::full_jitter;
 
 /// How a single-item stock write is retried while the item is in another transaction (a
@@ -269,16 +271,32 @@ impl DynamoStore {
         }
     }
 
-    /// After the owner's transaction failed or went unanswered: its takes are undone only if the
-    /// owner does not carry `token` (an answer lost after the write was applied reads as a
-    /// refusal on the SDK's retry; then the takes are the owner's and are released). When the
-    /// owner cannot be read, the entries stay for the sweep.
-    pub(super) async fn settle_takes(&self, parts: &[StockPart], owner: &Owner, token: &str) {
+    /// After the owner's write failed or went unanswered: its takes are undone only if the owner
+    /// does not carry `token` (an answer lost after the write was applied reads as a refusal on
+    /// the SDK's retry; then the takes are the owner's, and released when `release`). `Some`
+    /// whether the owner was written; `None` when it cannot be read: the entries stay for the
+    /// sweep.
+    pub(super) async fn settle_takes(
+        &self,
+        parts: &[StockPart],
+        owner: &Owner,
+        token: &str,
+        release: bool,
+    ) -> Option<bool> {
         match self.owner_token(owner, TAKE_TOKEN).await {
-            Ok(Some(found)) if found == token => self.release_takes(parts, token).await,
-            Ok(_) => self.undo_takes(parts, token).await,
+            Ok(Some(found)) if found == token => {
+                if release {
+                    self.release_takes(parts, token).await;
+                }
+                Some(true)
+            }
+            Ok(_) => {
+                self.undo_takes(parts, token).await;
+                Some(false)
+            }
             Err(error) => {
                 tracing::warn!(?owner, %error, "a placement's outcome is unknown; its stock takes are left to the sweep");
+                None
             }
         }
     }
@@ -471,6 +489,38 @@ impl DynamoStore {
         Ok(Written::Busy)
     }
 
+    /// The take token of order `id`, read consistently, and its user while it is PENDING (its
+    /// message may never have been sent); `None` when the order is unknown or has no token.
+    async fn order_of_take(
+        &self,
+        id: &OrderId,
+    ) -> Result<Option<(String, Option<UserId>)>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.tables.orders)
+            .set_key(Some(items::order_key(id)))
+            .consistent_read(true)
+            .projection_expression("#t, #s, user_id")
+            .expression_attribute_names("#t", TAKE_TOKEN)
+            .expression_attribute_names("#s", "status")
+            .send()
+            .await
+            .map_err(sdk_failure)?;
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+        let Some(token) = text(TAKE_TOKEN) else {
+            return Ok(None);
+        };
+        let pending = text("status").as_deref() == Some(OrderStatus::Pending.as_str());
+        Ok(Some((
+            token,
+            text("user_id").filter(|_| pending).map(UserId::new),
+        )))
+    }
+
     /// The owner's take or restore token, read consistently; `None` when the owner is unknown.
     async fn owner_token(
         &self,
@@ -589,7 +639,30 @@ impl DynamoStore {
             return Ok(());
         };
         if name.starts_with(TAKE) {
-            let owned = self.owner_token(&entry.owner, TAKE_TOKEN).await? == Some(token.to_owned());
+            let owned = match &entry.owner {
+                Owner::Order(id) => match self.order_of_take(id).await? {
+                    Some((found, _)) if found != token => false,
+                    // Placed, its message perhaps never sent: the caller sends it, then releases.
+                    Some((_, Some(user_id))) => {
+                        sweep.unsent.push(UnsentOrder {
+                            order_id: id.clone(),
+                            user_id,
+                            placed_at: DateTime::from_timestamp_millis(entry.at_ms)
+                                .unwrap_or_default(),
+                            taken: StockTaken {
+                                token: token.to_owned(),
+                                shards: vec![(shard.clone(), entry.units)],
+                            },
+                        });
+                        return Ok(());
+                    }
+                    Some((_, None)) => true,
+                    None => false,
+                },
+                Owner::Hold(_) => {
+                    self.owner_token(&entry.owner, TAKE_TOKEN).await? == Some(token.to_owned())
+                }
+            };
             if owned {
                 if self.remove_entry(shard, name).await? {
                     sweep.released += 1;

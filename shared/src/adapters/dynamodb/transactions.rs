@@ -19,7 +19,9 @@ use super::sdk_failure;
 use super::stock_journal::{self, Owner, RESTORE_TOKEN, TAKE_TOKEN, TakeRefused};
 use super::{DynamoStore, items};
 use crate::domain::{Hold, HoldStatus, Order, OrderItem, OrderStatus, StockShard};
-use crate::ports::{IdempotencyStore, OrderReader, PlaceOrderError, StockReserver, StoreError};
+use crate::ports::{
+    IdempotencyStore, OrderReader, PlaceOrderError, StockReserver, StockTaken, StoreError,
+};
 use crate::retry::full_jitter;
 
 /// Cancellation attempts: the first and seven retries when another transaction touched the same items.
@@ -171,7 +173,7 @@ impl DynamoStore {
             .set_item(Some(items::placed_order_item(
                 order,
                 request_fingerprint,
-                None,
+                &items::Stocked::ByHold,
             )))
             .condition_expression("attribute_not_exists(id)")
             .build()
@@ -236,9 +238,9 @@ impl StockReserver for DynamoStore {
         &self,
         order: &Order,
         request_fingerprint: &str,
-    ) -> Result<(), PlaceOrderError> {
-        // The stock first, by single-item writes (`stock_journal`), then the order and its record
-        // in a transaction of cold items only: a hot product's shard is never in a transaction.
+    ) -> Result<StockTaken, PlaceOrderError> {
+        // The stock first, by single-item writes (`stock_journal`), then the order: one item, no
+        // transaction, so a hot product's shard is never in a transaction.
         let parts = stock_parts(&order.items);
         let token = stock_journal::token();
         let owner = Owner::Order(order.id.clone());
@@ -264,8 +266,14 @@ impl StockReserver for DynamoStore {
                 TakeRefused::Store(error) => PlaceOrderError::Store(error),
             });
         }
-        // The order, on condition that its key placed none: one item, no transaction.
-        let item = items::placed_order_item(order, request_fingerprint, Some((TAKE_TOKEN, &token)));
+        // The take stays marked until the caller has sent the order's message (`release_taken`).
+        let taken = StockTaken {
+            token: token.clone(),
+            shards: parts.clone(),
+        };
+        // The order, on condition that its key placed none.
+        let item =
+            items::placed_order_item(order, request_fingerprint, &items::Stocked::ByTake(&token));
         let result = self
             .client
             .put_item()
@@ -276,10 +284,7 @@ impl StockReserver for DynamoStore {
             .send()
             .await;
         let error = match result {
-            Ok(_) => {
-                self.release_takes(&parts, &token).await;
-                return Ok(());
-            }
+            Ok(_) => return Ok(taken),
             Err(error) => error,
         };
         if let Some(PutItemError::ConditionalCheckFailedException(failed)) =
@@ -292,14 +297,15 @@ impl StockReserver for DynamoStore {
                 .and_then(|old| old.get(TAKE_TOKEN)?.as_s().ok())
                 .is_some_and(|found| *found == token);
             if ours {
-                self.release_takes(&parts, &token).await;
-                return Ok(());
+                return Ok(taken);
             }
             self.undo_takes(&parts, &token).await;
             return Err(PlaceOrderError::DuplicateKey);
         }
         // Unanswered, or refused for another reason: the order says whether it was written.
-        self.settle_takes(&parts, &owner, &token).await;
+        if self.settle_takes(&parts, &owner, &token, false).await == Some(true) {
+            return Ok(taken);
+        }
         // The order item in another transaction (a hold checkout with the same key): retried by
         // the use case. Throttling and 5xx were retried by the SDK already: 503.
         let code = error
@@ -309,6 +315,10 @@ impl StockReserver for DynamoStore {
             return Err(PlaceOrderError::Conflict { product_id: None });
         }
         Err(PlaceOrderError::Store(sdk_failure(error)))
+    }
+
+    async fn release_taken(&self, taken: &StockTaken) {
+        self.release_takes(&taken.shards, &taken.token).await;
     }
 
     async fn place_order_from_hold(

@@ -1,6 +1,7 @@
 //! Test doubles of the ports that are not the store: a recording queue, notifier and pusher, a
 //! clock that moves only when told, and a scripted payment gateway.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -11,8 +12,8 @@ use super::SwitchedOff;
 use crate::domain::{Order, OrderId, UserId};
 use crate::messages::{OrderEvent, OrderPlaced};
 use crate::ports::{
-    Clock, ConnectionPusher, Delivery, Notifier, OrderQueue, PaymentError, PaymentGateway,
-    PaymentOutcome, PushError, QueueError, Reachable,
+    Clock, ConnectionPusher, DeadLetter, DeadLetters, Delivery, Notifier, OrderQueue, PaymentError,
+    PaymentGateway, PaymentOutcome, PushError, QueueError, Reachable,
 };
 
 /// Records sent messages; can be switched to fail.
@@ -20,6 +21,8 @@ use crate::ports::{
 pub struct RecordingQueue {
     sent: Mutex<Vec<OrderPlaced>>,
     down: AtomicBool,
+    /// The dead-letter queue: bodies by receipt, and whether a receive hides it now.
+    dead: Mutex<BTreeMap<String, (String, bool)>>,
 }
 
 impl RecordingQueue {
@@ -31,6 +34,53 @@ impl RecordingQueue {
     /// Makes sends and health probes fail (or succeed again).
     pub fn set_down(&self, down: bool) {
         self.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Puts `body` in the dead-letter queue, as SQS does after `maxReceiveCount` receives.
+    pub fn dead_letter(&self, body: &str) {
+        let mut dead = self.dead.lock().unwrap();
+        let receipt = format!("r{}", dead.len());
+        dead.insert(receipt, (body.to_owned(), false));
+    }
+
+    /// Bodies in the dead-letter queue.
+    pub fn dead_letters(&self) -> Vec<String> {
+        let dead = self.dead.lock().unwrap();
+        dead.values().map(|(body, _)| body.clone()).collect()
+    }
+
+    /// The received dead letters' visibility timeout ends: they can be received again.
+    pub fn end_dead_letter_visibility(&self) {
+        for (_, hidden) in self.dead.lock().unwrap().values_mut() {
+            *hidden = false;
+        }
+    }
+}
+
+impl DeadLetters for RecordingQueue {
+    async fn receive_dead(&self, max: u32) -> Result<Vec<DeadLetter>, QueueError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(QueueError(Box::new(SwitchedOff)));
+        }
+        // A receive hides what it returns until its visibility timeout ends.
+        let mut dead = self.dead.lock().unwrap();
+        Ok(dead
+            .iter_mut()
+            .filter(|(_, (_, hidden))| !*hidden)
+            .take(max as usize)
+            .map(|(receipt, (body, hidden))| {
+                *hidden = true;
+                DeadLetter {
+                    body: body.clone(),
+                    receipt: receipt.clone(),
+                }
+            })
+            .collect())
+    }
+
+    async fn remove_dead(&self, letter: &DeadLetter) -> Result<(), QueueError> {
+        self.dead.lock().unwrap().remove(&letter.receipt);
+        Ok(())
     }
 }
 

@@ -1,7 +1,7 @@
 //! Every store port over one mutex-guarded set of maps, with the DynamoDB adapter's conditional
 //! semantics (all-or-nothing placement, cancel only from PENDING, lock leases, holds moved once).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -10,16 +10,16 @@ use chrono::{DateTime, Utc};
 
 use super::SwitchedOff;
 use crate::domain::{
-    Hold, HoldId, HoldStatus, IdempotencyKey, NewProduct, Order, OrderId, OrderStatus, Product,
-    ProductId, ProductPatch, ShardSplit, StockShard, UserId, rate_bucket, rate_bucket_counts,
-    rate_retry_after_secs, rate_verdict, spread,
+    Hold, HoldId, HoldStatus, IdempotencyKey, NewProduct, Order, OrderId, OrderItem, OrderStatus,
+    Product, ProductId, ProductPatch, ShardSplit, StockShard, UserId, rate_bucket,
+    rate_bucket_counts, rate_retry_after_secs, rate_verdict, spread,
 };
 use crate::ports::{
     Connection, ConnectionStore, HoldStore, IdempotencyRecord, IdempotencyStore, JournalSweep,
     OrderQuery, OrderReader, OrderSettler, Page, PendingSettlement, PlaceHoldError,
     PlaceOrderError, ProductCatalog, RATE_SPAN_MS, RateCounter, RateDecision, Reachable,
-    StockJournal, StockLocks, StockReserver, StoreError, UnsettledOrders, WebhookRecord,
-    WebhookStore,
+    StockJournal, StockLocks, StockReserver, StockTaken, StoreError, UnsentOrder, UnsettledOrders,
+    WebhookRecord, WebhookStore,
 };
 
 #[derive(Debug, Default)]
@@ -39,6 +39,20 @@ struct Tables {
     holds: HashMap<HoldId, Hold>,
     webhooks: HashMap<String, WebhookRecord>,
     pending: HashMap<OrderId, PendingSettlement>,
+    /// The orders in the `unsettled-orders` index (placed from a hold; settled ones are filtered
+    /// out by status, as the index's reader does).
+    indexed: HashSet<OrderId>,
+    /// Per take token, the order from items whose take is still marked (its message not known
+    /// sent), when it was placed, and the units per shard: the stock journal's take entries.
+    marks: BTreeMap<String, TakeMark>,
+}
+
+/// A take still marked for its order from items.
+#[derive(Debug, Clone)]
+struct TakeMark {
+    order_id: OrderId,
+    placed_at: DateTime<Utc>,
+    shards: Vec<(StockShard, u64)>,
 }
 
 impl Tables {
@@ -358,7 +372,7 @@ impl StockReserver for InMemoryStore {
         &self,
         order: &Order,
         request_fingerprint: &str,
-    ) -> Result<(), PlaceOrderError> {
+    ) -> Result<StockTaken, PlaceOrderError> {
         let mut tables = self.tables()?;
         if tables.orders.contains_key(&order.id) {
             return Err(PlaceOrderError::DuplicateKey);
@@ -371,7 +385,31 @@ impl StockReserver for InMemoryStore {
         tables
             .take(&lines)
             .map_err(|product_id| PlaceOrderError::InsufficientStock { product_id })?;
-        tables.insert_order(order, request_fingerprint)
+        tables.insert_order(order, request_fingerprint)?;
+        let taken = StockTaken {
+            token: uuid::Uuid::new_v4().simple().to_string(),
+            shards: order
+                .items
+                .iter()
+                .flat_map(OrderItem::stock_parts)
+                .map(|(shard, units)| (shard, u64::from(units)))
+                .collect(),
+        };
+        tables.marks.insert(
+            taken.token.clone(),
+            TakeMark {
+                order_id: order.id.clone(),
+                placed_at: order.created_at,
+                shards: taken.shards.clone(),
+            },
+        );
+        Ok(taken)
+    }
+
+    async fn release_taken(&self, taken: &StockTaken) {
+        if let Ok(mut tables) = self.tables() {
+            tables.marks.remove(&taken.token);
+        }
     }
 
     async fn place_order_from_hold(
@@ -396,6 +434,7 @@ impl StockReserver for InMemoryStore {
             });
         }
         tables.insert_order(order, request_fingerprint)?;
+        tables.indexed.insert(order.id.clone());
         tables.holds.insert(consumed.id.clone(), consumed.clone());
         Ok(())
     }
@@ -596,15 +635,44 @@ impl WebhookStore for InMemoryStore {
     }
 }
 
-/// Every stock move here is one step under the tables' lock, so no writer ever stops half-way:
-/// the journal is always empty (the DynamoDB adapter's needs sweeping).
+/// Every stock move here is one step under the tables' lock, so no writer ever stops half-way;
+/// only the take marks of orders from items stay until their message is sent (as the DynamoDB
+/// adapter's journal entries do).
 impl StockJournal for InMemoryStore {
     async fn sweep_stock_journal(
         &self,
-        _older_than: DateTime<Utc>,
+        older_than: DateTime<Utc>,
     ) -> Result<JournalSweep, StoreError> {
-        drop(self.tables()?);
-        Ok(JournalSweep::default())
+        let mut tables = self.tables()?;
+        let mut sweep = JournalSweep::default();
+        let stale: Vec<String> = tables
+            .marks
+            .iter()
+            .filter(|(_, mark)| mark.placed_at < older_than)
+            .map(|(token, _)| token.clone())
+            .collect();
+        for token in stale {
+            let TakeMark {
+                order_id,
+                placed_at,
+                shards,
+            } = tables.marks[&token].clone();
+            match tables.orders.get(&order_id) {
+                Some(order) if order.status == OrderStatus::Pending => {
+                    sweep.unsent.push(UnsentOrder {
+                        order_id,
+                        user_id: order.user_id.clone(),
+                        placed_at,
+                        taken: StockTaken { token, shards },
+                    });
+                }
+                _ => {
+                    tables.marks.remove(&token);
+                    sweep.released += 1;
+                }
+            }
+        }
+        Ok(sweep)
     }
 }
 
@@ -619,7 +687,9 @@ impl UnsettledOrders for InMemoryStore {
         let mut found: Vec<Order> = tables
             .orders
             .values()
-            .filter(|o| o.status == status && o.updated_at < before)
+            .filter(|o| {
+                tables.indexed.contains(&o.id) && o.status == status && o.updated_at < before
+            })
             .cloned()
             .collect();
         found.sort_by(|a, b| (a.created_at, a.id.as_str()).cmp(&(b.created_at, b.id.as_str())));
@@ -673,12 +743,30 @@ impl InMemoryStore {
         ids
     }
 
-    /// Inserts an order directly, as if placed and never enqueued (test arrangement).
+    /// Inserts an order directly, as if placed from a hold and never enqueued: it is in the
+    /// `unsettled-orders` index (test arrangement).
     pub fn insert_order(&self, order: Order) {
-        self.tables
-            .lock()
-            .unwrap()
-            .orders
-            .insert(order.id.clone(), order);
+        let mut tables = self.tables.lock().unwrap();
+        tables.indexed.insert(order.id.clone());
+        tables.orders.insert(order.id.clone(), order);
+    }
+
+    /// Inserts an order directly, as if placed from items by a writer that stopped before it
+    /// sent the message: its take is still marked (test arrangement).
+    pub fn insert_unsent_order(&self, order: Order) {
+        let mut tables = self.tables.lock().unwrap();
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let mark = TakeMark {
+            order_id: order.id.clone(),
+            placed_at: order.created_at,
+            shards: Vec::new(),
+        };
+        tables.marks.insert(token, mark);
+        tables.orders.insert(order.id.clone(), order);
+    }
+
+    /// Take marks not released yet (orders whose message is not known sent).
+    pub fn marked_takes(&self) -> usize {
+        self.tables.lock().unwrap().marks.len()
     }
 }

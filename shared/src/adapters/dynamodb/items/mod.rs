@@ -5,7 +5,7 @@
 mod orders;
 
 pub(super) use orders::{
-    REQUEST_FINGERPRINT, UNSETTLED_SHARD, UNSETTLED_SHARDS, USER_ORDERS_CURSOR_KEY,
+    REQUEST_FINGERPRINT, Stocked, UNSETTLED_SHARD, UNSETTLED_SHARDS, USER_ORDERS_CURSOR_KEY,
     placed_order_item, request_fingerprint, unsettled_shard, user_orders_start_key,
 };
 

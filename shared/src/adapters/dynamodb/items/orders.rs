@@ -1,5 +1,5 @@
 //! The orders table's items: the order (also its key's idempotency record), its keys in the
-//! `user-orders-keys` and `unsettled-orders` indexes, and the `user-orders` cursor.
+//! `user-orders-keys` and (from a hold) `unsettled-orders` indexes, and the `user-orders` cursor.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -11,6 +11,7 @@ use super::{
     Fields, Item, money, number, read_shard_split, shard_split, stable_shard, status, string,
     timestamp, timestamp_text,
 };
+use crate::adapters::dynamodb::stock_journal::TAKE_TOKEN;
 use crate::domain::{
     IdempotencyKey, Order, OrderId, OrderItem, OrderStatus, ProductId, Quantity, UserId,
 };
@@ -23,15 +24,15 @@ pub(in crate::adapters::dynamodb) const USER_ORDERS_CURSOR_KEY: &[&str] =
 /// The order item's attribute holding the fingerprint of the request that placed it (the order is
 /// its key's idempotency record); also the attribute of the separate records of older orders.
 pub(in crate::adapters::dynamodb) const REQUEST_FINGERPRINT: &str = "request_fingerprint";
-/// Partitions of the sparse `unsettled-orders` index: the reconciler queries each. An order writes
-/// 1 unit on its shard's key when placed and 1 when settled (the claim leaves the key alone), so at
-/// the shop's 100,000 orders/s a key takes 100,000 × 2 / 512 = 390 units/s, 0.39 of a partition
-/// (docs/scaling.md).
+/// Partitions of the sparse `unsettled-orders` index: the reconciler queries each. An order from
+/// a hold writes 1 unit on its shard's key when placed and 1 when settled (the claim leaves the key
+/// alone), so even if all of the shop's 100,000 orders/s came from holds a key would take
+/// 100,000 × 2 / 512 = 390 units/s, 0.39 of a partition (docs/scaling.md). An order from items
+/// never enters the index: its journal mark stands for it until its message is sent.
 pub(in crate::adapters::dynamodb) const UNSETTLED_SHARDS: u32 = 512;
 /// An order item, with `user_created` as the `user-orders-keys` sort key (newest first when
-/// descending) and, while PENDING or PROCESSING, `unsettled_shard`: the hash key of the sparse
-/// `unsettled-orders` index (its range key is `created_at`). Neither index key changes before the
-/// order settles, and both indexes project keys only, so the claim writes no index.
+/// descending). The key never changes and the index projects keys only, so a status move writes
+/// no index.
 pub(in crate::adapters::dynamodb) fn order_item(order: &Order) -> Item {
     let lines = order
         .items
@@ -71,23 +72,35 @@ pub(in crate::adapters::dynamodb) fn order_item(order: &Order) -> Item {
     if let Some(at) = order.cancelled_at {
         item.insert("cancelled_at".to_owned(), timestamp(at));
     }
-    if !order.status.is_terminal() {
-        item.insert(UNSETTLED_SHARD.to_owned(), unsettled_shard_of(&order.id));
-    }
     item
 }
 
+/// Where a placed order's units came from.
+pub(in crate::adapters::dynamodb) enum Stocked<'a> {
+    /// A stock take with this journal token (`take_token`): the journal marks the order until its
+    /// message is sent.
+    ByTake(&'a str),
+    /// A hold: nothing marks the order, so it carries `unsettled_shard`, the hash key of the
+    /// sparse `unsettled-orders` index (range key `created_at`), until it settles.
+    ByHold,
+}
+
 /// The item a placement puts: the order with the request's fingerprint, which makes it the key's
-/// idempotency record, and the token of the stock take that stocked it, if any.
+/// idempotency record, and what stands for it until it settles.
 pub(in crate::adapters::dynamodb) fn placed_order_item(
     order: &Order,
     request_fingerprint: &str,
-    take_token: Option<(&str, &str)>,
+    stocked: &Stocked<'_>,
 ) -> Item {
     let mut item = order_item(order);
     item.insert(REQUEST_FINGERPRINT.to_owned(), string(request_fingerprint));
-    if let Some((attribute, token)) = take_token {
-        item.insert(attribute.to_owned(), string(token));
+    match stocked {
+        Stocked::ByTake(token) => {
+            item.insert(TAKE_TOKEN.to_owned(), string(*token));
+        }
+        Stocked::ByHold => {
+            item.insert(UNSETTLED_SHARD.to_owned(), unsettled_shard_of(&order.id));
+        }
     }
     item
 }
