@@ -130,9 +130,16 @@ async fn a_flash_sale_under_the_partition_limit_is_throttled_and_still_sells_out
     assert_eq!(sale.number("product_keys_written"), Some(1.0));
     // 60 orders at 2 units (the take and its release), plus the product's creation.
     assert!(sale.number("product_key_units") >= Some(120.0));
+    // Each order writes `user-orders-keys` once; orders from items never enter `unsettled-orders`.
+    assert!(
+        sale.get("orders_index_user-orders-keys_hottest_key")
+            .is_some(),
+        "{:?}",
+        sale.figures
+    );
     assert!(
         sale.get("orders_index_unsettled-orders_hottest_key")
-            .is_some(),
+            .is_none(),
         "{:?}",
         sale.figures
     );

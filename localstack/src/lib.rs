@@ -15,6 +15,7 @@ mod gateway;
 mod meter;
 mod partitions;
 mod provision;
+mod restart;
 mod schedule;
 mod server;
 mod settings;
@@ -116,6 +117,13 @@ impl Stack {
         let queues = provision::provision(&config, &local, options.seed_products).await?;
         config.order_queue_url = Some(queues.order_queue_url.clone());
         config.order_dlq_url = Some(queues.dlq_url.clone());
+        if local.data_dir.is_some() {
+            let resent = restart::resend_unsettled(&config, &queues.order_queue_url).await?;
+            tracing::info!(
+                resent,
+                "kept tables, fresh queues: sent the unsettled orders' messages again"
+            );
+        }
 
         // Bound before the handlers are built: their notifier pushes through this port.
         let ws_listener = gateway::bind_ws(local.ws_port).await?;

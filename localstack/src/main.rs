@@ -114,7 +114,7 @@ fn data_kept(data_dir: Option<&Path>) -> String {
             // Absolute, so the line says where to look whatever the working directory.
             let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
             format!(
-                "{} (LOCAL_DATA_DIR; queue messages stay in memory, the reconciler re-sends unsettled orders)",
+                "{} (LOCAL_DATA_DIR; queue messages stay in memory, a start re-sends unsettled orders)",
                 dir.join(LocalSettings::DYNAMODB_FILE).display()
             )
         }

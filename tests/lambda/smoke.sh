@@ -126,8 +126,9 @@ STACK_PID=$!
 wait_for_banner "$WORK/stack.log" "$STACK_PID" 60 || fail "the local stack did not get ready"
 AWS_ENDPOINT=$(banner_value "$WORK/stack.log" aws)
 ORDER_QUEUE_URL=$(banner_value "$WORK/stack.log" queue)
+ORDER_DLQ_URL=$(banner_value "$WORK/stack.log" dlq)
 WS_MANAGEMENT_ENDPOINT=$(banner_value "$WORK/stack.log" management)
-[[ -n $AWS_ENDPOINT && -n $ORDER_QUEUE_URL && -n $WS_MANAGEMENT_ENDPOINT ]] ||
+[[ -n $AWS_ENDPOINT && -n $ORDER_QUEUE_URL && -n $ORDER_DLQ_URL && -n $WS_MANAGEMENT_ENDPOINT ]] ||
     fail "no AWS endpoint, order queue URL or management endpoint in the local stack's banner"
 log "AWS endpoint $AWS_ENDPOINT, order queue $ORDER_QUEUE_URL, management API $WS_MANAGEMENT_ENDPOINT"
 
@@ -142,6 +143,7 @@ setsid env -u JWT_PUBLIC_KEY -u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_SESSIO
     --env-file "$ENV_FILE" \
     --env-var "AWS_ENDPOINT_URL=$AWS_ENDPOINT" \
     --env-var "ORDER_QUEUE_URL=$ORDER_QUEUE_URL" \
+    --env-var "ORDER_DLQ_URL=$ORDER_DLQ_URL" \
     --env-var "WS_MANAGEMENT_ENDPOINT=$WS_MANAGEMENT_ENDPOINT" \
     >"$WORK/watch.log" 2>&1 </dev/null &
 WATCH_PID=$!
@@ -287,7 +289,7 @@ expect cancel-order-placed 's == 422' 'b["error_code"] == "ORDER_NOT_CANCELLABLE
 
 # Nothing is PENDING or PROCESSING: nothing to enqueue again.
 invoke reconciler reconciler events/reconciler.json
-expect reconciler 'r == {"requeued": 0, "enqueue_failures": 0, "journal": {"released": 0, "undone": 0, "applied": 0, "dropped": 0}}'
+expect reconciler 'r == {"requeued": 0, "enqueue_failures": 0, "redriven": 0, "dead_removed": 0, "dead_left": 0, "journal": {"released": 0, "undone": 0, "applied": 0, "dropped": 0}}'
 
 # Payment webhooks.
 # The sample's order_id is the id derived from dev-user and the create-order sample's key: the

@@ -36,7 +36,7 @@ wait_for_banner() {
 }
 
 # Prints one address or token from the banner in log $1: `http` (the HTTP API), `aws` (the AWS
-# endpoint), `queue` (the order queue's URL), `management` (the WebSocket management API),
+# endpoint), `queue` (the order queue's URL), `dlq` (its dead-letter queue's), `management` (the WebSocket management API),
 # `token` or `admin-token`.
 banner_value() {
     local log=$1 pattern
@@ -44,6 +44,7 @@ banner_value() {
         http) pattern='^  HTTP API  *\(http[^ ]*\).*' ;;
         aws) pattern='^  AWS endpoint  *\(http[^ ]*\).*' ;;
         queue) pattern='^  Order queue  *\(http[^ ]*\).*' ;;
+        dlq) pattern='^  Dead letters  *\(http[^ ]*\).*' ;;
         management) pattern='.*(management API: \(http[^ ]*\)/@connections/.*' ;;
         token) pattern='^  export TOKEN=\([^ ]*\).*' ;;
         admin-token) pattern='^  export ADMIN_TOKEN=\([^ ]*\).*' ;;

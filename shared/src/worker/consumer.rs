@@ -5,7 +5,9 @@
 //! - PENDING: apply the outcome of a webhook that came before the order, if one waits; else
 //!   claim it (conditional PENDING -> PROCESSING; announce `OrderProcessing`), charge,
 //!   settle (conditional PROCESSING -> PAID, or -> FAILED with stock restored in one transaction;
-//!   announce the terminal event). Losing the claim to a cancel means there is nothing to do.
+//!   announce the terminal event). Losing the claim to a cancel means there is nothing to do;
+//!   losing it to a claim (another delivery's, or this one's whose answer was lost) resumes as
+//!   for PROCESSING.
 //! - PROCESSING: a redelivery after a crash, a duplicate, or the reconciler: resume at the charge
 //!   (the provider is idempotent per order) and try to settle; only the writer that wins the
 //!   conditional settle announces it, so a duplicate settles once and pushes one terminal event.
@@ -144,12 +146,23 @@ where
                 return Ok(Settlement::from(settled));
             }
             match claim(worker, &order, trace_id).await? {
-                Some(processing) => processing,
-                None => {
-                    return Ok(Settlement::AlreadyDone(
-                        current_status(worker, &order).await?,
-                    ));
-                }
+                Ok(processing) => processing,
+                // Lost: to a cancel or a settlement (done), or to a claim: this one's own write
+                // whose answer was lost (the SDK's retry met it), or another delivery's. A
+                // PROCESSING order is resumed, as a redelivery resumes it: acknowledging it here
+                // would leave it PROCESSING with no message (an order from items is in no index).
+                Err(attempt) => match current(worker, &order).await? {
+                    current if current.status == OrderStatus::Processing => {
+                        // Its own write carries its time: its event was not announced yet.
+                        if current.updated_at.timestamp_millis()
+                            == attempt.updated_at.timestamp_millis()
+                        {
+                            announce(worker, &current, None, trace_id).await;
+                        }
+                        current
+                    }
+                    current => return Ok(Settlement::AlreadyDone(current.status)),
+                },
             }
         }
         OrderStatus::Processing => order,
@@ -168,12 +181,13 @@ impl From<application::Settlement> for Settlement {
     }
 }
 
-/// PENDING -> PROCESSING; `None` when a cancel (or another delivery) got there first.
+/// PENDING -> PROCESSING, announced; `Err` with the attempted move when the condition failed: a
+/// cancel or another delivery got there first, or this write's answer was lost.
 async fn claim<S, P, N, Q, C>(
     worker: &Worker<S, P, N, Q, C>,
     order: &Order,
     trace_id: &str,
-) -> Result<Option<Order>, ConsumerError>
+) -> Result<Result<Order, Order>, ConsumerError>
 where
     S: OrderSettler,
     N: Notifier,
@@ -183,21 +197,22 @@ where
         .transitioned(OrderStatus::Processing, worker.clock.now())
         .expect("PENDING may become PROCESSING");
     if !worker.store.start_processing(&processing).await? {
-        return Ok(None);
+        return Ok(Err(processing));
     }
     announce(worker, &processing, None, trace_id).await;
-    Ok(Some(processing))
+    Ok(Ok(processing))
 }
 
-async fn current_status<S: OrderReader, P, N, Q, C>(
+/// The order as stored now (as `order` if it is gone).
+async fn current<S: OrderReader, P, N, Q, C>(
     worker: &Worker<S, P, N, Q, C>,
     order: &Order,
-) -> Result<OrderStatus, ConsumerError> {
+) -> Result<Order, ConsumerError> {
     Ok(worker
         .store
         .get_order(&order.id)
         .await?
-        .map_or(order.status, |o| o.status))
+        .unwrap_or_else(|| order.clone()))
 }
 
 async fn announce<S, P, N: Notifier, Q, C>(
