@@ -362,6 +362,26 @@ async fn a_stock_write_applied_but_unanswered_takes_the_units_once() {
     stack.stack.shutdown().await;
 }
 
+/// Waits for order `id` to settle and checks that its buyer's socket got `PROCESSING` and the
+/// terminal event, once each; returns the terminal status and those pushes.
+async fn settles_pushing_each_move_once(
+    stack: &TestStack,
+    ws: &mut WsClient,
+    id: &str,
+    within: Duration,
+) -> (String, Vec<String>) {
+    let status = settled_status(stack, "buyer", id, within).await;
+    assert!(matches!(status.as_str(), "PAID" | "FAILED"), "{status}");
+    let events = drain_ws_events(ws, Duration::from_secs(2)).await;
+    let pushes = pushes_by_order(&events).remove(id);
+    assert_eq!(
+        pushes.as_deref(),
+        Some(&["PROCESSING".to_owned(), status.clone()][..]),
+        "{events:?}"
+    );
+    (status, pushes.unwrap_or_default())
+}
+
 async fn connected(stack: &TestStack, user: &str) -> WsClient {
     stack
         .ws_connect(&stack.token(user))
@@ -391,18 +411,11 @@ async fn a_failed_enqueue_is_left_to_the_reconciler_and_settles_once() {
     let pending = stack.read_order("buyer", &id).await;
     assert_eq!(pending.body["data"]["status"], "PENDING");
     stack.stack.faults().clear();
-    let status = settled_status(&stack, "buyer", &id, Duration::from_secs(30)).await;
-    assert!(matches!(status.as_str(), "PAID" | "FAILED"), "{status}");
-    let events = drain_ws_events(&mut ws, Duration::from_secs(2)).await;
-    let pushes = pushes_by_order(&events);
-    assert_eq!(
-        pushes.get(&id).map(Vec::as_slice),
-        Some(&["PROCESSING".to_owned(), status.clone()][..]),
-        "{events:?}"
-    );
+    let (status, pushes) =
+        settles_pushing_each_move_once(&stack, &mut ws, &id, Duration::from_secs(30)).await;
     println!(
         "SendMessage failing: the client got 201 after {attempts} failed sends; the order stayed PENDING, then the reconciler enqueued it and it settled {status}; pushes {:?}",
-        pushes[&id]
+        pushes
     );
     stack.stack.shutdown().await;
 }
@@ -465,18 +478,46 @@ async fn a_message_that_ran_out_of_receives_is_sent_back_from_the_dlq_and_settle
     assert_eq!(pending.body["data"]["status"], "PENDING");
     stack.stack.faults().clear();
 
-    let status = settled_status(&stack, "buyer", &id, Duration::from_secs(30)).await;
-    assert!(matches!(status.as_str(), "PAID" | "FAILED"), "{status}");
-    let events = drain_ws_events(&mut ws, Duration::from_secs(2)).await;
-    let pushes = pushes_by_order(&events);
-    assert_eq!(
-        pushes.get(&id).map(Vec::as_slice),
-        Some(&["PROCESSING".to_owned(), status.clone()][..]),
-        "{events:?}"
-    );
+    let (status, pushes) =
+        settles_pushing_each_move_once(&stack, &mut ws, &id, Duration::from_secs(30)).await;
     println!(
         "claims failing ({failed_claims} refused writes): the message reached the DLQ after 2 receives with the order PENDING; the reconciler sent it back and it settled {status}; pushes {:?}",
-        pushes[&id]
+        pushes
+    );
+    stack.stack.shutdown().await;
+}
+
+/// The claim (PENDING to PROCESSING) applied and its answer lost: the SDK's retry fails the
+/// condition on the claim's own write. The consumer reads the order, finds its own move (its
+/// time), announces it and goes on to the charge: the order settles with each event pushed once,
+/// where acknowledging the message would have left it PROCESSING with no message and in no index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_claim_applied_but_unanswered_still_settles_and_pushes_each_move_once() {
+    let stack = spawn_pipeline(false, quick_pipeline).await;
+    let product = stack.product("5.00", 20).await;
+    let mut ws = connected(&stack, "buyer").await;
+    let orders = stack.stack.config().tables.orders.clone();
+    set(
+        &stack,
+        vec![
+            dynamodb(Some("UpdateItem"), FaultKind::DropAfter)
+                .on_table(&orders)
+                .times(1),
+        ],
+    );
+    let reply = stack.order("buyer", "k-claim-cut", &[(&product, 2)]).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let id = reply.body["data"]["id"].as_str().unwrap().to_owned();
+    let (status, pushes) =
+        settles_pushing_each_move_once(&stack, &mut ws, &id, Duration::from_secs(20)).await;
+    assert_eq!(
+        injected(&stack, "dynamodb.UpdateItem.drop_after"),
+        1,
+        "the claim's answer was cut"
+    );
+    println!(
+        "claim's answer cut: the order settled {status}; pushes {:?}",
+        pushes
     );
     stack.stack.shutdown().await;
 }
