@@ -346,7 +346,8 @@ impl Clock for SystemClock {
 /// Moves orders through payment; every move is conditional on the current status.
 pub trait OrderSettler: Send + Sync {
     /// PENDING -> PROCESSING (`processing` is the order after the move). `Ok(false)` when the
-    /// order was no longer PENDING, so nothing changed.
+    /// order was no longer PENDING because of another writer, so nothing changed; a move of this
+    /// call's own whose answer was lost is `Ok(true)`.
     fn start_processing(
         &self,
         processing: &Order,

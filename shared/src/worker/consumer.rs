@@ -6,8 +6,8 @@
 //!   claim it (conditional PENDING -> PROCESSING; announce `OrderProcessing`), charge,
 //!   settle (conditional PROCESSING -> PAID, or -> FAILED with stock restored in one transaction;
 //!   announce the terminal event). Losing the claim to a cancel means there is nothing to do;
-//!   losing it to a claim (another delivery's, or this one's whose answer was lost) resumes as
-//!   for PROCESSING.
+//!   losing it to another delivery's claim resumes as for PROCESSING (a claim whose answer was
+//!   lost is told from another's by its `claim_token`, and won).
 //! - PROCESSING: a redelivery after a crash, a duplicate, or the reconciler: resume at the charge
 //!   (the provider is idempotent per order) and try to settle; only the writer that wins the
 //!   conditional settle announces it, so a duplicate settles once and pushes one terminal event.
@@ -146,21 +146,14 @@ where
                 return Ok(Settlement::from(settled));
             }
             match claim(worker, &order, trace_id).await? {
-                Ok(processing) => processing,
-                // Lost: to a cancel or a settlement (done), or to a claim: this one's own write
-                // whose answer was lost (the SDK's retry met it), or another delivery's. A
-                // PROCESSING order is resumed, as a redelivery resumes it: acknowledging it here
-                // would leave it PROCESSING with no message (an order from items is in no index).
-                Err(attempt) => match current(worker, &order).await? {
-                    current if current.status == OrderStatus::Processing => {
-                        // Its own write carries its time: its event was not announced yet.
-                        if current.updated_at.timestamp_millis()
-                            == attempt.updated_at.timestamp_millis()
-                        {
-                            announce(worker, &current, None, trace_id).await;
-                        }
-                        current
-                    }
+                Some(processing) => processing,
+                // Lost: to a cancel or a settlement (done), or to another delivery's claim (the
+                // store tells this claim's own write, whose answer was lost, from it). A
+                // PROCESSING order is resumed, as a redelivery resumes it, without its event (the
+                // winner announces it): acknowledging it could leave it PROCESSING with no message
+                // should the winner fail for good (an order from items is in no index).
+                None => match current(worker, &order).await? {
+                    current if current.status == OrderStatus::Processing => current,
                     current => return Ok(Settlement::AlreadyDone(current.status)),
                 },
             }
@@ -181,13 +174,12 @@ impl From<application::Settlement> for Settlement {
     }
 }
 
-/// PENDING -> PROCESSING, announced; `Err` with the attempted move when the condition failed: a
-/// cancel or another delivery got there first, or this write's answer was lost.
+/// PENDING -> PROCESSING, announced; `None` when a cancel (or another delivery) got there first.
 async fn claim<S, P, N, Q, C>(
     worker: &Worker<S, P, N, Q, C>,
     order: &Order,
     trace_id: &str,
-) -> Result<Result<Order, Order>, ConsumerError>
+) -> Result<Option<Order>, ConsumerError>
 where
     S: OrderSettler,
     N: Notifier,
@@ -197,10 +189,10 @@ where
         .transitioned(OrderStatus::Processing, worker.clock.now())
         .expect("PENDING may become PROCESSING");
     if !worker.store.start_processing(&processing).await? {
-        return Ok(Err(processing));
+        return Ok(None);
     }
     announce(worker, &processing, None, trace_id).await;
-    Ok(Ok(processing))
+    Ok(Some(processing))
 }
 
 /// The order as stored now (as `order` if it is gone).

@@ -3,16 +3,19 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 
 use super::stock_journal::Owner;
 use super::transactions::stock_parts;
-use super::{DynamoStore, condition_held, items};
+use super::{DynamoStore, condition_held, items, sdk_failure};
 use crate::domain::{Order, OrderStatus};
 use crate::ports::{OrderSettler, StoreError};
 
-/// Moves an order to PROCESSING (the claim). No index key changes and both indexes project keys
-/// only, so it writes the order item alone.
+/// Moves an order to PROCESSING (the claim, which also sets its `claim_token`). No index key
+/// changes and both indexes project keys only, so it writes the order item alone.
 const UNSETTLED_MOVE: &str = "SET #status = :to, updated_at = :now";
 /// Moves an order to PAID or FAILED: removing `unsettled_shard` takes it out of
 /// `unsettled-orders`.
@@ -71,9 +74,38 @@ impl DynamoStore {
     }
 }
 
+/// The order's attribute naming the claim that moved it to PROCESSING: a claim whose answer was
+/// lost meets its own write on the SDK's retry and tells it from another delivery's by it.
+const CLAIM_TOKEN: &str = "claim_token";
+
 impl OrderSettler for DynamoStore {
     async fn start_processing(&self, processing: &Order) -> Result<bool, StoreError> {
-        self.change_status(processing, OrderStatus::Pending).await
+        let (update, mut values) = status_move(processing, OrderStatus::Pending);
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        values.insert(":claim".to_owned(), items::string(&token));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.orders)
+            .set_key(Some(items::order_key(&processing.id)))
+            .update_expression(format!("{update}, #claim = :claim"))
+            .condition_expression(STATUS_GUARD)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#claim", CLAIM_TOKEN)
+            .set_expression_attribute_values(Some(values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) => match error.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => Ok(failed
+                    .item()
+                    .and_then(|old| old.get(CLAIM_TOKEN)?.as_s().ok())
+                    .is_some_and(|found| *found == token)),
+                _ => Err(sdk_failure(error)),
+            },
+        }
     }
 
     async fn settle(&self, settled: &Order, from: OrderStatus) -> Result<bool, StoreError> {
