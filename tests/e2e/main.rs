@@ -9,6 +9,7 @@ mod cancel;
 mod crashes;
 mod errors;
 mod faults;
+mod hangups;
 mod holds;
 mod idempotency;
 mod oversell;

@@ -1,5 +1,6 @@
 //! The HTTP API: routes each request by its route key, builds the payload v2 event, and runs the
-//! handler on it; the function's response goes back as API Gateway returns it.
+//! handler on it (to its end, even if the client leaves); the function's response goes back as
+//! API Gateway returns it.
 
 mod event;
 
@@ -143,7 +144,21 @@ async fn serve_request<H: HttpHandler>(
         }
     };
 
-    let response = gateway.handler.call(route.endpoint, request).await;
+    // The invocation runs to its end even if the client goes away meanwhile (a buyer closing the
+    // tab, a load tool stopping): API Gateway does not cancel a Lambda invocation whose caller
+    // left, so this future, which axum drops with the connection, only waits for its answer.
+    let endpoint = route.endpoint;
+    let invocation_task = tokio::spawn({
+        let gateway = Arc::clone(&gateway);
+        async move { gateway.handler.call(endpoint, request).await }
+    });
+    let response = match invocation_task.await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::error!(%error, route = endpoint.route_key(), "the function's invocation panicked");
+            return gateway_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+        }
+    };
     let mut response = into_http_response(response);
     if let Ok(id) = HeaderValue::from_str(&invocation.request_id) {
         response.headers_mut().insert("apigw-requestid", id);
