@@ -10,9 +10,12 @@ MOTO_REQUIREMENTS := localstack/tests/moto-requirements.txt
 .PHONY: run test fmt fmt-check lint
 
 ## run: the whole stack on one machine (HTTP API on $HTTP_PORT, default 3000) until Ctrl-C; an
-## optimized build (profile `local`: docs/benchmarks.md compares it with the debug build)
+## optimized build (profile `local`: docs/benchmarks.md compares it with the debug build), in the
+## same cargo build as the bundled tools target/local/ws-listen and target/local/load-test, so that
+## they start at once afterwards
 run:
-	$(CARGO) run --profile local -p order-localstack --bin local-stack
+	$(CARGO) build --profile local -p order-localstack -p order-load-tests --bin local-stack --bin ws-listen --bin load-test
+	exec $${CARGO_TARGET_DIR:-target}/local/local-stack
 
 ## test: formatting, lints and every test; .ci/run calls exactly this
 test: fmt-check lint lint-template $(VENV)/.moto-installed

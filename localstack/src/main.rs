@@ -181,7 +181,7 @@ Try it:
   curl -s -X POST {http}/orders -H "Authorization: Bearer {user_token}" -H 'Content-Type: application/json' -d '{{"idempotency_key":"first-order","items":[{{"product_id":"espresso-beans","quantity":2}}]}}'
 
 Watch dev-user's order events (in a second terminal, before placing the order):
-  cargo run -q -p order-localstack --bin ws-listen -- '{ws}/?token={user_token}'
+  {ws_listen} '{ws}/?token={user_token}'
 
 Ctrl-C (or SIGTERM) stops everything."#,
         ws = stack.ws_url(),
@@ -189,5 +189,25 @@ Ctrl-C (or SIGTERM) stops everything."#,
         aws = stack.aws_endpoint(),
         queue = stack.order_queue_url(),
         dlq = stack.dlq_url(),
+        ws_listen = sibling_tool("ws-listen"),
     );
+}
+
+/// How to start the bundled tool `name`: the binary next to this one when `make run` built it with
+/// the stack (it starts at once), else the cargo command that builds it with the same profile.
+fn sibling_tool(name: &str) -> String {
+    let sibling = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join(name)))
+        .filter(|path| path.is_file());
+    match sibling {
+        Some(path) => {
+            let shown = std::env::current_dir()
+                .ok()
+                .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
+                .unwrap_or(path);
+            shown.display().to_string()
+        }
+        None => format!("cargo run --profile local -q -p order-localstack --bin {name} --"),
+    }
 }
