@@ -155,7 +155,12 @@ impl Stack {
             },
         )
         .await
-        .with_context(|| format!("serving the HTTP API on 127.0.0.1:{}", local.http_port))?;
+        .with_context(|| {
+            format!(
+                "serving the HTTP API on 127.0.0.1:{} (HTTP_PORT)",
+                local.http_port
+            )
+        })?;
         let ws_app = shared::ws::AwsWsApp::connect(&config, &everything)
             .await
             .context("connecting the WebSocket handlers to DynamoDB")?;

@@ -49,7 +49,7 @@ const MAX_FRAME_BYTES: usize = 32 * 1024;
 pub(crate) async fn bind_ws(port: u16) -> anyhow::Result<TcpListener> {
     TcpListener::bind((Ipv4Addr::LOCALHOST, port))
         .await
-        .with_context(|| format!("binding the WebSocket API on 127.0.0.1:{port}"))
+        .with_context(|| format!("binding the WebSocket API on 127.0.0.1:{port} (WS_PORT)"))
 }
 
 /// Serves the WebSocket API and its management API on `listener` until the task is stopped; then
