@@ -239,14 +239,7 @@ mod tests {
 
         let report = run(&worker).await.unwrap();
 
-        let mut sent: Vec<String> = worker
-            .queue
-            .sent()
-            .into_iter()
-            .map(|m| m.order_id.to_string())
-            .collect();
-        sent.sort();
-        assert_eq!(sent, vec!["stuck-pending", "stuck-processing"]);
+        assert_eq!(sent_ids(&worker), vec!["stuck-pending", "stuck-processing"]);
         assert_eq!(
             report,
             ReconcileReport {
@@ -269,14 +262,8 @@ mod tests {
             .insert_order(placed("claimed", OrderStatus::Processing));
         worker.clock.advance(Duration::from_secs(61));
         run(&worker).await.unwrap();
-        let sent: Vec<String> = worker
-            .queue
-            .sent()
-            .into_iter()
-            .map(|m| m.order_id.to_string())
-            .collect();
         assert_eq!(
-            sent,
+            sent_ids(&worker),
             vec!["claimed"],
             "60 s + the 30 s window have not passed for PENDING"
         );
