@@ -117,7 +117,7 @@ async fn a_flash_sale_under_the_partition_limit_is_throttled_and_still_sells_out
     assert_eq!(sale.number("created_201"), Some(60.0));
     assert_eq!(sale.number("final_stock"), Some(0.0));
     // 16 buyers outrun 10 orders/s: the key is throttled, and the stock write's retries
-    // (adapters/dynamodb/stock_journal.rs) wait for its budget instead of answering the buyer.
+    // (adapters/dynamodb/stock_journal/) wait for its budget instead of answering the buyer.
     assert!(
         sale.number("limiter_throttled_requests") > Some(0.0),
         "16 buyers outrun 10 orders/s: {:?}",

@@ -156,7 +156,7 @@ fn percent_encoded(text: &str) -> String {
 }
 
 /// Units of `product` that `order` holds while it is PENDING, PROCESSING or PAID.
-/// The stock journal entries on `product`'s item (`adapters/dynamodb/stock_journal.rs`), read
+/// The stock journal entries on `product`'s item (`adapters/dynamodb/stock_journal/`), read
 /// straight from the embedded DynamoDB: `('o', order, units)` for a take, `('r', order, units)`
 /// for a restore intent.
 async fn journal_of(

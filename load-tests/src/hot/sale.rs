@@ -506,7 +506,7 @@ pub async fn check_books(api: &Api, bought: Bought) -> anyhow::Result<(ScenarioR
         }
     }
     // A failed payment's unit lands on its shard one stock write after the order's status move
-    // (`shared/src/adapters/dynamodb/stock_journal.rs`): the stock is read until it adds up, or
+    // (`shared/src/adapters/dynamodb/stock_journal/`): the stock is read until it adds up, or
     // [`RESTORE_WAIT`] has passed.
     let reading = Instant::now();
     loop {

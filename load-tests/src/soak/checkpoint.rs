@@ -370,7 +370,7 @@ pub(crate) async fn live_check(world: &World, ledger: &Mutex<Ledger>) {
     }
 }
 
-/// The stock journal entries (`~` attributes, shared/src/adapters/dynamodb/stock_journal.rs) on
+/// The stock journal entries (`~` attributes, shared/src/adapters/dynamodb/stock_journal/) on
 /// every item of the products table: stock moves whose writer failed between its steps, which
 /// the reconciler's sweep finishes. Read straight from the embedded DynamoDB.
 async fn stock_journal(world: &World) -> Result<usize, String> {

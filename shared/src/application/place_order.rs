@@ -11,7 +11,7 @@
 //!    order put on condition that it does not exist: it is the key's idempotency record (its id
 //!    is derived from the user and the key; it carries the request's fingerprint). From a hold,
 //!    one TransactWriteItems of the hold's conditional move to CONSUMED and the order;
-//!    `adapters/dynamodb/stock_journal.rs`. The stock's conditions, not
+//!    `adapters/dynamodb/stock_journal/`. The stock's conditions, not
 //!    the locks, make overselling impossible. A busy shard (throttled, its journal full) moves the
 //!    line to another shard at random and tries again for a few seconds (`stock_patience`); a
 //!    transaction conflict is retried with jitter. When a shard is short, the shards' stock is

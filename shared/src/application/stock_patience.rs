@@ -1,6 +1,6 @@
 //! How long a placement (an order from items, a hold) keeps at it while the stock shard it
 //! picked is busy: throttled at its key's limit, its journal full, or in another transaction
-//! (`adapters/dynamodb/stock_journal.rs` tries it twice, a few ms apart). Each busy answer moves a
+//! (`adapters/dynamodb/stock_journal/` tries it twice, a few ms apart). Each busy answer moves a
 //! one-shard line of a sharded product to another shard at random, where the product's other
 //! keys may have budget now, and pauses briefly; a product of one shard waits for its key. After
 //! [`PATIENCE`] the answer is 409 `LOCK_CONFLICT` (docs/decisions.md, "Stock outside

@@ -7,7 +7,7 @@
 //!   in its product's journal until its message is sent. The journal's sweep finds the marks
 //!   older than `RECONCILE_AFTER_SECONDS`; for a PENDING owner it sends the message (after the
 //!   rest of the cancel window), then releases the mark. A take whose owner was never written is
-//!   undone (`adapters/dynamodb/stock_journal.rs`).
+//!   undone (`adapters/dynamodb/stock_journal/`).
 //! - **A message that ran out of receives.** A consumer that fails or dies is retried by SQS
 //!   after the visibility timeout (a PROCESSING order resumes at the charge); after
 //!   `maxReceiveCount` receives the message is in the dead-letter queue. Each run sends the dead

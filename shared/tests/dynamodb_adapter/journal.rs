@@ -1,4 +1,4 @@
-//! The stock journal (`adapters/dynamodb/stock_journal.rs`): stock moves by single-item writes
+//! The stock journal (`adapters/dynamodb/stock_journal/`): stock moves by single-item writes
 //! leave no entry behind when they finish, and the sweep finishes or undoes, exactly once, what a
 //! writer that died between its steps left: a take without its order, a take whose order was
 //! written, a committed restore not applied, a restore intent whose status move never happened.
