@@ -14,7 +14,7 @@ pub const CREATE_ORDER_REPLAY: &str = "create_order_replay";
 /// `block_on` of an empty future on the same runtime: what each iteration's `block_on` adds.
 pub const EMPTY_BLOCK_ON: &str = "empty_block_on";
 
-/// The goal for one create-order in the handler: 50 µs.
+/// The goal for one create-order in the handler: 50 µs.
 pub const GOAL_NS: u64 = 50_000;
 
 /// Where criterion writes its results: `$CRITERION_HOME`, else `$CARGO_TARGET_DIR/criterion`,

@@ -40,7 +40,7 @@ pub struct EventSourceOptions {
     /// `ScalingConfig.MaximumConcurrency` (the template's `ConsumerMaximumConcurrency`).
     pub max_concurrency: usize,
     /// Shortest time between two added pollers. AWS adds at most 300 concurrent invocations a
-    /// minute in on-demand mode (SPEC section 6): one every 200 ms.
+    /// minute in on-demand mode: one every 200 ms.
     pub scale_up_interval: Duration,
     /// Long-poll wait. Short, so that a stop never waits long for an outstanding receive.
     pub wait_time_seconds: i32,

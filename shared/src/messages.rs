@@ -44,7 +44,7 @@ impl OrderEventKind {
     }
 }
 
-/// Pushed to the order owner's WebSocket connections (SPEC section 5).
+/// Pushed to the order owner's WebSocket connections (README.md, "WebSocket messages").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderEvent {
     /// What happened.

@@ -419,7 +419,7 @@ async fn corrupt_stored_data_gives_500_with_the_trace_id() {
     assert!(stack.all_orders("alice").await.is_empty());
 }
 
-/// Hostile bodies and headers (issue 11): deeply nested JSON, invalid UTF-8, a NUL-laden body, a
+/// Hostile bodies and headers: deeply nested JSON, invalid UTF-8, a NUL-laden body, a
 /// header far over API Gateway's 10 KB: each refused with a 4xx, never a 5xx, nothing written,
 /// and the stack serves the next request.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,4 +1,4 @@
-//! Rough edges from the issue tracker, through the real stack: ids that cannot exist, tampered
+//! Rough edges reported by users, through the real stack: ids that cannot exist, tampered
 //! cursors, money as written, exact page boundaries, text that must be refused, and a property
 //! test feeding arbitrary ids and cursors to every route that takes one (never a 5xx).
 
@@ -163,7 +163,7 @@ async fn tampered_cursors_are_422_on_cursor_before_any_query() {
     let alice = stack.token("alice");
     let encode = |json: &Value| URL_SAFE_NO_PAD.encode(json.to_string());
 
-    // Products: the issue's cursor ({"id":{"N":"1"}}) and other keys DynamoDB would refuse.
+    // Products: a reported cursor ({"id":{"N":"1"}}) and other keys DynamoDB would refuse.
     let long = "x".repeat(3000);
     for cursor in [
         "eyJpZCI6eyJOIjoiMSJ9fQ".to_owned(),

@@ -1,7 +1,7 @@
-//! Stock shards through the real stack (SPEC section 4, issue 10): with 1, 4 and 16 shards, one
-//! winner for the last unit, a flash sale to sell-out that never refuses an order the total
-//! covers, orders larger than any one shard, holds, cancels and failed payments across shards,
-//! and re-sharding a product with stock in it while orders race the re-shard.
+//! Stock shards through the real stack (docs/scaling.md): with 1, 4 and 16 shards, one winner
+//! for the last unit, a flash sale to sell-out that never refuses an order the total covers,
+//! orders larger than any one shard, holds, cancels and failed payments across shards, and
+//! re-sharding a product with stock in it while orders race the re-shard.
 
 use std::time::Duration;
 

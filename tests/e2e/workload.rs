@@ -1,7 +1,8 @@
 //! A seeded random workload over the whole stack (orders, cancels, holds, checkouts, expiries,
 //! webhooks before and after their orders, the payment consumer, an admin re-sharding products
-//! with stock in them), then the conservation invariant of SPEC section 4 for every product once
-//! everything is quiet. The products have 16, 4 and 1 stock shards to begin with.
+//! with stock in them), then stock conservation (initial = available + units in unsettled or
+//! PAID orders + units in ACTIVE holds) for every product once everything is quiet. The products
+//! have 16, 4 and 1 stock shards to begin with.
 //! `WORKLOAD_SEED=<u64>` replays a run's choices (not its timing).
 
 use std::collections::{BTreeMap, HashMap, HashSet};

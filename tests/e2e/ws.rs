@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::support::{TestStack, WsClient, next_ws_event, spawn, spawn_pipeline};
 
-/// How long a pushed event may take (the acceptance bound).
+/// How long a pushed event may take (the acceptance bound).
 const EVENT_WITHIN: Duration = Duration::from_secs(5);
 /// How long a socket that must receive nothing is watched.
 const QUIET_FOR: Duration = Duration::from_secs(1);
@@ -293,8 +293,8 @@ async fn management_client(stack: &TestStack) -> aws_sdk_apigatewaymanagement::C
     )
 }
 
-/// A message over API Gateway's 128 KB (or a frame over 32 KB) closes the connection without
-/// reaching a route, and the connection's record goes with it; a message just under passes.
+/// A message over API Gateway's 128 KB (or a frame over 32 KB) closes the connection with 1009
+/// without reaching a route, and the connection's record goes with it; a message under passes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_oversized_message_closes_the_connection_unserved() {
     let stack = spawn(false).await;
@@ -317,7 +317,7 @@ async fn an_oversized_message_closes_the_connection_unserved() {
         next_ws_event(&mut client, EVENT_WITHIN).await,
         Some(json!({"event": "pong"}))
     );
-    // 200 KB in one message: the gateway drops the connection.
+    // 200 KB in one message: the gateway closes the connection with 1009, as API Gateway does.
     let flood = "y".repeat(200 * 1024);
     let _ = client
         .send(Message::Text(
@@ -326,18 +326,23 @@ async fn an_oversized_message_closes_the_connection_unserved() {
                 .into(),
         ))
         .await;
-    // What the client sees is a reset or a close, never an answer.
+    // What the client sees is a close frame saying why, never an answer.
     let ended = tokio::time::timeout(EVENT_WITHIN, async {
         loop {
             match futures::StreamExt::next(&mut client).await {
                 Some(Ok(Message::Text(text))) => panic!("the oversized message was served: {text}"),
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                other @ (Some(Err(_)) | None) => panic!("no close frame: {other:?}"),
                 Some(Ok(_)) => {}
             }
         }
     })
     .await;
-    assert!(ended.is_ok(), "the connection stayed open");
+    assert_eq!(
+        ended,
+        Ok(Some(1009)),
+        "the connection was not closed with 1009 (message too big)"
+    );
     wait_for_records(&stack, "bob", 0).await;
 }
 

@@ -118,7 +118,7 @@ pub(super) fn cost_section(md: &mut String, runs: &[ModeRun]) {
     {
         let _ = writeln!(
             md,
-            "Prices: us-east-1 (SPEC.md section 7): DynamoDB on-demand $0.625 per million write \
+            "Prices: us-east-1: DynamoDB on-demand $0.625 per million write \
              units and $0.125 per million read units; Lambda arm64 $0.0000133334 per GB-s and \
              $0.20 per million requests; SQS $0.40 per million requests; HTTP API $1.00 per \
              million; WebSocket $1.00 per million messages. Assumptions: {assumptions}.\n"

@@ -1,4 +1,4 @@
-//! The goals, each with its measured figure and met or missed.
+//! The performance goals, each with its measured figure and met or missed.
 
 use std::fmt::Write;
 
@@ -102,7 +102,7 @@ pub(super) fn goals_section(md: &mut String, runs: &[ModeRun], extras: &[Extra])
     let cold_ratio = worst("cold_start_ratio");
     let _ = writeln!(
         md,
-        "| cold start at most 2x a minimal `lambda_runtime` function (SPEC section 7; slowest, medians) | {} | {} |",
+        "| cold start at most 2x a minimal `lambda_runtime` function (slowest, medians) | {} | {} |",
         fmt(cold_ratio, "x"),
         met(cold_ratio.map(|r| r <= 2.0))
     );

@@ -1,5 +1,6 @@
-//! The one place errors become HTTP: status, `error_code`, message and details (SPEC section 3),
-//! for the HTTP layer's own refusals and for every [`AppError`] a use case returns.
+//! The one place errors become HTTP: status, `error_code`, message and details (the `Error`
+//! schema of `openapi.yaml`), for the HTTP layer's own refusals and for every [`AppError`] a use
+//! case returns.
 
 use http::StatusCode;
 use lambda_http::{Body, Response};

@@ -1,4 +1,4 @@
-//! Stock holds: units set aside for one buyer for a short checkout window (SPEC section 4).
+//! Stock holds: units set aside for one buyer for a short checkout window.
 
 use std::fmt;
 use std::str::FromStr;
@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::json::{field_integer, field_string};
+use super::json::{field_integer, field_string, refuse_unknown_members};
 use super::{
     FieldErrors, HoldId, MAX_QUANTITY, Money, OrderId, ProductId, Quantity, ShardSplit, UserId,
 };
@@ -160,6 +160,10 @@ pub struct HoldRequest {
     pub quantity: Quantity,
 }
 
+/// The members a hold body may have; any other (a `ttl`, an `expires_at`) is refused
+/// (docs/decisions.md, "Request bodies").
+const HOLD_FIELDS: [&str; 2] = ["product_id", "quantity"];
+
 impl HoldRequest {
     /// Parses a body, collecting every bad field.
     pub fn parse(body: &Value) -> Result<Self, FieldErrors> {
@@ -167,6 +171,7 @@ impl HoldRequest {
             return Err(FieldErrors::single("body", "must be a JSON object"));
         }
         let mut errors = FieldErrors::default();
+        refuse_unknown_members(body, "", &HOLD_FIELDS, &mut errors);
         let product_id = field_string(body, "product_id", &mut errors).and_then(|text| {
             match ProductId::parse(text) {
                 Ok(id) => Some(id),
@@ -213,6 +218,19 @@ mod tests {
             now,
             Duration::from_secs(120),
         )
+    }
+
+    #[test]
+    fn a_hold_body_with_an_unknown_member_is_refused_naming_it() {
+        let errors = HoldRequest::parse(&json!({"product_id": "p", "quantity": 1, "ttl": 99999}))
+            .unwrap_err();
+        assert_eq!(
+            serde_json::to_value(&errors).unwrap(),
+            json!({"ttl": [
+                "is not a known field (expected product_id, quantity)"
+            ]})
+        );
+        assert!(HoldRequest::parse(&json!({"product_id": "p", "quantity": 1})).is_ok());
     }
 
     #[test]

@@ -172,7 +172,7 @@ impl Caller {
     }
 }
 
-/// Longest idempotency key accepted (SPEC section 3).
+/// Longest idempotency key accepted.
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
 
 /// A client's idempotency key: 1..=255 printable characters, scoped to the user who sent it.

@@ -55,16 +55,22 @@ impl JsonBody {
     }
 }
 
-/// Records every member of `object` that is not in `known` as an error, so a misspelt or
-/// server-owned field (`id`, `created_at`) is refused rather than silently dropped.
-pub(crate) fn refuse_unknown_members(object: &Value, known: &[&str], errors: &mut FieldErrors) {
+/// Records every member of `object` that is not in `known` as an error at `{prefix}{member}`, so
+/// a misspelt or server-owned field (`id`, `created_at`, a hold's `ttl`) is refused rather than
+/// silently dropped while the client believes it applied (docs/decisions.md, "Request bodies").
+pub(crate) fn refuse_unknown_members(
+    object: &Value,
+    prefix: &str,
+    known: &[&str],
+    errors: &mut FieldErrors,
+) {
     if let Value::Object(members) = object {
         for name in members
             .keys()
             .filter(|name| !known.contains(&name.as_str()))
         {
             errors.add(
-                name.as_str(),
+                format!("{prefix}{name}"),
                 format!("is not a known field (expected {})", known.join(", ")),
             );
         }
@@ -274,7 +280,7 @@ mod tests {
     fn unknown_members_are_named() {
         let mut errors = FieldErrors::default();
         let body = serde_json::json!({"name": "x", "id": "p1", "created_at": "now"});
-        refuse_unknown_members(&body, &["name", "price"], &mut errors);
+        refuse_unknown_members(&body, "", &["name", "price"], &mut errors);
         assert!(errors.get("id").is_some());
         assert!(errors.get("created_at").is_some());
         assert!(errors.get("name").is_none());

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::json::{field_integer, field_string};
+use super::json::{field_integer, field_string, refuse_unknown_members};
 use super::{
     FieldErrors, HoldId, IdempotencyKey, MAX_QUANTITY, Money, OrderId, ProductId, Quantity,
     ShardSplit, StockShard, UserId,
@@ -19,7 +19,7 @@ use super::{
 /// idempotency record take two of them, leaving one conditional stock decrement per line for 98.
 pub const MAX_ORDER_LINES: usize = 98;
 
-/// Where an order is in its life (SPEC section 4).
+/// Where an order is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OrderStatus {
@@ -234,6 +234,7 @@ impl OrderRequest {
         if !body.is_object() {
             return Err(FieldErrors::single("body", "must be a JSON object"));
         }
+        refuse_unknown_members(body, "", &ORDER_FIELDS, &mut errors);
         let body_key = body.get("idempotency_key").filter(|key| !key.is_null());
         let key = match (body_key, header_key) {
             (Some(_), _) => field_string(body, "idempotency_key", &mut errors).map(str::to_owned),
@@ -309,6 +310,11 @@ impl OrderRequest {
     }
 }
 
+/// The members an order body may have; any other is refused (docs/decisions.md, "Request bodies").
+const ORDER_FIELDS: [&str; 3] = ["idempotency_key", "items", "hold_id"];
+/// The members an order line may have.
+const LINE_FIELDS: [&str; 2] = ["product_id", "quantity"];
+
 fn parse_lines(items: Option<&Value>, errors: &mut FieldErrors) -> Option<Vec<OrderLine>> {
     let items = match items {
         Some(Value::Array(items)) => items,
@@ -333,6 +339,7 @@ fn parse_lines(items: Option<&Value>, errors: &mut FieldErrors) -> Option<Vec<Or
             errors.add(format!("items[{i}]"), "must be an object");
             continue;
         }
+        refuse_unknown_members(item, &format!("items[{i}]."), &LINE_FIELDS, errors);
         let product_id = field_string(item, &at("product_id"), errors).and_then(|text| {
             match ProductId::parse(text) {
                 Ok(id) => Some(id),
@@ -380,6 +387,38 @@ mod tests {
 
     fn request(body: Value) -> Result<OrderRequest, FieldErrors> {
         OrderRequest::parse(&body, None)
+    }
+
+    #[test]
+    fn unknown_members_of_the_body_and_of_a_line_are_refused_by_path() {
+        let errors = request(json!({
+            "idempotency_key": "k",
+            "items": [{"product_id": "a", "quantity": 1, "unit_price": "0.01"}],
+            "user_id": "someone-else",
+        }))
+        .unwrap_err();
+        let unknown = |field| {
+            errors
+                .get(field)
+                .map(|m| m[0].starts_with("is not a known field"))
+        };
+        assert_eq!(unknown("items[0].unit_price"), Some(true));
+        assert_eq!(unknown("user_id"), Some(true));
+        assert_eq!(
+            serde_json::to_value(&errors)
+                .unwrap()
+                .as_object()
+                .unwrap()
+                .len(),
+            2
+        );
+        let from_hold = request(json!({"idempotency_key": "k", "hold_id": "h", "ttl": 9}));
+        assert!(from_hold.unwrap_err().get("ttl").is_some());
+        // Only the known members: accepted, `null` key included (the header may carry it).
+        assert!(
+            request(json!({"idempotency_key": "k", "items": [{"product_id": "a", "quantity": 1}]}))
+                .is_ok()
+        );
     }
 
     #[test]

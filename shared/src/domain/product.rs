@@ -10,7 +10,7 @@ use super::json::{
 };
 use super::{FieldErrors, Money, ProductId};
 
-/// Longest product name (SPEC section 3).
+/// Longest product name.
 pub const MAX_NAME_CHARS: usize = 200;
 /// Largest stock a product may be given in one write.
 pub const MAX_STOCK: u32 = 1_000_000_000;
@@ -99,8 +99,8 @@ fn parse_shards(body: &Value, errors: &mut FieldErrors) -> Option<u16> {
 }
 
 impl NewProduct {
-    /// Parses a create body; `name`, `price` and `stock` are required, any other member except
-    /// `stock_shards: 1` is an error.
+    /// Parses a create body; `name`, `price` and `stock` are required, `stock_shards` optional,
+    /// any other member is an error.
     pub fn parse(body: &JsonBody) -> Result<Self, FieldErrors> {
         let written = body;
         let body = written.value();
@@ -108,7 +108,7 @@ impl NewProduct {
         if !body.is_object() {
             return Err(FieldErrors::single("body", "must be a JSON object"));
         }
-        refuse_unknown_members(body, &PRODUCT_FIELDS, &mut errors);
+        refuse_unknown_members(body, "", &PRODUCT_FIELDS, &mut errors);
         for field in ["name", "price", "stock"] {
             if body.get(field).is_none() {
                 errors.add(field, "is required");
@@ -157,7 +157,7 @@ impl ProductPatch {
         if !body.is_object() {
             return Err(FieldErrors::single("body", "must be a JSON object"));
         }
-        refuse_unknown_members(body, &PRODUCT_FIELDS, &mut errors);
+        refuse_unknown_members(body, "", &PRODUCT_FIELDS, &mut errors);
         let patch = ProductPatch {
             name: body.get("name").and_then(|_| parse_name(body, &mut errors)),
             price: body

@@ -1,5 +1,5 @@
 //! Stock shards: a hot product's units split over several items, each its own DynamoDB partition
-//! (SPEC section 4, docs/scaling.md). Shard 0 is the product item itself, so a product with one
+//! (docs/scaling.md). Shard 0 is the product item itself, so a product with one
 //! shard is stored and costs exactly as an unsharded one. This module holds the arithmetic: where
 //! an order's units come from, how a total is spread, and how a split is written down so the same
 //! units go back to the same shards.

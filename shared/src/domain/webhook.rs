@@ -1,6 +1,6 @@
-//! Payment webhooks: the signed notice a payment provider sends when it has settled a charge
-//! (SPEC section 4), and the signature scheme, Stripe's: `X-Webhook-Signature: t=<unix
-//! seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`.
+//! Payment webhooks: the signed notice a payment provider sends when it has settled a charge,
+//! and the signature scheme, Stripe's: `X-Webhook-Signature: t=<unix seconds>,v1=<hex
+//! HMAC-SHA256 of "<t>.<raw body>">`.
 
 use std::time::Duration;
 
@@ -278,6 +278,13 @@ mod tests {
             PaymentOutcome::Declined {
                 reason: DEFAULT_DECLINE_REASON.to_owned()
             }
+        );
+        // Members a provider adds to its events are ignored, unlike in bodies clients write.
+        let with_more = json!({"idempotency_key": "evt_2", "order_id": "o1", "status": "success",
+            "livemode": true, "amount_received": 1490});
+        assert_eq!(
+            PaymentNotice::parse(&with_more).unwrap().outcome,
+            PaymentOutcome::Approved
         );
         let errors = PaymentNotice::parse(&json!({"order_id": "", "status": "maybe"})).unwrap_err();
         for field in ["idempotency_key", "order_id", "status"] {

@@ -147,6 +147,22 @@ async fn rejected_order_requests_leave_stock_untouched() {
             "VALIDATION_ERROR",
         ),
         (call(Endpoint::CreateOrder).user("a").json(order_body(&long_key, &[("cheap", 1)])), StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR"),
+        // Unknown members are refused, in the body, in a line and in a hold (docs/decisions.md).
+        (
+            call(Endpoint::CreateOrder).user("a").json(json!({"idempotency_key": "k", "items": [{"product_id": "cheap", "quantity": 1}], "coupon": "FREE"})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "VALIDATION_ERROR",
+        ),
+        (
+            call(Endpoint::CreateOrder).user("a").json(json!({"idempotency_key": "k", "items": [{"product_id": "cheap", "quantity": 1, "unit_price": "0.01"}]})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "VALIDATION_ERROR",
+        ),
+        (
+            call(Endpoint::CreateHold).user("a").json(json!({"product_id": "cheap", "quantity": 1, "ttl": 99999})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "VALIDATION_ERROR",
+        ),
         (call(Endpoint::CreateOrder).user("a").json(order_body("k", &[("ghost", 1)])), StatusCode::NOT_FOUND, "NOT_FOUND"),
         (call(Endpoint::CreateOrder).json(order_body("k", &[("cheap", 1)])), StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
     ];
