@@ -153,6 +153,7 @@ impl Stack {
                     .clone()
                     .filter(|_| config.auth.jwt_public_key.is_none()),
             },
+            local.request_read_timeout,
         )
         .await
         .with_context(|| {
@@ -168,8 +169,13 @@ impl Stack {
             let app = Arc::clone(&ws_app);
             async move { shared::ws::handle(&app, route, event).await }
         };
-        let ws_gateway =
-            gateway::serve_ws(ws_listener, ws_handler, Arc::clone(&faults), conditions);
+        let ws_gateway = gateway::serve_ws(
+            ws_listener,
+            ws_handler,
+            Arc::clone(&faults),
+            conditions,
+            local.request_read_timeout,
+        );
         // The consumer on the order queue and the reconciler, as the Lambdas run in AWS.
         let worker = match options.run_workers {
             true => Some(

@@ -1,6 +1,8 @@
 //! `local-stack`: the whole stack on one machine, until Ctrl-C or SIGTERM (what process managers,
 //! containers and `kill` send); either stops it gracefully.
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Context;
@@ -16,8 +18,17 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Every setting read goes through `recorded`, so the banner can list those the environment set.
+    let recorded = RefCell::new(BTreeMap::new());
+    let lookup = |name: &str| {
+        let value = std::env::var(name).ok().filter(|v| !v.is_empty());
+        if let Some(value) = &value {
+            recorded.borrow_mut().insert(name.to_owned(), value.clone());
+        }
+        value
+    };
     let mut config =
-        Config::for_footprint(&Footprint::everything()).context("reading the settings")?;
+        Config::from_lookup(&Footprint::everything(), lookup).context("reading the settings")?;
     // The one place with a default key: the local stack, whose AWS endpoint is always an emulator
     // (or LocalStack), signs its development tokens with the published development secret.
     if config.auth.jwt_secret.is_none() && config.auth.jwt_public_key.is_none() {
@@ -26,7 +37,8 @@ async fn main() -> anyhow::Result<()> {
     if config.webhook_secret.is_none() {
         config.webhook_secret = Some(DEVELOPMENT_WEBHOOK_SECRET.to_owned());
     }
-    let local = LocalSettings::from_env().context("reading the local stack's settings")?;
+    let local = LocalSettings::from_lookup(lookup).context("reading the local stack's settings")?;
+    let settings = settings_line(&recorded.into_inner());
     // Humans read this terminal: pretty lines unless LOG_FORMAT asks otherwise.
     let log_format = if std::env::var_os("LOG_FORMAT").is_some() {
         config.log_format
@@ -48,7 +60,7 @@ async fn main() -> anyhow::Result<()> {
         run_workers: true,
     })
     .await?;
-    print_banner(&stack, data_dir.as_deref(), &conditions);
+    print_banner(&stack, data_dir.as_deref(), &conditions, &settings);
 
     let signal = signals.next().await;
     println!("\n{signal}: stopping the local stack...");
@@ -138,7 +150,25 @@ fn conditions_line(local: &LocalSettings) -> String {
     )
 }
 
-fn print_banner(stack: &Stack, data_dir: Option<&Path>, conditions: &str) {
+/// The settings the environment set, for the banner: `NAME=value`, secrets and keys shown only as
+/// set. Everything else is at its default (README, "Configuration").
+fn settings_line(set: &BTreeMap<String, String>) -> String {
+    if set.is_empty() {
+        return "all at their defaults (README, Configuration)".to_owned();
+    }
+    let shown: Vec<String> = set
+        .iter()
+        .map(
+            |(name, value)| match name.contains("SECRET") || name.contains("KEY") {
+                true => format!("{name}=(set)"),
+                false => format!("{name}={value}"),
+            },
+        )
+        .collect();
+    format!("{}; the rest at their defaults", shown.join(" "))
+}
+
+fn print_banner(stack: &Stack, data_dir: Option<&Path>, conditions: &str, settings: &str) {
     let config = stack.config();
     let data = data_kept(data_dir);
     let expires_at = Utc::now() + Duration::hours(24);
@@ -150,7 +180,7 @@ fn print_banner(stack: &Stack, data_dir: Option<&Path>, conditions: &str) {
         .filter(|_| config.auth.jwt_public_key.is_none())
     else {
         println!(
-            "\nLocal stack ready: HTTP API {http} (JWT_PUBLIC_KEY is set: bring RS256 tokens).\n  Console        {http}/  (paste a token: no development tokens)\n  Tables kept    {data}\n  AWS conditions {conditions}",
+            "\nLocal stack ready: HTTP API {http} (JWT_PUBLIC_KEY is set: bring RS256 tokens).\n  Console        {http}/  (paste a token: no development tokens)\n  Tables kept    {data}\n  AWS conditions {conditions}\n  Settings       {settings}",
             http = stack.http_url()
         );
         return;
@@ -170,6 +200,7 @@ Local stack ready.
   Dead letters   {dlq}
   Tables kept    {data}
   AWS conditions {conditions}
+  Settings       {settings}
 
 Development tokens (valid 24 hours):
   export TOKEN={user_token}

@@ -74,6 +74,10 @@ pub struct LocalSettings {
     /// hold and stock unit. Queue messages stay in memory: the order table is the source of truth
     /// and the reconciler re-enqueues every unsettled order (docs/reliability.md).
     pub data_dir: Option<PathBuf>,
+    /// How long both gateways wait for a request's headers, and the HTTP API for its body, before
+    /// giving up on the client: API Gateway's 30 s ([`crate::gateway::REQUEST_READ_TIMEOUT`]).
+    /// Not read from the environment; tests shorten it.
+    pub request_read_timeout: Duration,
 }
 
 impl Default for LocalSettings {
@@ -98,6 +102,7 @@ impl Default for LocalSettings {
             partition_scale: 1.0,
             cors_allow_origins: Vec::new(),
             data_dir: None,
+            request_read_timeout: crate::gateway::REQUEST_READ_TIMEOUT,
         }
     }
 }
@@ -263,6 +268,7 @@ impl LocalSettings {
                 })
                 .unwrap_or(d.cors_allow_origins),
             data_dir: lookup("LOCAL_DATA_DIR").map(PathBuf::from).or(d.data_dir),
+            request_read_timeout: d.request_read_timeout,
         })
     }
 }

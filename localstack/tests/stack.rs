@@ -119,6 +119,65 @@ async fn bodies_over_api_gateways_10_mb_limit_are_refused_with_413() {
     );
 }
 
+/// A client that stops sending is given up on, as API Gateway gives up at 30 s (shortened here):
+/// unfinished headers close the connection, an unfinished body is 408 and invokes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_stops_arriving_is_given_up_after_the_read_timeout() {
+    let mut slow = options(false);
+    slow.local.request_read_timeout = Duration::from_secs(1);
+    let stack = Stack::start(slow).await.unwrap();
+    let address = stack.http_url().trim_start_matches("http://").to_owned();
+    // Reads until the server closes; how long that took and what it sent.
+    let answer_of = |head: &'static str| {
+        let address = address.clone();
+        async move {
+            let mut connection = tokio::net::TcpStream::connect(&address).await.unwrap();
+            connection.write_all(head.as_bytes()).await.unwrap();
+            let started = std::time::Instant::now();
+            let mut response = Vec::new();
+            tokio::time::timeout(
+                Duration::from_secs(10),
+                connection.read_to_end(&mut response),
+            )
+            .await
+            .expect("the gateway kept the connection open")
+            .ok();
+            (
+                started.elapsed(),
+                String::from_utf8_lossy(&response).into_owned(),
+            )
+        }
+    };
+
+    let (after, response) =
+        answer_of("POST /orders HTTP/1.1\r\nhost: localhost\r\ncontent-ty").await;
+    assert!(
+        after >= Duration::from_millis(900),
+        "closed after {after:?}"
+    );
+    assert!(!response.contains("201"), "{response}");
+
+    let (after, response) = answer_of(
+        "POST /orders HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"idem",
+    )
+    .await;
+    assert!(
+        after >= Duration::from_millis(900),
+        "answered after {after:?}"
+    );
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    assert!(
+        response.ends_with(r#"{"message":"Request Timeout"}"#),
+        "{response}"
+    );
+
+    // A request that arrives whole in time is served as usual.
+    let (_, response) =
+        answer_of("GET /health HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n").await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    stack.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seeded_products_are_served_and_provisioning_again_is_idempotent() {
     let stack = Stack::start(options(true)).await.unwrap();

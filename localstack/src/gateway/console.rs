@@ -218,9 +218,16 @@ mod tests {
             ws_url: "ws://127.0.0.1:45678".to_owned(),
             jwt_secret: jwt_secret.map(str::to_owned),
         };
-        serve_http(api, 0, "us-east-1", CorsPolicy::default(), console)
-            .await
-            .unwrap()
+        serve_http(
+            api,
+            0,
+            "us-east-1",
+            CorsPolicy::default(),
+            console,
+            crate::gateway::REQUEST_READ_TIMEOUT,
+        )
+        .await
+        .unwrap()
     }
 
     async fn get(addr: SocketAddr, path: &str) -> reqwest::Response {

@@ -133,6 +133,11 @@ impl MotoServer {
             .expect("the moto launcher thread")
     }
 
+    /// Its endpoint URL, where every service moto emulates answers (SQS, Secrets Manager, ...).
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
     fn spawn() -> MotoServer {
         let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let python = manifest_dir.join("../.venv/bin/python");

@@ -6,6 +6,7 @@ mod event;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
@@ -38,6 +39,8 @@ struct HttpGateway<H> {
     routes: RouteTable,
     region: String,
     cors: CorsPolicy,
+    /// How long a request's body may take to arrive ([`super::REQUEST_READ_TIMEOUT`] by default).
+    read_timeout: Duration,
 }
 
 /// Serves the HTTP API on 127.0.0.1:`port` (0 = ephemeral) with `cors`, and the developer console
@@ -48,6 +51,7 @@ pub(crate) async fn serve_http<H: HttpHandler>(
     region: &str,
     cors: CorsPolicy,
     console: ConsoleSettings,
+    read_timeout: Duration,
 ) -> anyhow::Result<(ServerTask, SocketAddr)> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
         .await
@@ -58,6 +62,7 @@ pub(crate) async fn serve_http<H: HttpHandler>(
         routes: RouteTable::new(),
         region: region.to_owned(),
         cors,
+        read_timeout,
     });
     // `GET /openapi.yaml` is the document; any other method there, and every other path, goes
     // through the API Gateway emulation (an unknown route is its 404). CORS covers both, so a
@@ -76,7 +81,7 @@ pub(crate) async fn serve_http<H: HttpHandler>(
         ))
         .with_state(gateway);
     let task = ServerTask::spawn("http-gateway", move |stop| async move {
-        if let Err(error) = super::serve_router(listener, router, stop).await {
+        if let Err(error) = super::serve_router(listener, router, stop, read_timeout).await {
             tracing::error!(%error, "HTTP API stopped");
         }
     });
@@ -117,8 +122,17 @@ async fn serve_request<H: HttpHandler>(
     if declared_length.is_some_and(|length| length > MAX_REQUEST_BYTES as u64) {
         return gateway_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
     }
-    let Ok(body) = axum::body::to_bytes(body, MAX_REQUEST_BYTES).await else {
-        return gateway_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
+    let body = tokio::time::timeout(
+        gateway.read_timeout,
+        axum::body::to_bytes(body, MAX_REQUEST_BYTES),
+    );
+    let body = match body.await {
+        Ok(Ok(body)) => body,
+        // What API Gateway does with a client that stops sending: gives up, invoking nothing.
+        Err(_) => return gateway_error(StatusCode::REQUEST_TIMEOUT, "Request Timeout"),
+        Ok(Err(_)) => {
+            return gateway_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
+        }
     };
 
     let invocation = Invocation {

@@ -59,6 +59,7 @@ pub(crate) fn serve_ws<H: WsHandler>(
     handler: H,
     faults: Arc<Faults>,
     conditions: Arc<Conditions>,
+    read_timeout: std::time::Duration,
 ) -> ServerTask {
     let (closing, closing_seen) = watch::channel(false);
     // Every connection task holds the gateway, and the gateway holds `alive`: when the last of
@@ -74,7 +75,7 @@ pub(crate) fn serve_ws<H: WsHandler>(
     });
     let router = Router::new().fallback(dispatch::<H>).with_state(gateway);
     ServerTask::spawn("ws-gateway", move |stop| async move {
-        if let Err(error) = super::serve_router(listener, router, stop).await {
+        if let Err(error) = super::serve_router(listener, router, stop, read_timeout).await {
             tracing::error!(%error, "WebSocket API stopped");
         }
         let _ = closing.send(true);

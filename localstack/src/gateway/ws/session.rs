@@ -92,6 +92,12 @@ pub(super) async fn serve_connection<H: WsHandler>(
                     };
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => gateway.connections.touch(&peer.connection_id),
+                // Over API Gateway's frame or message size: closed with 1009, as it does.
+                Some(Err(error)) if is_too_big(&error) => {
+                    tracing::warn!(connection_id = %peer.connection_id, "message too big; closing the connection");
+                    close = close_by_gateway(&mut sink, &mut stream, close_code::SIZE, "Message too big").await;
+                    break;
+                }
                 Some(Err(_)) | None => break,
             },
             // A dropped sender (the gateway task was aborted) stops the connection as well.
@@ -111,6 +117,14 @@ pub(super) async fn disconnected<H: WsHandler>(
     gateway.connections.unregister(&peer.connection_id);
     let event = event::disconnect_event(peer, code, reason, Utc::now());
     gateway.invoke(WsRoute::Disconnect, event).await;
+}
+
+/// Whether a read failed because a frame or message was over the gateway's size limits
+/// (`MAX_FRAME_BYTES`, `MAX_MESSAGE_BYTES`).
+fn is_too_big(error: &axum::Error) -> bool {
+    use tokio_tungstenite::tungstenite::Error;
+    let cause = std::error::Error::source(error).and_then(|cause| cause.downcast_ref::<Error>());
+    matches!(cause, Some(Error::Capacity(_)))
 }
 
 /// Sends a close frame and waits (briefly) for the client's, so the closing handshake completes.

@@ -44,6 +44,7 @@ async fn gateway() -> Gateway {
         handler,
         crate::faults::Faults::new(),
         std::sync::Arc::default(),
+        crate::gateway::REQUEST_READ_TIMEOUT,
     );
     Gateway {
         url,
