@@ -11,11 +11,29 @@ MOTO_REQUIREMENTS := localstack/tests/moto-requirements.txt
 
 ## run: the whole stack on one machine (HTTP API on $HTTP_PORT, default 3000) until Ctrl-C; an
 ## optimized build (profile `local`: docs/benchmarks.md compares it with the debug build), in the
-## same cargo build as the bundled tools target/local/ws-listen and target/local/load-test, so that
-## they start at once afterwards
+## same cargo build as the bundled tools target/local/ws-listen, target/local/load-test and
+## target/local/token, so that they start at once afterwards
+RUN_BUILD = $(CARGO) build --profile local -p order-localstack -p order-load-tests --bin local-stack --bin ws-listen --bin load-test --bin token
 run:
-	$(CARGO) build --profile local -p order-localstack -p order-load-tests --bin local-stack --bin ws-listen --bin load-test
+	$(RUN_BUILD)
 	exec $${CARGO_TARGET_DIR:-target}/local/local-stack
+
+## token: one signed bearer token on stdout for SUB (required; ROLE=admin for an admin), with the
+## key a stack verifies: SECRET_ID=<JwtSecretName or its ARN> (HS256, read from Secrets Manager with
+## the AWS SDK's default credentials, region and endpoint: needs an AWS account and
+## secretsmanager:GetSecretValue), or KEY_FILE=<PEM private key> (RS256, the pair of
+## JwtPublicKeyParameterName), or neither: the local stack's development secret (--local). TTL
+## (default 1h), ISSUER and AUDIENCE (the stack's JwtIssuer, JwtAudience) pass through. Built by
+## `make run`'s own cargo build (target/local/token), so neither rebuilds after the other; only the
+## token goes to stdout (docs/deploy.md, "Getting a token after deploying")
+.PHONY: token
+token:
+	$(if $(SUB),,$(error SUB=<user id> is required: make token SUB=alice [ROLE=admin] [SECRET_ID=<name or ARN> | KEY_FILE=<private key PEM>]))
+	@$(RUN_BUILD)
+	@$${CARGO_TARGET_DIR:-target}/local/token --sub '$(SUB)' $(if $(ROLE),--role '$(ROLE)') \
+	  $(if $(TTL),--ttl '$(TTL)') $(if $(ISSUER),--issuer '$(ISSUER)') $(if $(AUDIENCE),--audience '$(AUDIENCE)') \
+	  $(if $(SECRET_ID),--secret-id '$(SECRET_ID)') $(if $(KEY_FILE),--key-file '$(KEY_FILE)') \
+	  $(if $(SECRET_ID)$(KEY_FILE),,--local)
 
 ## test: formatting, lints and every test; .ci/run calls exactly this
 test: fmt-check lint lint-template $(VENV)/.moto-installed
@@ -24,6 +42,7 @@ test: fmt-check lint lint-template $(VENV)/.moto-installed
 	$(MAKE) deny
 	$(MAKE) lambda-deps-check
 	$(MAKE) contract-test
+	$(MAKE) readme-session LOCAL_STACK_BIN=$${CARGO_TARGET_DIR:-target}/debug/local-stack
 	$(MAKE) localstack-path-test
 	$(MAKE) lambda-smoke-test
 	$(MAKE) browser-test
@@ -57,11 +76,23 @@ $(TOOLS)/%/.installed: $(PY_PINS)/%.txt
 ## localstack-path-test: the LocalStack path without Docker: localstack/init/create-resources.sh
 ## (AWS CLI from .tools/cli) against moto's server, then the local stack on that endpoint, one order
 ## placed and paid (tests/localstack/moto-path.sh; LOCAL_STACK_BIN=<path> skips the cargo build);
-## then docs/deploy.md's backfill, as written, against moto (tests/localstack/migration-backfill.sh)
+## then docs/deploy.md's backfill, as written, against moto (tests/localstack/migration-backfill.sh),
+## and its removal of a test stack, as written, against moto (tests/localstack/stack-removal.sh)
 .PHONY: localstack-path-test
 localstack-path-test: $(VENV)/.moto-installed $(TOOLS)/cli/.installed
 	CARGO='$(CARGO)' bash tests/localstack/moto-path.sh
 	bash tests/localstack/migration-backfill.sh
+	bash tests/localstack/stack-removal.sh
+
+## readme-session: the README's curl sessions ("A curl session", "Cancelling within a window"), as
+## written, against fresh local stacks built as `make run` builds them (the same cargo build), each
+## curl's status compared with the `# <status>` the README ends it with (tests/readme/curl-session.sh;
+## LOCAL_STACK_BIN=<path> skips the cargo build and runs them against that binary: `make test` uses
+## the debug build contract-test made, the same code without a second optimized build)
+.PHONY: readme-session
+readme-session:
+	$(if $(LOCAL_STACK_BIN),,$(RUN_BUILD))
+	LOCAL_STACK_BIN=$${LOCAL_STACK_BIN:-$${CARGO_TARGET_DIR:-target}/local/local-stack} bash tests/readme/curl-session.sh
 
 ## contract-test: schemathesis (pinned in localstack/python/api.txt, into .tools/api) against
 ## openapi.yaml and a fresh local stack, without a token, with the user's and with the admin's;
@@ -132,36 +163,26 @@ lint-template: $(TOOLS)/sam/.installed
 ## cargo-lambda links with zig against an old glibc) into target/sam/build (samconfig.toml's
 ## build_dir, where `sam deploy` finds it; kept out of the work tree), then each bootstrap's
 ## size, zipped size, architecture and newest glibc symbol (localstack/package-report.py). Installs
-## what it needs: Debian's Rust with an aarch64 std (arm64-toolchain; rustup cannot download targets
-## here), .tools/lambda and .tools/sam. Release builds go to target/lambda-arm64, so they never wait
-## for the debug builds' lock on target/.
-ARM64_DEBS := rustc-web cargo-web libstd-rust-web-dev:arm64
+## what it needs: an aarch64 standard library (the route arm64-toolchain chooses), .tools/lambda
+## and .tools/sam. Release builds go to target/lambda-arm64, so they never wait for the debug
+## builds' lock on target/.
 LAMBDA_TARGET_DIR := $(abspath target/lambda-arm64)
 SAM_BUILD_DIR := target/sam/build
-LAMBDA_ENV := PATH='$(abspath $(TOOLS))/lambda/bin:$(abspath $(TOOLS))/sam/bin:/usr/bin:$(PATH)' \
-	RUSTC=/usr/bin/rustc CARGO_TARGET_DIR='$(LAMBDA_TARGET_DIR)' \
-	SAM_CLI_BETA_RUST_CARGO_LAMBDA=1 SAM_CLI_TELEMETRY=0
+LAMBDA_ENV := PATH="$(abspath $(TOOLS))/lambda/bin:$(abspath $(TOOLS))/sam/bin:$$PATH" \
+	CARGO_TARGET_DIR='$(LAMBDA_TARGET_DIR)' SAM_CLI_BETA_RUST_CARGO_LAMBDA=1 SAM_CLI_TELEMETRY=0
 .PHONY: package arm64-toolchain
-package: arm64-toolchain $(TOOLS)/lambda/.installed $(TOOLS)/sam/.installed
-	$(LAMBDA_ENV) nice -n 10 cargo lambda build --release --arm64 --package order-functions
-	$(LAMBDA_ENV) nice -n 10 sam build --beta-features --template-file template.yaml --build-dir $(SAM_BUILD_DIR)
+package: $(TOOLS)/lambda/.installed $(TOOLS)/sam/.installed
+	toolchain="$$(sh localstack/arm64-toolchain.sh)" && eval "$$toolchain" && export $(LAMBDA_ENV) && \
+	nice -n 10 cargo lambda build --release --arm64 --package order-functions && \
+	nice -n 10 sam build --beta-features --template-file template.yaml --build-dir $(SAM_BUILD_DIR)
 	$(TOOLS)/sam/bin/python localstack/package-report.py $(SAM_BUILD_DIR) template.yaml
 
-## arm64-toolchain: Debian's rustc/cargo (1.96) and its aarch64 standard library, installed with
-## apt when missing (as root; otherwise prints the command to run)
+## arm64-toolchain: the route `make package` takes to an aarch64 standard library, set up when
+## missing (localstack/arm64-toolchain.sh): rustup's own when rustup has or can add
+## aarch64-unknown-linux-gnu, else Debian's Rust 1.96 with libstd-rust-web-dev:arm64 (apt, as root;
+## otherwise it says what to run). ARM64_TOOLCHAIN=rustup or debian forces one.
 arm64-toolchain:
-	@missing=; for p in $(ARM64_DEBS); do \
-	  dpkg-query -W -f='$${db:Status-Abbrev}' $$p 2>/dev/null | grep -q '^ii' || missing="$$missing $$p"; \
-	done; \
-	if [ -z "$$missing" ]; then echo "arm64 toolchain: $(ARM64_DEBS) installed"; \
-	elif [ "$$(id -u)" = 0 ]; then \
-	  dpkg --add-architecture arm64 && apt-get update && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y $(ARM64_DEBS); \
-	else \
-	  echo "missing:$$missing. As root, run:"; \
-	  echo "  dpkg --add-architecture arm64 && apt-get update && apt-get install -y $(ARM64_DEBS)"; \
-	  exit 1; \
-	fi
+	@sh localstack/arm64-toolchain.sh >/dev/null
 
 ## bench: everything measured, written to docs/benchmarks.md (with its charts in docs/benchmarks/):
 ## the load scenarios against the local stack in both STOCK_LOCKS modes, the backend ceiling and
