@@ -8,7 +8,9 @@
 //! - [`stats`]: latency histograms (hdrhistogram) and per-second series.
 //! - [`outcome`]: a scenario's verdict and figures, printed as a table and one JSON line.
 //! - [`scenarios`]: oversell, idempotency, high load, flash sale, holds, ceiling and cost.
-//! - [`bench`]: starting the local stack binary per lock mode and running every scenario on it.
+//! - [`run`]: a run of scenarios: its id, each result printed and appended as it finishes.
+//! - [`stack_process`]: the local stack binary as a child process: its banner, its log, SIGTERM.
+//! - [`bench`]: a stack per lock mode with every scenario run on it, then the other phases.
 //! - [`partitions`]: the flash sale over 1 and 16 stock shards under the emulated partition limit.
 //! - [`hot`]: a hot product over 1, 8 and 64 stock shards under AWS conditions (`AWS_CONDITIONS=on`),
 //!   against what the emulated limits allow it.
@@ -21,8 +23,10 @@ pub mod hot;
 pub mod outcome;
 pub mod partitions;
 pub mod report;
+pub mod run;
 pub mod scenarios;
 pub mod soak;
+pub mod stack_process;
 pub mod stats;
 pub mod svg;
 

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use load_tests::bench::{self, BenchOptions};
-use load_tests::soak;
 use load_tests::{Api, Scenario, Sizes, Target, Verdict};
+use load_tests::{run, soak};
 
 const USAGE: &str = "\
 usage:
@@ -154,7 +154,7 @@ async fn run(raw: &[String]) -> anyhow::Result<bool> {
     );
     let secret = args.jwt_secret();
     let target = Target {
-        api: Api::new(args.required("base-url")?, &secret, &bench::run_id())?,
+        api: Api::new(args.required("base-url")?, &secret, &run::run_id())?,
         ws_url: args.required("ws-url")?.to_owned(),
         aws_endpoint: args.value("aws-endpoint").map(str::to_owned),
         order_queue_url: args.value("order-queue-url").map(str::to_owned),
@@ -163,7 +163,7 @@ async fn run(raw: &[String]) -> anyhow::Result<bool> {
         jwt_secret: secret,
     };
     let json_out = args.value("json-out").map(PathBuf::from);
-    let results = bench::run_all(&target, &sizes, &args.scenarios()?, json_out.as_deref()).await?;
+    let results = run::run_all(&target, &sizes, &args.scenarios()?, json_out.as_deref()).await?;
     Ok(results.iter().all(|r| r.verdict != Verdict::Fail))
 }
 

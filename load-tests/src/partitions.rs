@@ -11,11 +11,11 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use shared::config::TableNames;
 
-use crate::bench::{StackProcess, emit, run_id};
 use crate::client::Api;
 use crate::outcome::ScenarioResult;
-use crate::report::StackLog;
+use crate::run::{emit, run_id};
 use crate::scenarios::{Scenario, Sizes, Target};
+use crate::stack_process::{StackLog, StackProcess};
 
 /// Keys the stack is asked about per table and index: enough for every shard of a product.
 const REPORT_TOP: usize = 100;

@@ -28,7 +28,7 @@ async fn start_with(stock_locks: bool, local: LocalSettings) -> (Stack, Target) 
         api: Api::new(
             &stack.http_url(),
             DEVELOPMENT_JWT_SECRET,
-            &load_tests::bench::run_id(),
+            &load_tests::run::run_id(),
         )
         .unwrap(),
         ws_url: stack.ws_url(),

@@ -8,8 +8,9 @@
 //! - [`ports`]: the narrow traits the use cases and handlers depend on.
 //! - [`retry`]: the one jittered backoff.
 //! - [`adapters`]: DynamoDB and SQS implementations of the ports, and in-memory fakes for tests.
-//! - [`application`]: the use cases (place and cancel orders, settle payments, place and expire
-//!   holds, receive payment webhooks), typed input to typed outcome, shared by every entry point.
+//! - [`application`]: the use cases (place and cancel orders, process and settle payments,
+//!   reconcile unsettled orders, place and expire holds, receive payment webhooks), typed input to
+//!   typed outcome, shared by every entry point.
 //! - [`api`]: request parsing, authentication, rate limiting, use-case outcomes and errors to HTTP.
 //! - [`app`]: the ports wired together per cold start.
 //! - [`config`]: the one typed `Config`, read from the environment at cold start.
@@ -17,7 +18,7 @@
 //! - [`messages`]: bodies of queue messages and WebSocket events.
 //! - [`notify`]: order events to the owner's WebSocket connections.
 //! - [`telemetry`]: tracing set-up.
-//! - [`worker`]: the payment consumer and the reconciler.
+//! - [`worker`]: the payment consumer's SQS entry and the reconciler's schedule entry.
 //! - [`ws`]: the WebSocket API's `$connect`, `$disconnect` and `$default` routes.
 
 pub mod adapters;

@@ -16,10 +16,10 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use shared::config::TableNames;
 
-use crate::bench::{StackProcess, emit, run_id};
 use crate::client::Api;
 use crate::outcome::ScenarioResult;
-use crate::report::StackLog;
+use crate::run::{emit, run_id};
+use crate::stack_process::{StackLog, StackProcess};
 
 use self::limits::{ConditionsFigures, GoalFigures};
 use self::sale::SaleSpec;

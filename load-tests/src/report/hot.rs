@@ -377,7 +377,7 @@ pub(super) fn existing_section(document: &str) -> Option<String> {
 mod tests {
     use super::*;
     use crate::hot::{HotPlan, HotRunResult};
-    use crate::report::StackLog;
+    use crate::stack_process::StackLog;
 
     fn phase() -> HotPhase {
         let plan = HotPlan::quick();

@@ -28,44 +28,7 @@ pub use partitions::update as update_partitions;
 
 use crate::hot::HotPhase;
 use crate::partitions::PartitionPhase;
-
-/// What a stack logged while the scenarios ran.
-#[derive(Debug, Clone, Default)]
-pub struct StackLog {
-    /// Lines at WARN.
-    pub warnings: u64,
-    /// Lines at ERROR.
-    pub errors: u64,
-    /// WARN lines counted by their message and operation, most frequent first.
-    pub warning_kinds: Vec<(String, u64)>,
-    /// The first few ERROR lines.
-    pub error_samples: Vec<String>,
-    /// How it exited.
-    pub exit: String,
-    /// Where its whole output is.
-    pub log_path: String,
-}
-
-impl StackLog {
-    /// Adds what a second stack of the same mode logged (the cost scenario's).
-    pub fn absorb(&mut self, other: StackLog) {
-        self.warnings += other.warnings;
-        self.errors += other.errors;
-        for (kind, count) in other.warning_kinds {
-            match self.warning_kinds.iter_mut().find(|(k, _)| *k == kind) {
-                Some((_, total)) => *total += count,
-                None => self.warning_kinds.push((kind, count)),
-            }
-        }
-        self.warning_kinds
-            .sort_by_key(|(_, count)| std::cmp::Reverse(*count));
-        self.error_samples.extend(other.error_samples);
-        if self.exit != other.exit {
-            self.exit = format!("{}; cost stack: {}", self.exit, other.exit);
-        }
-        self.log_path = format!("{} and {}", self.log_path, other.log_path);
-    }
-}
+use crate::stack_process::StackLog;
 
 /// The results of one lock mode.
 #[derive(Debug, Clone)]

@@ -351,7 +351,7 @@ pub fn update(out: &Path, phase: &PartitionPhase) -> anyhow::Result<()> {
 mod tests {
     use super::*;
     use crate::partitions::PartitionPlan;
-    use crate::report::StackLog;
+    use crate::stack_process::StackLog;
 
     fn sale(label: &str, shards: f64, rate: f64, mean: f64) -> ScenarioResult {
         let mut sale = ScenarioResult::pass("flash-sale", label);

@@ -2,7 +2,7 @@
 //! HTTP API's description as JSON, and development tokens minted with the stack's own HS256
 //! secret. Local stack only: no Lambda serves any of this, so a deployed stack never mints tokens.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -12,6 +12,8 @@ use axum::routing::{get, post};
 use chrono::{DateTime, SecondsFormat, Utc};
 use http::{HeaderValue, StatusCode, header};
 use serde::Deserialize;
+
+use super::openapi;
 
 const INDEX_HTML: &str = include_str!("../../console/index.html");
 const CONSOLE_CSS: &str = include_str!("../../console/console.css");
@@ -23,13 +25,6 @@ const DEV_TOKEN_LIFETIME: chrono::Duration = chrono::Duration::hours(1);
 
 /// The longest `sub` a development token may carry.
 const MAX_SUB_CHARS: usize = 64;
-
-/// `openapi.yaml` as JSON, converted on first use: the page reads JSON without a YAML parser.
-static OPENAPI_JSON: LazyLock<Result<String, String>> = LazyLock::new(|| {
-    let document: serde_json::Value = serde_norway::from_str(super::http_api::OPENAPI_YAML)
-        .map_err(|error| format!("openapi.yaml is not YAML: {error}"))?;
-    serde_json::to_string(&document).map_err(|error| error.to_string())
-});
 
 /// What the console needs from the stack.
 #[derive(Debug, Clone)]
@@ -114,7 +109,7 @@ fn config_json(settings: &ConsoleSettings) -> Response {
 
 /// `GET /console/openapi.json`.
 fn openapi_json() -> Response {
-    match &*OPENAPI_JSON {
+    match &*openapi::JSON {
         Ok(document) => {
             let mut response = asset("", "application/json");
             *response.body_mut() = Body::from(document.as_str());

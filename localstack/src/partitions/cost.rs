@@ -6,11 +6,8 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use super::wire::Reader;
+use super::wire::{Item, Reader};
 use super::{Charge, PartitionKey, Partitions, WriteOperation, lock};
-
-/// An item (or key) in DynamoDB's JSON: attribute name → `{"S": ...}`.
-pub(super) type Item = Map<String, Value>;
 
 /// What one action does to its item.
 #[derive(Debug, Clone)]

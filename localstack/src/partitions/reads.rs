@@ -19,8 +19,8 @@ use axum::body::{Body, Bytes};
 use http::{HeaderMap, Response};
 use serde_json::{Map, Value};
 
-use super::cost::{Item, TableSchema, item_size, key_text};
-use super::wire::{Access, Reader};
+use super::cost::{TableSchema, item_size, key_text};
+use super::wire::{Access, Item, Reader};
 use super::{Bucket, PartitionKey, Partitions, TARGET_PREFIX, lock};
 
 /// A DynamoDB read the limiter charges, by its `X-Amz-Target`.

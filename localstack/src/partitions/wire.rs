@@ -1,16 +1,18 @@
-//! The limiter's side of DynamoDB's wire protocol: error answers (throttling, cancelled
-//! transactions, the ARNs they name), what a forwarded answer says was done, and the in-process
-//! reader that calls Dynoxide's router.
+//! The limiter's side of DynamoDB's wire protocol: items in DynamoDB's JSON, error answers
+//! (throttling, cancelled transactions, the ARNs they name), what a forwarded answer says was
+//! done, and the in-process reader that calls Dynoxide's router.
 
 use axum::body::Body;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
-use super::cost::Item;
 use super::{Charge, PartitionKey, Partitions, TARGET_PREFIX};
 use crate::LOCAL_ACCOUNT_ID;
 pub(super) use crate::aws_errors::aws_error;
 use crate::aws_errors::{JSON_CONTENT_TYPE, transaction_canceled};
+
+/// An item (or key) in DynamoDB's JSON: attribute name → `{"S": ...}`.
+pub(super) type Item = Map<String, Value>;
 
 /// What DynamoDB says when an on-demand table's key is throttled (the API reference's
 /// cancellation reasons quote it).

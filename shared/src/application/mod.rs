@@ -1,13 +1,18 @@
 //! The use cases, between the ports and the entry points (HTTP handlers, the payment consumer,
-//! the sweeper). Each takes typed input and returns a typed outcome: an enum of what can happen,
-//! idempotent replay included, decided here once. Entry points only translate: a request into
-//! the input, the outcome or [`AppError`] into their own terms (`api::outcome` for HTTP).
+//! the reconciler, the sweeper). Each takes typed input and returns a typed outcome: an enum of
+//! what can happen, idempotent replay included, decided here once. Entry points only translate: a
+//! request or a message into the input, the outcome or the error into their own terms
+//! (`api::outcome` for HTTP, `worker::consumer` for SQS batch item failures).
 //!
 //! - [`PlaceOrder`]: from items or from a hold; the stock-lock algorithm lives with it (`locks`).
 //! - [`CancelOrder`]: PENDING -> CANCELLED with stock back.
-//! - [`SettlePayment`]: PENDING or PROCESSING -> PAID | FAILED, one implementation for the
-//!   consumer and the webhook; [`ReceivePaymentWebhook`] wraps it with the webhook's
+//! - [`ProcessPayment`]: what the consumer does with an order's message: apply a webhook that
+//!   came first, or claim, charge and settle; a duplicate or a redelivery resumes or does nothing.
+//! - [`SettlePayment`]: PENDING or PROCESSING -> PAID | FAILED, one implementation for
+//!   [`ProcessPayment`] and the webhook; [`ReceivePaymentWebhook`] wraps it with the webhook's
 //!   idempotency and the outcome stored for an order that does not exist yet.
+//! - [`ReconcileOrders`]: no order stays unsettled: messages never sent, dead letters, and orders
+//!   unchanged for too long are sent to the order queue again.
 //! - [`PlaceHold`] and [`ExpireHolds`]: stock set aside for a checkout window, and given back.
 
 mod cancel_order;
@@ -16,6 +21,8 @@ mod locks;
 mod payment_webhook;
 mod place_hold;
 mod place_order;
+mod process_payment;
+mod reconcile;
 mod settle_payment;
 mod stock_patience;
 
@@ -24,6 +31,8 @@ pub use expire_holds::{ExpireHolds, SweepReport};
 pub use payment_webhook::{ReceivePaymentWebhook, WebhookAnswer};
 pub use place_hold::PlaceHold;
 pub use place_order::{PlaceOrder, Placed};
+pub use process_payment::{ProcessPayment, ProcessPaymentError};
+pub use reconcile::{ReconcileOrders, ReconcileReport};
 pub use settle_payment::{SettlePayment, Settlement};
 
 use crate::domain::{HoldId, HoldStatus, OrderStatus, ProductId};

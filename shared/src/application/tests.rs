@@ -1,38 +1,47 @@
 //! The use cases over the in-memory fakes: fast checks of each outcome. The same flows run through
-//! the real stack in `tests/e2e/{holds,webhooks,workload}.rs`.
+//! the real stack in `tests/e2e/{holds,webhooks,workload,payments}.rs`.
 
 use std::time::Duration;
 
 use chrono::Utc;
 
 use super::*;
-use crate::adapters::in_memory::{FixedClock, InMemoryStore, RecordingNotifier, RecordingQueue};
+use crate::adapters::in_memory::{
+    FixedClock, InMemoryStore, RecordingNotifier, RecordingQueue, ScriptedPayments,
+};
 use crate::config::LockSettings;
 use crate::domain::webhook::PaymentNotice;
 use crate::domain::{
     Caller, HoldRequest, IdempotencyKey, Money, Order, OrderId, OrderLine, OrderRequest,
-    OrderSource, PaymentOutcome, Product, ProductId, Quantity, UserId,
+    OrderSource, OrderStatus, PaymentOutcome, Product, ProductId, Quantity, UserId,
 };
-use crate::messages::OrderEventKind;
-use crate::ports::{HoldStore, OrderReader, StockJournal};
+use crate::messages::{OrderEventKind, OrderPlaced};
+use crate::ports::{Clock, HoldStore, OrderReader, StockJournal, StockReserver};
 
 struct Fakes {
     store: InMemoryStore,
     queue: RecordingQueue,
     notifier: RecordingNotifier,
+    payments: ScriptedPayments,
     clock: FixedClock,
     locks: LockSettings,
 }
 
 impl Fakes {
-    fn with_product(id: &str, stock: u32) -> Self {
-        let fakes = Fakes {
+    /// Empty fakes, an approving provider, a fixed clock.
+    fn new() -> Self {
+        Fakes {
             store: InMemoryStore::default(),
             queue: RecordingQueue::default(),
             notifier: RecordingNotifier::default(),
+            payments: ScriptedPayments::default(),
             clock: FixedClock::default(),
             locks: LockSettings::default(),
-        };
+        }
+    }
+
+    fn with_product(id: &str, stock: u32) -> Self {
+        let fakes = Self::new();
         fakes.store.insert_product(Product {
             id: ProductId::new(id),
             name: id.into(),
@@ -95,6 +104,71 @@ impl Fakes {
             notifier: &self.notifier,
             clock: &self.clock,
         }
+    }
+
+    fn process_payment(
+        &self,
+    ) -> ProcessPayment<'_, InMemoryStore, ScriptedPayments, RecordingNotifier, FixedClock> {
+        ProcessPayment {
+            store: &self.store,
+            payments: &self.payments,
+            notifier: &self.notifier,
+            clock: &self.clock,
+        }
+    }
+
+    /// The reconciler with orders unsettled for 60 s stuck, and `cancel_window` on top for PENDING.
+    fn reconcile(
+        &self,
+        cancel_window: Duration,
+    ) -> ReconcileOrders<'_, InMemoryStore, RecordingQueue, FixedClock> {
+        ReconcileOrders {
+            store: &self.store,
+            queue: &self.queue,
+            clock: &self.clock,
+            reconcile_after: Duration::from_secs(60),
+            cancel_window,
+        }
+    }
+
+    async fn status(&self, id: &OrderId) -> OrderStatus {
+        self.store.get_order(id).await.unwrap().unwrap().status
+    }
+
+    /// The order ids the queue was sent, sorted.
+    fn sent_ids(&self) -> Vec<String> {
+        let mut sent: Vec<String> = self
+            .queue
+            .sent()
+            .into_iter()
+            .map(|m| m.order_id.to_string())
+            .collect();
+        sent.sort();
+        sent
+    }
+
+    /// An order with no lines in `status`, last changed now on the fakes' clock.
+    fn order_at(&self, id: &str, status: OrderStatus) -> Order {
+        let mut order = Order::place(
+            OrderId::new(id),
+            UserId::new("u"),
+            IdempotencyKey::parse(id).unwrap(),
+            vec![],
+            self.clock.now(),
+        );
+        order.status = status;
+        order
+    }
+
+    /// Stores [`Self::order_at`] as an order from a hold: in the `unsettled-orders` index.
+    fn stored(&self, id: &str, status: OrderStatus) {
+        self.store.insert_order(self.order_at(id, status));
+    }
+
+    /// Stores [`Self::order_at`] as a placement that stopped before sending its message: its
+    /// stock take still marked in the journal.
+    fn stored_unsent(&self, id: &str, status: OrderStatus) {
+        self.store.insert_unsent_order(self.order_at(id, status));
     }
 
     fn events(&self) -> Vec<OrderEventKind> {
@@ -503,4 +577,241 @@ async fn a_hold_on_a_sharded_product_is_refused_only_when_the_total_is_short() {
     assert_eq!(sweep.run().await.unwrap().expired, 1);
     assert_eq!(fakes.store.shard_stock("hot"), Some(vec![1; 5]));
     assert_eq!(hold.quantity.get(), 4);
+}
+
+/// An order by alice for `quantity` units of "p", placed and waiting for its payment.
+async fn pending(fakes: &Fakes, key: &str, quantity: i64) -> Order {
+    let request = items(key, "p", quantity);
+    created(
+        fakes
+            .place()
+            .run(&user("alice"), &request, "t")
+            .await
+            .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn a_pending_order_is_charged_paid_and_announced_twice() {
+    let fakes = Fakes::with_product("p", 10);
+    let order = pending(&fakes, "k", 2).await;
+
+    let settled = fakes.process_payment().run(&order.id, "trace-1").await;
+
+    assert!(
+        matches!(&settled, Ok(Settlement::Settled(o)) if o.status == OrderStatus::Paid),
+        "{settled:?}"
+    );
+    assert_eq!(
+        fakes.events(),
+        vec![OrderEventKind::OrderProcessing, OrderEventKind::OrderPaid]
+    );
+    let (user, event) = &fakes.notifier.events()[1];
+    assert_eq!(
+        (
+            user.as_str(),
+            event.trace_id.as_str(),
+            event.total_amount.as_str()
+        ),
+        ("alice", "trace-1", "5.00")
+    );
+    assert_eq!(fakes.store.stock("p"), Some(8));
+}
+
+#[tokio::test]
+async fn a_declined_payment_fails_the_order_and_gives_the_stock_back() {
+    let fakes = Fakes::with_product("p", 10);
+    let order = pending(&fakes, "k", 3).await;
+    fakes.payments.then(Ok(PaymentOutcome::Declined {
+        reason: "card_declined".into(),
+    }));
+
+    fakes.process_payment().run(&order.id, "t").await.unwrap();
+
+    assert_eq!(fakes.status(&order.id).await, OrderStatus::Failed);
+    assert_eq!(fakes.store.stock("p"), Some(10));
+    let (_, event) = fakes.notifier.events().pop().unwrap();
+    assert_eq!(
+        (event.event, event.reason.as_deref()),
+        (OrderEventKind::OrderFailed, Some("card_declined"))
+    );
+}
+
+#[tokio::test]
+async fn the_same_message_twice_settles_once_and_announces_one_terminal_event() {
+    let fakes = Fakes::with_product("p", 10);
+    let order = pending(&fakes, "k", 1).await;
+    let process = fakes.process_payment();
+
+    let (first, second) = futures::join!(process.run(&order.id, "t"), process.run(&order.id, "t"));
+    let later = process.run(&order.id, "t").await;
+
+    let settled = [first, second, later]
+        .into_iter()
+        .filter(|s| matches!(s, Ok(Settlement::Settled(_))))
+        .count();
+    assert_eq!(settled, 1);
+    assert_eq!(fakes.status(&order.id).await, OrderStatus::Paid);
+    let terminal = fakes
+        .events()
+        .into_iter()
+        .filter(|e| *e == OrderEventKind::OrderPaid)
+        .count();
+    assert_eq!(terminal, 1);
+    assert_eq!(fakes.store.stock("p"), Some(9));
+}
+
+#[tokio::test]
+async fn a_cancelled_order_is_acknowledged_without_a_charge() {
+    let fakes = Fakes::with_product("p", 10);
+    let order = pending(&fakes, "k", 1).await;
+    let cancelled = order.cancelled(fakes.clock.now()).unwrap();
+    fakes.store.cancel_order(&cancelled).await.unwrap();
+
+    let done = fakes.process_payment().run(&order.id, "t").await;
+
+    assert!(
+        matches!(&done, Ok(Settlement::AlreadyDone(o)) if o.status == OrderStatus::Cancelled),
+        "{done:?}"
+    );
+    assert!(fakes.payments.charges().is_empty());
+    assert!(fakes.events().is_empty());
+}
+
+#[tokio::test]
+async fn a_technical_payment_error_fails_the_run_and_the_redelivery_resumes_processing() {
+    let fakes = Fakes::with_product("p", 10);
+    let order = pending(&fakes, "k", 1).await;
+    fakes.payments.then(Err(()));
+
+    let first = fakes.process_payment().run(&order.id, "t").await;
+    assert!(
+        matches!(first, Err(ProcessPaymentError::Payment(_))),
+        "{first:?}"
+    );
+    assert_eq!(fakes.status(&order.id).await, OrderStatus::Processing);
+
+    let again = fakes.process_payment().run(&order.id, "t").await.unwrap();
+    assert_eq!(again.order().status, OrderStatus::Paid);
+    assert_eq!(
+        fakes.events(),
+        vec![OrderEventKind::OrderProcessing, OrderEventKind::OrderPaid]
+    );
+}
+
+#[tokio::test]
+async fn only_orders_unsettled_for_longer_than_the_delay_are_enqueued_again() {
+    let fakes = Fakes::new();
+    fakes.stored("stuck-pending", OrderStatus::Pending);
+    fakes.stored("stuck-processing", OrderStatus::Processing);
+    fakes.stored("done", OrderStatus::Paid);
+    fakes.clock.advance(Duration::from_secs(61));
+    fakes.stored("fresh", OrderStatus::Pending);
+
+    let report = fakes.reconcile(Duration::ZERO).run().await.unwrap();
+
+    assert_eq!(fakes.sent_ids(), vec!["stuck-pending", "stuck-processing"]);
+    assert_eq!(
+        report,
+        ReconcileReport {
+            requeued: 2,
+            ..ReconcileReport::default()
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_pending_order_inside_its_cancel_window_is_not_stuck() {
+    let fakes = Fakes::new();
+    let reconcile = fakes.reconcile(Duration::from_secs(30));
+    fakes.stored("waiting", OrderStatus::Pending);
+    fakes.stored("claimed", OrderStatus::Processing);
+    fakes.clock.advance(Duration::from_secs(61));
+    reconcile.run().await.unwrap();
+    assert_eq!(
+        fakes.sent_ids(),
+        vec!["claimed"],
+        "60 s + the 30 s window have not passed for PENDING"
+    );
+    fakes.clock.advance(Duration::from_secs(30));
+    reconcile.run().await.unwrap();
+    assert_eq!(fakes.queue.sent().len(), 3, "then both are enqueued again");
+}
+
+#[tokio::test]
+async fn an_order_whose_placement_stopped_before_its_message_is_sent_then_released() {
+    let fakes = Fakes::new();
+    let reconcile = fakes.reconcile(Duration::ZERO);
+    fakes.stored_unsent("unsent", OrderStatus::Pending);
+    // Its message went out (a duplicate delivery moved it on) before the writer stopped.
+    fakes.stored_unsent("moved-on", OrderStatus::Processing);
+    fakes.clock.advance(Duration::from_secs(59));
+    let early = reconcile.run().await.unwrap();
+    assert!(!early.did_something(), "younger than the delay: {early:?}");
+    assert_eq!(fakes.store.marked_takes(), 2);
+
+    fakes.clock.advance(Duration::from_secs(2));
+    let report = reconcile.run().await.unwrap();
+    assert_eq!(fakes.sent_ids(), vec!["unsent"]);
+    assert_eq!(report.requeued, 1);
+    assert_eq!(report.journal.released, 2, "both marks released");
+    assert_eq!(fakes.store.marked_takes(), 0);
+    reconcile.run().await.unwrap();
+    assert_eq!(fakes.queue.sent().len(), 1, "sent once");
+}
+
+#[tokio::test]
+async fn a_mark_stays_while_its_message_cannot_be_sent() {
+    let fakes = Fakes::new();
+    let reconcile = fakes.reconcile(Duration::ZERO);
+    fakes.stored_unsent("unsent", OrderStatus::Pending);
+    fakes.clock.advance(Duration::from_secs(61));
+    fakes.queue.set_down(true);
+    let report = reconcile.run().await.unwrap();
+    assert_eq!(report.enqueue_failures, 1);
+    assert_eq!(
+        fakes.store.marked_takes(),
+        1,
+        "the mark still stands for it"
+    );
+    fakes.queue.set_down(false);
+    reconcile.run().await.unwrap();
+    assert_eq!(fakes.sent_ids(), vec!["unsent"]);
+    assert_eq!(fakes.store.marked_takes(), 0);
+}
+
+#[tokio::test]
+async fn dead_letters_of_unsettled_orders_go_back_and_the_rest_are_removed() {
+    let fakes = Fakes::new();
+    let reconcile = fakes.reconcile(Duration::ZERO);
+    let letter = |id: &str| {
+        serde_json::to_string(&OrderPlaced {
+            order_id: OrderId::new(id),
+            user_id: UserId::new("u"),
+            trace_id: "t".into(),
+        })
+        .unwrap()
+    };
+    // Settled orders and one stuck mid-payment, none in the index (orders from items).
+    fakes.stored_unsent("stuck", OrderStatus::Processing);
+    fakes.stored_unsent("paid", OrderStatus::Paid);
+    for id in ["stuck", "paid", "unknown"] {
+        fakes.queue.dead_letter(&letter(id));
+    }
+    fakes.queue.dead_letter("not json");
+
+    let report = reconcile.run().await.unwrap();
+
+    assert_eq!(fakes.sent_ids(), vec!["stuck"]);
+    assert_eq!(
+        (report.redriven, report.dead_removed, report.dead_left),
+        (1, 1, 2)
+    );
+    let mut left = fakes.queue.dead_letters();
+    left.sort();
+    assert_eq!(left, vec!["not json".to_owned(), letter("unknown")]);
+    // A letter left for an operator comes back after its visibility timeout, still left.
+    fakes.queue.end_dead_letter_visibility();
+    let again = reconcile.run().await.unwrap();
+    assert_eq!((again.redriven, again.dead_left), (0, 2));
 }

@@ -1,17 +1,6 @@
-//! The payment consumer: what happens to an order after it is placed, and what a duplicate or a
-//! poison message does.
-//!
-//! Per message: parse the body, load the order, then
-//! - PENDING: apply the outcome of a webhook that came before the order, if one waits; else
-//!   claim it (conditional PENDING -> PROCESSING; announce `OrderProcessing`), charge,
-//!   settle (conditional PROCESSING -> PAID, or -> FAILED with stock restored in one transaction;
-//!   announce the terminal event). Losing the claim to a cancel means there is nothing to do;
-//!   losing it to another delivery's claim resumes as for PROCESSING (a claim whose answer was
-//!   lost is told from another's by its `claim_token`, and won).
-//! - PROCESSING: a redelivery after a crash, a duplicate, or the reconciler: resume at the charge
-//!   (the provider is idempotent per order) and try to settle; only the writer that wins the
-//!   conditional settle announces it, so a duplicate settles once and pushes one terminal event.
-//! - PAID, FAILED, CANCELLED: done already; the message is acknowledged.
+//! The payment consumer's SQS entry: each record's body parsed as an [`OrderPlaced`], its order
+//! taken through [`ProcessPayment`] (`application/process_payment.rs`: claim, charge, settle, and
+//! what a duplicate does), and the batch answered with the records to deliver again.
 //!
 //! Failures are reported per message in `batchItemFailures`, so one bad message never sends its
 //! batch back. Technical errors (store, provider) come back after the visibility timeout and are
@@ -23,22 +12,9 @@ use futures::future::join_all;
 use tracing::Instrument;
 
 use super::Worker;
-use crate::application::{self, AppError, SettlePayment};
-use crate::domain::{Order, OrderStatus};
-use crate::messages::{OrderEvent, OrderPlaced, TRACE_ID_ATTRIBUTE};
-use crate::ports::{
-    Clock, Notifier, OrderReader, OrderSettler, PaymentError, PaymentGateway, StoreError,
-    WebhookStore,
-};
-
-/// How one message ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Settlement {
-    /// This delivery moved the order to a terminal status.
-    Settled(OrderStatus),
-    /// Nothing to do: already terminal, cancelled first, or settled by a concurrent delivery.
-    AlreadyDone(OrderStatus),
-}
+use crate::application::{AppError, ProcessPayment, ProcessPaymentError, Settlement};
+use crate::messages::{OrderPlaced, TRACE_ID_ATTRIBUTE};
+use crate::ports::{Clock, Notifier, OrderReader, OrderSettler, PaymentGateway, WebhookStore};
 
 /// Why a message could not be handled.
 #[derive(Debug, thiserror::Error)]
@@ -46,18 +22,9 @@ pub enum ConsumerError {
     /// The body is not an `OrderPlaced`.
     #[error("message body is not an OrderPlaced")]
     Unparseable(#[source] serde_json::Error),
-    /// The order does not exist.
-    #[error("order {0} does not exist")]
-    UnknownOrder(String),
-    /// DynamoDB failed.
+    /// Its order could not be processed.
     #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The payment provider failed technically.
-    #[error(transparent)]
-    Payment(#[from] PaymentError),
-    /// Settling failed: a store outage (retried) or a fault of ours.
-    #[error(transparent)]
-    Settle(#[from] AppError),
+    Process(#[from] ProcessPaymentError),
 }
 
 impl ConsumerError {
@@ -66,7 +33,11 @@ impl ConsumerError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Self::Store(_) | Self::Payment(_) | Self::Settle(AppError::Unavailable(_))
+            Self::Process(
+                ProcessPaymentError::Store(_)
+                    | ProcessPaymentError::Payment(_)
+                    | ProcessPaymentError::Settle(AppError::Unavailable(_))
+            )
         )
     }
 }
@@ -91,7 +62,19 @@ where
     let mut response = SqsBatchResponse::default();
     for (message, outcome) in outcomes {
         match outcome {
-            Ok(settlement) => tracing::info!(?settlement, "message handled"),
+            // The variant and the status (`Settled(Paid)`), not the whole order: one short line.
+            Ok(Settlement::Settled(order)) => {
+                tracing::info!(
+                    settlement = format_args!("Settled({:?})", order.status),
+                    "message handled"
+                );
+            }
+            Ok(Settlement::AlreadyDone(order)) => {
+                tracing::info!(
+                    settlement = format_args!("AlreadyDone({:?})", order.status),
+                    "message handled"
+                );
+            }
             Err(error) => {
                 if error.is_retryable() {
                     tracing::warn!(error = %error, source = ?std::error::Error::source(&error), "message failed; it will be retried");
@@ -115,8 +98,8 @@ fn trace_id(message: &SqsMessage) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
-/// Settles the order one message names.
-pub async fn settle_message<S, P, N, Q, C>(
+/// Processes the payment of the order one message names.
+async fn settle_message<S, P, N, Q, C>(
     worker: &Worker<S, P, N, Q, C>,
     message: &SqsMessage,
     trace_id: &str,
@@ -129,93 +112,13 @@ where
 {
     let placed: OrderPlaced = serde_json::from_str(message.body.as_deref().unwrap_or(""))
         .map_err(ConsumerError::Unparseable)?;
-    let order = worker
-        .store
-        .get_order(&placed.order_id)
-        .await?
-        .ok_or_else(|| ConsumerError::UnknownOrder(placed.order_id.to_string()))?;
-    let settle = SettlePayment {
+    let process = ProcessPayment {
         store: &worker.store,
+        payments: &worker.payments,
         notifier: &worker.notifier,
         clock: &worker.clock,
     };
-    let processing = match order.status {
-        OrderStatus::Pending => {
-            // A webhook that came before the order decides; no charge.
-            if let Some(settled) = settle.apply_pending(order.clone(), trace_id).await? {
-                return Ok(Settlement::from(settled));
-            }
-            match claim(worker, &order, trace_id).await? {
-                Some(processing) => processing,
-                // Lost: to a cancel or a settlement (done), or to another delivery's claim (the
-                // store tells this claim's own write, whose answer was lost, from it). A
-                // PROCESSING order is resumed, as a redelivery resumes it, without its event (the
-                // winner announces it): acknowledging it could leave it PROCESSING with no message
-                // should the winner fail for good (an order from items is in no index).
-                None => match current(worker, &order).await? {
-                    current if current.status == OrderStatus::Processing => current,
-                    current => return Ok(Settlement::AlreadyDone(current.status)),
-                },
-            }
-        }
-        OrderStatus::Processing => order,
-        done => return Ok(Settlement::AlreadyDone(done)),
-    };
-    let outcome = worker.payments.charge(&processing).await?;
-    Ok(settle.run(processing, &outcome, trace_id).await?.into())
-}
-
-impl From<application::Settlement> for Settlement {
-    fn from(settlement: application::Settlement) -> Self {
-        match settlement {
-            application::Settlement::Settled(order) => Settlement::Settled(order.status),
-            application::Settlement::AlreadyDone(order) => Settlement::AlreadyDone(order.status),
-        }
-    }
-}
-
-/// PENDING -> PROCESSING, announced; `None` when a cancel (or another delivery) got there first.
-async fn claim<S, P, N, Q, C>(
-    worker: &Worker<S, P, N, Q, C>,
-    order: &Order,
-    trace_id: &str,
-) -> Result<Option<Order>, ConsumerError>
-where
-    S: OrderSettler,
-    N: Notifier,
-    C: Clock,
-{
-    let processing = order
-        .transitioned(OrderStatus::Processing, worker.clock.now())
-        .expect("PENDING may become PROCESSING");
-    if !worker.store.start_processing(&processing).await? {
-        return Ok(None);
-    }
-    announce(worker, &processing, None, trace_id).await;
-    Ok(Some(processing))
-}
-
-/// The order as stored now (as `order` if it is gone).
-async fn current<S: OrderReader, P, N, Q, C>(
-    worker: &Worker<S, P, N, Q, C>,
-    order: &Order,
-) -> Result<Order, ConsumerError> {
-    Ok(worker
-        .store
-        .get_order(&order.id)
-        .await?
-        .unwrap_or_else(|| order.clone()))
-}
-
-async fn announce<S, P, N: Notifier, Q, C>(
-    worker: &Worker<S, P, N, Q, C>,
-    order: &Order,
-    reason: Option<String>,
-    trace_id: &str,
-) {
-    if let Some(event) = OrderEvent::for_order(order, reason, trace_id) {
-        worker.notifier.notify(&order.user_id, &event).await;
-    }
+    Ok(process.run(&placed.order_id, trace_id).await?)
 }
 
 #[cfg(test)]
@@ -224,10 +127,10 @@ mod tests {
 
     use super::*;
     use crate::domain::{
-        IdempotencyKey, Money, OrderId, OrderItem, Product, ProductId, Quantity, UserId,
+        IdempotencyKey, Money, Order, OrderId, OrderItem, OrderStatus, Product, ProductId,
+        Quantity, UserId,
     };
-    use crate::messages::OrderEventKind;
-    use crate::ports::{OrderReader, PaymentOutcome, StockReserver};
+    use crate::ports::StockReserver;
     use crate::worker::TestWorker;
     use proptest::strategy::Strategy as _;
 
@@ -301,99 +204,6 @@ mod tests {
             .status
     }
 
-    fn announced(worker: &TestWorker) -> Vec<OrderEventKind> {
-        worker
-            .notifier
-            .events()
-            .into_iter()
-            .map(|(_, e)| e.event)
-            .collect()
-    }
-
-    #[tokio::test]
-    async fn a_pending_order_is_charged_paid_and_announced_twice() {
-        let worker = worker();
-        placed(&worker, "o1", 2).await;
-
-        let response = handle(&worker, batch(vec![order_message("o1")])).await;
-
-        assert!(failed(&response).is_empty());
-        assert_eq!(status(&worker, "o1").await, OrderStatus::Paid);
-        assert_eq!(
-            announced(&worker),
-            vec![OrderEventKind::OrderProcessing, OrderEventKind::OrderPaid]
-        );
-        let (user, event) = &worker.notifier.events()[1];
-        assert_eq!(
-            (
-                user.as_str(),
-                event.trace_id.as_str(),
-                event.total_amount.as_str()
-            ),
-            ("alice", "trace-m-o1", "5.00")
-        );
-        assert_eq!(worker.store.stock("p"), Some(8));
-    }
-
-    #[tokio::test]
-    async fn a_declined_payment_fails_the_order_and_gives_the_stock_back() {
-        let worker = worker();
-        placed(&worker, "o1", 3).await;
-        worker.payments.then(Ok(PaymentOutcome::Declined {
-            reason: "card_declined".into(),
-        }));
-
-        handle(&worker, batch(vec![order_message("o1")])).await;
-
-        assert_eq!(status(&worker, "o1").await, OrderStatus::Failed);
-        assert_eq!(worker.store.stock("p"), Some(10));
-        let (_, event) = worker.notifier.events().pop().unwrap();
-        assert_eq!(
-            (event.event, event.reason.as_deref()),
-            (OrderEventKind::OrderFailed, Some("card_declined"))
-        );
-    }
-
-    #[tokio::test]
-    async fn the_same_message_twice_settles_once_and_announces_one_terminal_event() {
-        let worker = worker();
-        placed(&worker, "o1", 1).await;
-
-        let response = handle(
-            &worker,
-            batch(vec![order_message("o1"), order_message("o1")]),
-        )
-        .await;
-        handle(&worker, batch(vec![order_message("o1")])).await;
-
-        assert!(failed(&response).is_empty());
-        assert_eq!(status(&worker, "o1").await, OrderStatus::Paid);
-        let terminal = announced(&worker)
-            .into_iter()
-            .filter(|e| *e == OrderEventKind::OrderPaid)
-            .count();
-        assert_eq!(terminal, 1);
-        assert_eq!(worker.store.stock("p"), Some(9));
-    }
-
-    #[tokio::test]
-    async fn a_cancelled_order_is_acknowledged_without_a_charge() {
-        let worker = worker();
-        let order = placed(&worker, "o1", 1).await;
-        worker
-            .store
-            .cancel_order(&order.cancelled(worker.clock.now()).unwrap())
-            .await
-            .unwrap();
-
-        let response = handle(&worker, batch(vec![order_message("o1")])).await;
-
-        assert!(failed(&response).is_empty());
-        assert!(worker.payments.charges().is_empty());
-        assert_eq!(status(&worker, "o1").await, OrderStatus::Cancelled);
-        assert!(announced(&worker).is_empty());
-    }
-
     #[tokio::test]
     async fn poison_messages_are_reported_alone_and_the_rest_of_the_batch_settles() {
         let worker = worker();
@@ -414,25 +224,9 @@ mod tests {
             vec!["garbage".to_owned(), "m-ghost".to_owned()]
         );
         assert_eq!(status(&worker, "good").await, OrderStatus::Paid);
-    }
-
-    #[tokio::test]
-    async fn a_technical_payment_error_is_retried_and_the_redelivery_resumes_processing() {
-        let worker = worker();
-        placed(&worker, "o1", 1).await;
-        worker.payments.then(Err(()));
-
-        let first = handle(&worker, batch(vec![order_message("o1")])).await;
-        assert_eq!(failed(&first), vec!["m-o1".to_owned()]);
-        assert_eq!(status(&worker, "o1").await, OrderStatus::Processing);
-
-        let again = handle(&worker, batch(vec![order_message("o1")])).await;
-        assert!(failed(&again).is_empty());
-        assert_eq!(status(&worker, "o1").await, OrderStatus::Paid);
-        assert_eq!(
-            announced(&worker),
-            vec![OrderEventKind::OrderProcessing, OrderEventKind::OrderPaid]
-        );
+        // The record's trace id attribute, not the body's, follows the order into its events.
+        let events = worker.notifier.events();
+        assert!(events.iter().all(|(_, e)| e.trace_id == "trace-m-good"));
     }
 
     #[tokio::test]

@@ -1,5 +1,8 @@
-//! The asynchronous side: the SQS consumer that settles payments, and the reconciler that makes
-//! sure no order stays unsettled. Both run with a [`Worker`]: the ports, wired once per cold start.
+//! The asynchronous entry points, thin adapters from an event to a use case and back: the SQS
+//! consumer (a batch to [`ProcessPayment`](crate::application::ProcessPayment) per message, and
+//! back to batch item failures) and the reconciler's schedule (a run of
+//! [`ReconcileOrders`](crate::application::ReconcileOrders), and back to its report). Both run
+//! with a [`Worker`]: the ports, wired once per cold start.
 
 pub mod consumer;
 pub mod reconciler;
@@ -58,7 +61,7 @@ impl AwsWorker {
     }
 }
 
-/// A worker over the in-memory fakes, for the consumer's and the reconciler's unit tests.
+/// A worker over the in-memory fakes, for the consumer's unit tests.
 #[cfg(test)]
 pub(crate) type TestWorker = Worker<
     crate::adapters::in_memory::InMemoryStore,

@@ -21,17 +21,12 @@ use self::event::{HttpCall, Invocation};
 use super::HttpHandler;
 use super::console::{self, ConsoleSettings};
 use super::cors::CorsPolicy;
+use super::openapi;
 use super::routes::RouteTable;
 use crate::server::ServerTask;
 
 /// API Gateway's payload limit: larger requests never reach a function.
 const MAX_REQUEST_BYTES: usize = 10 * 1024 * 1024;
-
-/// The HTTP API's description (`openapi.yaml` at the repository root), served at
-/// [`OPENAPI_PATH`] next to the routes it describes.
-pub(super) const OPENAPI_YAML: &str = include_str!("../../../../openapi.yaml");
-/// Where the local gateway serves [`OPENAPI_YAML`] (not an API Gateway route).
-const OPENAPI_PATH: &str = "/openapi.yaml";
 
 /// What every request of one gateway shares.
 struct HttpGateway<H> {
@@ -69,8 +64,8 @@ pub(crate) async fn serve_http<H: HttpHandler>(
     // browser page on an allowed origin can load the document too.
     let router = Router::new()
         .route(
-            OPENAPI_PATH,
-            axum::routing::get(serve_openapi).fallback(serve_request::<H>),
+            openapi::PATH,
+            axum::routing::get(openapi::serve_yaml).fallback(serve_request::<H>),
         )
         // The console's paths likewise: their own method served, any other to the API.
         .merge(console::routes(console, serve_request::<H>))
@@ -177,16 +172,6 @@ async fn serve_request<H: HttpHandler>(
     if let Ok(id) = HeaderValue::from_str(&invocation.request_id) {
         response.headers_mut().insert("apigw-requestid", id);
     }
-    response
-}
-
-/// `GET /openapi.yaml`: the document, as YAML.
-async fn serve_openapi() -> Response {
-    let mut response = Response::new(Body::from(OPENAPI_YAML));
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/yaml"),
-    );
     response
 }
 

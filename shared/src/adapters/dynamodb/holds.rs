@@ -7,9 +7,9 @@ use chrono::{DateTime, Utc};
 
 use super::DynamoStore;
 use super::index::ACTIVE_HOLDS;
-use super::items::{self, HOLD_SWEEP_SHARDS};
+use super::items::{self, HOLD_SWEEP_SHARDS, TAKE_TOKEN};
 use super::sdk_failure;
-use super::stock_journal::{self, Owner, TAKE_TOKEN, TakeRefused};
+use super::stock_journal::{self, Owner, TakeRefused};
 use super::transactions::{HoldMoveGuard, Reason, hold_parts};
 use crate::domain::{Hold, HoldId};
 use crate::ports::{HoldStore, PlaceHoldError, StoreError};

@@ -15,9 +15,10 @@ use aws_sdk_dynamodb::types::{
 
 use chrono::{DateTime, Utc};
 
+use super::DynamoStore;
+use super::items::{self, RESTORE_TOKEN, TAKE_TOKEN};
 use super::sdk_failure;
-use super::stock_journal::{self, Owner, RESTORE_TOKEN, TAKE_TOKEN, TakeRefused};
-use super::{DynamoStore, items};
+use super::stock_journal::{self, Owner, StockPart, TakeRefused};
 use crate::domain::{Hold, HoldStatus, Order, OrderItem, OrderStatus, StockShard};
 use crate::ports::{
     IdempotencyStore, OrderReader, PlaceOrderError, StockReserver, StockTaken, StoreError,
@@ -414,9 +415,6 @@ impl StockReserver for DynamoStore {
         }
     }
 }
-
-/// Units of one stock shard in a transaction.
-pub(super) type StockPart = (StockShard, u64);
 
 /// One entry per product shard with the summed units, in first-seen order: a transaction may
 /// touch an item only once, and the domain already refuses duplicate lines, so merging is a

@@ -37,6 +37,11 @@ const WEBHOOK_TTL_SECONDS: i64 = 7 * 24 * 60 * 60;
 /// 32 keeps a 5,000 holds/s flash sale at 312 write units/s per key (docs/scaling.md); holds
 /// written with 4 shards before are still among them.
 pub(super) const HOLD_SWEEP_SHARDS: u32 = 32;
+/// An order's or hold's attribute naming the take (`stock_journal`) that stocked it.
+pub(super) const TAKE_TOKEN: &str = "take_token";
+/// An order's or hold's attribute naming the restore (`stock_journal`) its status move committed.
+pub(super) const RESTORE_TOKEN: &str = "restore_token";
+
 /// A string value.
 pub(super) fn string(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())

@@ -8,10 +8,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::DateTime;
 
 use super::{
-    Fields, Item, money, number, read_shard_split, shard_split, stable_shard, status, string,
-    timestamp, timestamp_text,
+    Fields, Item, TAKE_TOKEN, money, number, read_shard_split, shard_split, stable_shard, status,
+    string, timestamp, timestamp_text,
 };
-use crate::adapters::dynamodb::stock_journal::TAKE_TOKEN;
 use crate::domain::{
     IdempotencyKey, Order, OrderId, OrderItem, OrderStatus, ProductId, Quantity, UserId,
 };

@@ -37,8 +37,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, Update};
 use chrono::{DateTime, Utc};
 
-use super::items::{self, Item};
-use super::transactions::StockPart;
+use super::items::{self, Item, RESTORE_TOKEN, TAKE_TOKEN};
 use super::{DynamoStore, sdk_failure};
 use crate::domain::{HoldId, OrderId, ProductId, StockShard};
 use crate::ports::StoreError;
@@ -82,10 +81,6 @@ const TOKEN_LEN: usize = 12;
 const TAKE: &str = "~t";
 /// Prefix of a restore intent's attribute name.
 const RESTORE: &str = "~r";
-/// The owner's attribute that names the take that stocked it.
-pub(super) const TAKE_TOKEN: &str = "take_token";
-/// The owner's attribute that names the restore its status move committed.
-pub(super) const RESTORE_TOKEN: &str = "restore_token";
 /// The stock item's count of journal entries.
 const JOURNAL_OPEN: &str = "journal_open";
 /// Entries a stock item holds at most: takes wait while it is full. What keeps a journal short
@@ -96,6 +91,9 @@ const JOURNAL_OPEN: &str = "journal_open";
 /// and a write, 20-45 ms in AWS), so 64 allow some 2,000 orders/s on one item, past the 416 its
 /// partition's write units allow, and 64 buyers on one item of the local stack.
 const JOURNAL_CAP: u64 = 64;
+
+/// Units of one stock shard in a move.
+pub(super) type StockPart = (StockShard, u64);
 
 /// A fresh journal token, one per attempt of a stock move.
 pub(super) fn token() -> String {

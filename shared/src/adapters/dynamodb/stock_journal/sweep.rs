@@ -4,9 +4,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::super::items::{self, Item};
+use super::super::items::{self, Item, RESTORE_TOKEN, TAKE_TOKEN};
 use super::super::{DynamoStore, sdk_failure};
-use super::{Entry, Owner, RESTORE, RESTORE_TOKEN, TAKE, TAKE_TOKEN, TOKEN_LEN};
+use super::{Entry, Owner, RESTORE, TAKE, TOKEN_LEN};
 use crate::domain::{OrderId, OrderStatus, ProductId, StockShard, UserId};
 use crate::ports::{JournalSweep, StockJournal, StockTaken, StoreError, UnsentOrder};
 
