@@ -1,130 +1,94 @@
 //! The catalogue of Lambda functions, at the bottom of the module graph (it depends on nothing
-//! else in the crate): the HTTP endpoints and WebSocket routes, each one's name (its binary, its `events/<name>.json`, its
-//! resource in `template.yaml`) and its [`Footprint`], the tables, queue and settings it uses. The
+//! else in the crate): the HTTP endpoints, WebSocket routes and background functions, each written
+//! once in its list (`http_endpoints!`, the `routes_enum!` of [`WsRoute`], `functions!`)
+//! with its route key and name (its binary, its `events/<name>.json`, its resource in
+//! `template.yaml`), and each one's [`Footprint`], the tables, queue and settings it uses. The
 //! footprint decides what a function reads from its environment and which clients it builds; the
 //! drift test (`functions/tests/template.rs`) holds the template to it.
 
-/// Every HTTP endpoint; each one is its own Lambda function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Endpoint {
-    /// `GET /health`
-    Health,
-    /// `GET /products`
-    ListProducts,
-    /// `GET /products/{id}`
-    GetProduct,
-    /// `POST /products`
-    CreateProduct,
-    /// `PUT /products/{id}`
-    UpdateProduct,
-    /// `DELETE /products/{id}`
-    DeleteProduct,
-    /// `POST /orders`
-    CreateOrder,
-    /// `GET /orders/{id}`
-    GetOrder,
-    /// `GET /orders`
-    ListOrders,
-    /// `POST /orders/{id}/cancel`
-    CancelOrder,
-    /// `POST /holds`
-    CreateHold,
-    /// `GET /holds/{id}`
-    GetHold,
-    /// `POST /payments/webhook`
-    PaymentWebhook,
+/// Declares a catalogue enum from its one list, in order: each variant with its route key and its
+/// function name (its binary, its `events/<name>.json`, its SAM resource). Generates the enum
+/// (each variant documented with its route key, then the entry's own doc), `ALL` in list order,
+/// `route_key()` and `function_name()`.
+macro_rules! routes_enum {
+    (
+        $(#[$meta:meta])* $enum:ident {
+            $($(#[$doc:meta])* $variant:ident = $route_key:literal => $name:literal,)*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $enum {
+            $(#[doc = concat!("`", $route_key, "`")] $(#[$doc])* $variant,)*
+        }
+
+        impl $enum {
+            /// Every one, in the list's order.
+            pub const ALL: [$enum; [$(stringify!($variant)),*].len()] = [$(Self::$variant),*];
+
+            /// The API Gateway route key.
+            pub fn route_key(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $route_key,)*
+                }
+            }
+
+            /// The function's name: its binary, its `events/<name>.json`, its SAM resource.
+            pub fn function_name(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name,)*
+                }
+            }
+        }
+    };
 }
 
-impl Endpoint {
-    /// Every endpoint.
-    pub const ALL: [Endpoint; 13] = [
-        Self::Health,
-        Self::ListProducts,
-        Self::GetProduct,
-        Self::CreateProduct,
-        Self::UpdateProduct,
-        Self::DeleteProduct,
-        Self::CreateOrder,
-        Self::GetOrder,
-        Self::ListOrders,
-        Self::CancelOrder,
-        Self::CreateHold,
-        Self::GetHold,
-        Self::PaymentWebhook,
-    ];
-
-    /// The API Gateway route key, `"METHOD /path/{param}"`.
-    pub fn route_key(self) -> &'static str {
-        match self {
-            Self::Health => "GET /health",
-            Self::ListProducts => "GET /products",
-            Self::GetProduct => "GET /products/{id}",
-            Self::CreateProduct => "POST /products",
-            Self::UpdateProduct => "PUT /products/{id}",
-            Self::DeleteProduct => "DELETE /products/{id}",
-            Self::CreateOrder => "POST /orders",
-            Self::GetOrder => "GET /orders/{id}",
-            Self::ListOrders => "GET /orders",
-            Self::CancelOrder => "POST /orders/{id}/cancel",
-            Self::CreateHold => "POST /holds",
-            Self::GetHold => "GET /holds/{id}",
-            Self::PaymentWebhook => "POST /payments/webhook",
+/// The HTTP endpoints, each written once: `Variant = "METHOD /path/{param}" => "function-name"`.
+/// Adding an endpoint here adds its [`Endpoint`] variant, and `api::handle` then fails to compile
+/// until `api/routes.rs` has its route type. Passes the list to `$callback!`, after any tokens
+/// given with it.
+macro_rules! http_endpoints {
+    ($callback:ident $(, $($before:tt)*)?) => {
+        $callback! {
+            $($($before)*)? {
+                Health = "GET /health" => "health",
+                ListProducts = "GET /products" => "list-products",
+                GetProduct = "GET /products/{id}" => "get-product",
+                CreateProduct = "POST /products" => "create-product",
+                UpdateProduct = "PUT /products/{id}" => "update-product",
+                DeleteProduct = "DELETE /products/{id}" => "delete-product",
+                CreateOrder = "POST /orders" => "create-order",
+                GetOrder = "GET /orders/{id}" => "get-order",
+                ListOrders = "GET /orders" => "list-orders",
+                CancelOrder = "POST /orders/{id}/cancel" => "cancel-order",
+                CreateHold = "POST /holds" => "create-hold",
+                GetHold = "GET /holds/{id}" => "get-hold",
+                PaymentWebhook = "POST /payments/webhook" => "payment-webhook",
+            }
         }
-    }
-
-    /// The function's name: its binary, its `events/<name>.json`, its SAM resource.
-    pub fn function_name(self) -> &'static str {
-        match self {
-            Self::Health => "health",
-            Self::ListProducts => "list-products",
-            Self::GetProduct => "get-product",
-            Self::CreateProduct => "create-product",
-            Self::UpdateProduct => "update-product",
-            Self::DeleteProduct => "delete-product",
-            Self::CreateOrder => "create-order",
-            Self::GetOrder => "get-order",
-            Self::ListOrders => "list-orders",
-            Self::CancelOrder => "cancel-order",
-            Self::CreateHold => "create-hold",
-            Self::GetHold => "get-hold",
-            Self::PaymentWebhook => "payment-webhook",
-        }
-    }
+    };
 }
+pub(crate) use http_endpoints;
 
-/// The WebSocket API's routes; each one is its own Lambda function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum WsRoute {
-    /// `$connect`: the handshake.
-    Connect,
-    /// `$disconnect`: the connection closed (best effort: API Gateway may not deliver it).
-    Disconnect,
-    /// `$default`: every message no other route selects.
-    Default,
+http_endpoints!(
+    routes_enum,
+    /// Every HTTP endpoint; each one is its own Lambda function.
+    Endpoint
+);
+
+routes_enum! {
+    /// The WebSocket API's routes; each one is its own Lambda function.
+    WsRoute {
+        /// The handshake.
+        Connect = "$connect" => "ws-connect",
+        /// The connection closed (best effort: API Gateway may not deliver it).
+        Disconnect = "$disconnect" => "ws-disconnect",
+        /// Every message no other route selects.
+        Default = "$default" => "ws-default",
+    }
 }
 
 impl WsRoute {
-    /// Every route.
-    pub const ALL: [WsRoute; 3] = [Self::Connect, Self::Disconnect, Self::Default];
-
-    /// The API Gateway route key.
-    pub fn route_key(self) -> &'static str {
-        match self {
-            Self::Connect => "$connect",
-            Self::Disconnect => "$disconnect",
-            Self::Default => "$default",
-        }
-    }
-
-    /// The function's name: its binary, its `events/<name>.json`, its SAM resource.
-    pub fn function_name(self) -> &'static str {
-        match self {
-            Self::Connect => "ws-connect",
-            Self::Disconnect => "ws-disconnect",
-            Self::Default => "ws-default",
-        }
-    }
-
     /// The `requestContext.eventType` API Gateway sends with the route.
     pub fn event_type(self) -> &'static str {
         match self {
@@ -270,47 +234,51 @@ impl Footprint {
     }
 }
 
-/// Every Lambda function of the application.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Function {
-    /// One HTTP endpoint (HTTP API route).
-    Http(Endpoint),
-    /// One WebSocket API route.
-    Ws(WsRoute),
+/// Declares [`Function`] from the list of background functions (`Variant => "function-name"`):
+/// every HTTP endpoint and WebSocket route, then these, in order.
+macro_rules! functions {
+    ($($(#[$doc:meta])* $variant:ident => $name:literal,)*) => {
+        /// Every Lambda function of the application.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Function {
+            /// One HTTP endpoint (HTTP API route).
+            Http(Endpoint),
+            /// One WebSocket API route.
+            Ws(WsRoute),
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Function {
+            /// Every function: the endpoints, the WebSocket routes, then the background functions.
+            pub fn all() -> Vec<Function> {
+                let http = Endpoint::ALL.into_iter().map(Function::Http);
+                let ws = WsRoute::ALL.into_iter().map(Function::Ws);
+                http.chain(ws).chain([$(Function::$variant),*]).collect()
+            }
+
+            /// The function's name: its binary, its `events/<name>.json`, its `Binary` in the
+            /// template.
+            pub fn name(self) -> &'static str {
+                match self {
+                    Function::Http(endpoint) => endpoint.function_name(),
+                    Function::Ws(route) => route.function_name(),
+                    $(Function::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+functions! {
     /// The payment consumer on the order queue.
-    OrderConsumer,
+    OrderConsumer => "order-consumer",
     /// The scheduled reconciler.
-    Reconciler,
+    Reconciler => "reconciler",
     /// The scheduled sweeper that expires holds whose time is up.
-    HoldSweeper,
+    HoldSweeper => "hold-sweeper",
 }
 
 impl Function {
-    /// Every function: adding one means adding it here, its binary in `functions/src/bin/`, its
-    /// `events/<name>.json` and its resource in `template.yaml`; the drift test checks all four.
-    pub fn all() -> Vec<Function> {
-        let http = Endpoint::ALL.into_iter().map(Function::Http);
-        let ws = WsRoute::ALL.into_iter().map(Function::Ws);
-        http.chain(ws)
-            .chain([
-                Function::OrderConsumer,
-                Function::Reconciler,
-                Function::HoldSweeper,
-            ])
-            .collect()
-    }
-
-    /// The function's name: its binary, its `events/<name>.json`, its `Binary` in the template.
-    pub fn name(self) -> &'static str {
-        match self {
-            Function::Http(endpoint) => endpoint.function_name(),
-            Function::Ws(route) => route.function_name(),
-            Function::OrderConsumer => "order-consumer",
-            Function::Reconciler => "reconciler",
-            Function::HoldSweeper => "hold-sweeper",
-        }
-    }
-
     /// What it uses.
     pub fn footprint(self) -> Footprint {
         use Table::*;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use shared::domain::OrderStatus;
 
 use crate::client::{Api, TerminalEvents, User, watch_terminal_events};
 use crate::outcome::ScenarioResult;
@@ -354,8 +355,8 @@ async fn wait_for_terminal_events(
     }
 }
 
-/// Units of `product` in the buyers' PENDING, PROCESSING and PAID orders, and the orders with it
-/// per status.
+/// Units of `product` in the buyers' orders that hold stock (`OrderStatus::holds_stock`: PENDING,
+/// PROCESSING and PAID), and the orders with it per status.
 async fn units_in_orders(
     api: &Api,
     users: &[User],
@@ -376,7 +377,7 @@ async fn units_in_orders(
             if quantity == 0 {
                 continue;
             }
-            if matches!(status.as_str(), "PENDING" | "PROCESSING" | "PAID") {
+            if status.parse().is_ok_and(OrderStatus::holds_stock) {
                 units += quantity;
             }
             match counts.iter_mut().find(|(s, _)| *s == status) {

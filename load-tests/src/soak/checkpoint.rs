@@ -8,14 +8,21 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use shared::domain::OrderStatus;
 
 use super::shopper::{World, derived_order_id, lock};
 
 /// How long the stack may take to settle once the faults are off and the shoppers paused.
 const QUIET_LIMIT: Duration = Duration::from_secs(90);
 
-/// Order statuses whose items still hold stock.
-const HOLDING: [&str; 3] = ["PENDING", "PROCESSING", "PAID"];
+/// Whether an order's `status` is one that still changes (PENDING, PROCESSING: not
+/// `OrderStatus::is_terminal`).
+fn is_unsettled(status: &Value) -> bool {
+    status
+        .as_str()
+        .and_then(|name| name.parse::<OrderStatus>().ok())
+        .is_some_and(|status| !status.is_terminal())
+}
 
 /// Stock accounts per product, in the order of `World::products`.
 pub(crate) struct Ledger {
@@ -79,7 +86,7 @@ pub(crate) async fn check(
                 let orders = round
                     .orders
                     .iter()
-                    .filter(|o| matches!(o["status"].as_str(), Some("PENDING" | "PROCESSING")))
+                    .filter(|o| is_unsettled(&o["status"]))
                     .map(|o| format!("{} order {} {}", round.user.id, o["id"], o["status"]));
                 let holds = round
                     .holds
@@ -130,7 +137,7 @@ pub(crate) async fn check(
         checks += holds_agree(round)?;
         for order in &round.orders {
             let status = order["status"].as_str().unwrap_or_default();
-            if !HOLDING.contains(&status) {
+            if !status.parse().is_ok_and(OrderStatus::holds_stock) {
                 continue;
             }
             for item in order["items"].as_array().into_iter().flatten() {

@@ -12,12 +12,38 @@ use axum::routing::{get, post};
 use chrono::{DateTime, SecondsFormat, Utc};
 use http::{HeaderValue, StatusCode, header};
 use serde::Deserialize;
+use shared::domain::{HoldStatus, MAX_NAME_CHARS, MAX_ORDER_LINES, MAX_QUANTITY, OrderStatus};
 
 use super::openapi;
 
 const INDEX_HTML: &str = include_str!("../../console/index.html");
 const CONSOLE_CSS: &str = include_str!("../../console/console.css");
-const CONSOLE_JS: &str = include_str!("../../console/console.js");
+
+/// The page's ES modules (`localstack/console/js/`), served at `/console/js/<name>`; `main.js` is
+/// the entry point `index.html` loads, and imports the others.
+const MODULES: &[(&str, &str)] = &[
+    ("api-docs.js", include_str!("../../console/js/api-docs.js")),
+    ("api.js", include_str!("../../console/js/api.js")),
+    ("dom.js", include_str!("../../console/js/dom.js")),
+    ("events.js", include_str!("../../console/js/events.js")),
+    ("facts.js", include_str!("../../console/js/facts.js")),
+    (
+        "flash-sale.js",
+        include_str!("../../console/js/flash-sale.js"),
+    ),
+    ("holds.js", include_str!("../../console/js/holds.js")),
+    ("main.js", include_str!("../../console/js/main.js")),
+    ("orders.js", include_str!("../../console/js/orders.js")),
+    ("products.js", include_str!("../../console/js/products.js")),
+    (
+        "sale-charts.js",
+        include_str!("../../console/js/sale-charts.js"),
+    ),
+    ("sign-in.js", include_str!("../../console/js/sign-in.js")),
+    ("state.js", include_str!("../../console/js/state.js")),
+];
+
+const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
 
 /// How long a development token is valid: long enough for a session, short enough that a token
 /// copied out of the page does not outlive it by much.
@@ -51,7 +77,7 @@ where
         move || async move { config_json(&settings) }
     };
     let dev_token = move |body: Bytes| async move { dev_token(&settings, &body, Utc::now()) };
-    Router::new()
+    let mut router = Router::new()
         .route(
             "/",
             get(|| async { asset(INDEX_HTML, "text/html; charset=utf-8") }).fallback(api.clone()),
@@ -59,13 +85,19 @@ where
         .route(
             "/console/console.css",
             get(|| async { asset(CONSOLE_CSS, "text/css; charset=utf-8") }).fallback(api.clone()),
-        )
-        .route(
-            "/console/console.js",
-            get(|| async { asset(CONSOLE_JS, "text/javascript; charset=utf-8") })
-                .fallback(api.clone()),
-        )
+        );
+    for &(name, body) in MODULES {
+        router = router.route(
+            &format!("/console/js/{name}"),
+            get(move || async move { asset(body, JAVASCRIPT) }).fallback(api.clone()),
+        );
+    }
+    router
         .route("/console/config.json", get(config).fallback(api.clone()))
+        .route(
+            "/console/facts.json",
+            get(|| async { json(StatusCode::OK, &facts()) }).fallback(api.clone()),
+        )
         .route(
             "/console/openapi.json",
             get(|| async { openapi_json() }).fallback(api.clone()),
@@ -105,6 +137,30 @@ fn config_json(settings: &ConsoleSettings) -> Response {
             "dev_tokens": settings.jwt_secret.is_some(),
         }),
     )
+}
+
+/// `GET /console/facts.json`: what the page would otherwise copy from the domain, so the code
+/// stays the one list: the order statuses (lifecycle order), the terminal ones, the ones whose
+/// order still holds its units (stock conservation), the ones an order can be cancelled from, a
+/// hold's active status, and the limits of an order line and a product name.
+fn facts() -> serde_json::Value {
+    let statuses = |keep: fn(OrderStatus) -> bool| -> Vec<&'static str> {
+        OrderStatus::ALL
+            .into_iter()
+            .filter(|status| keep(*status))
+            .map(OrderStatus::as_str)
+            .collect()
+    };
+    serde_json::json!({
+        "order_statuses": statuses(|_| true),
+        "terminal_statuses": statuses(OrderStatus::is_terminal),
+        "stock_holding_statuses": statuses(OrderStatus::holds_stock),
+        "cancellable_statuses": statuses(|status| status.can_transition_to(OrderStatus::Cancelled)),
+        "active_hold_status": HoldStatus::Active.as_str(),
+        "max_quantity": MAX_QUANTITY,
+        "max_order_lines": MAX_ORDER_LINES,
+        "max_product_name_chars": MAX_NAME_CHARS,
+    })
 }
 
 /// `GET /console/openapi.json`.
@@ -254,11 +310,7 @@ mod tests {
                 "text/css; charset=utf-8",
                 CONSOLE_CSS,
             ),
-            (
-                "/console/console.js",
-                "text/javascript; charset=utf-8",
-                CONSOLE_JS,
-            ),
+            ("/console/js/main.js", JAVASCRIPT, module("main.js")),
         ] {
             let response = get(addr, path).await;
             assert_eq!(response.status(), 200, "{path}");
@@ -266,6 +318,114 @@ mod tests {
             assert_eq!(response.headers()[header::CACHE_CONTROL], "no-cache");
             assert_eq!(response.text().await.unwrap(), expected_body, "{path}");
         }
+    }
+
+    /// The served text of the module `name`.
+    fn module(name: &str) -> &'static str {
+        MODULES
+            .iter()
+            .find(|(served, _)| *served == name)
+            .map(|(_, body)| *body)
+            .unwrap_or_else(|| panic!("no module {name}"))
+    }
+
+    /// The `src` of each `<script type="module">` in the page.
+    fn module_scripts(html: &str) -> Vec<String> {
+        html.split("<script ")
+            .skip(1)
+            .filter_map(|tag| tag.split('>').next())
+            .filter(|attrs| attrs.contains(r#"type="module""#))
+            .filter_map(|attrs| attrs.split(r#"src=""#).nth(1)?.split('"').next())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The paths a module imports (`from "./x.js"` and `import "./x.js"`), resolved against the
+    /// module's own folder.
+    fn imports(module_path: &str, source: &str) -> Vec<String> {
+        let folder = &module_path[..=module_path.rfind('/').unwrap()];
+        source
+            .lines()
+            .filter(|line| line.starts_with("import ") || line.starts_with("} from "))
+            .filter_map(|line| line.split('"').nth(1))
+            .map(|specifier| {
+                let relative = specifier.strip_prefix("./").unwrap_or_else(|| {
+                    panic!("{module_path} imports {specifier}: only ./ imports are served")
+                });
+                format!("{folder}{relative}")
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn every_module_the_page_loads_is_served_as_javascript_and_every_served_module_is_used() {
+        let (_task, addr) = gateway(Some(SECRET)).await;
+        let mut pending = module_scripts(INDEX_HTML);
+        assert_eq!(pending, ["/console/js/main.js"]);
+        let mut reached = std::collections::BTreeSet::new();
+
+        while let Some(path) = pending.pop() {
+            if !reached.insert(path.clone()) {
+                continue;
+            }
+            let response = get(addr, &path).await;
+            assert_eq!(response.status(), 200, "{path}");
+            assert_eq!(content_type(&response), JAVASCRIPT, "{path}");
+            assert_eq!(
+                response.headers()[header::CACHE_CONTROL],
+                "no-cache",
+                "{path}"
+            );
+            let source = response.text().await.unwrap();
+            pending.extend(imports(&path, &source));
+        }
+
+        let served: std::collections::BTreeSet<String> = MODULES
+            .iter()
+            .map(|(name, _)| format!("/console/js/{name}"))
+            .collect();
+        assert_eq!(reached, served, "modules the page loads vs modules served");
+    }
+
+    #[tokio::test]
+    async fn the_facts_are_the_domains_own() {
+        let (_task, addr) = gateway(Some(SECRET)).await;
+
+        let response = get(addr, "/console/facts.json").await;
+
+        assert_eq!(response.status(), 200);
+        assert_eq!(content_type(&response), "application/json");
+        let facts: serde_json::Value = response.json().await.unwrap();
+        let names = |key: &str| -> Vec<OrderStatus> {
+            facts[key]
+                .as_array()
+                .unwrap_or_else(|| panic!("{key} is not a list"))
+                .iter()
+                .map(|name| name.as_str().unwrap().parse().unwrap())
+                .collect()
+        };
+        assert_eq!(names("order_statuses"), OrderStatus::ALL);
+        for status in OrderStatus::ALL {
+            assert_eq!(
+                names("stock_holding_statuses").contains(&status),
+                status.holds_stock(),
+                "{status}"
+            );
+            assert_eq!(
+                names("terminal_statuses").contains(&status),
+                status.is_terminal(),
+                "{status}"
+            );
+            assert_eq!(
+                names("cancellable_statuses").contains(&status),
+                status.can_transition_to(OrderStatus::Cancelled),
+                "{status}"
+            );
+        }
+        assert_eq!(facts["active_hold_status"], HoldStatus::Active.as_str());
+        assert_eq!(facts["max_quantity"], MAX_QUANTITY);
+        assert_eq!(facts["max_order_lines"], MAX_ORDER_LINES);
+        assert_eq!(facts["max_product_name_chars"], MAX_NAME_CHARS);
     }
 
     #[tokio::test]

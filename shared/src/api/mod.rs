@@ -40,22 +40,17 @@ where
     N: Notifier,
     C: Clock,
 {
-    use routes::*;
-    match endpoint {
-        Endpoint::Health => handle_route::<Health, _, _, _, _>(app, request).await,
-        Endpoint::ListProducts => handle_route::<ListProducts, _, _, _, _>(app, request).await,
-        Endpoint::GetProduct => handle_route::<GetProduct, _, _, _, _>(app, request).await,
-        Endpoint::CreateProduct => handle_route::<CreateProduct, _, _, _, _>(app, request).await,
-        Endpoint::UpdateProduct => handle_route::<UpdateProduct, _, _, _, _>(app, request).await,
-        Endpoint::DeleteProduct => handle_route::<DeleteProduct, _, _, _, _>(app, request).await,
-        Endpoint::CreateOrder => handle_route::<CreateOrder, _, _, _, _>(app, request).await,
-        Endpoint::GetOrder => handle_route::<GetOrder, _, _, _, _>(app, request).await,
-        Endpoint::ListOrders => handle_route::<ListOrders, _, _, _, _>(app, request).await,
-        Endpoint::CancelOrder => handle_route::<CancelOrder, _, _, _, _>(app, request).await,
-        Endpoint::CreateHold => handle_route::<CreateHold, _, _, _, _>(app, request).await,
-        Endpoint::GetHold => handle_route::<GetHold, _, _, _, _>(app, request).await,
-        Endpoint::PaymentWebhook => handle_route::<PaymentWebhook, _, _, _, _>(app, request).await,
+    // Generated from the one list of endpoints: a variant without its `routes::` type fails here.
+    macro_rules! dispatch {
+        ({ $($variant:ident = $route_key:literal => $name:literal,)* }) => {
+            match endpoint {
+                $(Endpoint::$variant => {
+                    handle_route::<routes::$variant, _, _, _, _>(app, request).await
+                })*
+            }
+        };
     }
+    crate::function::http_endpoints!(dispatch)
 }
 
 /// Serves one request on `R`: trace id, size limit, authentication and rate limit (except on the

@@ -55,9 +55,11 @@ pub trait Route {
         C: Clock;
 }
 
+/// Declares the route type of endpoint `$name` (the [`Endpoint`] variant of that name: its route key
+/// is written there, once).
 macro_rules! route {
-    ($(#[$doc:meta])* $name:ident $(, public = $public:literal)?, |$app:ident, $call:ident| $body:expr) => {
-        $(#[$doc])*
+    ($name:ident $(, public = $public:literal)?, |$app:ident, $call:ident| $body:expr) => {
+        #[doc = concat!("The route of [`Endpoint::", stringify!($name), "`].")]
         pub struct $name;
 
         impl Route for $name {
@@ -81,62 +83,51 @@ macro_rules! route {
     };
 }
 
-route!(
-    /// `GET /health`
+route! {
     Health, public = true,
     |app, _call| Ok(system::health(&app.store, &app.queue).await)
-);
-route!(
-    /// `GET /products`
+}
+route! {
     ListProducts,
     |app, call| products::list(&app.store, call.request).await
-);
-route!(
-    /// `GET /products/{id}`
+}
+route! {
     GetProduct,
     |app, call| products::get(&app.store, call.request).await
-);
-route!(
-    /// `POST /products`
+}
+route! {
     CreateProduct,
     |app, call| products::create(&app.store, &app.clock, call.admin()?, call.request).await
-);
-route!(
-    /// `PUT /products/{id}`
+}
+route! {
     UpdateProduct,
     |app, call| products::update(&app.store, &app.clock, call.admin()?, call.request).await
-);
-route!(
-    /// `DELETE /products/{id}`
+}
+route! {
     DeleteProduct,
     |app, call| products::delete(&app.store, &app.clock, call.admin()?, call.request).await
-);
-route!(
-    /// `POST /orders`
+}
+route! {
     CreateOrder,
     |app, call| orders::create(app, call.user()?, call.request, call.trace_id).await
-);
-route!(
-    /// `GET /orders/{id}`
+}
+route! {
     GetOrder,
     |app, call| orders::get(&app.store, call.user()?, call.request).await
-);
-route!(
-    /// `GET /orders`
+}
+route! {
     ListOrders,
     |app, call| orders::list(&app.store, call.user()?, call.request).await
-);
-route!(
-    /// `POST /orders/{id}/cancel`
+}
+route! {
     CancelOrder,
     |app, call| {
         let caller = call.user()?;
         orders::cancel(&app.store, &app.notifier, &app.clock, caller, call.request, call.trace_id)
             .await
     }
-);
-route!(
-    /// `POST /holds`
+}
+route! {
     CreateHold,
     |app, call| {
         let place = PlaceHold {
@@ -146,14 +137,12 @@ route!(
         };
         holds::create(place, call.user()?, call.request).await
     }
-);
-route!(
-    /// `GET /holds/{id}`
+}
+route! {
     GetHold,
     |app, call| holds::get(&app.store, call.user()?, call.request).await
-);
-route!(
-    /// `POST /payments/webhook`
+}
+route! {
     PaymentWebhook, public = true,
     |app, call| {
         let receive = ReceivePaymentWebhook {
@@ -166,4 +155,4 @@ route!(
         })?;
         webhook::receive(receive, secret, call.request, call.trace_id).await
     }
-);
+}
