@@ -99,7 +99,7 @@ pub async fn run_reconciler() -> Result<(), Error> {
         move |_event: LambdaEvent<Value>| {
             let worker = Arc::clone(&worker);
             async move {
-                let report = shared::worker::reconciler::run(&worker).await?;
+                let report = worker.reconcile().run().await?;
                 Ok::<Value, Error>(json!({
                     "requeued": report.requeued,
                     "enqueue_failures": report.enqueue_failures,
@@ -126,11 +126,7 @@ pub async fn run_hold_sweeper() -> Result<(), Error> {
         move |_event: LambdaEvent<Value>| {
             let worker = Arc::clone(&worker);
             async move {
-                let sweep = shared::application::ExpireHolds {
-                    store: &worker.store,
-                    clock: &worker.clock,
-                };
-                let report = sweep.run().await?;
+                let report = worker.expire_holds().run().await?;
                 Ok::<Value, Error>(
                     json!({ "expired": report.expired, "lost_races": report.lost_races }),
                 )

@@ -11,7 +11,7 @@ use http::StatusCode;
 use lambda_http::{Body, Request};
 use localstack::{LocalSettings, Stack, StackOptions};
 use serde_json::Value;
-use shared::worker::{AwsWorker, consumer, reconciler};
+use shared::worker::{AwsWorker, consumer};
 use shared::ws::{AwsWsApp, WsRoute};
 use shared::{AwsApp, Config, Endpoint, Function};
 
@@ -180,11 +180,10 @@ async fn every_function_serves_its_sample_event_with_only_its_footprint() {
     let worker = AwsWorker::connect(&config_of(function, &env), &function.footprint())
         .await
         .unwrap();
-    let sweep = shared::application::ExpireHolds {
-        store: &worker.store,
-        clock: &worker.clock,
-    };
-    assert_eq!(sweep.run().await.unwrap(), Default::default());
+    assert_eq!(
+        worker.expire_holds().run().await.unwrap(),
+        Default::default()
+    );
     served.push("hold-sweeper");
 
     // Last: the sample deletes the product the orders above bought.
@@ -223,7 +222,7 @@ async fn every_function_serves_its_sample_event_with_only_its_footprint() {
     let worker = AwsWorker::connect(&config_of(function, &env), &function.footprint())
         .await
         .unwrap();
-    let report = reconciler::run(&worker).await.unwrap();
+    let report = worker.reconcile().run().await.unwrap();
     assert_eq!(
         (report.redriven, report.dead_left, report.enqueue_failures),
         (1, 0, 0),

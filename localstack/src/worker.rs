@@ -1,14 +1,13 @@
 //! The asynchronous side of the stack: the payment consumer behind the SQS event source on the
-//! order queue, and the reconciler and the hold sweeper on their schedules, running the same `shared::worker` functions the
-//! consumer and reconciler Lambdas run.
+//! order queue, and the reconciler and the hold sweeper on their schedules, running the same
+//! consumer and use cases (built by `shared::worker::Worker`) as their Lambdas.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use shared::Config;
-use shared::application::ExpireHolds;
-use shared::worker::{AwsWorker, consumer, reconciler};
+use shared::worker::{AwsWorker, consumer};
 
 use crate::event_source::{EventSourceOptions, SqsHandler, spawn_sqs_event_source};
 use crate::schedule::{ScheduledJob, spawn_schedule};
@@ -65,11 +64,7 @@ impl WorkerTasks {
         let sweep: ScheduledJob = Arc::new(move || {
             let worker = Arc::clone(&sweeper_worker);
             Box::pin(async move {
-                let sweep = ExpireHolds {
-                    store: &worker.store,
-                    clock: &worker.clock,
-                };
-                match sweep.run().await {
+                match worker.expire_holds().run().await {
                     Ok(report) if report.expired > 0 || report.lost_races > 0 => {
                         tracing::info!(?report, "hold sweeper run");
                     }
@@ -83,7 +78,7 @@ impl WorkerTasks {
         let job: ScheduledJob = Arc::new(move || {
             let worker = Arc::clone(&worker);
             Box::pin(async move {
-                match reconciler::run(&worker).await {
+                match worker.reconcile().run().await {
                     Ok(report) if report.did_something() => {
                         tracing::info!(?report, "reconciler run");
                     }

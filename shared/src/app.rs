@@ -2,14 +2,13 @@
 
 use std::sync::Arc;
 
-use crate::adapters::apigw::ApiGatewayPusher;
 use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::sqs::SqsOrderQueue;
-use crate::application::PlaceOrder;
-use crate::auth::{AuthError, Authenticator};
-use crate::config::{Config, ConfigError, LockSettings};
+use crate::application::{CancelOrder, PlaceHold, PlaceOrder, ReceivePaymentWebhook};
+use crate::auth::Authenticator;
+pub use crate::aws::{AwsNotifier, BootError};
+use crate::config::{Config, LockSettings};
 use crate::function::Footprint;
-use crate::notify::ConnectionNotifier;
 use crate::ports::{
     Clock, HoldStore, IdempotencyStore, Notifier, OrderQueue, OrderReader, OrderSettler,
     ProductCatalog, RateCounter, Reachable, StockLocks, StockReserver, SystemClock, WebhookStore,
@@ -71,20 +70,6 @@ pub struct App<S, Q, N, C = SystemClock> {
 /// `None` in a function whose footprint leaves them out.
 pub type AwsApp = App<DynamoStore, Option<SqsOrderQueue>, Option<AwsNotifier>>;
 
-/// Order events pushed through API Gateway's management API to connections stored in DynamoDB.
-pub type AwsNotifier = ConnectionNotifier<DynamoStore, ApiGatewayPusher>;
-
-/// Why an instance could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum BootError {
-    /// A setting is missing or unusable.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// The JWT settings are unusable.
-    #[error(transparent)]
-    Auth(#[from] AuthError),
-}
-
 impl<S: Store, Q: OrderQueue + Reachable, N: Notifier, C: Clock> App<S, Q, N, C> {
     /// Wires ports that were built elsewhere (tests, fakes), verifying tokens with `config.auth`.
     pub fn new(
@@ -124,6 +109,7 @@ impl<S: Store, Q: OrderQueue + Reachable, N: Notifier, C: Clock> App<S, Q, N, C>
     }
 }
 
+/// The use cases over these ports, each built here and nowhere else.
 impl<S, Q, N, C> App<S, Q, N, C> {
     /// Order placement over these ports with these settings: what `POST /orders` runs, and what
     /// the load tests' ceiling runs without the HTTP path.
@@ -137,74 +123,48 @@ impl<S, Q, N, C> App<S, Q, N, C> {
             cancel_window: self.cancel_window,
         }
     }
+
+    /// A hold on a product's stock for this app's hold time: what `POST /holds` runs.
+    pub fn place_hold(&self) -> PlaceHold<'_, S, C> {
+        PlaceHold {
+            store: &self.store,
+            clock: &self.clock,
+            ttl: self.hold_ttl,
+        }
+    }
+
+    /// An owner's or an admin's cancellation: what `POST /orders/{id}/cancel` runs.
+    pub fn cancel_order(&self) -> CancelOrder<'_, S, N, C> {
+        CancelOrder {
+            store: &self.store,
+            notifier: &self.notifier,
+            clock: &self.clock,
+        }
+    }
+
+    /// A payment provider's webhook, once its signature holds: what `POST /payments/webhook` runs.
+    pub fn receive_payment_webhook(&self) -> ReceivePaymentWebhook<'_, S, N, C> {
+        ReceivePaymentWebhook {
+            store: &self.store,
+            notifier: &self.notifier,
+            clock: &self.clock,
+        }
+    }
 }
 
 impl AwsApp {
-    /// The cold-start half of an HTTP function: builds only the clients `footprint` uses (the
-    /// local gateway passes [`Footprint::everything`]). No network call happens here.
+    /// The cold-start half of an HTTP function: the clients `footprint` uses, from
+    /// [`aws::connect`](crate::aws::connect) (the local gateway passes [`Footprint::everything`]).
     pub async fn connect(config: &Config, footprint: &Footprint) -> Result<Arc<Self>, BootError> {
-        let auth = authenticator(config, footprint)?;
-        if footprint.verifies_webhooks {
-            config.require_webhook_secret()?;
-        }
-        let sdk = crate::aws::sdk_config(config).await;
-        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.tables.clone());
-        let queue = order_queue(&sdk, config, footprint)?;
-        let notifier = footprint.pushes.then(|| aws_notifier(&sdk, &store, config));
+        let ports = crate::aws::connect(config, footprint).await?;
+        let store = ports.require_store("an HTTP function")?;
         Ok(Arc::new(App::with_authenticator(
             store,
-            queue,
-            notifier,
+            ports.queue,
+            ports.notifier,
             SystemClock,
-            auth,
+            ports.auth,
             config,
         )))
     }
-}
-
-/// The token verifier of a function: none for one that does not authenticate; otherwise the
-/// configured key, and never the published development secret outside an emulator.
-pub(crate) fn authenticator(
-    config: &Config,
-    footprint: &Footprint,
-) -> Result<Authenticator, BootError> {
-    if !footprint.authenticates {
-        return Ok(Authenticator::refusing_every_token());
-    }
-    config
-        .auth
-        .refuse_development_secret(config.aws_endpoint_url.as_deref())?;
-    Ok(Authenticator::from_settings(&config.auth)?)
-}
-
-/// The order queue at `ORDER_QUEUE_URL`, for a footprint that uses it.
-pub(crate) fn order_queue(
-    sdk: &aws_config::SdkConfig,
-    config: &Config,
-    footprint: &Footprint,
-) -> Result<Option<SqsOrderQueue>, BootError> {
-    if !footprint.order_queue {
-        return Ok(None);
-    }
-    let url = config.require_order_queue_url()?;
-    let queue = SqsOrderQueue::new(aws_sdk_sqs::Client::new(sdk), url.to_owned());
-    if !footprint.reconciles {
-        return Ok(Some(queue));
-    }
-    let dead_letters = config.require_order_dlq_url()?;
-    Ok(Some(queue.with_dead_letters(dead_letters.to_owned())))
-}
-
-/// The notifier every function that changes an order uses; without `WS_MANAGEMENT_ENDPOINT` it
-/// only logs (a deployment without the WebSocket API).
-pub(crate) fn aws_notifier(
-    sdk: &aws_config::SdkConfig,
-    store: &DynamoStore,
-    config: &Config,
-) -> AwsNotifier {
-    let pusher = config
-        .ws_management_endpoint
-        .as_deref()
-        .map(|endpoint| ApiGatewayPusher::new(sdk, endpoint));
-    ConnectionNotifier::new(store.clone(), pusher)
 }

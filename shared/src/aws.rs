@@ -1,8 +1,84 @@
-//! Building the AWS SDK configuration once per cold start, for AWS or a local endpoint.
+//! The one module that connects to AWS: the SDK configuration and exactly the clients a function's
+//! footprint uses, built once per cold start. No network call happens here. The containers
+//! ([`App`](crate::app::App), [`Worker`](crate::worker::Worker), [`WsApp`](crate::ws::WsApp)) take
+//! what they need from [`AwsPorts`].
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
-use crate::config::Config;
+use crate::adapters::apigw::ApiGatewayPusher;
+use crate::adapters::dynamodb::DynamoStore;
+use crate::adapters::sqs::SqsOrderQueue;
+use crate::auth::{AuthError, Authenticator};
+use crate::config::{Config, ConfigError};
+use crate::function::Footprint;
+use crate::notify::ConnectionNotifier;
+
+/// Order events pushed through API Gateway's management API to connections stored in DynamoDB.
+pub type AwsNotifier = ConnectionNotifier<DynamoStore, ApiGatewayPusher>;
+
+/// Why an instance could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BootError {
+    /// A setting is missing or unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The JWT settings are unusable.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// The container needs a table client, and the function's footprint names no table.
+    #[error("{0} needs the tables, and this function's footprint names none")]
+    NoTables(&'static str),
+}
+
+/// The clients one function uses, each `None` where its footprint leaves it out.
+pub struct AwsPorts {
+    /// Token verification: one that refuses every token for a function that does not authenticate.
+    pub auth: Authenticator,
+    /// The tables, when the footprint names any.
+    pub store: Option<DynamoStore>,
+    /// The order queue (with its dead-letter queue for the reconciler).
+    pub queue: Option<SqsOrderQueue>,
+    /// Order events to the owner's WebSocket connections.
+    pub notifier: Option<AwsNotifier>,
+}
+
+impl AwsPorts {
+    /// The tables, for a container that cannot run without them (`who` names it in the error).
+    pub fn require_store(&self, who: &'static str) -> Result<DynamoStore, BootError> {
+        self.store.clone().ok_or(BootError::NoTables(who))
+    }
+}
+
+/// Builds the clients `footprint` uses (the local gateway passes [`Footprint::everything`]); a
+/// function that uses no AWS client does not even load the SDK configuration.
+pub async fn connect(config: &Config, footprint: &Footprint) -> Result<AwsPorts, BootError> {
+    let auth = authenticator(config, footprint)?;
+    if footprint.verifies_webhooks {
+        config.require_webhook_secret()?;
+    }
+    if footprint.tables.is_empty() && !footprint.order_queue {
+        return Ok(AwsPorts {
+            auth,
+            store: None,
+            queue: None,
+            notifier: None,
+        });
+    }
+    let sdk = sdk_config(config).await;
+    let store = (!footprint.tables.is_empty())
+        .then(|| DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.tables.clone()));
+    let queue = order_queue(&sdk, config, footprint)?;
+    let notifier = store
+        .as_ref()
+        .filter(|_| footprint.pushes)
+        .map(|store| notifier(&sdk, store, config));
+    Ok(AwsPorts {
+        auth,
+        store,
+        queue,
+        notifier,
+    })
+}
 
 /// SDK configuration for `config`: the default AWS chain, or the local endpoint with dummy
 /// credentials when `AWS_ENDPOINT_URL` is set and no credentials were given.
@@ -22,4 +98,44 @@ pub async fn sdk_config(config: &Config) -> SdkConfig {
         }
     }
     loader.load().await
+}
+
+/// The token verifier of a function: none for one that does not authenticate; otherwise the
+/// configured key, and never the published development secret outside an emulator.
+fn authenticator(config: &Config, footprint: &Footprint) -> Result<Authenticator, BootError> {
+    if !footprint.authenticates {
+        return Ok(Authenticator::refusing_every_token());
+    }
+    config
+        .auth
+        .refuse_development_secret(config.aws_endpoint_url.as_deref())?;
+    Ok(Authenticator::from_settings(&config.auth)?)
+}
+
+/// The order queue at `ORDER_QUEUE_URL`, for a footprint that uses it.
+fn order_queue(
+    sdk: &SdkConfig,
+    config: &Config,
+    footprint: &Footprint,
+) -> Result<Option<SqsOrderQueue>, BootError> {
+    if !footprint.order_queue {
+        return Ok(None);
+    }
+    let url = config.require_order_queue_url()?;
+    let queue = SqsOrderQueue::new(aws_sdk_sqs::Client::new(sdk), url.to_owned());
+    if !footprint.reconciles {
+        return Ok(Some(queue));
+    }
+    let dead_letters = config.require_order_dlq_url()?;
+    Ok(Some(queue.with_dead_letters(dead_letters.to_owned())))
+}
+
+/// The notifier every function that changes an order uses; without `WS_MANAGEMENT_ENDPOINT` it
+/// only logs (a deployment without the WebSocket API).
+fn notifier(sdk: &SdkConfig, store: &DynamoStore, config: &Config) -> AwsNotifier {
+    let pusher = config
+        .ws_management_endpoint
+        .as_deref()
+        .map(|endpoint| ApiGatewayPusher::new(sdk, endpoint));
+    ConnectionNotifier::new(store.clone(), pusher)
 }

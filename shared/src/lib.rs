@@ -12,13 +12,14 @@
 //!   reconcile unsettled orders, place and expire holds, receive payment webhooks), typed input to
 //!   typed outcome, shared by every entry point.
 //! - [`api`]: request parsing, authentication, rate limiting, use-case outcomes and errors to HTTP.
-//! - [`app`]: the ports wired together per cold start.
+//! - [`app`]: the HTTP API's ports wired together per cold start, and its use cases built from them.
+//! - [`aws`]: the one place that connects to AWS: the clients a function's footprint uses.
 //! - [`config`]: the one typed `Config`, read from the environment at cold start.
 //! - [`function`]: the catalogue of Lambda functions and what each one uses (its footprint).
 //! - [`messages`]: bodies of queue messages and WebSocket events.
 //! - [`notify`]: order events to the owner's WebSocket connections.
 //! - [`telemetry`]: tracing set-up.
-//! - [`worker`]: the payment consumer's SQS entry and the reconciler's schedule entry.
+//! - [`worker`]: the payment consumer's SQS entry and the background functions' ports.
 //! - [`ws`]: the WebSocket API's `$connect`, `$disconnect` and `$default` routes.
 
 pub mod adapters;

@@ -7,7 +7,7 @@ use std::future::Future;
 use lambda_http::{Body, Request, Response};
 
 use crate::app::{App, Store};
-use crate::application::{AppError, PlaceHold, ReceivePaymentWebhook};
+use crate::application::AppError;
 use crate::auth::{AuthError, Caller};
 use crate::function::Endpoint;
 use crate::ports::{Clock, Notifier, OrderQueue, Reachable};
@@ -123,19 +123,13 @@ route! {
     CancelOrder,
     |app, call| {
         let caller = call.user()?;
-        orders::cancel(&app.store, &app.notifier, &app.clock, caller, call.request, call.trace_id)
-            .await
+        orders::cancel(app.cancel_order(), caller, call.request, call.trace_id).await
     }
 }
 route! {
     CreateHold,
     |app, call| {
-        let place = PlaceHold {
-            store: &app.store,
-            clock: &app.clock,
-            ttl: app.hold_ttl,
-        };
-        holds::create(place, call.user()?, call.request).await
+        holds::create(app.place_hold(), call.user()?, call.request).await
     }
 }
 route! {
@@ -145,14 +139,9 @@ route! {
 route! {
     PaymentWebhook, public = true,
     |app, call| {
-        let receive = ReceivePaymentWebhook {
-            store: &app.store,
-            notifier: &app.notifier,
-            clock: &app.clock,
-        };
         let secret = app.webhook_secret.as_deref().ok_or_else(|| {
             ApiError::App(AppError::internal("WEBHOOK_SECRET is not configured".into()))
         })?;
-        webhook::receive(receive, secret, call.request, call.trace_id).await
+        webhook::receive(app.receive_payment_webhook(), secret, call.request, call.trace_id).await
     }
 }

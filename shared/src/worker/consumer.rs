@@ -1,6 +1,7 @@
 //! The payment consumer's SQS entry: each record's body parsed as an [`OrderPlaced`], its order
-//! taken through [`ProcessPayment`] (`application/process_payment.rs`: claim, charge, settle, and
-//! what a duplicate does), and the batch answered with the records to deliver again.
+//! taken through [`ProcessPayment`](crate::application::ProcessPayment)
+//! (`application/process_payment.rs`: claim, charge, settle, and what a duplicate does), and the
+//! batch answered with the records to deliver again.
 //!
 //! Failures are reported per message in `batchItemFailures`, so one bad message never sends its
 //! batch back. Technical errors (store, provider) come back after the visibility timeout and are
@@ -12,7 +13,7 @@ use futures::future::join_all;
 use tracing::Instrument;
 
 use super::Worker;
-use crate::application::{AppError, ProcessPayment, ProcessPaymentError, Settlement};
+use crate::application::{AppError, ProcessPaymentError, Settlement};
 use crate::messages::{OrderPlaced, TRACE_ID_ATTRIBUTE};
 use crate::ports::{Clock, Notifier, OrderReader, OrderSettler, PaymentGateway, WebhookStore};
 
@@ -112,13 +113,10 @@ where
 {
     let placed: OrderPlaced = serde_json::from_str(message.body.as_deref().unwrap_or(""))
         .map_err(ConsumerError::Unparseable)?;
-    let process = ProcessPayment {
-        store: &worker.store,
-        payments: &worker.payments,
-        notifier: &worker.notifier,
-        clock: &worker.clock,
-    };
-    Ok(process.run(&placed.order_id, trace_id).await?)
+    Ok(worker
+        .process_payment()
+        .run(&placed.order_id, trace_id)
+        .await?)
 }
 
 #[cfg(test)]

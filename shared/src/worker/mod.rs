@@ -1,11 +1,10 @@
 //! The asynchronous entry points, thin adapters from an event to a use case and back: the SQS
-//! consumer (a batch to [`ProcessPayment`](crate::application::ProcessPayment) per message, and
-//! back to batch item failures) and the reconciler's schedule (a run of
-//! [`ReconcileOrders`](crate::application::ReconcileOrders), and back to its report). Both run
-//! with a [`Worker`]: the ports, wired once per cold start.
+//! consumer (a batch to [`ProcessPayment`] per message, and back to batch item failures), and the
+//! schedules of the reconciler ([`ReconcileOrders`]) and the hold sweeper ([`ExpireHolds`]), which
+//! run the use case the [`Worker`] builds and answer with its report. A [`Worker`] holds the
+//! ports, wired once per cold start.
 
 pub mod consumer;
-pub mod reconciler;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,12 +12,13 @@ use std::time::Duration;
 use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::payments::SimulatedPayments;
 use crate::adapters::sqs::SqsOrderQueue;
-use crate::app::{AwsNotifier, BootError, aws_notifier, order_queue};
+use crate::application::{ExpireHolds, ProcessPayment, ReconcileOrders};
+use crate::aws::{AwsNotifier, BootError};
 use crate::config::Config;
 use crate::function::Footprint;
 use crate::ports::SystemClock;
 
-/// The ports the consumer and the reconciler use.
+/// The ports the consumer, the reconciler and the hold sweeper use.
 pub struct Worker<S, P, N, Q, C = SystemClock> {
     /// Orders and stock.
     pub store: S,
@@ -43,21 +43,51 @@ pub type AwsWorker =
     Worker<DynamoStore, SimulatedPayments, Option<AwsNotifier>, Option<SqsOrderQueue>>;
 
 impl AwsWorker {
-    /// Builds only the clients `footprint` uses, once per cold start. No network call happens here.
+    /// The cold-start half of a background function: the clients `footprint` uses, from
+    /// [`aws::connect`](crate::aws::connect).
     pub async fn connect(config: &Config, footprint: &Footprint) -> Result<Arc<Self>, BootError> {
-        let sdk = crate::aws::sdk_config(config).await;
-        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.tables.clone());
-        let queue = order_queue(&sdk, config, footprint)?;
-        let notifier = footprint.pushes.then(|| aws_notifier(&sdk, &store, config));
+        let ports = crate::aws::connect(config, footprint).await?;
         Ok(Arc::new(Worker {
-            store,
+            store: ports.require_store("a background function")?,
             payments: SimulatedPayments::from_settings(&config.payments),
-            notifier,
-            queue,
+            notifier: ports.notifier,
+            queue: ports.queue,
             clock: SystemClock,
             reconcile_after: config.reconcile_after,
             cancel_window: config.cancel_window,
         }))
+    }
+}
+
+/// The use cases over these ports, each built here and nowhere else.
+impl<S, P, N, Q, C> Worker<S, P, N, Q, C> {
+    /// One order's payment: what the consumer runs per message.
+    pub fn process_payment(&self) -> ProcessPayment<'_, S, P, N, C> {
+        ProcessPayment {
+            store: &self.store,
+            payments: &self.payments,
+            notifier: &self.notifier,
+            clock: &self.clock,
+        }
+    }
+
+    /// One reconciler run: what its schedule runs.
+    pub fn reconcile(&self) -> ReconcileOrders<'_, S, Q, C> {
+        ReconcileOrders {
+            store: &self.store,
+            queue: &self.queue,
+            clock: &self.clock,
+            reconcile_after: self.reconcile_after,
+            cancel_window: self.cancel_window,
+        }
+    }
+
+    /// One sweep of expired holds: what the hold sweeper's schedule runs.
+    pub fn expire_holds(&self) -> ExpireHolds<'_, S, C> {
+        ExpireHolds {
+            store: &self.store,
+            clock: &self.clock,
+        }
     }
 }
 

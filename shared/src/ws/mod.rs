@@ -17,11 +17,11 @@ use serde_json::{Value, json};
 use tracing::Instrument;
 
 use crate::adapters::dynamodb::DynamoStore;
-use crate::app::{BootError, authenticator};
 use crate::auth::{AuthError, Authenticator};
+use crate::aws::BootError;
 use crate::config::Config;
+use crate::function::Footprint;
 pub use crate::function::WsRoute;
-use crate::function::{Footprint, Table};
 use crate::ports::{Clock, Connection, ConnectionStore, SystemClock};
 
 /// How long a connection record lives: API Gateway closes every connection after two hours, so
@@ -56,19 +56,13 @@ impl<C: ConnectionStore, K: Clock> WsApp<C, K> {
 }
 
 impl AwsWsApp {
-    /// The cold-start half of a WebSocket function: builds only the clients `footprint` uses.
+    /// The cold-start half of a WebSocket function: the clients `footprint` uses, from
+    /// [`aws::connect`](crate::aws::connect) (`$default` uses none).
     pub async fn connect(config: &Config, footprint: &Footprint) -> Result<Arc<Self>, BootError> {
-        let auth = authenticator(config, footprint)?;
-        let connections = if footprint.tables.contains(&Table::Connections) {
-            let sdk = crate::aws::sdk_config(config).await;
-            let client = aws_sdk_dynamodb::Client::new(&sdk);
-            Some(DynamoStore::new(client, config.tables.clone()))
-        } else {
-            None
-        };
+        let ports = crate::aws::connect(config, footprint).await?;
         Ok(Arc::new(WsApp {
-            connections,
-            auth,
+            connections: ports.store,
+            auth: ports.auth,
             clock: SystemClock,
         }))
     }

@@ -90,19 +90,12 @@ pub(crate) async fn create<S: Store, Q: OrderQueue, N: Notifier, C: Clock>(
 }
 
 /// `POST /orders/{id}/cancel`
-pub(crate) async fn cancel<S: OrderReader + StockReserver>(
-    store: &S,
-    notifier: &impl Notifier,
-    clock: &impl Clock,
+pub(crate) async fn cancel<S: OrderReader + StockReserver, N: Notifier, C: Clock>(
+    cancel: CancelOrder<'_, S, N, C>,
     caller: &Caller,
     request: &Request,
     trace_id: &str,
 ) -> Result<Response<Body>, ApiError> {
     let id = path_id(request, "order", OrderId::parse)?;
-    let cancel = CancelOrder {
-        store,
-        notifier,
-        clock,
-    };
     Ok(cancel.run(caller, &id, trace_id).await?.into_http())
 }
