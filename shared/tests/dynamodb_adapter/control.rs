@@ -1,76 +1,6 @@
-//! Locks, reachability and table creation (rate logs: `rate_limits.rs`).
+//! Reachability and table creation (lock leases: `tests/store_contract/conditions.rs`).
 
 use super::*;
-use shared::domain::StockShard;
-
-#[tokio::test]
-async fn a_lock_is_exclusive_until_its_lease_ends_and_only_its_owner_unlocks_it()
--> anyhow::Result<()> {
-    let stack = start().await?;
-    let p = ProductId::new("p");
-    let lease = Duration::from_secs(5);
-
-    assert!(
-        stack
-            .store
-            .try_lock(&StockShard::first(p.clone()), "a", at(0), lease)
-            .await?
-    );
-    assert!(
-        !stack
-            .store
-            .try_lock(&StockShard::first(p.clone()), "b", at(1), lease)
-            .await?,
-        "held"
-    );
-    assert!(
-        stack
-            .store
-            .try_lock(
-                &StockShard::first(ProductId::new("other")),
-                "b",
-                at(1),
-                lease
-            )
-            .await?,
-        "locks are per product"
-    );
-    assert!(
-        stack
-            .store
-            .try_lock(&StockShard::first(p.clone()), "b", at(6), lease)
-            .await?,
-        "expired lease taken over"
-    );
-
-    stack
-        .store
-        .unlock(&StockShard::first(p.clone()), "a")
-        .await?;
-    assert!(
-        !stack
-            .store
-            .try_lock(&StockShard::first(p.clone()), "c", at(7), lease)
-            .await?,
-        "a stale owner's unlock left b's lock alone"
-    );
-    stack
-        .store
-        .unlock(&StockShard::first(p.clone()), "b")
-        .await?;
-    assert!(
-        stack
-            .store
-            .try_lock(&StockShard::first(p.clone()), "c", at(7), lease)
-            .await?,
-        "free after its owner unlocked"
-    );
-    stack
-        .store
-        .unlock(&StockShard::first(ProductId::new("never-locked")), "x")
-        .await?;
-    Ok(())
-}
 
 #[tokio::test]
 async fn reachable_only_while_the_endpoint_answers() -> anyhow::Result<()> {
@@ -81,7 +11,7 @@ async fn reachable_only_while_the_endpoint_answers() -> anyhow::Result<()> {
         .await?
         .local_addr()?
         .port();
-    let nowhere = DynamoStore::new(client_for(closed), stack.tables.clone());
+    let nowhere = DynamoStore::new(emulator::client_for(closed), stack.tables.clone());
     assert!(!nowhere.reachable().await);
     Ok(())
 }
@@ -202,11 +132,6 @@ async fn tables_left_by_an_older_version_are_refused_with_a_clear_message() -> a
 /// A fresh Dynoxide with no tables, and the default table names.
 async fn empty_endpoint() -> anyhow::Result<(aws_sdk_dynamodb::Client, shared::config::TableNames)>
 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
-    tokio::spawn(dynoxide::server::serve_on(
-        listener,
-        dynoxide::Database::memory()?,
-    ));
-    Ok((client_for(port), shared::Config::default().tables))
+    let client = emulator::empty_endpoint().await?;
+    Ok((client, shared::Config::default().tables))
 }

@@ -1,108 +1,11 @@
-//! Payment settlement and WebSocket connections: conditional status moves, stock back exactly
-//! once on FAILED, the reconciler's query on the sharded `unsettled-orders` index of orders from
-//! holds (and settled orders leaving it), and connections by user.
+//! The reconciler's query on the sharded `unsettled-orders` index of orders from holds: many
+//! shards read oldest first up to the limit, and settled orders leaving the index. The status
+//! moves themselves run against both stores in `tests/store_contract/settlement.rs`.
 
 use std::collections::HashMap;
 
 use super::*;
-use shared::ports::{Connection, ConnectionStore, OrderSettler, UnsettledOrders};
-
-#[tokio::test]
-async fn settlement_moves_are_conditional_and_failed_restores_stock_once() -> anyhow::Result<()> {
-    let stack = start().await?;
-    let product = stack.product("p", 10).await?;
-    let placed = order("alice", "k1", &[(&product, 4)], at(0));
-    stack.store.place_order(&placed, "fp").await?;
-
-    let processing = placed.transitioned(OrderStatus::Processing, at(1)).unwrap();
-    assert!(stack.store.start_processing(&processing).await?);
-    assert!(
-        !stack.store.start_processing(&processing).await?,
-        "a second claim changes nothing"
-    );
-    assert!(
-        !stack
-            .store
-            .cancel_order(&placed.cancelled(at(1)).unwrap())
-            .await?,
-        "a claimed order cannot be cancelled"
-    );
-
-    let failed = processing.transitioned(OrderStatus::Failed, at(2)).unwrap();
-    assert!(stack.store.settle(&failed, OrderStatus::Processing).await?);
-    assert!(
-        !stack.store.settle(&failed, OrderStatus::Processing).await?,
-        "a duplicate settle changes nothing"
-    );
-    let paid = processing.transitioned(OrderStatus::Paid, at(2)).unwrap();
-    assert!(
-        !stack.store.settle(&paid, OrderStatus::Processing).await?,
-        "the loser of the race writes nothing"
-    );
-
-    assert_eq!(
-        stack.raw_stock(&product).await?,
-        Some(10),
-        "4 units back exactly once"
-    );
-    let stored = stack.store.get_order(&placed.id).await?.unwrap();
-    assert_eq!(
-        (stored.status, stored.updated_at),
-        (OrderStatus::Failed, at(2))
-    );
-    Ok(())
-}
-
-#[tokio::test]
-async fn unsettled_orders_are_found_by_status_and_age() -> anyhow::Result<()> {
-    let stack = start().await?;
-    let product = stack.product("p", 100).await?;
-    for (key, placed_at) in [("old-1", 0), ("old-2", 10), ("new", 100)] {
-        stack
-            .place_from_hold(&order("alice", key, &[(&product, 1)], at(placed_at)))
-            .await?;
-    }
-    // An order from items is not in the index: its journal mark stands for it.
-    let taken = stack
-        .store
-        .place_order(&order("alice", "items", &[(&product, 1)], at(0)), "fp")
-        .await?;
-    stack.store.release_taken(&taken).await;
-    assert_eq!(
-        stack.unsettled_shard(alice_order("items").as_str()).await?,
-        None
-    );
-    let claimed = stack.store.get_order(&alice_order("old-2")).await?.unwrap();
-    stack
-        .store
-        .start_processing(
-            &claimed
-                .transitioned(OrderStatus::Processing, at(20))
-                .unwrap(),
-        )
-        .await?;
-
-    let pending = stack
-        .store
-        .unsettled(OrderStatus::Pending, at(50), 10)
-        .await?;
-    let processing = stack
-        .store
-        .unsettled(OrderStatus::Processing, at(50), 10)
-        .await?;
-    let none_yet = stack
-        .store
-        .unsettled(OrderStatus::Processing, at(15), 10)
-        .await?;
-
-    assert_eq!(ids(&pending), [alice_order("old-1").as_str()]);
-    assert_eq!(ids(&processing), [alice_order("old-2").as_str()]);
-    assert!(
-        none_yet.is_empty(),
-        "age counts from the last change, not from placement"
-    );
-    Ok(())
-}
+use shared::ports::{OrderSettler, UnsettledOrders};
 
 /// The `unsettled-orders` index's name, as `template.yaml` and `ensure_tables` create it.
 const UNSETTLED_INDEX: &str = "unsettled-orders";
@@ -180,7 +83,7 @@ async fn unsettled_orders_on_many_shards_come_back_oldest_first_up_to_the_limit(
             &[(&product, 1)],
             at(placed_at(i)),
         );
-        stack.place_from_hold(&placed).await?;
+        place_from_hold(&stack.store, &placed).await?;
     }
     let mut by_age: Vec<i64> = (0..120).collect();
     by_age.sort_by_key(|i| placed_at(*i));
@@ -265,7 +168,7 @@ async fn a_settled_order_leaves_the_unsettled_index() -> anyhow::Result<()> {
         "paid-by-webhook",
         "still-pending",
     ] {
-        stack.place_from_hold(&place(key)).await?;
+        place_from_hold(&stack.store, &place(key)).await?;
     }
     let mut pending_shards = HashMap::new();
     for key in ["paid", "failed", "cancelled", "paid-by-webhook"] {
@@ -348,36 +251,5 @@ async fn a_settled_order_leaves_the_unsettled_index() -> anyhow::Result<()> {
         };
         assert_eq!(ids(&found), expected, "{status}");
     }
-    Ok(())
-}
-
-#[tokio::test]
-async fn connections_are_listed_by_user_and_forgotten_on_delete() -> anyhow::Result<()> {
-    let stack = start().await?;
-    let connect = |id: &str, user: &str| Connection {
-        connection_id: id.into(),
-        user_id: UserId::new(user),
-        connected_at: at(0),
-    };
-    for (id, user) in [("c1", "alice"), ("c2", "alice"), ("c3", "bob")] {
-        stack
-            .store
-            .save_connection(&connect(id, user), Duration::from_secs(7200))
-            .await?;
-    }
-
-    let mut alices = stack.store.connections_of(&UserId::new("alice")).await?;
-    alices.sort();
-    stack.store.delete_connection("c1").await?;
-
-    assert_eq!(alices, ["c1", "c2"]);
-    assert_eq!(
-        stack.store.connections_of(&UserId::new("alice")).await?,
-        ["c2"]
-    );
-    assert_eq!(
-        stack.store.connections_of(&UserId::new("bob")).await?,
-        ["c3"]
-    );
     Ok(())
 }

@@ -19,7 +19,7 @@ use super::DynamoStore;
 use super::items::{self, RESTORE_TOKEN, TAKE_TOKEN};
 use super::sdk_failure;
 use super::stock_journal::{self, Owner, StockPart, TakeRefused};
-use crate::domain::{Hold, HoldStatus, Order, OrderItem, OrderStatus, StockShard};
+use crate::domain::{Hold, HoldStatus, Order, OrderItem, OrderStatus, StockShard, UserId};
 use crate::ports::{
     IdempotencyStore, OrderReader, PlaceOrderError, StockReserver, StockTaken, StoreError,
 };
@@ -33,9 +33,9 @@ const CANCEL_BACKOFF: Duration = Duration::from_millis(15);
 const CANCEL_BACKOFF_CAP: Duration = Duration::from_secs(1);
 
 /// What a hold's status move requires besides the hold being ACTIVE.
-pub(super) enum HoldMoveGuard {
+pub(super) enum HoldMoveGuard<'a> {
     /// A checkout: the hold belongs to the order's user and its window is still open at this time.
-    UsableAt(DateTime<Utc>),
+    UsableAt(DateTime<Utc>, &'a UserId),
     /// The sweeper: the window had closed by this time.
     ExpiredAt(DateTime<Utc>),
 }
@@ -186,7 +186,7 @@ impl DynamoStore {
     pub(super) fn hold_move(
         &self,
         moved: &Hold,
-        guard: HoldMoveGuard,
+        guard: HoldMoveGuard<'_>,
     ) -> Result<TransactWriteItem, StoreError> {
         let mut update = Update::builder()
             .table_name(&self.tables.holds)
@@ -196,11 +196,11 @@ impl DynamoStore {
             .expression_attribute_values(":to", items::hold_status(moved.status))
             .expression_attribute_values(":now", items::timestamp(moved.updated_at));
         update = match guard {
-            HoldMoveGuard::UsableAt(at) => update
+            HoldMoveGuard::UsableAt(at, user) => update
                 .condition_expression(
                     "#status = :active AND user_id = :user AND hold_expires_at > :at",
                 )
-                .expression_attribute_values(":user", items::string(moved.user_id.as_str()))
+                .expression_attribute_values(":user", items::string(user.as_str()))
                 .expression_attribute_values(":at", items::timestamp(at)),
             HoldMoveGuard::ExpiredAt(at) => update
                 .condition_expression("#status = :active AND hold_expires_at <= :at")
@@ -337,7 +337,7 @@ impl StockReserver for DynamoStore {
             .build()
             .map_err(StoreError::unavailable)?;
         let actions = vec![
-            self.hold_move(consumed, HoldMoveGuard::UsableAt(now))?,
+            self.hold_move(consumed, HoldMoveGuard::UsableAt(now, &order.user_id))?,
             self.hold_count_down(consumed)?,
             self.order_put(order, request_fingerprint)?,
             TransactWriteItem::builder()

@@ -29,6 +29,12 @@ pub(in crate::adapters::dynamodb) const REQUEST_FINGERPRINT: &str = "request_fin
 /// 100,000 × 2 / 512 = 390 units/s, 0.39 of a partition (docs/scaling.md). An order from items
 /// never enters the index: its journal mark stands for it until its message is sent.
 pub(in crate::adapters::dynamodb) const UNSETTLED_SHARDS: u32 = 512;
+
+/// Key of an order.
+pub(in crate::adapters::dynamodb) fn order_key(id: &OrderId) -> Item {
+    HashMap::from([("id".to_owned(), string(id.as_str()))])
+}
+
 /// An order item, with `user_created` as the `user-orders-keys` sort key (newest first when
 /// descending). The key never changes and the index projects keys only, so a status move writes
 /// no index.
