@@ -13,6 +13,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reqwest::StatusCode;
 use serde_json::Value;
+use shared::domain::OrderStatus;
 use tokio::time::Instant;
 
 use crate::support::{Reply, TestStack, derived_order_id, spawn_pipeline, webhook_body};
@@ -27,8 +28,10 @@ const SHOPPERS: usize = 10;
 const RUN_FOR: Duration = Duration::from_secs(20);
 /// How long everything may take to settle after they stop.
 const QUIET_WITHIN: Duration = Duration::from_secs(40);
-/// Order statuses whose items still hold stock.
-const HOLDING: [&str; 3] = ["PENDING", "PROCESSING", "PAID"];
+/// The order status a JSON value names, if it names one.
+fn status(value: &Value) -> Option<OrderStatus> {
+    value.as_str()?.parse().ok()
+}
 
 /// What one shopper did: the holds it took and the answers nobody should get.
 struct ShopperLog {
@@ -168,10 +171,8 @@ async fn shopper(
                 let (reply, _) = stack.webhook(&body).await;
                 log.record("webhook", &body, &reply, &[(200, "")]);
                 if reply.status == StatusCode::OK
-                    && !matches!(
-                        reply.body["data"]["order_status"].as_str(),
-                        Some("PAID" | "FAILED" | "CANCELLED")
-                    )
+                    && !status(&reply.body["data"]["order_status"])
+                        .is_some_and(OrderStatus::is_terminal)
                 {
                     log.surprises.push(format!(
                         "{user} webhook {body} -> 200 without a terminal status: {}",
@@ -244,7 +245,7 @@ impl Snapshot {
         let orders = self
             .orders
             .iter()
-            .filter(|(_, o)| matches!(o["status"].as_str(), Some("PENDING" | "PROCESSING")))
+            .filter(|(_, o)| status(&o["status"]).is_some_and(|s| !s.is_terminal()))
             .map(|(user, o)| format!("{user} order {} {}", o["id"], o["status"]));
         let holds = self
             .holds
@@ -258,7 +259,7 @@ impl Snapshot {
     fn held(&self) -> HashMap<String, u64> {
         let mut held: HashMap<String, u64> = HashMap::new();
         for (_, order) in &self.orders {
-            if HOLDING.contains(&order["status"].as_str().unwrap_or_default()) {
+            if status(&order["status"]).is_some_and(OrderStatus::holds_stock) {
                 for item in order["items"].as_array().unwrap() {
                     *held
                         .entry(item["product_id"].as_str().unwrap().to_owned())

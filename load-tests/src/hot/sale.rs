@@ -13,6 +13,7 @@ use anyhow::Context;
 
 use futures::StreamExt;
 use serde_json::{Value, json};
+use shared::domain::OrderStatus;
 use tokio::sync::Notify;
 
 use crate::client::{Api, TerminalEvents, User, watch_first_terminal_event};
@@ -498,9 +499,9 @@ pub async fn check_books(api: &Api, bought: Bought) -> anyhow::Result<(ScenarioR
         left: 0,
     };
     for status in statuses {
-        match status.as_deref() {
-            Some("PAID") => books.sold += 1,
-            Some("PENDING" | "PROCESSING") => books.unsettled += 1,
+        match status.as_deref().map(str::parse::<OrderStatus>) {
+            Some(Ok(OrderStatus::Paid)) => books.sold += 1,
+            Some(Ok(status)) if !status.is_terminal() => books.unsettled += 1,
             Some(_) => books.given_back += 1,
             None => books.unread += 1,
         }

@@ -6,6 +6,8 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use shared::domain::OrderStatus;
+
 use crate::outcome::ScenarioResult;
 
 use super::{Tally, Target, all_at_once};
@@ -102,9 +104,9 @@ pub async fn run(target: &Target) -> anyhow::Result<ScenarioResult> {
 /// Whether every order listed is PAID, FAILED or CANCELLED.
 fn settled(orders: &[serde_json::Value]) -> bool {
     orders.iter().all(|order| {
-        matches!(
-            order["status"].as_str(),
-            Some("PAID" | "FAILED" | "CANCELLED")
-        )
+        order["status"]
+            .as_str()
+            .and_then(|name| name.parse().ok())
+            .is_some_and(OrderStatus::is_terminal)
     })
 }
