@@ -404,7 +404,7 @@ class DesktopTest(ConsoleTestCase):
         ]
         units = {}
         for order in orders:
-            self.assertIn(order["status"], TERMINAL_STATUSES, f"sale order {order['id']} unsettled after done")
+            self.assertIn(order["status"], terminal_statuses(), f"sale order {order['id']} unsettled after done")
             for item in order["items"]:
                 self.assertEqual(item["product_id"], product_id)
                 units[order["status"]] = units.get(order["status"], 0) + item["quantity"]
