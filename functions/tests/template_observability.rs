@@ -1,7 +1,8 @@
 //! What `template.yaml` gives every function to be operated: what they all share lives in
 //! `Globals.Function` and no function restates it; every function has its log group
 //! (`/aws/lambda/<function>`, with a retention), an `Errors` alarm and a `Throttles` alarm whose
-//! metrics name it; no metric-math alarm holds more than `ALARM_METRICS_PER_GROUP` metrics, so a
+//! metrics name it (grouped per role: one line per function, docs/decisions.md); a metric-math
+//! alarm fires on all its metrics and holds no more than `ALARM_METRICS_PER_GROUP` metrics, so a
 //! group always has room below CloudWatch's limit.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -132,6 +133,42 @@ fn every_function_is_covered_by_an_errors_alarm_and_a_throttles_alarm() {
                  FunctionName: !Ref {id})"
             );
         }
+    }
+}
+
+#[test]
+fn every_grouped_alarm_fires_on_the_sum_of_all_its_metrics() {
+    // A metric listed in `Metrics` but left out of the expression the alarm returns is watched by
+    // nobody, though `alarm_coverage` counts it.
+    let template = Template::load();
+    for (id, alarm) in template.resources_of_type("AWS::CloudWatch::Alarm") {
+        let Some(queries) = alarm["Properties"]["Metrics"].as_sequence() else {
+            continue;
+        };
+        let returned: Vec<&Value> = queries
+            .iter()
+            .filter(|query| query["ReturnData"].as_bool() != Some(false))
+            .collect();
+        assert_eq!(
+            returned.len(),
+            1,
+            "{id}: an alarm returns exactly one series (ReturnData: false on every other query)"
+        );
+        let expression = returned[0]["Expression"].as_str().unwrap_or_default();
+        let watches_every_metric = expression == "SUM(METRICS())"
+            || queries
+                .iter()
+                .filter(|query| !query["MetricStat"].is_null())
+                .all(|query| {
+                    let metric_id = query["Id"].as_str().unwrap_or_default();
+                    expression
+                        .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+                        .any(|word| word == metric_id)
+                });
+        assert!(
+            watches_every_metric,
+            "{id}: its returned expression {expression:?} leaves out some of its metrics"
+        );
     }
 }
 
