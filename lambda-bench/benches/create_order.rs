@@ -22,13 +22,13 @@ use lambda_http::aws_lambda_events::apigw::{
 };
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt};
-use shared::adapters::in_memory::{FixedClock, InMemoryStore, RecordingNotifier, RecordingQueue};
 use shared::api::handle;
+use shared::app::FakeApp;
 use shared::auth::mint_hs256;
 use shared::domain::{MAX_STOCK, Money, Product, ProductId};
-use shared::{App, Config, Endpoint};
+use shared::{Config, Endpoint};
 
-type BenchApp = App<InMemoryStore, RecordingQueue, RecordingNotifier, FixedClock>;
+type BenchApp = FakeApp;
 
 const SECRET: &str = "local-dev-secret";
 const PRODUCT: &str = "bench-beans";
@@ -40,14 +40,7 @@ fn app() -> BenchApp {
         rate_limit_per_minute: 0,
         ..Config::default()
     };
-    let app = App::new(
-        InMemoryStore::default(),
-        RecordingQueue::default(),
-        RecordingNotifier::default(),
-        FixedClock::default(),
-        &config,
-    )
-    .expect("the development settings are valid");
+    let app = BenchApp::over_fakes(&config).expect("the development settings are valid");
     app.store.insert_product(Product {
         id: ProductId::new(PRODUCT),
         name: "Bench beans".into(),

@@ -259,6 +259,18 @@ fn encode_query(raw: &str) -> String {
         .collect()
 }
 
+/// `GET url` as JSON.
+pub async fn get_json(http: &reqwest::Client, url: &str) -> anyhow::Result<Value> {
+    http.get(url)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .with_context(|| format!("GET {url}"))?
+        .json()
+        .await
+        .with_context(|| format!("GET {url}: not JSON"))
+}
+
 /// The WebSocket URL for `token`: the API's address (any `/?token=...` a banner printed is
 /// dropped) with `?token=`, on the stage path `/` when the address has no path of its own.
 pub fn ws_url_for(ws_base: &str, token: &str) -> String {

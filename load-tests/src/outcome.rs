@@ -141,6 +141,19 @@ pub fn show(value: &Value) -> String {
     }
 }
 
+/// Seconds from the sell-out to the last order's terminal event, once every order has had one;
+/// null while `missing` orders have none.
+pub fn settled_after_sell_out(
+    missing: u64,
+    last_event: Option<std::time::Instant>,
+    sold_out: std::time::Instant,
+) -> Value {
+    match (missing, last_event) {
+        (0, Some(last)) => round(last.saturating_duration_since(sold_out).as_secs_f64()),
+        _ => Value::Null,
+    }
+}
+
 /// `x` rounded to three decimals (non-finite values become null).
 pub fn round(x: f64) -> Value {
     if !x.is_finite() {

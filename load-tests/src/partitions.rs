@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use shared::config::TableNames;
 
-use crate::client::Api;
+use crate::client::{Api, get_json};
 use crate::outcome::ScenarioResult;
 use crate::run::{emit, run_id};
 use crate::scenarios::{Scenario, Sizes, Target};
@@ -175,15 +175,7 @@ pub async fn partitions_report(
 ) -> anyhow::Result<Value> {
     let reset = if reset { "&reset=true" } else { "" };
     let url = format!("{aws_endpoint}/_local/partitions?top={REPORT_TOP}{reset}");
-    let report: Value = http
-        .get(&url)
-        .send()
-        .await
-        .and_then(reqwest::Response::error_for_status)
-        .with_context(|| format!("GET {url}"))?
-        .json()
-        .await
-        .context("the partition report is not JSON")?;
+    let report = get_json(http, &url).await.context("the partition report")?;
     anyhow::ensure!(
         report["limit"] == "on",
         "the stack's partition limit is off (a local-stack from before PARTITION_LIMIT?)"

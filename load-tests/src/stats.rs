@@ -182,3 +182,38 @@ mod tests {
         assert_eq!(json[0]["count"], 0);
     }
 }
+
+/// The answers a worker did not expect: how many, the first few as said, and the current run of
+/// them, so that a worker stops hammering a stack that only errs.
+#[derive(Debug, Default)]
+pub struct UnexpectedErrors {
+    /// How many in all.
+    pub count: u64,
+    /// The first [`UnexpectedErrors::SAMPLES`] of them, plus any note a worker adds on giving up.
+    pub samples: Vec<String>,
+    /// How many in a row, since the last expected answer.
+    streak: u32,
+}
+
+impl UnexpectedErrors {
+    /// How many are kept as samples.
+    pub const SAMPLES: usize = 3;
+    /// This many in a row and the worker stops: the stack is down, not busy.
+    pub const GIVE_UP_AFTER: u32 = 50;
+
+    /// Counts one (`summary` is called only while samples are still kept); `true` when it makes
+    /// [`UnexpectedErrors::GIVE_UP_AFTER`] in a row.
+    pub fn record(&mut self, summary: impl FnOnce() -> String) -> bool {
+        self.count += 1;
+        if self.samples.len() < Self::SAMPLES {
+            self.samples.push(summary());
+        }
+        self.streak += 1;
+        self.streak >= Self::GIVE_UP_AFTER
+    }
+
+    /// An expected answer: the run of errors is over.
+    pub fn end_streak(&mut self) {
+        self.streak = 0;
+    }
+}

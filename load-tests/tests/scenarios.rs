@@ -2,8 +2,9 @@
 //! ports, payment consumer on, every payment succeeding), in both lock modes.
 
 use load_tests::partitions::{add_partition_figures, partitions_report};
+use load_tests::scenarios::in_process_stack_options;
 use load_tests::{Api, Scenario, Sizes, Target, Verdict};
-use localstack::{LocalSettings, Stack, StackOptions};
+use localstack::{LocalSettings, Stack};
 use shared::config::{DEVELOPMENT_JWT_SECRET, TableNames};
 
 async fn start(stock_locks: bool) -> (Stack, Target) {
@@ -11,16 +12,7 @@ async fn start(stock_locks: bool) -> (Stack, Target) {
 }
 
 async fn start_with(stock_locks: bool, local: LocalSettings) -> (Stack, Target) {
-    let mut options = StackOptions {
-        config: shared::Config {
-            rate_limit_per_minute: 0,
-            ..shared::Config::default()
-        },
-        local,
-        seed_products: false,
-        run_workers: true,
-    };
-    options.config.locks.enabled = stock_locks;
+    let mut options = in_process_stack_options(stock_locks, local);
     options.config.payments.success_rate = 1.0;
     let stack = Stack::start(options).await.expect("the local stack starts");
     let label = if stock_locks { "locks-on" } else { "locks-off" };

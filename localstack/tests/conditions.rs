@@ -4,10 +4,10 @@
 //! every request takes at least its latency without being serialized, the read limit throttles a
 //! hot key only, and with everything off nothing of it happens.
 
+mod support;
+
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::config::retry::RetryConfig;
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::get_item::GetItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
@@ -17,14 +17,13 @@ use aws_sdk_dynamodb::operation::transact_write_items::{
 };
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, KeysAndAttributes,
-    ScalarAttributeType, TransactWriteItem, Update,
+    AttributeValue, BillingMode, KeyType, KeysAndAttributes, TransactWriteItem, Update,
 };
 use localstack::testing::EmbeddedAws;
 use localstack::{LatencyTable, LocalSettings};
 use serde_json::Value;
+use support::{REGION, dynamodb_client, key_part, string_attribute};
 
-const REGION: &str = "us-east-1";
 /// A transaction's emulated duration in these tests: long enough that a second request sent once
 /// the endpoint has seen the first lands inside it, even on a loaded machine.
 const TRANSACTION_MS: u64 = 600;
@@ -47,37 +46,16 @@ impl Fixture {
         let aws = EmbeddedAws::with_conditions(REGION, settings)
             .await
             .expect("the embedded AWS endpoint starts");
-        let config = aws_sdk_dynamodb::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(REGION))
-            .endpoint_url(aws.endpoint())
-            .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-            .retry_config(RetryConfig::disabled())
-            .build();
-        let client = aws_sdk_dynamodb::Client::from_conf(config);
+        let client = dynamodb_client(aws.endpoint());
         let table = format!("conditions-{}", uuid::Uuid::new_v4().simple());
-        let attribute = |name: &str| {
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap()
-        };
-        let key = |name: &str, key_type| {
-            KeySchemaElement::builder()
-                .attribute_name(name)
-                .key_type(key_type)
-                .build()
-                .unwrap()
-        };
         client
             .create_table()
             .table_name(&table)
             .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(attribute("pk"))
-            .attribute_definitions(attribute("sk"))
-            .key_schema(key("pk", KeyType::Hash))
-            .key_schema(key("sk", KeyType::Range))
+            .attribute_definitions(string_attribute("pk"))
+            .attribute_definitions(string_attribute("sk"))
+            .key_schema(key_part("pk", KeyType::Hash))
+            .key_schema(key_part("sk", KeyType::Range))
             .send()
             .await
             .expect("CreateTable");

@@ -2,14 +2,13 @@
 //! configures it (preflights answered by the gateway, headers on actual responses, nothing when no
 //! origin is allowed), and a WebSocket API that accepts connections only on its stage path.
 
-use std::time::Duration;
+mod common;
 
-use chrono::Utc;
-use futures::{SinkExt, StreamExt};
 use localstack::{LocalSettings, Stack, StackOptions, cors};
 use serde_json::{Value, json};
-use shared::config::DEVELOPMENT_JWT_SECRET;
-use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::tungstenite;
+
+use common::{item_count, ping, token};
 
 /// The repository's `template.yaml`, whose CORS configuration the gateway mirrors.
 const TEMPLATE_YAML: &str = include_str!("../../template.yaml");
@@ -26,15 +25,6 @@ fn options(cors_allow_origins: &[&str]) -> StackOptions {
         seed_products: false,
         run_workers: false,
     }
-}
-
-fn token(sub: &str) -> String {
-    shared::api::auth::mint_hs256(
-        DEVELOPMENT_JWT_SECRET,
-        sub,
-        None,
-        Utc::now() + chrono::Duration::hours(1),
-    )
 }
 
 async fn preflight(stack: &Stack, path: &str, origin: &str) -> reqwest::Response {
@@ -218,21 +208,13 @@ fn refusal_status(result: Result<impl Sized, tungstenite::Error>) -> u16 {
 
 async fn stored_connections(stack: &Stack) -> usize {
     let dynamodb = aws_sdk_dynamodb::Client::new(&shared::aws::sdk_config(stack.config()).await);
-    dynamodb
-        .scan()
-        .table_name(&stack.config().tables.connections)
-        .send()
-        .await
-        .unwrap()
-        .items
-        .unwrap_or_default()
-        .len()
+    item_count(&dynamodb, &stack.config().tables.connections).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websockets_connect_only_on_the_stage_path() {
     let stack = Stack::start(options(&[])).await.unwrap();
-    let token = token("alice");
+    let token = token("alice", None);
 
     let mut refusals = Vec::new();
     for path in ["/prod", "/local", "/prod/", "/other/path"] {
@@ -249,15 +231,7 @@ async fn websockets_connect_only_on_the_stage_path() {
         tokio_tungstenite::connect_async(format!("{}/?token={token}", stack.ws_url()))
             .await
             .expect("the stage path, as the banner prints it, accepts connections");
-    client
-        .send(Message::Text(r#"{"action":"ping"}"#.into()))
-        .await
-        .unwrap();
-    let pong = tokio::time::timeout(Duration::from_secs(5), client.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let pong = ping(&mut client).await;
 
     for (path, status) in refusals {
         assert_eq!(status, 403, "{path}");

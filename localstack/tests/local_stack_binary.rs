@@ -6,39 +6,16 @@ mod common;
 
 use std::time::Duration;
 
-use chrono::Utc;
 use futures::{SinkExt, StreamExt};
 use localstack::testing::EmbeddedAws;
 use serde_json::{Value, json};
-use shared::config::DEVELOPMENT_JWT_SECRET;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use common::LocalStackProcess;
+use common::{LocalStackProcess, item_count, ping, token};
 
 /// How long a graceful stop may take: "a few seconds".
 const STOP_WITHIN: Duration = Duration::from_secs(8);
-
-fn token(sub: &str) -> String {
-    shared::api::auth::mint_hs256(
-        DEVELOPMENT_JWT_SECRET,
-        sub,
-        None,
-        Utc::now() + chrono::Duration::hours(1),
-    )
-}
-
-async fn connection_records(dynamodb: &aws_sdk_dynamodb::Client, table: &str) -> usize {
-    dynamodb
-        .scan()
-        .table_name(table)
-        .send()
-        .await
-        .unwrap()
-        .items
-        .unwrap_or_default()
-        .len()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_closes_websockets_with_1001_runs_disconnect_and_exits_0() {
@@ -60,16 +37,8 @@ async fn sigterm_closes_websockets_with_1001_runs_disconnect_and_exits_0() {
     let (mut client, _) = tokio_tungstenite::connect_async(stack.ws_url(&stack.user_token()))
         .await
         .expect("the banner's WebSocket URL accepts the banner's token");
-    client
-        .send(Message::Text(r#"{"action":"ping"}"#.into()))
-        .await
-        .unwrap();
-    let pong = tokio::time::timeout(Duration::from_secs(5), client.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    let stored_while_open = connection_records(&dynamodb, &table).await;
+    let pong = ping(&mut client).await;
+    let stored_while_open = item_count(&dynamodb, &table).await;
 
     stack.terminate();
     // The close frame, then the end of the stream (reading on sends the close reply).
@@ -92,7 +61,7 @@ async fn sigterm_closes_websockets_with_1001_runs_disconnect_and_exits_0() {
     })
     .await
     .unwrap();
-    let stored_after_stop = connection_records(&dynamodb, &table).await;
+    let stored_after_stop = item_count(&dynamodb, &table).await;
 
     assert_eq!(pong.into_text().unwrap().as_str(), r#"{"event":"pong"}"#);
     assert_eq!(stored_while_open, 1, "$connect stored the connection");
@@ -138,15 +107,7 @@ async fn expected_outcomes_log_no_warning_and_piped_logs_have_no_colours() {
     let (mut socket, _) = tokio_tungstenite::connect_async(stack.ws_url(&user))
         .await
         .unwrap();
-    socket
-        .send(Message::Text(r#"{"action":"ping"}"#.into()))
-        .await
-        .unwrap();
-    let pong = tokio::time::timeout(Duration::from_secs(5), socket.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let pong = ping(&mut socket).await;
 
     let unknown_put = send(
         as_admin(client.put(format!("{http}/products/no-such-product")))
@@ -177,7 +138,7 @@ async fn expected_outcomes_log_no_warning_and_piped_logs_have_no_colours() {
     .await;
     // Buyers racing for one product: lock retries and failed stock conditions inside.
     let racing: Vec<(u16, Value)> = futures::future::join_all((0..8).map(|i| {
-        let buyer = token(&format!("racer-{i}"));
+        let buyer = token(&format!("racer-{i}"), None);
         let request = client
             .post(format!("{http}/orders"))
             .bearer_auth(buyer)
@@ -199,7 +160,7 @@ async fn expected_outcomes_log_no_warning_and_piped_logs_have_no_colours() {
         client.post(format!("{http}/orders/{order_id}/cancel")),
     ))
     .await;
-    let burst = token("burst-user");
+    let burst = token("burst-user", None);
     let mut burst_statuses = Vec::new();
     for _ in 0..25 {
         let request = client.get(format!("{http}/orders")).bearer_auth(&burst);

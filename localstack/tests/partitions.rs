@@ -3,22 +3,21 @@
 //! and writes nothing, index writes land on the index key, the budget refills within a second, and
 //! `/_local/partitions` reports it; off by default.
 
+mod support;
+
 use std::time::Duration;
 
-use aws_sdk_dynamodb::config::retry::RetryConfig;
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, Put, PutRequest, ScalarAttributeType, TransactWriteItem,
-    Update, WriteRequest,
+    AttributeValue, BillingMode, GlobalSecondaryIndex, KeyType, Projection, ProjectionType, Put,
+    PutRequest, TransactWriteItem, Update, WriteRequest,
 };
 use localstack::testing::EmbeddedAws;
 use serde_json::Value;
+use support::{REGION, dynamodb_client, key_part, string_attribute};
 
-const REGION: &str = "us-east-1";
 /// Write units per second per key in these tests: low enough to reach in a few hundred ms.
 const LIMIT: u32 = 50;
 /// Writes tried before a test decides the limit never came.
@@ -37,40 +36,19 @@ impl Fixture {
             None => EmbeddedAws::start(REGION).await,
         }
         .expect("the embedded AWS endpoint starts");
-        let config = aws_sdk_dynamodb::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(REGION))
-            .endpoint_url(aws.endpoint())
-            .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-            .retry_config(RetryConfig::disabled())
-            .build();
-        let client = aws_sdk_dynamodb::Client::from_conf(config);
+        let client = dynamodb_client(aws.endpoint());
         let table = format!("parts-{}", uuid::Uuid::new_v4().simple());
-        let attribute = |name: &str| {
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap()
-        };
-        let hash = |name: &str| {
-            KeySchemaElement::builder()
-                .attribute_name(name)
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap()
-        };
         client
             .create_table()
             .table_name(&table)
             .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(attribute("id"))
-            .attribute_definitions(attribute("kind"))
-            .key_schema(hash("id"))
+            .attribute_definitions(string_attribute("id"))
+            .attribute_definitions(string_attribute("kind"))
+            .key_schema(key_part("id", KeyType::Hash))
             .global_secondary_indexes(
                 GlobalSecondaryIndex::builder()
                     .index_name("by-kind")
-                    .key_schema(hash("kind"))
+                    .key_schema(key_part("kind", KeyType::Hash))
                     .projection(
                         Projection::builder()
                             .projection_type(ProjectionType::All)

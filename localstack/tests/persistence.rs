@@ -15,10 +15,8 @@ use chrono::Utc;
 use localstack::{LocalSettings, Stack, StackOptions};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use shared::api::auth::mint_hs256;
-use shared::config::DEVELOPMENT_JWT_SECRET;
 
-use common::LocalStackProcess;
+use common::{LocalStackProcess, token};
 
 /// A directory of its own under the system's temporary directory, removed on drop.
 struct DataDir(PathBuf);
@@ -37,15 +35,6 @@ impl Drop for DataDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-fn token(sub: &str, role: Option<&str>) -> String {
-    mint_hs256(
-        DEVELOPMENT_JWT_SECRET,
-        sub,
-        role,
-        Utc::now() + chrono::Duration::hours(1),
-    )
 }
 
 fn client() -> reqwest::Client {

@@ -66,6 +66,29 @@ pub struct App<S, Q, N, C = SystemClock> {
     pub cancel_window: std::time::Duration,
 }
 
+/// The wiring of unit tests and benchmarks: the in-memory fakes and a fixed clock.
+#[cfg(any(test, feature = "fakes"))]
+pub type FakeApp = App<
+    crate::adapters::in_memory::InMemoryStore,
+    crate::adapters::in_memory::RecordingQueue,
+    crate::adapters::in_memory::RecordingNotifier,
+    crate::adapters::in_memory::FixedClock,
+>;
+
+#[cfg(any(test, feature = "fakes"))]
+impl FakeApp {
+    /// Empty fakes and a fixed clock, with `config`'s settings.
+    pub fn over_fakes(config: &Config) -> Result<Self, BootError> {
+        Self::new(
+            Default::default(),
+            Default::default(),
+            Default::default(),
+            Default::default(),
+            config,
+        )
+    }
+}
+
 /// The production wiring: DynamoDB and SQS through the AWS SDK. The queue and the notifier are
 /// `None` in a function whose footprint leaves them out.
 pub type AwsApp = App<DynamoStore, Option<SqsOrderQueue>, Option<AwsNotifier>>;

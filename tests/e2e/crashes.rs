@@ -10,13 +10,13 @@ use localstack::{FaultKind, FaultRule, FaultService, StackOptions};
 use reqwest::StatusCode;
 
 use crate::payments::settled_status;
-use crate::support::{drain_ws_events, order_body, pushes_by_order, spawn_pipeline};
+use crate::support::{
+    drain_ws_events, order_body, pushes_by_order, quick_recovery, spawn_pipeline,
+};
 
+/// Fast redelivery and reconciliation so that recovery paths finish in seconds.
 fn quick_pipeline(options: &mut StackOptions) {
-    options.config.payments.seed = Some(7);
-    options.local.queue_visibility_timeout = Duration::from_secs(2);
-    options.local.max_receive_count = 10;
-    options.config.reconcile_after = Duration::from_secs(2);
+    quick_recovery(options, 7, Duration::from_secs(2));
 }
 
 /// The placing function hangs in `SendMessage` after its transaction committed and its client

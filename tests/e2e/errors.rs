@@ -289,10 +289,7 @@ async fn rate_limit_answers_429_with_retry_after() {
     assert!((1..=62).contains(&retry_after));
     assert_eq!(limited[0].code(), "RATE_LIMITED");
     assert_eq!(
-        stack
-            .send("GET", "/orders", Some(&stack.token("bob")), None)
-            .await
-            .status,
+        stack.list_orders("bob").await.status,
         StatusCode::OK,
         "other users are not affected"
     );

@@ -13,7 +13,8 @@ use serde_json::Value;
 
 use crate::payments::settled_status;
 use crate::support::{
-    TestStack, WsClient, drain_ws_events, next_ws_event, pushes_by_order, spawn, spawn_pipeline,
+    TestStack, WsClient, drain_ws_events, next_ws_event, pushes_by_order, quick_recovery, spawn,
+    spawn_pipeline,
 };
 
 fn dynamodb(operation: Option<&str>, fault: FaultKind) -> FaultRule {
@@ -49,10 +50,7 @@ async fn holdings(stack: &TestStack, user: &str, product: &str) -> (u64, Vec<Val
 
 /// Fast redelivery and reconciliation so that recovery paths finish in seconds.
 fn quick_pipeline(options: &mut StackOptions) {
-    options.config.payments.seed = Some(20261123);
-    options.local.queue_visibility_timeout = Duration::from_secs(1);
-    options.local.max_receive_count = 10;
-    options.config.reconcile_after = Duration::from_secs(2);
+    quick_recovery(options, 20261123, Duration::from_secs(1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -389,11 +387,45 @@ async fn connected(stack: &TestStack, user: &str) -> WsClient {
         .expect("the WebSocket opens")
 }
 
+/// A pipeline stack (`adjust` after the quick one), a 20-unit product at 5.00, and "buyer"'s
+/// socket open.
+async fn pipeline_with_buyer(
+    locks: bool,
+    adjust: impl FnOnce(&mut StackOptions),
+) -> (TestStack, String, WsClient) {
+    let stack = spawn_pipeline(locks, |options| {
+        quick_pipeline(options);
+        adjust(options);
+    })
+    .await;
+    let product = stack.product("5.00", 20).await;
+    let ws = connected(&stack, "buyer").await;
+    (stack, product, ws)
+}
+
+/// "buyer" orders 2 units of `product` under `key`: answered 201; the order's id.
+async fn placed(stack: &TestStack, key: &str, product: &str) -> String {
+    let reply = stack.order("buyer", key, &[(product, 2)]).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    reply.body["data"]["id"].as_str().unwrap().to_owned()
+}
+
+/// Order `id` is still PENDING under the faults; once they are cleared it settles, each move
+/// pushed once.
+async fn pending_until_cleared_then_settles(
+    stack: &TestStack,
+    ws: &mut WsClient,
+    id: &str,
+) -> (String, Vec<String>) {
+    let pending = stack.read_order("buyer", id).await;
+    assert_eq!(pending.body["data"]["status"], "PENDING");
+    stack.stack.faults().clear();
+    settles_pushing_each_move_once(stack, ws, id, Duration::from_secs(30)).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failed_enqueue_is_left_to_the_reconciler_and_settles_once() {
-    let stack = spawn_pipeline(true, quick_pipeline).await;
-    let product = stack.product("5.00", 20).await;
-    let mut ws = connected(&stack, "buyer").await;
+    let (stack, product, mut ws) = pipeline_with_buyer(true, |_| {}).await;
     set(
         &stack,
         vec![FaultRule::new(
@@ -402,17 +434,11 @@ async fn a_failed_enqueue_is_left_to_the_reconciler_and_settles_once() {
             FaultKind::InternalError,
         )],
     );
-    let reply = stack.order("buyer", "k-unqueued", &[(&product, 2)]).await;
+    let id = placed(&stack, "k-unqueued", &product).await;
     let attempts = injected(&stack, "sqs.SendMessage.internal_error");
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-    let id = reply.body["data"]["id"].as_str().unwrap().to_owned();
     // Nothing in the queue: the order waits, PENDING, for the reconciler.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let pending = stack.read_order("buyer", &id).await;
-    assert_eq!(pending.body["data"]["status"], "PENDING");
-    stack.stack.faults().clear();
-    let (status, pushes) =
-        settles_pushing_each_move_once(&stack, &mut ws, &id, Duration::from_secs(30)).await;
+    let (status, pushes) = pending_until_cleared_then_settles(&stack, &mut ws, &id).await;
     println!(
         "SendMessage failing: the client got 201 after {attempts} failed sends; the order stayed PENDING, then the reconciler enqueued it and it settled {status}; pushes {:?}",
         pushes
@@ -426,21 +452,16 @@ async fn a_failed_enqueue_is_left_to_the_reconciler_and_settles_once() {
 /// answers again the order settles, pushed once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_message_that_ran_out_of_receives_is_sent_back_from_the_dlq_and_settles() {
-    let stack = spawn_pipeline(false, |options| {
-        quick_pipeline(options);
+    let (stack, product, mut ws) = pipeline_with_buyer(false, |options| {
         options.local.max_receive_count = 2;
     })
     .await;
-    let product = stack.product("5.00", 20).await;
-    let mut ws = connected(&stack, "buyer").await;
     let orders = stack.stack.config().tables.orders.clone();
     set(
         &stack,
         vec![dynamodb(Some("UpdateItem"), FaultKind::InternalError).on_table(&orders)],
     );
-    let reply = stack.order("buyer", "k-dead", &[(&product, 2)]).await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-    let id = reply.body["data"]["id"].as_str().unwrap().to_owned();
+    let id = placed(&stack, "k-dead", &product).await;
 
     // Wait for the message in the DLQ (visible, or received by the reconciler meanwhile).
     let sqs = crate::payments::sqs(&stack).await;
@@ -474,12 +495,7 @@ async fn a_message_that_ran_out_of_receives_is_sent_back_from_the_dlq_and_settle
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let failed_claims = injected(&stack, "dynamodb.UpdateItem.internal_error");
-    let pending = stack.read_order("buyer", &id).await;
-    assert_eq!(pending.body["data"]["status"], "PENDING");
-    stack.stack.faults().clear();
-
-    let (status, pushes) =
-        settles_pushing_each_move_once(&stack, &mut ws, &id, Duration::from_secs(30)).await;
+    let (status, pushes) = pending_until_cleared_then_settles(&stack, &mut ws, &id).await;
     println!(
         "claims failing ({failed_claims} refused writes): the message reached the DLQ after 2 receives with the order PENDING; the reconciler sent it back and it settled {status}; pushes {:?}",
         pushes
@@ -493,9 +509,7 @@ async fn a_message_that_ran_out_of_receives_is_sent_back_from_the_dlq_and_settle
 /// where acknowledging the message would have left it PROCESSING with no message and in no index.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_claim_applied_but_unanswered_still_settles_and_pushes_each_move_once() {
-    let stack = spawn_pipeline(false, quick_pipeline).await;
-    let product = stack.product("5.00", 20).await;
-    let mut ws = connected(&stack, "buyer").await;
+    let (stack, product, mut ws) = pipeline_with_buyer(false, |_| {}).await;
     let orders = stack.stack.config().tables.orders.clone();
     set(
         &stack,
@@ -505,9 +519,7 @@ async fn a_claim_applied_but_unanswered_still_settles_and_pushes_each_move_once(
                 .times(1),
         ],
     );
-    let reply = stack.order("buyer", "k-claim-cut", &[(&product, 2)]).await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-    let id = reply.body["data"]["id"].as_str().unwrap().to_owned();
+    let id = placed(&stack, "k-claim-cut", &product).await;
     let (status, pushes) =
         settles_pushing_each_move_once(&stack, &mut ws, &id, Duration::from_secs(20)).await;
     assert_eq!(
@@ -570,9 +582,7 @@ async fn failed_deletes_redeliver_and_each_order_settles_and_pushes_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failing_push_loses_the_event_not_the_settlement() {
-    let stack = spawn_pipeline(true, quick_pipeline).await;
-    let product = stack.product("5.00", 20).await;
-    let mut ws = connected(&stack, "buyer").await;
+    let (stack, product, mut ws) = pipeline_with_buyer(true, |_| {}).await;
     let push = |fault| FaultRule::new(FaultService::Apigw, Some("PostToConnection"), fault);
 
     // One failure: the SDK's retry delivers the push, once.

@@ -36,15 +36,9 @@ async fn hold_when_settled(stack: &TestStack, user: &str, id: &str, within: Dura
     let token = stack.token(user);
     let deadline = tokio::time::Instant::now() + within;
     loop {
-        let reply = stack.read_hold(&token, id).await;
-        assert_eq!(
-            reply.status,
-            StatusCode::OK,
-            "GET /holds/{id}: {}",
-            reply.body
-        );
-        if reply.body["data"]["status"] != "ACTIVE" || tokio::time::Instant::now() > deadline {
-            return reply.body["data"].clone();
+        let hold = stack.read_hold_data(&token, id).await;
+        if hold["status"] != "ACTIVE" || tokio::time::Instant::now() > deadline {
+            return hold;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

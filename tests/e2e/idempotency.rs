@@ -2,35 +2,22 @@
 
 use std::collections::HashSet;
 
-use futures::future::join_all;
 use reqwest::StatusCode;
 
 use crate::both_lock_modes;
-use crate::support::spawn;
+use crate::support::{count_status, spawn};
 
 /// 50 concurrent requests with one key: one 201, the rest replay it with 200, stock drops once.
 async fn fifty_concurrent_requests_with_one_key(locks: bool) {
     let stack = spawn(locks).await;
     let product = stack.product("10.00", 100).await;
 
-    let replies = join_all((0..50).map(|_| {
-        let (stack, product) = (&stack, &product);
-        async move {
-            stack
-                .order("alice", "retry-storm", &[(product.as_str(), 3)])
-                .await
-        }
-    }))
-    .await;
+    let replies = stack
+        .orders_at_once(50, |_| "alice".to_owned(), "retry-storm", &[(&product, 3)])
+        .await;
 
-    let created = replies
-        .iter()
-        .filter(|r| r.status == StatusCode::CREATED)
-        .count();
-    let replayed = replies
-        .iter()
-        .filter(|r| r.status == StatusCode::OK)
-        .count();
+    let created = count_status(&replies, StatusCode::CREATED);
+    let replayed = count_status(&replies, StatusCode::OK);
     let others: Vec<_> = replies
         .iter()
         .filter(|r| !matches!(r.status, StatusCode::CREATED | StatusCode::OK))

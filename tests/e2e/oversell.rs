@@ -1,38 +1,22 @@
 //! Flash-sale races: many buyers, little stock, exactly the right number of winners.
 
-use futures::future::join_all;
 use reqwest::StatusCode;
 
 use crate::both_lock_modes;
-use crate::support::spawn;
+use crate::support::{count_code, count_status, spawn};
 
 /// 50 distinct buyers race for the last unit: one 201, 49 refusals, stock 0.
 async fn fifty_buyers_for_one_unit(locks: bool) {
     let stack = spawn(locks).await;
     let product = stack.product("49.90", 1).await;
 
-    let replies = join_all((0..50).map(|i| {
-        let (stack, product) = (&stack, &product);
-        async move {
-            stack
-                .order(&format!("buyer-{i}"), "flash", &[(product.as_str(), 1)])
-                .await
-        }
-    }))
-    .await;
+    let replies = stack
+        .orders_at_once(50, |i| format!("buyer-{i}"), "flash", &[(&product, 1)])
+        .await;
 
-    let created = replies
-        .iter()
-        .filter(|r| r.status == StatusCode::CREATED)
-        .count();
-    let insufficient = replies
-        .iter()
-        .filter(|r| r.code() == "INSUFFICIENT_STOCK")
-        .count();
-    let lock_conflicts = replies
-        .iter()
-        .filter(|r| r.code() == "LOCK_CONFLICT")
-        .count();
+    let created = count_status(&replies, StatusCode::CREATED);
+    let insufficient = count_code(&replies, "INSUFFICIENT_STOCK");
+    let lock_conflicts = count_code(&replies, "LOCK_CONFLICT");
     println!(
         "locks={locks}: 201={created} INSUFFICIENT_STOCK={insufficient} LOCK_CONFLICT={lock_conflicts}"
     );
@@ -61,20 +45,11 @@ async fn buyers_beyond_stock_never_oversell(locks: bool) {
     let stack = spawn(locks).await;
     let product = stack.product("3.00", 25).await;
 
-    let replies = join_all((0..40).map(|i| {
-        let (stack, product) = (&stack, &product);
-        async move {
-            stack
-                .order(&format!("buyer-{i}"), "k", &[(product.as_str(), 2)])
-                .await
-        }
-    }))
-    .await;
+    let replies = stack
+        .orders_at_once(40, |i| format!("buyer-{i}"), "k", &[(&product, 2)])
+        .await;
 
-    let created = replies
-        .iter()
-        .filter(|r| r.status == StatusCode::CREATED)
-        .count() as u64;
+    let created = count_status(&replies, StatusCode::CREATED) as u64;
     let stock = stack.stock(&product).await;
     println!("locks={locks}: created={created} stock_left={stock}");
     assert_eq!(stock + 2 * created, 25, "stock is conserved");

@@ -283,14 +283,7 @@ async fn cancel_racing_the_consumer_has_one_winner_per_order() {
             let id = placed.body["data"]["id"].as_str().unwrap().to_owned();
             // Vary the head start so cancels land before, during and after the claim.
             tokio::time::sleep(Duration::from_millis((i % 8) * 15)).await;
-            let cancel = stack
-                .send(
-                    "POST",
-                    &format!("/orders/{id}/cancel"),
-                    Some(&stack.token(&user)),
-                    None,
-                )
-                .await;
+            let cancel = stack.cancel(&user, &id).await;
             let status = settled_status(stack, &user, &id, Duration::from_secs(30)).await;
             (cancel, status)
         }

@@ -59,23 +59,7 @@ async fn admin_manages_products_and_everyone_reads_live_stock() {
     for _ in 0..4 {
         ids.push(stack.product("1.00", 1).await);
     }
-    let mut listed = vec![];
-    let mut path = "/products?limit=2".to_owned();
-    loop {
-        let page = stack.send("GET", &path, None, None).await;
-        assert_eq!(page.status, StatusCode::OK);
-        listed.extend(
-            page.body["data"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|p| p["id"].as_str().unwrap().to_owned()),
-        );
-        match page.body["next_cursor"].as_str() {
-            Some(cursor) => path = format!("/products?limit=2&cursor={cursor}"),
-            None => break,
-        }
-    }
+    let mut listed = stack.product_ids(2).await;
     listed.sort();
     ids.sort();
     assert_eq!(listed, ids);

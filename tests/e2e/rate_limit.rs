@@ -53,10 +53,7 @@ async fn twenty_concurrent_requests_of_one_user_get_exactly_the_limit_through() 
         assert_eq!(reply.body["details"]["retry_after_seconds"], retry_after);
     }
     assert_eq!(
-        stack
-            .send("GET", "/orders", Some(&stack.token("bob")), None)
-            .await
-            .status,
+        stack.list_orders("bob").await.status,
         StatusCode::OK,
         "other users are not affected"
     );

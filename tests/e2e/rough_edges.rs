@@ -50,25 +50,37 @@ fn assert_invalid(reply: &Reply, field: &str, what: &str) {
     );
 }
 
-/// The listing of all products (follows cursors), as ids.
-async fn product_ids(stack: &TestStack) -> Vec<String> {
-    let mut ids = vec![];
-    let mut path = "/products?limit=50".to_owned();
-    loop {
-        let page = stack.send("GET", &path, None, None).await;
-        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-        ids.extend(
-            page.body["data"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|p| p["id"].as_str().unwrap().to_owned()),
-        );
-        match page.body["next_cursor"].as_str() {
-            Some(cursor) => path = format!("/products?limit=50&cursor={cursor}"),
-            None => return ids,
-        }
-    }
+/// A request to every route that takes an id in its path, with `id` there: as alice, or as the
+/// admin where only an admin may ask (`update` is the PUT's body).
+fn id_routes<'t>(
+    id: &str,
+    alice: &'t String,
+    admin: &'t String,
+    update: Value,
+) -> [(&'static str, String, Option<&'t String>, Option<Value>); 6] {
+    [
+        ("GET", format!("/products/{id}"), None, None),
+        ("PUT", format!("/products/{id}"), Some(admin), Some(update)),
+        ("DELETE", format!("/products/{id}"), Some(admin), None),
+        ("GET", format!("/orders/{id}"), Some(alice), None),
+        ("POST", format!("/orders/{id}/cancel"), Some(alice), None),
+        ("GET", format!("/holds/{id}"), Some(alice), None),
+    ]
+}
+
+/// `POST /orders` as `token` with `key` in the `Idempotency-Key` header and `body` as given.
+async fn order_with_key_header(stack: &TestStack, token: &str, key: &str, body: Value) -> Reply {
+    let url = stack.stack.http_url();
+    stack
+        .reply(
+            stack
+                .client
+                .post(format!("{url}/orders"))
+                .bearer_auth(token)
+                .header("idempotency-key", key)
+                .json(&body),
+        )
+        .await
 }
 
 /// A product as served.
@@ -114,19 +126,7 @@ async fn ids_that_cannot_exist_are_404_on_every_route_and_change_nothing() {
         "a\u{202E}b".to_owned(),
     ] {
         let id = percent_encode(&id);
-        let cases = [
-            ("GET", format!("/products/{id}"), None, None),
-            (
-                "PUT",
-                format!("/products/{id}"),
-                Some(&admin),
-                Some(json!({"stock": 1000})),
-            ),
-            ("DELETE", format!("/products/{id}"), Some(&admin), None),
-            ("GET", format!("/orders/{id}"), Some(&alice), None),
-            ("POST", format!("/orders/{id}/cancel"), Some(&alice), None),
-            ("GET", format!("/holds/{id}"), Some(&alice), None),
-        ];
+        let cases = id_routes(&id, &alice, &admin, json!({"stock": 1000}));
         for (method, path, token, body) in cases {
             let reply = stack
                 .send(method, &path, token.map(String::as_str), body)
@@ -146,7 +146,7 @@ async fn ids_that_cannot_exist_are_404_on_every_route_and_change_nothing() {
         .send("GET", &format!("/orders/{order_id}"), Some(&alice), None)
         .await;
     assert_eq!(order.body["data"]["status"], "PENDING");
-    assert_eq!(product_ids(&stack).await, vec![p]);
+    assert_eq!(stack.product_ids(50).await, vec![p]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -303,7 +303,7 @@ async fn prices_are_taken_exactly_as_written_or_refused() {
             .contains("out of range")
     );
     assert_eq!(
-        product_ids(&stack).await,
+        stack.product_ids(50).await,
         vec![p.clone()],
         "nothing created"
     );
@@ -399,7 +399,6 @@ async fn blank_keys_invisible_characters_and_unknown_fields_are_refused() {
     let p = stack.product("2.00", 10).await;
     let alice = stack.token("alice");
     let admin = stack.admin_token();
-    let url = stack.stack.http_url();
 
     for key in [
         "   ",
@@ -413,16 +412,13 @@ async fn blank_keys_invisible_characters_and_unknown_fields_are_refused() {
         assert_invalid(&reply, "idempotency_key", &format!("body key {key:?}"));
     }
     // A header can only carry a blank key (HTTP forbids control characters in headers).
-    let reply = stack
-        .reply(
-            stack
-                .client
-                .post(format!("{url}/orders"))
-                .bearer_auth(&alice)
-                .header("idempotency-key", "   ")
-                .json(&json!({"items": [{"product_id": p, "quantity": 1}]})),
-        )
-        .await;
+    let reply = order_with_key_header(
+        &stack,
+        &alice,
+        "   ",
+        json!({"items": [{"product_id": p, "quantity": 1}]}),
+    )
+    .await;
     assert_invalid(&reply, "idempotency_key", "blank header key");
 
     for name in [
@@ -478,7 +474,7 @@ async fn blank_keys_invisible_characters_and_unknown_fields_are_refused() {
         );
     }
     assert_eq!(
-        product_ids(&stack).await,
+        stack.product_ids(50).await,
         vec![p.clone()],
         "nothing created"
     );
@@ -486,18 +482,13 @@ async fn blank_keys_invisible_characters_and_unknown_fields_are_refused() {
     assert_eq!(stack.all_orders("alice").await.len(), 0, "no order placed");
 
     // `"idempotency_key": null` with the header: the header's key is used.
-    let reply = stack
-        .reply(
-            stack
-                .client
-                .post(format!("{url}/orders"))
-                .bearer_auth(&alice)
-                .header("idempotency-key", "from-the-header")
-                .json(
-                    &json!({"idempotency_key": null, "items": [{"product_id": p, "quantity": 1}]}),
-                ),
-        )
-        .await;
+    let reply = order_with_key_header(
+        &stack,
+        &alice,
+        "from-the-header",
+        json!({"idempotency_key": null, "items": [{"product_id": p, "quantity": 1}]}),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
     assert_eq!(reply.body["data"]["idempotency_key"], "from-the-header");
     // Without the header, null is a missing key.
@@ -561,18 +552,7 @@ async fn arbitrary_ids_and_cursors_never_answer_5xx() {
             runtime.block_on(async {
                 let id = percent_encode(&text);
                 let cursor = percent_encode(&text);
-                let requests = [
-                    ("GET", format!("/products/{id}"), None, None),
-                    (
-                        "PUT",
-                        format!("/products/{id}"),
-                        Some(&admin),
-                        Some(json!({"name": "x"})),
-                    ),
-                    ("DELETE", format!("/products/{id}"), Some(&admin), None),
-                    ("GET", format!("/orders/{id}"), Some(&alice), None),
-                    ("POST", format!("/orders/{id}/cancel"), Some(&alice), None),
-                    ("GET", format!("/holds/{id}"), Some(&alice), None),
+                let cursors = [
                     ("GET", format!("/products?cursor={cursor}"), None, None),
                     (
                         "GET",
@@ -581,6 +561,9 @@ async fn arbitrary_ids_and_cursors_never_answer_5xx() {
                         None,
                     ),
                 ];
+                let requests = id_routes(&id, &alice, &admin, json!({"name": "x"}))
+                    .into_iter()
+                    .chain(cursors);
                 for (method, path, token, body) in requests {
                     let reply = stack
                         .send(method, &path, token.map(String::as_str), body)
@@ -605,5 +588,5 @@ async fn arbitrary_ids_and_cursors_never_answer_5xx() {
         panic!("{failure}");
     }
     assert_eq!(stack.stock(&p).await, stock_before);
-    assert_eq!(product_ids(&stack).await, vec![p]);
+    assert_eq!(stack.product_ids(50).await, vec![p]);
 }

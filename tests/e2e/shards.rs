@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::both_lock_modes;
-use crate::support::{TestStack, spawn, spawn_pipeline};
+use crate::support::{TestStack, count_status, spawn, spawn_pipeline};
 
 /// The shard counts every scenario runs with.
 const SHARDS: [u16; 3] = [1, 4, 16];
@@ -53,10 +53,7 @@ async fn fifty_buyers_for_one_unit_over_shards(locks: bool) {
             }
         }))
         .await;
-        let created = replies
-            .iter()
-            .filter(|r| r.status == StatusCode::CREATED)
-            .count();
+        let created = count_status(&replies, StatusCode::CREATED);
         println!("locks={locks} shards={shards}: created={created}");
         assert_eq!(created, 1, "shards={shards}: exactly one winner");
         assert!(

@@ -86,6 +86,15 @@ async fn start(
     }
 }
 
+/// Payments seeded with `seed`, redelivery after `visibility`, and a reconciler that looks after
+/// 2 s, so that recovery paths finish in seconds.
+pub fn quick_recovery(options: &mut StackOptions, seed: u64, visibility: Duration) {
+    options.config.payments.seed = Some(seed);
+    options.local.queue_visibility_timeout = visibility;
+    options.local.max_receive_count = 10;
+    options.config.reconcile_after = Duration::from_secs(2);
+}
+
 /// A stack with the given lock mode and no rate limit.
 pub async fn spawn(locks: bool) -> TestStack {
     spawn_with(locks, |_| {}).await
@@ -211,6 +220,48 @@ impl TestStack {
             Some(&self.token(user)),
             Some(order_body(key, items)),
         )
+        .await
+    }
+
+    /// The listing of all products, `page` at a time (following cursors), as ids.
+    pub async fn product_ids(&self, page: u32) -> Vec<String> {
+        let mut ids = vec![];
+        let mut path = format!("/products?limit={page}");
+        loop {
+            let reply = self.send("GET", &path, None, None).await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            ids.extend(
+                reply.body["data"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p["id"].as_str().unwrap().to_owned()),
+            );
+            match reply.body["next_cursor"].as_str() {
+                Some(cursor) => path = format!("/products?limit={page}&cursor={cursor}"),
+                None => return ids,
+            }
+        }
+    }
+
+    /// `GET /orders` as `user`: the first page of their orders.
+    pub async fn list_orders(&self, user: &str) -> Reply {
+        self.send("GET", "/orders", Some(&self.token(user)), None)
+            .await
+    }
+
+    /// `n` orders sent at once, the `i`-th by `buyer(i)` under `key`; the replies in that order.
+    pub async fn orders_at_once(
+        &self,
+        n: usize,
+        buyer: impl Fn(usize) -> String,
+        key: &str,
+        items: &[(&str, i64)],
+    ) -> Vec<Reply> {
+        futures::future::join_all((0..n).map(|i| {
+            let user = buyer(i);
+            async move { self.order(&user, key, items).await }
+        }))
         .await
     }
 
@@ -353,6 +404,18 @@ impl TestStack {
             .await
     }
 
+    /// `GET /holds/{id}` with `token`, answered 200: the hold as served.
+    pub async fn read_hold_data(&self, token: &str, id: &str) -> Value {
+        let reply = self.read_hold(token, id).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "GET /holds/{id}: {}",
+            reply.body
+        );
+        reply.body["data"].clone()
+    }
+
     /// Places an order from a hold for `user` (retrying `LOCK_CONFLICT`).
     pub async fn order_from_hold(&self, user: &str, key: &str, hold_id: &str) -> Reply {
         let token = self.token(user);
@@ -484,4 +547,14 @@ pub async fn drain_ws_events(client: &mut WsClient, quiet: Duration) -> Vec<Valu
         events.push(event);
     }
     events
+}
+
+/// How many of `replies` have `status`.
+pub fn count_status(replies: &[Reply], status: StatusCode) -> usize {
+    replies.iter().filter(|r| r.status == status).count()
+}
+
+/// How many of `replies` carry the error code `code`.
+pub fn count_code(replies: &[Reply], code: &str) -> usize {
+    replies.iter().filter(|r| r.code() == code).count()
 }

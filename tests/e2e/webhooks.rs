@@ -31,6 +31,24 @@ async fn stack_without_consumer() -> TestStack {
     spawn_with(true, with_secret).await
 }
 
+/// A stack without the consumer, a 10-unit product at `price`, and alice's order of `quantity`
+/// of it under key "k", answered 201: the stack, the product and the order's id.
+async fn with_placed_order(price: &str, quantity: i64) -> (TestStack, String, String) {
+    let stack = stack_without_consumer().await;
+    let product = stack.product(price, 10).await;
+    let placed = stack
+        .order_retrying("alice", "k", &[(product.as_str(), quantity)])
+        .await;
+    assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
+    let order_id = placed.body["data"]["id"].as_str().unwrap().to_owned();
+    (stack, product, order_id)
+}
+
+/// The `v1=` part of a `Stripe-Signature`-style header.
+fn v1_of(signature: &str) -> String {
+    signature.split_once(",v1=").unwrap().1.to_owned()
+}
+
 /// Delivers a signed webhook after `delay_ms`.
 async fn deliver_after(stack: &TestStack, body: &str, delay_ms: u64) -> crate::support::Reply {
     tokio::time::sleep(Duration::from_millis(delay_ms)).await;
@@ -72,17 +90,10 @@ async fn assert_refused_and_unchanged(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn missing_bad_and_stale_signatures_are_refused_and_change_nothing() {
-    let stack = stack_without_consumer().await;
-    let product = stack.product("5.00", 10).await;
-    let placed = stack
-        .order_retrying("alice", "k", &[(product.as_str(), 3)])
-        .await;
-    assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
-    let order_id = placed.body["data"]["id"].as_str().unwrap().to_owned();
+    let (stack, product, order_id) = with_placed_order("5.00", 3).await;
     let body = webhook_body("evt-1", &order_id, true);
     let now = Utc::now().timestamp();
-    let v1_of = |signature: String| signature.split_once(",v1=").unwrap().1.to_owned();
-    let good_v1 = v1_of(webhook_signature(SECRET, now, &body));
+    let good_v1 = v1_of(&webhook_signature(SECRET, now, &body));
     let cases: Vec<(&str, Option<String>)> = vec![
         ("no signature header", None),
         ("an empty header", Some(String::new())),
@@ -244,12 +255,7 @@ async fn a_signed_webhook_settles_a_pending_order_once_and_pushes_it() {
 /// when the first answer was a 202), and the key with another body is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_duplicate_delivery_replays_the_first_answer_byte_for_byte() {
-    let stack = stack_without_consumer().await;
-    let product = stack.product("1.00", 10).await;
-    let placed = stack
-        .order_retrying("alice", "k", &[(product.as_str(), 1)])
-        .await;
-    let order_id = placed.body["data"]["id"].as_str().unwrap().to_owned();
+    let (stack, product, order_id) = with_placed_order("1.00", 1).await;
     let body = webhook_body("evt-dup", &order_id, true);
 
     let (first, first_bytes) = stack.webhook(&body).await;
@@ -632,22 +638,9 @@ async fn a_webhook_racing_its_own_order_placement_is_never_lost() {
 /// stored 200: the window is checked before the idempotency record.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_replay_outside_the_window_is_refused_and_changes_nothing() {
-    let stack = stack_without_consumer().await;
-    let product = stack.product("5.00", 10).await;
-    let placed = stack
-        .order_retrying("alice", "k", &[(product.as_str(), 3)])
-        .await;
-    assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
-    let order_id = placed.body["data"]["id"].as_str().unwrap().to_owned();
+    let (stack, product, order_id) = with_placed_order("5.00", 3).await;
     let failure = webhook_body("evt-fail", &order_id, false);
     let now = Utc::now().timestamp();
-    let v1 = |t: i64| {
-        webhook_signature(SECRET, t, &failure)
-            .split_once(",v1=")
-            .unwrap()
-            .1
-            .to_owned()
-    };
     let cases: Vec<(&str, String)> = vec![
         ("301 s old", webhook_signature(SECRET, now - 301, &failure)),
         (
@@ -664,7 +657,10 @@ async fn a_replay_outside_the_window_is_refused_and_changes_nothing() {
         ("t=i64::MIN", webhook_signature(SECRET, i64::MIN, &failure)),
         (
             "t past i64",
-            format!("t=99999999999999999999,v1={}", v1(now)),
+            format!(
+                "t=99999999999999999999,v1={}",
+                v1_of(&webhook_signature(SECRET, now, &failure))
+            ),
         ),
     ];
     for (case, signature) in &cases {

@@ -114,14 +114,7 @@ async fn shopper(
             }
             25..35 if !orders.is_empty() => {
                 let id = &orders[rng.random_range(0..orders.len())];
-                let reply = stack
-                    .send(
-                        "POST",
-                        &format!("/orders/{id}/cancel"),
-                        Some(&stack.token(&user)),
-                        None,
-                    )
-                    .await;
+                let reply = stack.cancel(&user, id).await;
                 let request = format!("POST /orders/{id}/cancel");
                 log.record(
                     "cancel",
@@ -227,14 +220,7 @@ impl Snapshot {
                 orders.push((log.user.clone(), order));
             }
             for id in &log.holds {
-                let reply = stack.read_hold(&token, id).await;
-                assert_eq!(
-                    reply.status,
-                    StatusCode::OK,
-                    "GET /holds/{id}: {}",
-                    reply.body
-                );
-                holds.push((log.user.clone(), reply.body["data"].clone()));
+                holds.push((log.user.clone(), stack.read_hold_data(&token, id).await));
             }
         }
         Snapshot { orders, holds }

@@ -11,26 +11,20 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 root="$PWD"
-python="$root/.venv/bin/python"
-aws_cli="$root/.tools/cli/bin/aws"
-region="${AWS_REGION:-${AWS_DEFAULT_REGION:-us-east-1}}"
+# shellcheck source=tests/support/moto.sh
+source "$root/tests/support/moto.sh"
 
 fail() {
     echo "FAILED: $*" >&2
     echo "migration-backfill: failed"
     exit 1
 }
-[[ -x "$python" ]] || fail "$python is missing: run \`make .venv/.moto-installed\`"
-[[ -x "$aws_cli" ]] || fail "$aws_cli is missing: run \`make .tools/cli/.installed\`"
+require_moto_tools
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/migration-backfill.XXXXXX")"
-coproc MOTO { exec "$python" localstack/tests/moto_server.py 2>"$work/moto.log"; }
-# shellcheck disable=SC2153 # set by coproc
-moto_pid="$MOTO_PID"
-trap 'kill "$moto_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
-moto_port=""
-read -r -t 60 moto_port <&"${MOTO[0]}" || true
-[[ "$moto_port" =~ ^[0-9]+$ ]] || fail "moto's server printed '$moto_port' instead of its port"
+moto_pid=""
+trap '[[ -z "$moto_pid" ]] || kill "$moto_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+start_moto
 
 # The doc's `aws` is the CLI against moto.
 aws() {

@@ -27,9 +27,8 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 root="$PWD"
-python="$root/.venv/bin/python"
-aws_cli="$root/.tools/cli/bin/aws"
-region="${AWS_REGION:-${AWS_DEFAULT_REGION:-us-east-1}}"
+# shellcheck source=tests/support/moto.sh
+source "$root/tests/support/moto.sh"
 
 reported=""
 fail() {
@@ -38,8 +37,7 @@ fail() {
     reported=yes
     exit 1
 }
-[[ -x "$python" ]] || fail "$python is missing: run \`make .venv/.moto-installed\`"
-[[ -x "$aws_cli" ]] || fail "$aws_cli is missing: run \`make .tools/cli/.installed\`"
+require_moto_tools
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/stack-removal.XXXXXX")"
 moto_pid=""
@@ -163,12 +161,7 @@ PY
 { read -r stack; read -r -a tables; read -r -a retained; } <<<"$facts"
 echo "ok: the doc's loops name template.yaml's eight tables (${tables[*]}) and its retained ones (${retained[*]})"
 
-coproc MOTO { exec "$python" localstack/tests/moto_server.py 2>"$work/moto.log"; }
-# shellcheck disable=SC2153 # set by coproc
-moto_pid="$MOTO_PID"
-moto_port=""
-read -r -t 60 moto_port <&"${MOTO[0]}" || true
-[[ "$moto_port" =~ ^[0-9]+$ ]] || fail "moto's server printed '$moto_port' instead of its port"
+start_moto
 
 # The doc's `aws`: .tools/cli's, on PATH, with moto as its endpoint, dummy credentials and no
 # profile or config file of the machine.

@@ -16,7 +16,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use shared::config::TableNames;
 
-use crate::client::Api;
+use crate::client::{Api, get_json};
 use crate::outcome::ScenarioResult;
 use crate::run::{emit, run_id};
 use crate::stack_process::{StackLog, StackProcess};
@@ -284,8 +284,8 @@ async fn run_sale(
     };
     let product = sale::create_product(&api, &spec).await?;
     // What creating the product cost is not the sale's.
-    sale::get_json(&http, &format!("{conditions_url}?reset=true")).await?;
-    sale::get_json(&http, &format!("{partitions_url}&reset=true")).await?;
+    get_json(&http, &format!("{conditions_url}?reset=true")).await?;
+    get_json(&http, &format!("{partitions_url}&reset=true")).await?;
 
     let bought = sale::buy(
         &api,
@@ -297,8 +297,8 @@ async fn run_sale(
     .await?;
     let window = bought.window.clone();
     // Read before the books are checked, whose reads are not the sale's.
-    let conditions_report = sale::get_json(&http, &conditions_url).await?;
-    let partitions_report = sale::get_json(&http, &partitions_url).await?;
+    let conditions_report = get_json(&http, &conditions_url).await?;
+    let partitions_report = get_json(&http, &partitions_url).await?;
     let (mut result, books) = sale::check_books(&api, bought).await?;
 
     let conditions = ConditionsFigures::from_report(&conditions_report);

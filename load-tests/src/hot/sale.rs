@@ -9,20 +9,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-
 use futures::StreamExt;
-use serde_json::{Value, json};
+use serde_json::Value;
 use shared::domain::OrderStatus;
 use tokio::sync::Notify;
 
-use crate::client::{Api, TerminalEvents, User, watch_first_terminal_event};
+use crate::client::{Api, TerminalEvents, User, get_json, watch_first_terminal_event};
 use crate::outcome::ScenarioResult;
 use crate::scenarios::flash_sale::busy_pause;
-use crate::stats::{Latencies, PerSecond};
+use crate::stats::{Latencies, PerSecond, UnexpectedErrors};
 
-/// Consecutive unexpected answers after which a buyer gives up (the stack is broken).
-const MAX_CONSECUTIVE_ERRORS: u32 = 50;
 /// Refusals of one key after which a buyer gives the order up.
 const MAX_REFUSALS_PER_ORDER: u32 = 2_000;
 /// `INSUFFICIENT_STOCK` answers with stock left (restored units a buyer raced for) after which a
@@ -101,8 +97,7 @@ struct Buyer {
     per_second: PerSecond,
     /// Refusals: when, and the answer (`409 LOCK_CONFLICT`, `503 SERVICE_UNAVAILABLE`, ...).
     refusals: Vec<(Instant, String)>,
-    other_errors: u64,
-    samples: Vec<String>,
+    errors: UnexpectedErrors,
     sold_out_at: Option<Instant>,
     sockets: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -124,7 +119,6 @@ async fn buy_until_sold_out(
 ) -> Buyer {
     tokio::time::sleep_until(start.into()).await;
     let mut seen = Buyer::default();
-    let mut consecutive_errors = 0u32;
     let mut short_with_stock = 0u32;
     let mut order = 0u64;
     'orders: while Instant::now() < stop_at {
@@ -134,12 +128,7 @@ async fn buy_until_sold_out(
             match watch_first_terminal_event(&ws_url, &user.token, Arc::clone(&events)).await {
                 Ok(socket) => socket,
                 Err(error) => {
-                    seen.other_errors += 1;
-                    if seen.samples.len() < 3 {
-                        seen.samples.push(format!("{error:#}"));
-                    }
-                    consecutive_errors += 1;
-                    if consecutive_errors >= MAX_CONSECUTIVE_ERRORS {
+                    if seen.errors.record(|| format!("{error:#}")) {
                         break;
                     }
                     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -158,7 +147,7 @@ async fn buy_until_sold_out(
             match answer.status {
                 // 200: a retried key whose earlier try had placed the order after all.
                 201 | 200 => {
-                    consecutive_errors = 0;
+                    seen.errors.end_streak();
                     short_with_stock = 0;
                     seen.latencies.record(answer.latency);
                     seen.per_second.record(now - start, answer.latency);
@@ -198,12 +187,7 @@ async fn buy_until_sold_out(
                     seen.refusals.push((now, answer.summary()));
                 }
                 _ => {
-                    seen.other_errors += 1;
-                    if seen.samples.len() < 3 {
-                        seen.samples.push(answer.summary());
-                    }
-                    consecutive_errors += 1;
-                    if consecutive_errors >= MAX_CONSECUTIVE_ERRORS {
+                    if seen.errors.record(|| answer.summary()) {
                         socket.abort();
                         break 'orders;
                     }
@@ -211,7 +195,8 @@ async fn buy_until_sold_out(
             }
             tries += 1;
             if tries >= MAX_REFUSALS_PER_ORDER {
-                seen.samples
+                seen.errors
+                    .samples
                     .push(format!("gave an order up after {tries} refusals"));
                 socket.abort();
                 break 'orders;
@@ -238,18 +223,6 @@ pub struct Bought {
     initial: u64,
     /// The steady window's partition reports, when it held enough orders.
     pub window: Option<SteadyWindow>,
-}
-
-/// `GET url` as JSON.
-pub async fn get_json(http: &reqwest::Client, url: &str) -> anyhow::Result<Value> {
-    http.get(url)
-        .send()
-        .await
-        .and_then(reqwest::Response::error_for_status)
-        .with_context(|| format!("GET {url}"))?
-        .json()
-        .await
-        .with_context(|| format!("GET {url}: not JSON"))
 }
 
 /// Runs the buyers until the product is sold out (or `spec.limit`), reading `partitions_url`
@@ -325,8 +298,8 @@ pub async fn buy(
         latencies.merge(&buyer.latencies);
         per_second.merge(&buyer.per_second);
         refusals.append(&mut buyer.refusals);
-        samples.extend(buyer.samples.iter().cloned());
-        other_errors += buyer.other_errors;
+        samples.extend(buyer.errors.samples.iter().cloned());
+        other_errors += buyer.errors.count;
     }
     let mut unique = std::collections::HashSet::new();
     placed.retain(|p| unique.insert(p.order_id.clone()));
@@ -437,12 +410,7 @@ pub async fn buy(
     result.put("terminal_events_failed", failed_events);
     result.put(
         "settled_after_sell_out_s",
-        match (missing, last_event) {
-            (0, Some(last)) => json!(crate::outcome::round(
-                last.saturating_duration_since(sold_out).as_secs_f64()
-            )),
-            _ => serde_json::Value::Null,
-        },
+        crate::outcome::settled_after_sell_out(missing, last_event, sold_out),
     );
     result.put("per_second", per_second.series());
     result.put("steady_window_orders", window.orders);

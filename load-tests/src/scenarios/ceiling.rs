@@ -13,12 +13,9 @@ use shared::{AwsApp, Config, Endpoint, Function};
 
 use crate::client::sqs_client;
 use crate::outcome::ScenarioResult;
-use crate::stats::Latencies;
+use crate::stats::{Latencies, UnexpectedErrors};
 
 use super::{Sizes, Target};
-
-/// Consecutive unexpected errors after which a task gives up.
-const MAX_CONSECUTIVE_ERRORS: u32 = 50;
 
 /// What one task saw.
 #[derive(Default)]
@@ -27,8 +24,7 @@ struct Task {
     last_created: Option<Instant>,
     latencies: Latencies,
     lock_conflicts: u64,
-    other_errors: u64,
-    samples: Vec<String>,
+    errors: UnexpectedErrors,
     sold_out_at: Option<Instant>,
 }
 
@@ -78,7 +74,6 @@ pub async fn run(target: &Target, sizes: &Sizes) -> anyhow::Result<ScenarioResul
                 tokio::time::sleep_until(start.into()).await;
                 let place = app.place_order();
                 let mut seen = Task::default();
-                let mut consecutive_errors = 0;
                 for attempt in 0.. {
                     let body = json!({
                         "idempotency_key": format!("ceil-{n}-{attempt}"),
@@ -91,7 +86,7 @@ pub async fn run(target: &Target, sizes: &Sizes) -> anyhow::Result<ScenarioResul
                     let now = Instant::now();
                     match outcome {
                         Ok(Placed::Created(_)) => {
-                            consecutive_errors = 0;
+                            seen.errors.end_streak();
                             seen.created += 1;
                             seen.last_created = Some(now);
                             seen.latencies.record(now - sent);
@@ -103,12 +98,7 @@ pub async fn run(target: &Target, sizes: &Sizes) -> anyhow::Result<ScenarioResul
                         }
                         Err(AppError::LockConflict { .. }) => seen.lock_conflicts += 1,
                         Err(error) => {
-                            seen.other_errors += 1;
-                            if seen.samples.len() < 3 {
-                                seen.samples.push(format!("{error:#}"));
-                            }
-                            consecutive_errors += 1;
-                            if consecutive_errors >= MAX_CONSECUTIVE_ERRORS {
+                            if seen.errors.record(|| format!("{error:#}")) {
                                 break;
                             }
                         }
@@ -130,8 +120,8 @@ pub async fn run(target: &Target, sizes: &Sizes) -> anyhow::Result<ScenarioResul
         latencies.merge(&seen.latencies);
         created += seen.created;
         conflicts += seen.lock_conflicts;
-        other += seen.other_errors;
-        samples.extend(seen.samples);
+        other += seen.errors.count;
+        samples.extend(seen.errors.samples);
         sold_out = match (sold_out, seen.sold_out_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

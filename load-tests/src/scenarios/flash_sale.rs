@@ -10,12 +10,10 @@ use shared::domain::OrderStatus;
 
 use crate::client::{Api, TerminalEvents, User, watch_terminal_events};
 use crate::outcome::ScenarioResult;
-use crate::stats::{Latencies, PerSecond};
+use crate::stats::{Latencies, PerSecond, UnexpectedErrors};
 
 use super::{Sizes, Target};
 
-/// Consecutive unexpected answers after which a buyer gives up (the stack is broken).
-const MAX_CONSECUTIVE_ERRORS: u32 = 50;
 /// Consecutive busy answers (503, LOCK_CONFLICT) to one key after which a retrying buyer gives up.
 const MAX_BUSY_RETRIES: u32 = 2_000;
 /// A retrying buyer's pause after a busy answer: this much at least, plus up to as much again.
@@ -37,8 +35,7 @@ struct Buyer {
     conflicts: Vec<Instant>,
     /// 503 `SERVICE_UNAVAILABLE` answers retried with the same key.
     unavailable: u64,
-    other_errors: u64,
-    samples: Vec<String>,
+    errors: UnexpectedErrors,
     sold_out_at: Option<Instant>,
 }
 
@@ -64,7 +61,6 @@ async fn buy_until_sold_out(
 ) -> Buyer {
     tokio::time::sleep_until(start.into()).await;
     let mut seen = Buyer::default();
-    let mut consecutive_errors = 0;
     let mut attempt = 0u64;
     let mut busy_tries = 0u32;
     let mut first_try = Instant::now();
@@ -78,7 +74,7 @@ async fn buy_until_sold_out(
         let busy = match (answer.status, answer.code()) {
             // 200: a retried key whose first try had placed the order after all.
             (201 | 200, _) => {
-                consecutive_errors = 0;
+                seen.errors.end_streak();
                 seen.created.push((answer.data_str("id").to_owned(), now));
                 seen.latencies.record(answer.latency);
                 seen.with_retries.record(now - first_try);
@@ -98,12 +94,7 @@ async fn buy_until_sold_out(
                 true
             }
             _ => {
-                seen.other_errors += 1;
-                if seen.samples.len() < 3 {
-                    seen.samples.push(answer.summary());
-                }
-                consecutive_errors += 1;
-                if consecutive_errors >= MAX_CONSECUTIVE_ERRORS {
+                if seen.errors.record(|| answer.summary()) {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -113,7 +104,7 @@ async fn buy_until_sold_out(
         if busy && retry_busy {
             busy_tries += 1;
             if busy_tries >= MAX_BUSY_RETRIES {
-                seen.samples.push(format!(
+                seen.errors.samples.push(format!(
                     "gave up after {busy_tries} busy answers to one key"
                 ));
                 break;
@@ -191,10 +182,10 @@ pub async fn run(target: &Target, sizes: &Sizes) -> anyhow::Result<ScenarioResul
         .filter(|at| **at <= sold_out)
         .count() as u64;
     let conflicts_total: u64 = buyers.iter().map(|b| b.conflicts.len() as u64).sum();
-    let other_errors: u64 = buyers.iter().map(|b| b.other_errors).sum();
+    let other_errors: u64 = buyers.iter().map(|b| b.errors.count).sum();
     let samples: Vec<String> = buyers
         .iter()
-        .flat_map(|b| b.samples.clone())
+        .flat_map(|b| b.errors.samples.clone())
         .take(3)
         .collect();
     let n201 = created.len() as u64;
@@ -285,12 +276,7 @@ pub async fn run(target: &Target, sizes: &Sizes) -> anyhow::Result<ScenarioResul
     result.put("terminal_events_not_paid", failed_events);
     result.put(
         "settled_after_sell_out_s",
-        match (missing, last_event) {
-            (0, Some(last)) => serde_json::json!(crate::outcome::round(
-                last.saturating_duration_since(sold_out).as_secs_f64()
-            )),
-            _ => Value::Null,
-        },
+        crate::outcome::settled_after_sell_out(missing, last_event, sold_out),
     );
     result.put(
         "queue_drained_after_sell_out_s",

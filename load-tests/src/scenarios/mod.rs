@@ -54,6 +54,25 @@ impl Target {
     }
 }
 
+/// Options for a local stack started in this process to be loaded: no rate limit, no seeded
+/// products, the workers on, and stock locks as `stock_locks` says; the rest at its defaults.
+pub fn in_process_stack_options(
+    stock_locks: bool,
+    local: localstack::LocalSettings,
+) -> localstack::StackOptions {
+    let mut options = localstack::StackOptions {
+        config: shared::Config {
+            rate_limit_per_minute: 0,
+            ..shared::Config::default()
+        },
+        local,
+        seed_products: false,
+        run_workers: true,
+    };
+    options.config.locks.enabled = stock_locks;
+    options
+}
+
 /// How big each scenario is, and how the flash sale's buyers behave.
 #[derive(Debug, Clone)]
 pub struct Sizes {

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use localstack::{LocalSettings, Stack, StackOptions};
+use localstack::{LocalSettings, Stack};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
@@ -26,6 +26,7 @@ use serde_json::json;
 use self::checkpoint::{Ledger, ProductAccount};
 use self::shopper::{World, lock};
 use crate::Api;
+use crate::scenarios::in_process_stack_options;
 
 /// Holds expire after this, so that each round sees expiries (and a checkpoint waits this long
 /// for the round's holds to settle).
@@ -456,16 +457,7 @@ async fn start_stack(
     conditions: &[(String, String)],
 ) -> anyhow::Result<Stack> {
     let local = local_settings(conditions)?;
-    let mut options = StackOptions {
-        config: shared::Config {
-            rate_limit_per_minute: 0,
-            ..shared::Config::default()
-        },
-        local,
-        seed_products: false,
-        run_workers: true,
-    };
-    options.config.locks.enabled = stock_locks;
+    let mut options = in_process_stack_options(stock_locks, local);
     options.config.hold_ttl = HOLD_TTL;
     options.config.reconcile_after = Duration::from_secs(2);
     options.config.payments.success_rate = 0.7;

@@ -1,5 +1,6 @@
-//! The real `local-stack` binary as a child process, for the integration tests that need one
-//! (each test file is its own crate and uses what it needs).
+//! The real `local-stack` binary as a child process, for the integration tests that need one, and
+//! what the stack-level tests share: tokens, the connections table's size, a WebSocket ping (each
+//! test file is its own crate and uses what it needs).
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read};
@@ -142,4 +143,47 @@ fn collect(stream: impl Read + Send + 'static, output: &Arc<Mutex<String>>) {
             output.push('\n');
         }
     });
+}
+
+/// An HS256 token for `sub` (and `role`) under the development secret, valid for an hour.
+pub fn token(sub: &str, role: Option<&str>) -> String {
+    shared::api::auth::mint_hs256(
+        shared::config::DEVELOPMENT_JWT_SECRET,
+        sub,
+        role,
+        chrono::Utc::now() + chrono::Duration::hours(1),
+    )
+}
+
+/// How many items `table` holds (a scan: for the small tables of a test).
+pub async fn item_count(dynamodb: &aws_sdk_dynamodb::Client, table: &str) -> usize {
+    dynamodb
+        .scan()
+        .table_name(table)
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default()
+        .len()
+}
+
+/// A WebSocket client as `connect_async` opens it.
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Sends the keep-alive `{"action":"ping"}` on `socket`; the next frame, within 5 s.
+pub async fn ping(socket: &mut Socket) -> tokio_tungstenite::tungstenite::Message {
+    use futures::{SinkExt, StreamExt};
+    socket
+        .send(tokio_tungstenite::tungstenite::Message::Text(
+            r#"{"action":"ping"}"#.into(),
+        ))
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
 }

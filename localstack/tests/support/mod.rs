@@ -1,5 +1,6 @@
-//! What the SQS integration tests share: SDK clients for a local endpoint, and the two SQS servers
-//! they run against (the embedded rustack-sqs, and moto's server as an independent reference).
+//! What the integration tests share: SDK clients for a local endpoint (SQS, and DynamoDB with a
+//! table's key parts), and the two SQS servers the SQS tests run against (the embedded
+//! rustack-sqs, and moto's server as an independent reference).
 
 #![allow(dead_code)] // Each test binary uses its own part of this module.
 
@@ -8,6 +9,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, KeySchemaElement, KeyType, ScalarAttributeType,
+};
 use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_sqs::types::QueueAttributeName;
 use localstack::testing::EmbeddedAws;
@@ -24,6 +28,37 @@ pub fn sqs_client(endpoint: &str) -> aws_sdk_sqs::Client {
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
         .build();
     aws_sdk_sqs::Client::from_conf(config)
+}
+
+/// A DynamoDB client for `endpoint` with dummy credentials and retries off, so that a test sees
+/// every refusal.
+pub fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// A string attribute of a table's key.
+pub fn string_attribute(name: &str) -> AttributeDefinition {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .unwrap()
+}
+
+/// One part (`Hash` or `Range`) of a table's or an index's key.
+pub fn key_part(name: &str, key_type: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(key_type)
+        .build()
+        .unwrap()
 }
 
 /// A queue name no other test uses.

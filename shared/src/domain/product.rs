@@ -98,36 +98,44 @@ fn parse_shards(body: &Value, errors: &mut FieldErrors) -> Option<u16> {
     u16::try_from(shards).ok()
 }
 
+/// A product body's members, each parsed where present (a create and an update body share them),
+/// with the errors found so far; `Err` when the body is not a JSON object at all.
+fn parse_members(written: &JsonBody) -> Result<(ProductPatch, FieldErrors), FieldErrors> {
+    let body = written.value();
+    let mut errors = FieldErrors::default();
+    if !body.is_object() {
+        return Err(FieldErrors::single("body", "must be a JSON object"));
+    }
+    refuse_unknown_members(body, "", &PRODUCT_FIELDS, &mut errors);
+    let members = ProductPatch {
+        name: body.get("name").and_then(|_| parse_name(body, &mut errors)),
+        price: body
+            .get("price")
+            .and_then(|_| field_money(written, "price", &mut errors)),
+        stock: body
+            .get("stock")
+            .and_then(|_| field_u32(body, "stock", MAX_STOCK, &mut errors)),
+        stock_shards: parse_shards(body, &mut errors),
+    };
+    Ok((members, errors))
+}
+
 impl NewProduct {
     /// Parses a create body; `name`, `price` and `stock` are required, `stock_shards` optional,
     /// any other member is an error.
     pub fn parse(body: &JsonBody) -> Result<Self, FieldErrors> {
-        let written = body;
-        let body = written.value();
-        let mut errors = FieldErrors::default();
-        if !body.is_object() {
-            return Err(FieldErrors::single("body", "must be a JSON object"));
-        }
-        refuse_unknown_members(body, "", &PRODUCT_FIELDS, &mut errors);
+        let (members, mut errors) = parse_members(body)?;
         for field in ["name", "price", "stock"] {
-            if body.get(field).is_none() {
+            if body.value().get(field).is_none() {
                 errors.add(field, "is required");
             }
         }
-        let name = body.get("name").and_then(|_| parse_name(body, &mut errors));
-        let price = body
-            .get("price")
-            .and_then(|_| field_money(written, "price", &mut errors));
-        let stock = body
-            .get("stock")
-            .and_then(|_| field_u32(body, "stock", MAX_STOCK, &mut errors));
-        let stock_shards = parse_shards(body, &mut errors).unwrap_or(1);
-        match (name, price, stock) {
+        match (members.name, members.price, members.stock) {
             (Some(name), Some(price), Some(stock)) if errors.is_empty() => Ok(NewProduct {
                 name,
                 price,
                 stock,
-                stock_shards,
+                stock_shards: members.stock_shards.unwrap_or(1),
             }),
             _ => Err(errors),
         }
@@ -151,23 +159,7 @@ impl ProductPatch {
     /// Parses an update body: any of `name`, `price`, `stock`, `stock_shards`, at least one; any
     /// other member is an error, as on create.
     pub fn parse(body: &JsonBody) -> Result<Self, FieldErrors> {
-        let written = body;
-        let body = written.value();
-        let mut errors = FieldErrors::default();
-        if !body.is_object() {
-            return Err(FieldErrors::single("body", "must be a JSON object"));
-        }
-        refuse_unknown_members(body, "", &PRODUCT_FIELDS, &mut errors);
-        let patch = ProductPatch {
-            name: body.get("name").and_then(|_| parse_name(body, &mut errors)),
-            price: body
-                .get("price")
-                .and_then(|_| field_money(written, "price", &mut errors)),
-            stock: body
-                .get("stock")
-                .and_then(|_| field_u32(body, "stock", MAX_STOCK, &mut errors)),
-            stock_shards: parse_shards(body, &mut errors),
-        };
+        let (patch, mut errors) = parse_members(body)?;
         if errors.is_empty() && patch == ProductPatch::default() {
             errors.add(
                 "body",

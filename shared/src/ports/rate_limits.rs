@@ -21,6 +21,13 @@ pub enum RateDecision {
     },
 }
 
+impl RateDecision {
+    /// Every request's answer under a limit of 0: refused without being counted, for a whole span.
+    pub const ZERO_LIMIT: RateDecision = RateDecision::Limited {
+        retry_after_secs: (RATE_SPAN_MS / 1000) as u64,
+    };
+}
+
 /// Counts requests per subject over a sliding 60-second span, shared by every Lambda instance.
 pub trait RateCounter: Send + Sync {
     /// Counts one request at `now` unless `subject` already had `limit` requests counted in the

@@ -99,9 +99,7 @@ impl RateCounter for DynamoStore {
         limit: u32,
     ) -> Result<RateDecision, StoreError> {
         if limit == 0 {
-            return Ok(RateDecision::Limited {
-                retry_after_secs: (RATE_SPAN_MS / 1000) as u64,
-            });
+            return Ok(RateDecision::ZERO_LIMIT);
         }
         let now_ms = now.timestamp_millis();
         let seen = self.rate_memory.get(subject);

@@ -21,13 +21,12 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{Value, json};
 
 use super::{Endpoint, handle};
-use crate::adapters::in_memory::{FixedClock, InMemoryStore, RecordingNotifier, RecordingQueue};
-use crate::app::App;
+use crate::app::FakeApp;
 use crate::auth::mint_hs256;
 use crate::config::{Config, LockSettings};
 use crate::domain::{Money, OrderId, OrderStatus, Product, ProductId};
 
-type TestApp = App<InMemoryStore, RecordingQueue, RecordingNotifier, FixedClock>;
+type TestApp = FakeApp;
 
 fn app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let defaults = Config::default();
@@ -42,14 +41,7 @@ fn app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         ..defaults
     };
     adjust(&mut config);
-    let app = App::new(
-        InMemoryStore::default(),
-        RecordingQueue::default(),
-        RecordingNotifier::default(),
-        FixedClock::default(),
-        &config,
-    )
-    .unwrap();
+    let app = TestApp::over_fakes(&config).unwrap();
     for (id, price, stock) in [
         ("cheap", "0.10", 10),
         ("dear", "999.99", 5),
@@ -158,6 +150,16 @@ impl Call {
 
 fn order_body(key: &str, items: &[(&str, i64)]) -> Value {
     json!({ "idempotency_key": key, "items": items.iter().map(|(p, q)| json!({"product_id": p, "quantity": q})).collect::<Vec<_>>() })
+}
+
+/// Places `user`'s order of `items` under `key`; the order's id.
+async fn placed(app: &TestApp, user: &str, key: &str, items: &[(&str, i64)]) -> String {
+    let (_, body, _) = call(Endpoint::CreateOrder)
+        .user(user)
+        .json(order_body(key, items))
+        .send(app)
+        .await;
+    body["data"]["id"].as_str().unwrap().to_owned()
 }
 
 fn stocks(app: &TestApp) -> (Option<u32>, Option<u32>, Option<u32>) {

@@ -5,12 +5,7 @@ use super::*;
 #[tokio::test]
 async fn another_users_order_is_404_but_admins_see_it() {
     let app = app();
-    let (_, created, _) = call(Endpoint::CreateOrder)
-        .user("alice")
-        .json(order_body("k", &[("cheap", 1)]))
-        .send(&app)
-        .await;
-    let id = created["data"]["id"].as_str().unwrap();
+    let id = &placed(&app, "alice", "k", &[("cheap", 1)]).await;
     let (status, body, _) = call(Endpoint::GetOrder)
         .user("mallory")
         .id(id)
@@ -44,12 +39,7 @@ async fn another_users_order_is_404_but_admins_see_it() {
 #[tokio::test]
 async fn cancel_restores_stock_exactly_once_and_repeats_with_200() {
     let app = app();
-    let (_, created, _) = call(Endpoint::CreateOrder)
-        .user("alice")
-        .json(order_body("k", &[("dear", 2)]))
-        .send(&app)
-        .await;
-    let id = created["data"]["id"].as_str().unwrap();
+    let id = &placed(&app, "alice", "k", &[("dear", 2)]).await;
     for _ in 0..2 {
         let (status, body, _) = call(Endpoint::CancelOrder)
             .user("alice")
@@ -78,12 +68,7 @@ async fn cancel_restores_stock_exactly_once_and_repeats_with_200() {
 #[tokio::test]
 async fn cancel_after_processing_is_422_and_keeps_stock() {
     let app = app();
-    let (_, created, _) = call(Endpoint::CreateOrder)
-        .user("alice")
-        .json(order_body("k", &[("dear", 2)]))
-        .send(&app)
-        .await;
-    let id = created["data"]["id"].as_str().unwrap();
+    let id = &placed(&app, "alice", "k", &[("dear", 2)]).await;
     app.store
         .set_status(&OrderId::new(id), OrderStatus::Processing);
     let (status, body, _) = call(Endpoint::CancelOrder)
@@ -107,12 +92,7 @@ async fn list_orders_pages_newest_first_and_filters_by_status() {
     let app = app();
     let mut ids = vec![];
     for i in 0..5 {
-        let (_, body, _) = call(Endpoint::CreateOrder)
-            .user("alice")
-            .json(order_body(&format!("k{i}"), &[("cheap", 1)]))
-            .send(&app)
-            .await;
-        ids.push(body["data"]["id"].as_str().unwrap().to_owned());
+        ids.push(placed(&app, "alice", &format!("k{i}"), &[("cheap", 1)]).await);
         app.clock.advance(Duration::from_secs(1));
     }
     call(Endpoint::CancelOrder)

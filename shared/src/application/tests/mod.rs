@@ -82,6 +82,11 @@ impl Fakes {
         }
     }
 
+    /// Places `request` for `user` (trace id "t"), which must create a new order.
+    async fn place_new(&self, user: &UserId, request: &OrderRequest) -> Order {
+        created(self.place().run(user, request, "t").await.unwrap())
+    }
+
     fn cancel(&self) -> CancelOrder<'_, InMemoryStore, RecordingNotifier, FixedClock> {
         CancelOrder {
             store: &self.store,
@@ -234,13 +239,7 @@ fn created(placed: Placed) -> Order {
 #[tokio::test]
 async fn an_order_gets_the_id_derived_from_its_user_and_key_and_replays() {
     let fakes = Fakes::with_product("p", 10);
-    let order = created(
-        fakes
-            .place()
-            .run(&user("u"), &items("k", "p", 2), "t")
-            .await
-            .unwrap(),
-    );
+    let order = fakes.place_new(&user("u"), &items("k", "p", 2)).await;
     let key = IdempotencyKey::parse("k").unwrap();
     assert_eq!(order.id, OrderId::for_key(&user("u"), &key));
     assert_eq!(fakes.store.stock("p"), Some(8));
@@ -261,24 +260,12 @@ async fn an_order_gets_the_id_derived_from_its_user_and_key_and_replays() {
 #[tokio::test]
 async fn an_orders_take_stays_marked_until_its_message_is_sent() {
     let fakes = Fakes::with_product("p", 10);
-    created(
-        fakes
-            .place()
-            .run(&user("u"), &items("sent", "p", 1), "t")
-            .await
-            .unwrap(),
-    );
+    fakes.place_new(&user("u"), &items("sent", "p", 1)).await;
     assert_eq!(fakes.queue.sent().len(), 1);
     assert_eq!(fakes.store.marked_takes(), 0, "released once sent");
 
     fakes.queue.set_down(true);
-    let unsent = created(
-        fakes
-            .place()
-            .run(&user("u"), &items("unsent", "p", 1), "t")
-            .await
-            .unwrap(),
-    );
+    let unsent = fakes.place_new(&user("u"), &items("unsent", "p", 1)).await;
     assert_eq!(
         fakes.store.marked_takes(),
         1,
@@ -302,13 +289,7 @@ async fn a_hold_takes_stock_once_and_its_checkout_takes_none() {
         .await
         .unwrap();
     assert_eq!(fakes.store.stock("p"), Some(7));
-    let order = created(
-        fakes
-            .place()
-            .run(&user("u"), &from_hold("k", &hold), "t")
-            .await
-            .unwrap(),
-    );
+    let order = fakes.place_new(&user("u"), &from_hold("k", &hold)).await;
     assert_eq!(order.items[0].quantity.get(), 3);
     assert_eq!(order.items[0].unit_price, hold.unit_price);
     assert_eq!(fakes.store.stock("p"), Some(7));
@@ -406,13 +387,7 @@ async fn a_hold_past_its_window_is_refused_at_checkout_and_swept_once() {
 #[tokio::test]
 async fn a_webhook_settles_a_pending_order_once_and_replays_its_answer() {
     let fakes = Fakes::with_product("p", 10);
-    let order = created(
-        fakes
-            .place()
-            .run(&user("u"), &items("k", "p", 2), "t")
-            .await
-            .unwrap(),
-    );
+    let order = fakes.place_new(&user("u"), &items("k", "p", 2)).await;
     let declined = PaymentOutcome::Declined {
         reason: "card declined".into(),
     };
@@ -487,13 +462,7 @@ async fn a_webhook_before_its_order_is_applied_when_the_order_is_placed() {
 #[tokio::test]
 async fn cancel_restores_stock_once_and_hides_other_users_orders() {
     let fakes = Fakes::with_product("p", 10);
-    let order = created(
-        fakes
-            .place()
-            .run(&user("u"), &items("k", "p", 4), "t")
-            .await
-            .unwrap(),
-    );
+    let order = fakes.place_new(&user("u"), &items("k", "p", 4)).await;
     let cancel = fakes.cancel();
     let stranger = buyer("v");
     assert!(matches!(
@@ -519,13 +488,7 @@ async fn an_order_larger_than_any_shard_takes_from_several_and_its_cancel_return
         fakes.locks.enabled = locks;
         fakes.locks.attempts = 3;
         assert_eq!(fakes.store.shard_stock("hot"), Some(vec![3, 3, 2, 2]));
-        let order = created(
-            fakes
-                .place()
-                .run(&user("u"), &items("big", "hot", 7), "t")
-                .await
-                .unwrap(),
-        );
+        let order = fakes.place_new(&user("u"), &items("big", "hot", 7)).await;
         assert_eq!(fakes.store.stock("hot"), Some(3));
         assert!(
             !order.items[0].shards.is_first_only(),

@@ -5,13 +5,7 @@ use super::*;
 /// An order by alice for `quantity` units of "p", placed and waiting for its payment.
 async fn pending(fakes: &Fakes, key: &str, quantity: i64) -> Order {
     let request = items(key, "p", quantity);
-    created(
-        fakes
-            .place()
-            .run(&user("alice"), &request, "t")
-            .await
-            .unwrap(),
-    )
+    fakes.place_new(&user("alice"), &request).await
 }
 
 #[tokio::test]

@@ -192,3 +192,11 @@ impl<'a> Fields<'a> {
         }
     }
 }
+
+/// A time `seconds` after 2026-01-01, with milliseconds: items must keep timestamps exact.
+#[cfg(test)]
+fn at(seconds: i64) -> DateTime<Utc> {
+    use chrono::TimeZone;
+    Utc.timestamp_millis_opt(1_767_225_600_000 + seconds * 1000 + 123)
+        .unwrap()
+}

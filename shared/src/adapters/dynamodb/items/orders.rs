@@ -200,14 +200,9 @@ fn order_line(value: &AttributeValue) -> Result<OrderItem, StoreError> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::at;
     use super::*;
     use crate::domain::{Money, ShardSplit};
-    use chrono::{TimeZone, Utc};
-
-    fn at(seconds: i64) -> DateTime<Utc> {
-        Utc.timestamp_millis_opt(1_767_225_600_000 + seconds * 1000 + 123)
-            .unwrap()
-    }
 
     #[test]
     fn order_survives_a_round_trip_through_its_item() {

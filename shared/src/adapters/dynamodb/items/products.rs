@@ -145,14 +145,9 @@ pub(in crate::adapters::dynamodb) fn stock_of(item: &Item) -> Result<u32, StoreE
 
 #[cfg(test)]
 mod tests {
+    use super::super::at;
     use super::*;
     use crate::domain::Money;
-    use chrono::TimeZone;
-
-    fn at(seconds: i64) -> DateTime<Utc> {
-        Utc.timestamp_millis_opt(1_767_225_600_000 + seconds * 1000 + 123)
-            .unwrap()
-    }
 
     #[test]
     fn a_products_cursor_id_must_be_a_product_id() {

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 
 use super::InMemoryStore;
 use crate::domain::{rate_bucket, rate_bucket_counts, rate_retry_after_secs, rate_verdict};
-use crate::ports::{RATE_SPAN_MS, RateCounter, RateDecision, StoreError};
+use crate::ports::{RateCounter, RateDecision, StoreError};
 
 impl RateCounter for InMemoryStore {
     async fn try_count(
@@ -14,9 +14,7 @@ impl RateCounter for InMemoryStore {
         limit: u32,
     ) -> Result<RateDecision, StoreError> {
         if limit == 0 {
-            return Ok(RateDecision::Limited {
-                retry_after_secs: (RATE_SPAN_MS / 1000) as u64,
-            });
+            return Ok(RateDecision::ZERO_LIMIT);
         }
         // The DynamoDB counters' rule (`domain/rate_window.rs`): add, judge, take back if refused.
         let now_ms = now.timestamp_millis();
