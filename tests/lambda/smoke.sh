@@ -217,6 +217,23 @@ field() {
         "$WORK/$1.json" "$2"
 }
 
+# until_settled LABEL ORDER-ID WHY [CHECK...]: invokes get-order with $WORK/LABEL.event.json every
+# half second until order ORDER-ID is PAID or FAILED (each answer held to CHECK too), and sets
+# SETTLED to that status; fails after 30 s, WHY saying what that means. Counted as one check.
+until_settled() {
+    local label=$1 order=$2 why=$3 i
+    shift 3
+    for ((i = 0; ; i++)); do
+        invoke "$label" get-order "$WORK/$label.event.json"
+        expect "$label" 's == 200' "b['data']['id'] == '$order'" "$@"
+        SETTLED=$(field "$label" 'b["data"]["status"]')
+        [[ $SETTLED == PAID || $SETTLED == FAILED ]] && return
+        PASSED=$((PASSED - 1)) # counted once, for the answer that shows it settled
+        ((i < 60)) || fail "order $order is still $SETTLED after 30 s$why"
+        sleep 0.5
+    done
+}
+
 # with_order SAMPLE DEST: the sample event with the sample order id replaced by $ORDER_ID.
 with_order() { sed "s/$SAMPLE_ORDER_ID/$ORDER_ID/g" "$1" >"$2"; }
 
@@ -267,15 +284,9 @@ expect get-order 's == 404' 'b["error_code"] == "NOT_FOUND"' "b['details']['id']
 # The placed order: create-order sent it to ORDER_QUEUE_URL, whose event source (the local stack)
 # settles it within seconds. It stays PENDING if the function sent it anywhere else.
 with_order events/get-order.json "$WORK/get-order-placed.event.json"
-for ((i = 0; ; i++)); do
-    invoke get-order-placed get-order "$WORK/get-order-placed.event.json"
-    expect get-order-placed 's == 200' "b['data']['id'] == '$ORDER_ID'" 'b["data"]["total_amount"] == "29.80"'
-    STATUS=$(field get-order-placed 'b["data"]["status"]')
-    [[ $STATUS == PAID || $STATUS == FAILED ]] && break
-    PASSED=$((PASSED - 1)) # counted once, for the answer that shows it settled
-    ((i < 60)) || fail "order $ORDER_ID is still $STATUS after 30 s: nothing consumed what create-order sent to $ORDER_QUEUE_URL"
-    sleep 0.5
-done
+until_settled get-order-placed "$ORDER_ID" \
+    ": nothing consumed what create-order sent to $ORDER_QUEUE_URL" 'b["data"]["total_amount"] == "29.80"'
+STATUS=$SETTLED
 
 # The sample names an unknown order: a poison message, reported so it reaches the DLQ.
 invoke order-consumer order-consumer events/order-consumer.json
@@ -383,15 +394,8 @@ expect hold-sweeper 'r == {"expired": 0, "lost_races": 0}'
 
 # The order from the hold settles like any other; its unit is gone for good if PAID, back if FAILED.
 sed "s/$SAMPLE_ORDER_ID/$HOLD_ORDER_ID/g" events/get-order.json >"$WORK/get-order-hold.event.json"
-for ((i = 0; ; i++)); do
-    invoke get-order-hold get-order "$WORK/get-order-hold.event.json"
-    expect get-order-hold 's == 200' "b['data']['id'] == '$HOLD_ORDER_ID'"
-    HOLD_STATUS=$(field get-order-hold 'b["data"]["status"]')
-    [[ $HOLD_STATUS == PAID || $HOLD_STATUS == FAILED ]] && break
-    PASSED=$((PASSED - 1)) # counted once, for the answer that shows it settled
-    ((i < 60)) || fail "order $HOLD_ORDER_ID is still $HOLD_STATUS after 30 s"
-    sleep 0.5
-done
+until_settled get-order-hold "$HOLD_ORDER_ID" ""
+HOLD_STATUS=$SETTLED
 invoke get-product-hold-settled get-product events/get-product.json
 expect get-product-hold-settled \
     "b['data']['stock'] == $STOCK - (1 if '$HOLD_STATUS' == 'PAID' else 0)"
