@@ -15,6 +15,7 @@ use chrono::Utc;
 use localstack::{LocalSettings, Stack, StackOptions};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use shared::domain::OrderStatus;
 
 use common::{LocalStackProcess, token};
 
@@ -194,17 +195,22 @@ async fn journal_of(
     entries
 }
 
+/// The order status a JSON order carries.
+fn status_of(order: &Value) -> OrderStatus {
+    order["status"].as_str().unwrap().parse().unwrap()
+}
+
 fn units_taken(order: &Value, product: &str) -> i64 {
-    match order["status"].as_str().unwrap() {
-        "PENDING" | "PROCESSING" | "PAID" => order["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|item| item["product_id"] == product)
-            .map(|item| item["quantity"].as_i64().unwrap())
-            .sum(),
-        _ => 0,
+    if !status_of(order).holds_stock() {
+        return 0;
     }
+    order["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|item| item["product_id"] == product)
+        .map(|item| item["quantity"].as_i64().unwrap())
+        .sum()
 }
 
 fn stack_options(data_dir: &Path) -> StackOptions {
@@ -532,7 +538,7 @@ async fn a_kill_9_mid_flash_sale_loses_no_unit_and_every_order_settles_after_res
         .sum();
     let unsettled_at_restart = at_restart
         .iter()
-        .filter(|o| matches!(o["status"].as_str(), Some("PENDING" | "PROCESSING")))
+        .filter(|o| !status_of(o).is_terminal())
         .count();
     *sale.http.write().unwrap() = http.clone();
     let mut outcomes = Vec::new();
@@ -549,7 +555,7 @@ async fn a_kill_9_mid_flash_sale_loses_no_unit_and_every_order_settles_after_res
         }
         let unsettled = orders
             .iter()
-            .filter(|o| matches!(o["status"].as_str(), Some("PENDING" | "PROCESSING")))
+            .filter(|o| !status_of(o).is_terminal())
             .count();
         if unsettled == 0 {
             break orders;
