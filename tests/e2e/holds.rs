@@ -10,12 +10,10 @@ use futures::future::join_all;
 use localstack::StackOptions;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use shared::domain::OrderStatus;
 
 use crate::both_lock_modes;
 use crate::support::{TestStack, derived_order_id, spawn, spawn_pipeline, spawn_with};
-
-/// Statuses of an order that still holds its units.
-const HOLDING: [&str; 3] = ["PENDING", "PROCESSING", "PAID"];
 
 fn timestamp(value: &Value, field: &str) -> DateTime<Utc> {
     let text = value[field]
@@ -507,7 +505,7 @@ async fn the_sweeper_and_checkouts_racing_have_one_winner_per_hold() {
                 matches!(status.as_str(), "PAID" | "FAILED"),
                 "{user}: order {id} settles, ended {status}"
             );
-            if HOLDING.contains(&status.as_str()) {
+            if status.parse().is_ok_and(OrderStatus::holds_stock) {
                 held_by_orders += order["items"][0]["quantity"].as_u64().unwrap();
             }
         }
