@@ -118,7 +118,8 @@ lambda-smoke-test: $(TOOLS)/lambda/.installed
 
 ## browser-test: the console (GET /) in headless Chromium, driven by Selenium (pinned in
 ## localstack/python/browser.txt, into .tools/browser) against a fresh local stack: the page loads
-## without console errors, an order placed in it reaches its terminal event, a small flash sale ends
+## without console errors, an order placed in it reaches its terminal event (and keeps it when an
+## older event is pushed late), a small flash sale ends
 ## with the numbers the API reports, and the page works at phone width (tests/browser/run.sh;
 ## LOCAL_STACK_BIN=<path> skips the cargo build). Debian's chromium and chromium-driver come from
 ## browser-deps; Selenium never downloads a browser or a driver.

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::sqs::SqsOrderQueue;
-use crate::application::{CancelOrder, PlaceHold, PlaceOrder, ReceivePaymentWebhook};
+use crate::application::{CancelOrder, PlaceHold, PlaceOrder, ReceivePaymentWebhook, WaitBudget};
 use crate::auth::Authenticator;
 pub use crate::aws::{AwsNotifier, BootError};
 use crate::config::{Config, LockSettings};
@@ -134,8 +134,8 @@ impl<S: Store, Q: OrderQueue + Reachable, N: Notifier, C: Clock> App<S, Q, N, C>
 
 /// The use cases over these ports, each built here and nowhere else.
 impl<S, Q, N, C> App<S, Q, N, C> {
-    /// Order placement over these ports with these settings: what `POST /orders` runs, and what
-    /// the load tests' ceiling runs without the HTTP path.
+    /// Order placement over these ports with these settings: what `POST /orders` runs (with the
+    /// invocation's [`WaitBudget`]), and what the load tests' ceiling runs without the HTTP path.
     pub fn place_order(&self) -> PlaceOrder<'_, S, Q, N, C> {
         PlaceOrder {
             store: &self.store,
@@ -144,6 +144,7 @@ impl<S, Q, N, C> App<S, Q, N, C> {
             clock: &self.clock,
             locks: &self.locks,
             cancel_window: self.cancel_window,
+            budget: WaitBudget::UNLIMITED,
         }
     }
 

@@ -44,6 +44,20 @@ pub struct TableNames {
 }
 
 impl TableNames {
+    /// The name `table` has here.
+    pub fn name(&self, table: Table) -> &str {
+        match table {
+            Table::Products => &self.products,
+            Table::Orders => &self.orders,
+            Table::Idempotency => &self.idempotency,
+            Table::Locks => &self.locks,
+            Table::RateLimits => &self.rate_limits,
+            Table::Connections => &self.connections,
+            Table::Holds => &self.holds,
+            Table::Webhooks => &self.webhooks,
+        }
+    }
+
     fn name_mut(&mut self, table: Table) -> &mut String {
         match table {
             Table::Products => &mut self.products,

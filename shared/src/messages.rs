@@ -53,6 +53,9 @@ pub struct OrderEvent {
     pub order_id: OrderId,
     /// Its new status.
     pub status: OrderStatus,
+    /// The order's version in that status ([`OrderStatus::version`]): pushes may arrive out of
+    /// order, and a client keeps the highest version per order and ignores an event with a lower.
+    pub version: u32,
     /// Its total, two places.
     pub total_amount: String,
     /// Why payment failed (only on `OrderFailed`).
@@ -71,6 +74,7 @@ impl OrderEvent {
             event: OrderEventKind::for_status(order.status)?,
             order_id: order.id.clone(),
             status: order.status,
+            version: order.status.version(),
             total_amount: order.total_amount.to_string(),
             reason,
             trace_id: trace_id.to_owned(),

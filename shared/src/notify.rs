@@ -112,6 +112,7 @@ mod tests {
             event: OrderEventKind::OrderCancelled,
             order_id: OrderId::new(order_id),
             status: OrderStatus::Cancelled,
+            version: OrderStatus::Cancelled.version(),
             total_amount: "10.00".into(),
             reason: None,
             trace_id: "trace-1".into(),
@@ -145,6 +146,7 @@ mod tests {
             assert_eq!(json["event"], "OrderCancelled");
             assert_eq!(json["order_id"], "order-1");
             assert_eq!(json["status"], "CANCELLED");
+            assert_eq!(json["version"], 3);
         }
         assert_eq!(
             store.connection_ids(),

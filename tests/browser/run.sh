@@ -73,6 +73,9 @@ LOCAL_STACK_BIN=$(local_stack_bin "$ROOT")
 # payments settle as soon as the consumer takes them (no CANCEL_WINDOW_SECONDS), one in five is
 # declined (the tests accept PAID and FAILED alike), and PAYMENT_SEED makes the gateway's choices
 # repeatable. HOLD_SWEEP_SECONDS=1: an expired hold gives its stock back at once.
+# The late-push test reads the page's connection ids from this table and pushes to them through the
+# management API, as the functions do; naming it here tells the stack and the test the same name.
+export CONNECTIONS_TABLE=browser-test-connections
 log "starting the local stack ($LOCAL_STACK_BIN)"
 setsid env -u AWS_ENDPOINT_URL -u JWT_SECRET -u JWT_PUBLIC_KEY -u LOCAL_DATA_DIR -u ORDER_QUEUE_URL \
     -u WS_MANAGEMENT_ENDPOINT -u CANCEL_WINDOW_SECONDS -u CORS_ALLOW_ORIGINS \
@@ -83,12 +86,16 @@ STACK_PID=$!
 wait_for_banner "$WORK/stack.log" "$STACK_PID" "$STARTUP_SECS" || fail "the local stack did not get ready"
 API_URL=$(banner_value "$WORK/stack.log" http)
 [[ -n $API_URL ]] || fail "no HTTP API address in the local stack's banner"
+AWS_URL=$(banner_value "$WORK/stack.log" aws)
+MANAGEMENT_URL=$(banner_value "$WORK/stack.log" management)
+[[ -n $AWS_URL && -n $MANAGEMENT_URL ]] || fail "no AWS endpoint or management API in the local stack's banner"
 log "local stack (pid $STACK_PID) at $API_URL"
 
 # Selenium is given the browser and the driver (test_console.py); SE_OFFLINE keeps Selenium
 # Manager from reaching the network should it run at all.
 set +e
-SE_OFFLINE=true CONSOLE_URL=$API_URL "$PYTHON" tests/browser/test_console.py "$@"
+SE_OFFLINE=true CONSOLE_URL=$API_URL STACK_AWS_URL=$AWS_URL STACK_MANAGEMENT_URL=$MANAGEMENT_URL \
+    "$PYTHON" tests/browser/test_console.py "$@"
 rc=$?
 set -e
 if grep -q '"level":"ERROR"' "$WORK/stack.log"; then

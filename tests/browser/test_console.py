@@ -1,7 +1,8 @@
 """The console (GET /) in a real browser: headless Chromium driven by Selenium.
 
 Run by tests/browser/run.sh, which starts a fresh local stack and passes its HTTP API's address in
-CONSOLE_URL. Each test class drives one Chromium: Debian's /usr/bin/chromium through Debian's
+CONSOLE_URL, its AWS endpoint in STACK_AWS_URL and its WebSocket management API in
+STACK_MANAGEMENT_URL (the late-push test pushes through it, as the functions do). Each test class drives one Chromium: Debian's /usr/bin/chromium through Debian's
 /usr/bin/chromedriver, both handed to Selenium so that it never downloads a browser or a driver.
 What the page shows is checked against what the HTTP API answers (urllib, with tokens from
 POST /console/dev-token). With SCREENSHOT_DIR set, the flash sale writes console-desktop.png
@@ -26,6 +27,10 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
 CONSOLE_URL = os.environ.get("CONSOLE_URL", "http://127.0.0.1:3000").rstrip("/")
+STACK_AWS_URL = os.environ.get("STACK_AWS_URL", "").rstrip("/")
+STACK_MANAGEMENT_URL = os.environ.get("STACK_MANAGEMENT_URL", "").rstrip("/")
+# The stack's connections table (run.sh names it for both).
+CONNECTIONS_TABLE = os.environ.get("CONNECTIONS_TABLE", "")
 SCREENSHOT_DIR = os.environ.get("SCREENSHOT_DIR") or None
 CHROMIUM = "/usr/bin/chromium"
 # Given the browser and the driver, Selenium Manager has nothing to fetch; offline, it never tries.
@@ -154,6 +159,41 @@ def api_stock(product_id):
     status, body = api("GET", f"/products/{product_id}")
     assert status == 200, f"GET /products/{product_id}: {status} {body}"
     return body["data"]["stock"]
+
+
+def connection_ids(sub):
+    """The ids of `sub`'s open WebSocket connections: a Scan of the connections table through the
+    stack's AWS endpoint, in DynamoDB's JSON protocol. The endpoint wants a SigV4-shaped
+    Authorization header and its date, but checks no signature."""
+    request = urllib.request.Request(
+        STACK_AWS_URL + "/",
+        data=json.dumps({"TableName": CONNECTIONS_TABLE, "ConsistentRead": True}).encode(),
+        method="POST",
+        headers={
+            "Content-Type": "application/x-amz-json-1.0",
+            "X-Amz-Target": "DynamoDB_20120810.Scan",
+            "X-Amz-Date": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
+            "Authorization": "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/dynamodb/aws4_request, "
+            "SignedHeaders=host;x-amz-date, Signature=0",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        items = json.loads(response.read())["Items"]
+    return [item["connection_id"]["S"] for item in items if item.get("user_id", {}).get("S") == sub]
+
+
+def push_to_connection(connection_id, event):
+    """PostToConnection through the management API, as the functions' pusher does; the status."""
+    request = urllib.request.Request(
+        f"{STACK_MANAGEMENT_URL}/@connections/{urllib.parse.quote(connection_id, safe='')}",
+        data=json.dumps(event).encode(),
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as e:
+        return e.code
 
 
 def api_orders(token):
@@ -422,6 +462,68 @@ class DesktopTest(ConsoleTestCase):
             f"\n  sale {run_id}: {sold} units sold in {len(orders)} orders ({units}), stock {stock_before} -> {stock_now}",
             file=sys.stderr,
         )
+
+    def test_5_a_late_push_never_takes_an_order_back_in_time(self):
+        self.assertTrue(STACK_AWS_URL and STACK_MANAGEMENT_URL and CONNECTIONS_TABLE, "run through tests/browser/run.sh")
+        sub = "late-push-user"
+        self.open_console()
+        self.sign_in(sub)
+        before = set(self.order_ids())
+        self.choose_product("#order-product")
+        quantity = self.find("#order-quantity")
+        quantity.clear()
+        quantity.send_keys("1")
+        self.find("#order-submit").click()
+        order_id = self.new_order_id(before)
+        log_entries = lambda status: self.find_all(f'#event-log li[data-order-id="{order_id}"][data-status="{status}"]')  # noqa: E731
+        terminal = wait_until(
+            f"a terminal event for order {order_id} in #event-log",
+            lambda: next((e[0] for e in map(log_entries, terminal_statuses()) if e), None),
+            30,
+        )
+        status = terminal.get_attribute("data-status")
+        row_status = f'#orders [data-order-id="{order_id}"] .status'
+        wait_until(f"#orders to show order {order_id} as {status}", lambda: self.find(row_status).text.strip() == status, 10)
+        http_status, body = api("GET", f"/orders/{order_id}", dev_token(sub))
+        self.assertEqual(http_status, 200, body)
+        self.assertEqual((body["data"]["status"], body["data"]["version"]), (status, int(terminal.get_attribute("data-version"))))
+        # Every status the row shows from now on, however briefly (the page re-reads its orders
+        # 250 ms after each event, which would hide a flip back from a sampling test).
+        self.driver.execute_script(
+            """
+            const selector = arguments[0];
+            window.shownStatuses = [];
+            new MutationObserver(() => {
+              const cell = document.querySelector(selector);
+              window.shownStatuses.push(cell ? cell.textContent : null);
+            }).observe(document.querySelector("#orders"), { childList: true, subtree: true, characterData: true });
+            """,
+            row_status,
+        )
+
+        # The consumer's OrderProcessing, late: pushed after the terminal event to the page's
+        # connections through the management API, as the functions push.
+        late = {
+            "event": "OrderProcessing",
+            "order_id": order_id,
+            "status": "PROCESSING",
+            "version": body["data"]["version"] - 1,  # PROCESSING's, one before the terminal status's
+            "total_amount": body["data"]["total_amount"],
+            "trace_id": "late-push-test",
+            "timestamp": body["data"]["created_at"],
+        }
+        processing_before = len(log_entries("PROCESSING"))
+        connections = wait_until(f"a connection record of {sub}", lambda: connection_ids(sub), 10)
+        pushed = [push_to_connection(c, late) for c in connections]
+        self.assertIn(200, pushed, f"no connection of {sub} took the late push: {pushed}")
+        wait_until("the late OrderProcessing in #event-log", lambda: len(log_entries("PROCESSING")) > processing_before, 10)
+        time.sleep(1)  # past the page's re-read of the orders
+
+        shown = self.driver.execute_script("return window.shownStatuses")
+        self.assertEqual([s for s in shown if s != status], [], f"order {order_id} went back from {status}: {shown}")
+        self.assertEqual(self.find(row_status).text.strip(), status)
+        late_entry = log_entries("PROCESSING")[0]  # the newest entry comes first
+        self.assertEqual(late_entry.get_attribute("data-stale"), "true", "the late event is not marked stale")
 
     def sale_is_mid_way(self):
         """Running, half the units sold, every chart drawn: the moment for the desktop screenshot."""

@@ -197,6 +197,17 @@ async fn a_table_down_for_reads_is_503_and_other_tables_serve() {
     // The product table is not affected.
     assert_eq!(stack.stock(&product).await, 19);
     let health = stack.send("GET", "/health", None, None).await;
+    assert_eq!(
+        health.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        health.body
+    );
+    assert_eq!(health.body["services"]["dynamodb"], "unreachable");
+    assert_eq!(
+        health.body["unreachable_tables"],
+        serde_json::json!(["orders"])
+    );
     println!(
         "orders table failing every call: GET /orders/{{id}} -> {}, GET /products/{{id}} -> 200, /health -> {} {}",
         read.status, health.status, health.body

@@ -10,6 +10,7 @@ use futures::SinkExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shared::api::auth::mint_hs256;
+use shared::domain::OrderStatus;
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::support::{TestStack, WsClient, next_ws_event, spawn, spawn_pipeline};
@@ -217,6 +218,15 @@ async fn a_paid_or_failed_order_reaches_its_owner_through_the_consumer() {
 
     assert_eq!(seen.first(), Some(&json!("OrderProcessing")));
     assert_eq!(settled["status"], stored.body["data"]["status"]);
+    let settled_status: OrderStatus = settled["status"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        (&settled["version"], &stored.body["data"]["version"]),
+        (
+            &json!(settled_status.version()),
+            &json!(settled_status.version())
+        ),
+        "the terminal event and the stored order carry the version of their status"
+    );
     assert_eq!(settled["total_amount"], "14.50");
     match settled["event"].as_str() {
         Some("OrderPaid") => assert_eq!(settled["status"], "PAID"),

@@ -4,8 +4,10 @@
 # stack leaves: a CloudFormation stack named as the doc's `STACK=` that owns the eight tables of
 # template.yaml, each named `<stack>-<table>` as the template names it, with deletion protection on
 # (the template's default, `TableDeletionProtection: 'true'`) and the template's DeletionPolicy and
-# UpdateReplacePolicy (Retain on products and orders, Delete on the others). Key schemas are
-# minimal (`id`), nothing of the block depends on them.
+# UpdateReplacePolicy (RetainExceptOnCreate on products and orders, Delete on the others; the
+# stand-in says Retain for RetainExceptOnCreate, which is what it means when an existing stack is
+# deleted and the only one of the two moto 5.2 knows). Key schemas are minimal (`id`), nothing of
+# the block depends on them.
 #
 #   1. checks that the doc's two loops name the template's tables: the first all eight, the second
 #      exactly those the template retains, and that every table's DeletionProtectionEnabled follows
@@ -121,11 +123,13 @@ for logical, resource in template["Resources"].items():
         problem(f"template.yaml: {logical}'s DeletionProtectionEnabled does not follow ProtectTables")
     suffix = match.group(1)
     tables.append(suffix)
-    if resource.get("DeletionPolicy") == "Retain":
+    policy = resource.get("DeletionPolicy", "Delete")
+    if policy in ("Retain", "RetainExceptOnCreate"):
         retained.append(suffix)
+        policy = "Retain"
     resources[logical] = {
         "Type": "AWS::DynamoDB::Table",
-        "DeletionPolicy": resource.get("DeletionPolicy", "Delete"),
+        "DeletionPolicy": policy,
         "UpdateReplacePolicy": resource.get("UpdateReplacePolicy", "Delete"),
         "Properties": {
             "TableName": {"Fn::Sub": "${AWS::StackName}-" + suffix},

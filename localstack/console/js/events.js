@@ -1,4 +1,5 @@
-// The WebSocket API: a reconnecting socket, and the signed-in user's event log.
+// The WebSocket API: a reconnecting socket, the signed-in user's event log, and the order
+// versions that keep a late push from taking an order back in time.
 
 import { wsBase } from "./api.js";
 import { $, el, shortId } from "./dom.js";
@@ -65,17 +66,22 @@ export function showSocketState(socketState, detail) {
   node.textContent = detail ? `${words[socketState]} (${detail})` : words[socketState];
 }
 
+/** An event older than the newest state seen of its order is logged as stale and changes nothing. */
 export function onUserEvent(message) {
-  logEvent(message);
+  const current = !message.order_id || state.orderVersions.accept(message.order_id, message.version, message.status);
+  logEvent(message, !current);
+  if (!current) return;
   const order = state.orders.get(message.order_id);
   if (order && message.status) {
     order.status = message.status;
+    order.version = message.version;
     renderOrders();
   }
   scheduleOrderRefresh();
 }
 
-function logEvent(message) {
+/** Adds the event to the log; a stale one is listed (marked) so a late push can be seen. */
+function logEvent(message, stale) {
   const time = message.timestamp ? new Date(message.timestamp) : new Date();
   const item = el(
     "li",
@@ -83,12 +89,15 @@ function logEvent(message) {
       "data-event": message.event || "message",
       "data-order-id": message.order_id,
       "data-status": message.status,
+      "data-version": message.version,
+      "data-stale": stale ? "true" : null,
     },
     el("time", { datetime: time.toISOString() }, time.toLocaleTimeString()),
     el("span", { className: "event" }, message.event || "message"),
     el("span", { className: "mono", title: message.order_id }, shortId(message.order_id)),
     el("span", { className: "status" }, message.status || ""),
     message.reason ? el("span", { className: "reason" }, message.reason) : null,
+    stale ? el("span", { className: "stale", title: "older than an event already shown for this order; ignored" }, "stale") : null,
   );
   const log = $("event-log");
   log.prepend(item);

@@ -7,7 +7,7 @@ import { openSocket } from "./events.js";
 import { facts, holdsStock, oneOf } from "./facts.js";
 import { createProduct } from "./products.js";
 import { countSince, drawCharts, percentile, pushPoint } from "./sale-charts.js";
-import { state } from "./state.js";
+import { OrderVersions, state } from "./state.js";
 
 const SALE_TICK_MS = 500;
 const SETTLE_TIMEOUT_MS = 60000;
@@ -60,6 +60,7 @@ function newSale(runId, productId, buyerCount) {
     failed: 0,
     errors: [],
     orders: new Map(), // order id -> {answeredAt, settledAt, status}
+    versions: new OrderVersions(), // of the buyers' orders, from their pushes
     lags: [],
     series: { rate: [], stock: [], lag: [], refusals: [] },
     tick: 0,
@@ -125,8 +126,10 @@ async function prepareBuyers(sale) {
 }
 
 
+/** A buyer's push: a terminal one settles its order; one older than seen (late) counts for nothing. */
 function onBuyerEvent(sale, message) {
-  if (!message.order_id || !facts.terminal.has(message.status)) return;
+  if (!message.order_id || !sale.versions.accept(message.order_id, message.version, message.status)) return;
+  if (!facts.terminal.has(message.status)) return;
   const entry = sale.orders.get(message.order_id) || { answeredAt: null, settledAt: null };
   entry.status = message.status;
   if (entry.settledAt === null) {

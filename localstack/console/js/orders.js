@@ -36,11 +36,16 @@ export function wireOrderForm() {
 }
 
 export function rememberOrder(order) {
-  const known = state.orders.get(order.id);
-  // A pushed terminal status may be newer than a listing read a moment before it.
-  if (known && facts.terminal.has(known.status) && !facts.terminal.has(order.status)) order.status = known.status;
-  state.orders.set(order.id, order);
+  state.orders.set(order.id, newestOf(order));
   renderOrders();
+}
+
+/** The order with the newest status seen of it: a pushed status may be newer than a listing
+ * or an answer read a moment before it. */
+function newestOf(order) {
+  if (state.orderVersions.accept(order.id, order.version, order.status)) return order;
+  const seen = state.orderVersions.get(order.id);
+  return { ...order, status: seen.status, version: seen.version };
 }
 
 let orderRefreshTimer = null;
@@ -60,7 +65,7 @@ export async function refreshOrders() {
   if (answer.status !== 200) return setText("orders-error", errorText(answer));
   setText("orders-error", "");
   const listed = answer.body.data;
-  const fresh = new Map(listed.map((order) => [order.id, order]));
+  const fresh = new Map(listed.map((order) => [order.id, newestOf(order)]));
   // Keep orders placed a moment ago that the listing does not show yet.
   for (const [id, order] of state.orders) if (!fresh.has(id)) fresh.set(id, order);
   state.orders = fresh;

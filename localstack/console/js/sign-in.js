@@ -16,6 +16,7 @@ function signIn(token) {
   if (state.userSocket) state.userSocket.close();
   state.user = { token, sub: String(claims.sub), admin: claims.role === "admin" };
   state.orders.clear();
+  state.orderVersions.clear();
   $("orders").replaceChildren();
   state.holds.clear();
   $("holds").replaceChildren();

@@ -2,12 +2,15 @@
 //! Prints every order event (each text frame) on its own line, sends `{"action":"ping"}` every 30 s
 //! so an idle connection stays open, and exits when the server closes the connection. The
 //! `{"event":"pong"}` answers to its own pings are not printed: they are not events of the API.
+//! Pushes can arrive out of order, so an order event whose `version` is lower than one already
+//! printed for that order is not printed as current: a note on stderr says it was skipped.
 //!
 //! ```text
 //! cargo run -q -p order-localstack --bin ws-listen -- 'ws://127.0.0.1:3001/?token=<JWT>'
 //! cargo run -q -p order-localstack --bin ws-listen -- --token <JWT> [--url ws://127.0.0.1:3001]
 //! ```
 
+use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -54,12 +57,16 @@ async fn listen() -> anyhow::Result<()> {
     );
 
     let (mut sink, mut stream) = socket.split();
+    let mut versions = Versions::default();
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
     loop {
         tokio::select! {
             frame = stream.next() => match frame {
                 Some(Ok(Message::Text(text))) if is_pong(&text) => {}
-                Some(Ok(Message::Text(text))) => println!("{text}"),
+                Some(Ok(Message::Text(text))) => match versions.stale(&text) {
+                    Some(stale) => eprintln!("ws-listen: skipped {stale}"),
+                    None => println!("{text}"),
+                },
                 Some(Ok(Message::Binary(bytes))) => println!("{}", String::from_utf8_lossy(&bytes)),
                 Some(Ok(Message::Close(frame))) => {
                     match frame {
@@ -133,6 +140,57 @@ fn is_pong(text: &str) -> bool {
         .is_ok_and(|frame| frame.get("event").and_then(|e| e.as_str()) == Some("pong"))
 }
 
+/// The highest `version` printed per order.
+#[derive(Debug, Default)]
+struct Versions {
+    highest: HashMap<String, u64>,
+}
+
+/// An order event older than one already printed for its order.
+#[derive(Debug, PartialEq, Eq)]
+struct Stale {
+    event: String,
+    order_id: String,
+    version: u64,
+    printed: u64,
+}
+
+impl std::fmt::Display for Stale {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "a stale {} for order {} (version {}; version {} was printed)",
+            self.event, self.order_id, self.version, self.printed
+        )
+    }
+}
+
+impl Versions {
+    /// `Some` when `text` is an order event with a lower `version` than one printed for the same
+    /// order; otherwise records its version (a frame without `order_id` and `version` is never
+    /// stale). An equal version is not older, so it is printed.
+    fn stale(&mut self, text: &str) -> Option<Stale> {
+        let frame: serde_json::Value = serde_json::from_str(text).ok()?;
+        let order_id = frame.get("order_id")?.as_str()?;
+        let version = frame.get("version")?.as_u64()?;
+        let printed = self.highest.entry(order_id.to_owned()).or_insert(version);
+        if version < *printed {
+            return Some(Stale {
+                event: frame
+                    .get("event")
+                    .and_then(|e| e.as_str())
+                    .unwrap_or("event")
+                    .to_owned(),
+                order_id: order_id.to_owned(),
+                version,
+                printed: *printed,
+            });
+        }
+        *printed = version;
+        None
+    }
+}
+
 /// The URL without its token, for messages.
 fn redacted(url: &str) -> String {
     match url.split_once("token=") {
@@ -157,6 +215,43 @@ mod tests {
         ));
         assert!(!is_pong(r#"{"event":"error","message":"unknown action"}"#));
         assert!(!is_pong("pong"));
+    }
+
+    #[test]
+    fn an_event_older_than_one_printed_for_its_order_is_skipped() {
+        let event = |name: &str, order: &str, version: u64| {
+            format!(r#"{{"event":"{name}","order_id":"{order}","version":{version}}}"#)
+        };
+        let mut versions = Versions::default();
+
+        let outcomes: Vec<Option<Stale>> = [
+            event("OrderProcessing", "o-1", 2),
+            event("OrderPaid", "o-1", 3),
+            event("OrderProcessing", "o-2", 2),
+            event("OrderProcessing", "o-1", 2),
+            event("OrderPaid", "o-1", 3),
+            r#"{"event":"error","message":"unknown action"}"#.to_owned(),
+        ]
+        .iter()
+        .map(|text| versions.stale(text))
+        .collect();
+
+        assert_eq!(
+            outcomes,
+            [
+                None,
+                None,
+                None,
+                Some(Stale {
+                    event: "OrderProcessing".into(),
+                    order_id: "o-1".into(),
+                    version: 2,
+                    printed: 3,
+                }),
+                None,
+                None,
+            ]
+        );
     }
 
     #[test]

@@ -133,7 +133,7 @@ impl Drop for LocalStackProcess {
 }
 
 /// Appends everything `stream` yields to `output`, line by line, on a thread of its own.
-fn collect(stream: impl Read + Send + 'static, output: &Arc<Mutex<String>>) {
+pub fn collect(stream: impl Read + Send + 'static, output: &Arc<Mutex<String>>) {
     let output = Arc::clone(output);
     std::thread::spawn(move || {
         for line in BufReader::new(stream).lines() {

@@ -109,15 +109,15 @@ impl DeadLetters for SqsOrderQueue {
 }
 
 impl Reachable for SqsOrderQueue {
-    async fn reachable(&self) -> bool {
+    async fn unreachable(&self) -> Vec<&'static str> {
         let probe = self
             .client
             .get_queue_attributes()
             .queue_url(&self.queue_url)
             .send();
-        matches!(
-            tokio::time::timeout(std::time::Duration::from_secs(2), probe).await,
-            Ok(Ok(_))
-        )
+        match tokio::time::timeout(std::time::Duration::from_secs(2), probe).await {
+            Ok(Ok(_)) => Vec::new(),
+            _ => vec!["order-queue"],
+        }
     }
 }

@@ -1,10 +1,11 @@
 //! Per-shard lock items around order placement (one per product unless it has stock shards):
 //! taken in ascending (product id, shard) order (so two orders never wait on each other in a
-//! cycle), retried with jittered exponential backoff, and released only with the token that took
-//! them.
+//! cycle), retried with jittered exponential backoff while the attempts and the invocation's
+//! [`WaitBudget`] last, and released only with the token that took them.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use super::WaitBudget;
 use crate::config::LockSettings;
 use crate::domain::StockShard;
 use crate::ports::{Clock, StockLocks};
@@ -18,12 +19,14 @@ pub(super) struct HeldLocks {
     shards: Vec<StockShard>,
 }
 
-/// Takes every lock or none: on a lock that stays busy past the budget, the ones already taken
-/// are released and the busy shard's product is reported.
+/// Takes every lock or none: on a lock that stays busy past its attempts or past `budget` (which
+/// all the shards share: they are taken one after another), the ones already taken are released
+/// and the busy shard's product is reported.
 pub(super) async fn lock_shards(
     locks: &impl StockLocks,
     clock: &impl Clock,
     settings: &LockSettings,
+    budget: &WaitBudget,
     shards: &[StockShard],
 ) -> Result<HeldLocks, AppError> {
     let mut sorted = shards.to_vec();
@@ -34,7 +37,7 @@ pub(super) async fn lock_shards(
         shards: Vec::with_capacity(sorted.len()),
     };
     for shard in sorted {
-        match take(locks, clock, settings, &shard, &held.token).await {
+        match take(locks, clock, settings, budget, &shard, &held.token).await {
             Ok(true) => held.shards.push(shard),
             Ok(false) => {
                 held.release(locks).await;
@@ -55,6 +58,7 @@ async fn take(
     locks: &impl StockLocks,
     clock: &impl Clock,
     settings: &LockSettings,
+    budget: &WaitBudget,
     shard: &StockShard,
     token: &str,
 ) -> Result<bool, crate::ports::StoreError> {
@@ -65,9 +69,11 @@ async fn take(
         {
             return Ok(true);
         }
-        if attempt + 1 < settings.attempts {
-            tokio::time::sleep(backoff(settings, attempt)).await;
+        let pause = backoff(settings, attempt);
+        if attempt + 1 == settings.attempts || !budget.allows(Instant::now(), pause) {
+            break;
         }
+        tokio::time::sleep(pause).await;
     }
     Ok(false)
 }
@@ -114,7 +120,7 @@ mod tests {
         let store = InMemoryStore::default();
         let clock = FixedClock::default();
         let ids = [shard("b"), shard("a")];
-        let held = lock_shards(&store, &clock, &settings(), &ids)
+        let held = lock_shards(&store, &clock, &settings(), &WaitBudget::UNLIMITED, &ids)
             .await
             .unwrap();
         assert!(
@@ -142,10 +148,16 @@ mod tests {
                 .await
                 .unwrap()
         );
-        let err = lock_shards(&store, &clock, &settings(), &[shard("a"), shard("b")])
-            .await
-            .err()
-            .unwrap();
+        let err = lock_shards(
+            &store,
+            &clock,
+            &settings(),
+            &WaitBudget::UNLIMITED,
+            &[shard("a"), shard("b")],
+        )
+        .await
+        .err()
+        .unwrap();
         assert!(matches!(err, AppError::LockConflict { product_id } if product_id.as_str() == "b"));
         assert!(
             store
@@ -153,6 +165,46 @@ mod tests {
                 .await
                 .unwrap(),
             "a was released"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_busy_lock_gives_up_inside_the_invocation_budget() {
+        // Held by another order: the default settings would try it for up to 60 x 100 ms.
+        let store = InMemoryStore::default();
+        let clock = FixedClock::default();
+        assert!(
+            store
+                .try_lock(&shard("a"), "holder", clock.now(), Duration::from_secs(60))
+                .await
+                .unwrap()
+        );
+        let settings = LockSettings {
+            enabled: true,
+            ..LockSettings::default()
+        };
+        let for_waiting = Duration::from_millis(300);
+        let started = Instant::now();
+        let budget =
+            WaitBudget::from_remaining(started, crate::application::budget::RESERVE + for_waiting);
+
+        let err = lock_shards(
+            &store,
+            &clock,
+            &settings,
+            &budget,
+            &[shard("a"), shard("b")],
+        )
+        .await
+        .err()
+        .unwrap();
+
+        let waited = started.elapsed();
+        assert!(matches!(err, AppError::LockConflict { .. }), "{err:?}");
+        // A sleep may end a timer tick late; 60 tries without the budget take seconds.
+        assert!(
+            waited < for_waiting + Duration::from_millis(50),
+            "gave up after {waited:?}, past the {for_waiting:?} the budget left for waiting"
         );
     }
 

@@ -4,7 +4,8 @@
 //! request or a message into the input, the outcome or the error into their own terms
 //! (`api::outcome` for HTTP, `worker::consumer` for SQS batch item failures).
 //!
-//! - [`PlaceOrder`]: from items or from a hold; the stock-lock algorithm lives with it (`locks`).
+//! - [`PlaceOrder`]: from items or from a hold; the stock-lock algorithm lives with it (`locks`),
+//!   its waits end inside the invocation's time ([`WaitBudget`]).
 //! - [`CancelOrder`]: PENDING -> CANCELLED with stock back.
 //! - [`ProcessPayment`]: what the consumer does with an order's message: apply a webhook that
 //!   came first, or claim, charge and settle; a duplicate or a redelivery resumes or does nothing.
@@ -15,6 +16,7 @@
 //!   unchanged for too long are sent to the order queue again.
 //! - [`PlaceHold`] and [`ExpireHolds`]: stock set aside for a checkout window, and given back.
 
+mod budget;
 mod cancel_order;
 mod expire_holds;
 mod locks;
@@ -26,6 +28,7 @@ mod reconcile;
 mod settle_payment;
 mod stock_patience;
 
+pub use budget::WaitBudget;
 pub use cancel_order::{CancelOrder, Cancelled};
 pub use expire_holds::{ExpireHolds, SweepReport};
 pub use payment_webhook::{ReceivePaymentWebhook, WebhookAnswer};

@@ -10,8 +10,8 @@ use crate::domain::{
 };
 use crate::ports::{Clock, HoldStore, PlaceHoldError, ProductCatalog};
 
-use super::AppError;
 use super::stock_patience::Patience;
+use super::{AppError, WaitBudget};
 
 /// Re-plans over the shards after a short shard while the total covered the hold.
 const SHARD_REPLANS: u32 = 8;
@@ -67,7 +67,7 @@ where
             rand::random_range(0..product.stock_shards.max(1)),
             request.quantity.get(),
         );
-        let mut patience = Patience::start();
+        let mut patience = Patience::start(WaitBudget::UNLIMITED);
         let mut replans = 0;
         loop {
             match self

@@ -45,7 +45,7 @@ use crate::retry::full_jitter;
 
 use super::locks::lock_shards;
 use super::stock_patience::Patience;
-use super::{AppError, SettlePayment};
+use super::{AppError, SettlePayment, WaitBudget};
 
 /// Transaction attempts when DynamoDB reports a conflict with another transaction.
 const COMMIT_ATTEMPTS: u32 = 4;
@@ -84,6 +84,8 @@ pub struct PlaceOrder<'a, S, Q, N, C> {
     /// `CANCEL_WINDOW_SECONDS`: the payment pipeline sees the order only after this long, so the
     /// buyer can cancel it meanwhile.
     pub cancel_window: Duration,
+    /// Until when it may wait for busy stock shards and locks: the invocation's time.
+    pub budget: WaitBudget,
 }
 
 impl<S, Q, N, C> PlaceOrder<'_, S, Q, N, C>
@@ -265,7 +267,7 @@ where
         fingerprint: &str,
         shard_counts: &[u16],
     ) -> Result<StockTaken, Busy> {
-        let mut patience = Patience::start();
+        let mut patience = Patience::start(self.budget);
         let mut replans = 0;
         let mut probes = 0;
         let mut conflicts = 0;
@@ -279,7 +281,7 @@ where
                     .flat_map(OrderItem::stock_parts)
                     .map(|(shard, _)| shard)
                     .collect();
-                let held = lock_shards(self.store, self.clock, self.locks, &shards)
+                let held = lock_shards(self.store, self.clock, self.locks, &self.budget, &shards)
                     .await
                     .map_err(|error| match error {
                         error @ AppError::LockConflict { .. } => Busy::Locked(error),

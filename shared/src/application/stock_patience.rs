@@ -3,11 +3,12 @@
 //! (`adapters/dynamodb/stock_journal/` tries it twice, a few ms apart). Each busy answer moves a
 //! one-shard line of a sharded product to another shard at random, where the product's other
 //! keys may have budget now, and pauses briefly; a product of one shard waits for its key. After
-//! [`PATIENCE`] the answer is 409 `LOCK_CONFLICT` (docs/decisions.md, "Stock outside
-//! transactions").
+//! [`PATIENCE`], or sooner when the invocation's [`WaitBudget`] runs out, the answer is 409
+//! `LOCK_CONFLICT` (docs/decisions.md, "Stock outside transactions").
 
 use std::time::{Duration, Instant};
 
+use super::WaitBudget;
 use crate::retry::full_jitter;
 
 /// How long busy shards are tried before the refusal: inside create-order's 10 s timeout. A
@@ -32,13 +33,16 @@ const URGENT_CAP: Duration = Duration::from_millis(20);
 pub(super) struct Patience {
     since: Instant,
     busy: u32,
+    budget: WaitBudget,
 }
 
 impl Patience {
-    pub(super) fn start() -> Self {
+    /// Patience from now, ending at [`PATIENCE`] or with `budget`, whichever comes first.
+    pub(super) fn start(budget: WaitBudget) -> Self {
         Patience {
             since: Instant::now(),
             busy: 0,
+            budget,
         }
     }
 
@@ -54,7 +58,8 @@ impl Patience {
         } else {
             BACKOFF_CAP
         };
-        Some(full_jitter(BACKOFF, self.busy, cap))
+        let pause = full_jitter(BACKOFF, self.busy, cap);
+        self.budget.allows(Instant::now(), pause).then_some(pause)
     }
 }
 
@@ -64,7 +69,7 @@ mod tests {
 
     #[test]
     fn pauses_stay_short_until_patience_runs_out() {
-        let mut patience = Patience::start();
+        let mut patience = Patience::start(WaitBudget::UNLIMITED);
         for _ in 0..50 {
             let pause = patience.next_pause().expect("within patience");
             assert!(pause <= BACKOFF_CAP);
@@ -76,5 +81,17 @@ mod tests {
         }
         patience.since = Instant::now() - PATIENCE;
         assert_eq!(patience.next_pause(), None);
+    }
+
+    #[test]
+    fn patience_ends_with_the_invocation_budget() {
+        let budget =
+            WaitBudget::from_remaining(Instant::now(), crate::application::budget::RESERVE);
+        let mut patience = Patience::start(budget);
+        assert_eq!(
+            patience.next_pause(),
+            None,
+            "no time left before the reserve: refused at the first busy answer"
+        );
     }
 }

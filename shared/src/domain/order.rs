@@ -5,7 +5,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -58,6 +59,18 @@ impl OrderStatus {
                 | (Processing, Paid)
                 | (Processing, Failed)
         )
+    }
+
+    /// The order's version in this status: its place in the lifecycle (PENDING 1, PROCESSING 2,
+    /// a terminal status 3). Every allowed transition moves forward, so the version grows with
+    /// each one and a client that keeps the highest version per order never goes back in time
+    /// when pushes arrive out of order (`docs/decisions.md`, "Order versions").
+    pub fn version(self) -> u32 {
+        match self {
+            Self::Pending => 1,
+            Self::Processing => 2,
+            Self::Paid | Self::Failed | Self::Cancelled => 3,
+        }
     }
 
     /// Terminal statuses never change again.
@@ -120,7 +133,8 @@ pub struct Order {
     pub id: OrderId,
     /// The owner: the JWT `sub` of whoever placed it.
     pub user_id: UserId,
-    /// Current status.
+    /// Current status, served with its [`OrderStatus::version`] beside it as `version`.
+    #[serde(flatten, serialize_with = "status_and_version")]
     pub status: OrderStatus,
     /// Sum of quantity x unit price over the items, computed on the server.
     pub total_amount: Money,
@@ -137,6 +151,17 @@ pub struct Order {
     /// When it was cancelled, if it was.
     #[serde(serialize_with = "super::json::rfc3339_opt")]
     pub cancelled_at: Option<DateTime<Utc>>,
+}
+
+/// `"status"` and `"version"`, the members an order's status is served as.
+fn status_and_version<S: Serializer>(
+    status: &OrderStatus,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    let mut members = serializer.serialize_map(Some(2))?;
+    members.serialize_entry("status", status)?;
+    members.serialize_entry("version", &status.version())?;
+    members.end()
 }
 
 impl OrderItem {
@@ -436,6 +461,50 @@ mod tests {
                 s.is_terminal(),
                 OrderStatus::ALL.iter().all(|n| !s.can_transition_to(*n))
             );
+        }
+    }
+
+    #[test]
+    fn every_allowed_transition_raises_the_version() {
+        for from in OrderStatus::ALL {
+            for to in OrderStatus::ALL {
+                if from.can_transition_to(to) {
+                    assert!(
+                        to.version() > from.version(),
+                        "{from} -> {to} goes from version {} to {}",
+                        from.version(),
+                        to.version()
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            OrderStatus::Pending.version(),
+            1,
+            "a new order is version 1"
+        );
+    }
+
+    #[test]
+    fn an_order_is_served_with_the_version_of_its_status() {
+        let placed = Order::place(
+            OrderId::new("o-1"),
+            UserId::new("u-1"),
+            IdempotencyKey::parse("k").unwrap(),
+            vec![],
+            Utc::now(),
+        );
+        for status in OrderStatus::ALL {
+            let order = Order {
+                status,
+                ..placed.clone()
+            };
+
+            let served = serde_json::to_value(&order).unwrap();
+
+            assert_eq!(served["id"], "o-1");
+            assert_eq!(served["status"], status.as_str());
+            assert_eq!(served["version"], status.version());
         }
     }
 

@@ -67,8 +67,10 @@ pub struct Page<T> {
 
 /// Reachability of a backing service, for `/health`.
 pub trait Reachable: Send + Sync {
-    /// Whether the service answers a cheap call right now.
-    fn reachable(&self) -> impl Future<Output = bool> + Send;
+    /// The parts of the service that do not answer a cheap call right now: a store names its
+    /// tables (by [`Table::default_name`](crate::function::Table::default_name)), a queue itself.
+    /// Empty when every part answers.
+    fn unreachable(&self) -> impl Future<Output = Vec<&'static str>> + Send;
 }
 
 /// The time, injected so tests never sleep to see a lease or a window expire.
@@ -95,10 +97,10 @@ impl Clock for SystemClock {
 pub struct NotWired(pub &'static str);
 
 impl<R: Reachable> Reachable for Option<R> {
-    async fn reachable(&self) -> bool {
+    async fn unreachable(&self) -> Vec<&'static str> {
         match self {
-            Some(service) => service.reachable().await,
-            None => false,
+            Some(service) => service.unreachable().await,
+            None => vec!["not wired"],
         }
     }
 }

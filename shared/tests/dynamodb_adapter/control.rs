@@ -5,14 +5,26 @@ use super::*;
 #[tokio::test]
 async fn reachable_only_while_the_endpoint_answers() -> anyhow::Result<()> {
     let stack = start().await?;
-    assert!(stack.store.reachable().await);
+    assert_eq!(stack.store.unreachable().await, Vec::<&str>::new());
 
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await?
         .local_addr()?
         .port();
     let nowhere = DynamoStore::new(emulator::client_for(closed), stack.tables.clone());
-    assert!(!nowhere.reachable().await);
+    assert_eq!(nowhere.unreachable().await.len(), 8, "every table");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_table_that_does_not_answer_is_named_and_the_others_are_not() -> anyhow::Result<()> {
+    let stack = start().await?;
+    let tables = TableNames {
+        orders: format!("{}-gone", stack.tables.orders),
+        ..stack.tables.clone()
+    };
+    let store = DynamoStore::new(stack.client.clone(), tables);
+    assert_eq!(store.unreachable().await, ["orders"]);
     Ok(())
 }
 

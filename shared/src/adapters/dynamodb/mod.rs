@@ -37,16 +37,22 @@ mod webhooks;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::TableStatus;
 
 use crate::config::TableNames;
+use crate::function::Table;
 use crate::ports::Reachable;
 use crate::ports::StoreError;
 
 #[cfg(feature = "provision")]
 pub use schema::ensure_tables;
 
-/// How long `/health` waits for DynamoDB before calling it unreachable.
+/// How long `/health` waits for a table's answer before calling it unreachable.
 const REACHABILITY_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one instance keeps what `/health` found: a health check every second from each of
+/// several monitors then costs each table one DescribeTable per instance in this span, not one
+/// per check (the control plane's request rate is far lower than the tables').
+const REACHABILITY_CACHE: Duration = Duration::from_secs(5);
 
 /// The DynamoDB adapter: one client shared by every request, and the table names.
 #[derive(Debug, Clone)]
@@ -61,7 +67,12 @@ pub struct DynamoStore {
     rate_memory: std::sync::Arc<rate_limits::RateMemory>,
     /// The products this instance read for prices in the last second (shared by clones).
     price_cache: std::sync::Arc<price_cache::PriceCache>,
+    /// The last answer of [`Reachable::unreachable`] (shared by clones).
+    reachability: std::sync::Arc<std::sync::Mutex<Option<Found>>>,
 }
+
+/// What `/health` found and when: the tables that did not answer.
+type Found = (std::time::Instant, Vec<&'static str>);
 
 impl DynamoStore {
     /// Wraps a client and the table names.
@@ -79,21 +90,53 @@ impl DynamoStore {
             tables,
             rate_memory: Default::default(),
             price_cache: Default::default(),
+            reachability: Default::default(),
+        }
+    }
+
+    /// Whether `table` answers a DescribeTable within [`REACHABILITY_TIMEOUT`] in a state that
+    /// serves reads and writes. DescribeTable reads no item, so `/health` needs no data
+    /// permission; it fails for a table that is missing, denied to this role or whose DynamoDB
+    /// endpoint is down, and reports one being deleted, archived or cut off from its KMS key.
+    async fn table_answers(&self, table: Table) -> bool {
+        let probe = self
+            .client
+            .describe_table()
+            .table_name(self.tables.name(table))
+            .send();
+        match tokio::time::timeout(REACHABILITY_TIMEOUT, probe).await {
+            Ok(Ok(output)) => matches!(
+                output.table.and_then(|t| t.table_status),
+                Some(TableStatus::Active | TableStatus::Updating)
+            ),
+            _ => false,
         }
     }
 }
 
 impl Reachable for DynamoStore {
-    async fn reachable(&self) -> bool {
-        let probe = self
-            .client
-            .describe_table()
-            .table_name(&self.tables.products)
-            .send();
-        matches!(
-            tokio::time::timeout(REACHABILITY_TIMEOUT, probe).await,
-            Ok(Ok(_))
-        )
+    /// Every table, probed in parallel, at most once per [`REACHABILITY_CACHE`] per instance.
+    async fn unreachable(&self) -> Vec<&'static str> {
+        let cached = self
+            .reachability
+            .lock()
+            .unwrap()
+            .as_ref()
+            .filter(|(found_at, _)| found_at.elapsed() < REACHABILITY_CACHE)
+            .map(|(_, down)| down.clone());
+        if let Some(down) = cached {
+            return down;
+        }
+        let answers =
+            futures::future::join_all(Table::ALL.map(|table| self.table_answers(table))).await;
+        let down: Vec<&'static str> = Table::ALL
+            .iter()
+            .zip(answers)
+            .filter(|(_, answers)| !answers)
+            .map(|(table, _)| table.default_name())
+            .collect();
+        *self.reachability.lock().unwrap() = Some((std::time::Instant::now(), down.clone()));
+        down
     }
 }
 

@@ -95,8 +95,12 @@ impl OrderQueue for RecordingQueue {
 }
 
 impl Reachable for RecordingQueue {
-    async fn reachable(&self) -> bool {
-        !self.down.load(Ordering::SeqCst)
+    async fn unreachable(&self) -> Vec<&'static str> {
+        if self.down.load(Ordering::SeqCst) {
+            vec!["order-queue"]
+        } else {
+            Vec::new()
+        }
     }
 }
 

@@ -17,6 +17,16 @@ async fn health_reports_each_service_and_503_when_one_is_down() {
         body,
         json!({"status": "degraded", "services": {"dynamodb": "ok", "sqs": "unreachable"}})
     );
+    app.queue.set_down(false);
+    app.store.set_down(true);
+    let (status, body, _) = call(Endpoint::Health).send(&app).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["services"]["dynamodb"], "unreachable");
+    let every_table: Vec<&str> = crate::function::Table::ALL
+        .iter()
+        .map(|table| table.default_name())
+        .collect();
+    assert_eq!(body["unreachable_tables"], json!(every_table));
 }
 
 #[tokio::test]

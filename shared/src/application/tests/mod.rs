@@ -79,6 +79,7 @@ impl Fakes {
             clock: &self.clock,
             locks: &self.locks,
             cancel_window: Duration::ZERO,
+            budget: WaitBudget::UNLIMITED,
         }
     }
 

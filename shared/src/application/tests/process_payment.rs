@@ -32,6 +32,17 @@ async fn a_pending_order_is_charged_paid_and_announced_twice() {
         ),
         ("alice", "trace-1", "5.00")
     );
+    let versions: Vec<u32> = fakes
+        .notifier
+        .events()
+        .iter()
+        .map(|(_, e)| e.version)
+        .collect();
+    assert_eq!(
+        versions,
+        [2, 3],
+        "each announcement carries a higher version"
+    );
     assert_eq!(fakes.store.stock("p"), Some(8));
 }
 

@@ -235,7 +235,14 @@ impl InMemoryStore {
 }
 
 impl Reachable for InMemoryStore {
-    async fn reachable(&self) -> bool {
-        !self.down.load(Ordering::SeqCst)
+    async fn unreachable(&self) -> Vec<&'static str> {
+        if self.down.load(Ordering::SeqCst) {
+            crate::function::Table::ALL
+                .iter()
+                .map(|table| table.default_name())
+                .collect()
+        } else {
+            Vec::new()
+        }
     }
 }
