@@ -1,6 +1,6 @@
 //! `template.yaml` as the drift tests read it: the template with CloudFormation's short-form tags,
-//! its resources, and the references and names in them. Shared by `template.rs` and
-//! `template_observability.rs`; each uses part of it.
+//! its resources, and the references and names in them. Shared by `template.rs`,
+//! `template_observability.rs` and `deploy_guide.rs`; each uses part of it.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde_norway::Value;
 use shared::Function;
+use shared::function::Table;
 
 pub fn repository() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -175,4 +176,59 @@ pub fn file_stems(directory: &str, extension: &str) -> BTreeSet<String> {
 
 pub fn names(functions: &[Function]) -> BTreeSet<String> {
     functions.iter().map(|f| f.name().to_owned()).collect()
+}
+
+/// The template's logical id of each table, found through the `*_TABLE` variables.
+pub fn table_ids(template: &Template) -> BTreeMap<Table, String> {
+    let mut ids = BTreeMap::new();
+    for (_, function) in template.functions().into_values() {
+        let environment = template.environment(function);
+        for table in Table::ALL {
+            if let Some(value) = environment.get(table.setting()) {
+                let referenced = references(value);
+                assert_eq!(
+                    referenced.len(),
+                    1,
+                    "{} refers to one table",
+                    table.setting()
+                );
+                let id = referenced.into_iter().next().unwrap();
+                let previous = ids.insert(table, id.clone());
+                assert!(
+                    previous.is_none() || previous.as_deref() == Some(id.as_str()),
+                    "{} names two tables",
+                    table.setting()
+                );
+            }
+        }
+    }
+    for table in Table::ALL {
+        let id = ids
+            .get(&table)
+            .unwrap_or_else(|| panic!("no function names {table:?}"));
+        assert_eq!(
+            template.resource(id)["Type"].as_str(),
+            Some("AWS::DynamoDB::Table"),
+            "{id}"
+        );
+    }
+    ids
+}
+
+/// The order queue's dead-letter queue, as its redrive policy names it.
+pub fn dead_letter_queue_id(template: &Template) -> String {
+    let queue = &template.resource(&order_queue_id(template))["Properties"];
+    let dlq = references(&queue["RedrivePolicy"]["deadLetterTargetArn"]);
+    assert_eq!(dlq.len(), 1, "the redrive policy names one DLQ");
+    dlq.into_iter().next().unwrap()
+}
+
+/// The order queue: what `ORDER_QUEUE_URL` refers to.
+pub fn order_queue_id(template: &Template) -> String {
+    let functions = template.functions();
+    let (_, create_order) = &functions["create-order"];
+    let environment = template.environment(create_order);
+    let referenced = references(&environment["ORDER_QUEUE_URL"]);
+    assert_eq!(referenced.len(), 1, "ORDER_QUEUE_URL refers to one queue");
+    referenced.into_iter().next().unwrap()
 }
