@@ -1,5 +1,6 @@
 //! The client every scenario shares: minted tokens, the HTTP API (products, orders, holds), the
-//! order events of a user's WebSocket, and the order queue's depth.
+//! order events of a user's WebSocket (both over TLS when the addresses say so, trusting what
+//! [`Trust`] holds), and the order queue's depth.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,6 +13,8 @@ use serde_json::{Value, json};
 use shared::api::auth::mint_hs256;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
+
+use crate::tls::{Socket, Trust};
 
 /// How long one HTTP request may take before it counts as a transport error.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -60,6 +63,7 @@ pub struct User {
 #[derive(Clone)]
 pub struct Api {
     http: reqwest::Client,
+    trust: Trust,
     base_url: Arc<str>,
     secret: Arc<str>,
     run_id: Arc<str>,
@@ -67,15 +71,27 @@ pub struct Api {
 
 impl Api {
     /// A client for `base_url` signing HS256 tokens with `secret`; `run_id` keeps users and
-    /// products of different runs apart.
+    /// products of different runs apart. Over TLS it trusts the system's roots only.
     pub fn new(base_url: &str, secret: &str, run_id: &str) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
+        Self::with_trust(base_url, secret, run_id, Trust::system()?)
+    }
+
+    /// [`Api::new`] trusting `trust`'s certificates, over HTTPS and on its WebSockets.
+    pub fn with_trust(
+        base_url: &str,
+        secret: &str,
+        run_id: &str,
+        trust: Trust,
+    ) -> anyhow::Result<Self> {
+        let http = trust
+            .http_client()
             .pool_max_idle_per_host(256)
             .timeout(REQUEST_TIMEOUT)
             .build()
             .context("building the HTTP client")?;
         Ok(Api {
             http,
+            trust,
             base_url: base_url.trim_end_matches('/').into(),
             secret: secret.into(),
             run_id: run_id.into(),
@@ -85,6 +101,16 @@ impl Api {
     /// This run's id.
     pub fn run_id(&self) -> &str {
         &self.run_id
+    }
+
+    /// The API's base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The certificates this client trusts.
+    pub fn trust(&self) -> &Trust {
+        &self.trust
     }
 
     /// The user `load-<run id>-<name>` with a fresh token.
@@ -148,7 +174,7 @@ impl Api {
             },
             Err(error) => Answer {
                 status: 0,
-                body: Value::String(error.to_string()),
+                body: Value::String(error_chain(&error)),
                 latency,
             },
         }
@@ -247,6 +273,23 @@ impl Api {
     }
 }
 
+/// An error and its causes, `: `-separated: reqwest's own message names only the URL, while
+/// the cause (a refused connection, `invalid peer certificate: UnknownIssuer`) is in its sources.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let message = cause.to_string();
+        // An I/O error wrapping a TLS error shows the same message as its source.
+        if !text.ends_with(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// Percent-encodes everything but unreserved characters (cursors are base64 with `=`, `+`, `/`).
 fn encode_query(raw: &str) -> String {
     raw.bytes()
@@ -292,61 +335,67 @@ pub fn ws_url_for(ws_base: &str, token: &str) -> String {
 /// When each order's terminal event (`OrderPaid`, `OrderFailed`, `OrderCancelled`) arrived.
 pub type TerminalEvents = Arc<Mutex<HashMap<String, (Instant, String)>>>;
 
-/// Opens `token`'s WebSocket and records the arrival of every terminal order event into
-/// `events` until the task is aborted or the socket closes.
-pub async fn watch_terminal_events(
-    ws_base: &str,
-    token: &str,
-    events: TerminalEvents,
-) -> anyhow::Result<JoinHandle<()>> {
-    watch(ws_base, token, events, false).await
+impl Api {
+    /// Opens `token`'s WebSocket at `ws_base` (`ws://` or `wss://`, trusting what this client
+    /// trusts).
+    pub async fn open_websocket(&self, ws_base: &str, token: &str) -> anyhow::Result<Socket> {
+        let url = ws_url_for(ws_base, token);
+        self.trust
+            .connect_websocket(&url)
+            .await
+            .map_err(|error| anyhow::anyhow!(error_chain(&error)))
+            .with_context(|| format!("opening the WebSocket {ws_base} (trusting {})", self.trust))
+    }
+
+    /// Opens `token`'s WebSocket and records the arrival of every terminal order event into
+    /// `events` until the task is aborted or the socket closes.
+    pub async fn watch_terminal_events(
+        &self,
+        ws_base: &str,
+        token: &str,
+        events: TerminalEvents,
+    ) -> anyhow::Result<JoinHandle<()>> {
+        let socket = self.open_websocket(ws_base, token).await?;
+        Ok(tokio::spawn(record_terminal_events(socket, events, false)))
+    }
+
+    /// [`Api::watch_terminal_events`] for a user who places one order: the task ends, closing
+    /// the socket, once a terminal event has arrived, so that a sale of one-order users does not
+    /// keep thousands of sockets open.
+    pub async fn watch_first_terminal_event(
+        &self,
+        ws_base: &str,
+        token: &str,
+        events: TerminalEvents,
+    ) -> anyhow::Result<JoinHandle<()>> {
+        let socket = self.open_websocket(ws_base, token).await?;
+        Ok(tokio::spawn(record_terminal_events(socket, events, true)))
+    }
 }
 
-/// [`watch_terminal_events`] for a user who places one order: the task ends, closing the socket,
-/// once a terminal event has arrived, so that a sale of one-order users does not keep thousands
-/// of sockets open.
-pub async fn watch_first_terminal_event(
-    ws_base: &str,
-    token: &str,
-    events: TerminalEvents,
-) -> anyhow::Result<JoinHandle<()>> {
-    watch(ws_base, token, events, true).await
-}
-
-async fn watch(
-    ws_base: &str,
-    token: &str,
-    events: TerminalEvents,
-    first_only: bool,
-) -> anyhow::Result<JoinHandle<()>> {
-    let url = ws_url_for(ws_base, token);
-    let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str())
-        .await
-        .with_context(|| format!("opening the WebSocket {}", ws_base))?;
-    Ok(tokio::spawn(async move {
-        while let Some(Ok(frame)) = socket.next().await {
-            let Message::Text(text) = frame else {
-                continue;
-            };
-            let arrived = Instant::now();
-            let Ok(event) = serde_json::from_str::<Value>(&text) else {
-                continue;
-            };
-            let kind = event["event"].as_str().unwrap_or("");
-            if matches!(kind, "OrderPaid" | "OrderFailed" | "OrderCancelled")
-                && let Some(order_id) = event["order_id"].as_str()
-            {
-                events
-                    .lock()
-                    .expect("the events map is never poisoned")
-                    .entry(order_id.to_owned())
-                    .or_insert((arrived, kind.to_owned()));
-                if first_only {
-                    return;
-                }
+async fn record_terminal_events(mut socket: Socket, events: TerminalEvents, first_only: bool) {
+    while let Some(Ok(frame)) = socket.next().await {
+        let Message::Text(text) = frame else {
+            continue;
+        };
+        let arrived = Instant::now();
+        let Ok(event) = serde_json::from_str::<Value>(&text) else {
+            continue;
+        };
+        let kind = event["event"].as_str().unwrap_or("");
+        if matches!(kind, "OrderPaid" | "OrderFailed" | "OrderCancelled")
+            && let Some(order_id) = event["order_id"].as_str()
+        {
+            events
+                .lock()
+                .expect("the events map is never poisoned")
+                .entry(order_id.to_owned())
+                .or_insert((arrived, kind.to_owned()));
+            if first_only {
+                return;
             }
         }
-    }))
+    }
 }
 
 /// The order queue of a stack, read through SQS for its depth.

@@ -5,6 +5,7 @@
 //! # Layout
 //!
 //! - [`client`]: the HTTP API and WebSocket client the scenarios share (tokens, products, orders).
+//! - [`tls`]: the certificates those clients trust over `https://` and `wss://` (`tls` feature).
 //! - [`stats`]: latency histograms (hdrhistogram) and per-second series.
 //! - [`outcome`]: a scenario's verdict and figures, printed as a table and one JSON line.
 //! - [`scenarios`]: oversell, idempotency, high load, flash sale, holds, ceiling and cost.
@@ -29,7 +30,9 @@ pub mod soak;
 pub mod stack_process;
 pub mod stats;
 pub mod svg;
+pub mod tls;
 
 pub use client::Api;
 pub use outcome::{ScenarioResult, Verdict};
 pub use scenarios::{Scenario, Sizes, Target};
+pub use tls::Trust;

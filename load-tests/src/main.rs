@@ -7,13 +7,13 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use load_tests::bench::{self, BenchOptions};
-use load_tests::{Api, Scenario, Sizes, Target, Verdict};
+use load_tests::{Api, Scenario, Sizes, Target, Trust, Verdict};
 use load_tests::{run, soak};
 
 const USAGE: &str = "\
 usage:
   load-test run --base-url URL --ws-url URL [--aws-endpoint URL --order-queue-url URL]
-                [--jwt-secret S] [--label NAME] [--stock-locks on|off]
+                [--jwt-secret S] [--ca-cert PEM] [--label NAME] [--stock-locks on|off]
                 [--scenarios oversell,idempotency,high-load,flash-sale,holds,ceiling,cost]
                 [--flash-stock 20000] [--buyers 64] [--stock-shards 1] [--retry-busy]
                 [--quick] [--json-out FILE]
@@ -22,6 +22,11 @@ usage:
                   [--only locks|hot|partitions] [--hot-runs 'S=8 lock-free;S=64 locks']
   load-test soak [--for 5m] [--seed N] [--shoppers 12] [--checkpoint-every 15s] [--tables disk|memory]
 
+--base-url and --ws-url take https:// and wss:// (the `tls` feature, on by default): the
+system's roots are trusted, and with --ca-cert (or LOAD_TEST_CA_CERT) the certificates of that PEM
+file too, for a private or self-signed front. The JWT secret signs every user's token and the
+admin token the scenarios create their products with; --jwt-secret, else LOAD_TEST_JWT_SECRET
+(out of the process list), else the local stack's development secret.
 --stock-shards: the flash sale's product over N stock items (1-64). --retry-busy: its buyers
 retry a 503 or 409 LOCK_CONFLICT with the same key after a short pause (as with the partition
 limit on). bench runs both lock modes, then a hot product over 1, 8 and 64 stock shards under
@@ -96,9 +101,22 @@ impl Args {
 
     fn jwt_secret(&self) -> String {
         self.value("jwt-secret")
-            .unwrap_or(shared::config::DEVELOPMENT_JWT_SECRET)
-            .to_owned()
+            .map(str::to_owned)
+            .or_else(|| non_empty_env("LOAD_TEST_JWT_SECRET"))
+            .unwrap_or_else(|| shared::config::DEVELOPMENT_JWT_SECRET.to_owned())
     }
+
+    /// `--ca-cert`, else `LOAD_TEST_CA_CERT`.
+    fn ca_cert(&self) -> Option<PathBuf> {
+        self.value("ca-cert")
+            .map(str::to_owned)
+            .or_else(|| non_empty_env("LOAD_TEST_CA_CERT"))
+            .map(PathBuf::from)
+    }
+}
+
+fn non_empty_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
 #[tokio::main]
@@ -153,9 +171,14 @@ async fn run(raw: &[String]) -> anyhow::Result<bool> {
         str::to_owned,
     );
     let secret = args.jwt_secret();
+    let base_url = args.required("base-url")?;
+    let ws_url = args.required("ws-url")?;
+    Trust::check_scheme(base_url)?;
+    Trust::check_scheme(ws_url)?;
+    let trust = Trust::with_ca_file(args.ca_cert().as_deref())?;
     let target = Target {
-        api: Api::new(args.required("base-url")?, &secret, &run::run_id())?,
-        ws_url: args.required("ws-url")?.to_owned(),
+        api: Api::with_trust(base_url, &secret, &run::run_id(), trust)?,
+        ws_url: ws_url.to_owned(),
         aws_endpoint: args.value("aws-endpoint").map(str::to_owned),
         order_queue_url: args.value("order-queue-url").map(str::to_owned),
         stock_locks,
@@ -163,6 +186,7 @@ async fn run(raw: &[String]) -> anyhow::Result<bool> {
         jwt_secret: secret,
     };
     let json_out = args.value("json-out").map(PathBuf::from);
+    target.check_reachable().await?;
     let results = run::run_all(&target, &sizes, &args.scenarios()?, json_out.as_deref()).await?;
     Ok(results.iter().all(|r| r.verdict != Verdict::Fail))
 }

@@ -14,7 +14,7 @@ use serde_json::Value;
 use shared::domain::OrderStatus;
 use tokio::sync::Notify;
 
-use crate::client::{Api, TerminalEvents, User, get_json, watch_first_terminal_event};
+use crate::client::{Api, TerminalEvents, User, get_json};
 use crate::outcome::ScenarioResult;
 use crate::scenarios::flash_sale::busy_pause;
 use crate::stats::{Latencies, PerSecond, UnexpectedErrors};
@@ -124,17 +124,19 @@ async fn buy_until_sold_out(
     'orders: while Instant::now() < stop_at {
         let user = api.user(&format!("hot-{buyer}-{order}"));
         let key = format!("hot-{buyer}-{order}");
-        let socket =
-            match watch_first_terminal_event(&ws_url, &user.token, Arc::clone(&events)).await {
-                Ok(socket) => socket,
-                Err(error) => {
-                    if seen.errors.record(|| format!("{error:#}")) {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    continue;
+        let socket = match api
+            .watch_first_terminal_event(&ws_url, &user.token, Arc::clone(&events))
+            .await
+        {
+            Ok(socket) => socket,
+            Err(error) => {
+                if seen.errors.record(|| format!("{error:#}")) {
+                    break;
                 }
-            };
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
         let mut tries = 0u32;
         loop {
             if Instant::now() >= stop_at {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde_json::{Value, json};
 
-use crate::client::{TerminalEvents, watch_terminal_events};
+use crate::client::TerminalEvents;
 use crate::outcome::{ScenarioResult, round};
 use crate::stats::Latencies;
 
@@ -77,8 +77,12 @@ pub async fn run(target: &Target, sizes: &Sizes) -> anyhow::Result<ScenarioResul
     let mut watchers = Vec::new();
     for b in 0..BUYERS {
         let user = target.api.user(&format!("cost-{b}"));
-        watchers
-            .push(watch_terminal_events(&target.ws_url, &user.token, Arc::clone(&events)).await?);
+        watchers.push(
+            target
+                .api
+                .watch_terminal_events(&target.ws_url, &user.token, Arc::clone(&events))
+                .await?,
+        );
         buyers.push(user);
     }
     // The meter counts from here: the product and the connections are set-up, not the orders. Its

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use shared::domain::OrderStatus;
 
-use crate::client::{Api, TerminalEvents, User, watch_terminal_events};
+use crate::client::{Api, TerminalEvents, User};
 use crate::outcome::ScenarioResult;
 use crate::stats::{Latencies, PerSecond, UnexpectedErrors};
 
@@ -134,8 +134,12 @@ pub async fn run(target: &Target, sizes: &Sizes) -> anyhow::Result<ScenarioResul
     let events: TerminalEvents = Arc::default();
     let mut watchers = Vec::new();
     for user in &users {
-        watchers
-            .push(watch_terminal_events(&target.ws_url, &user.token, Arc::clone(&events)).await?);
+        watchers.push(
+            target
+                .api
+                .watch_terminal_events(&target.ws_url, &user.token, Arc::clone(&events))
+                .await?,
+        );
     }
 
     // Every buyer starts at the same instant, a moment after all tasks exist.

@@ -45,6 +45,27 @@ impl Target {
         }
     }
 
+    /// Reaches the API (`GET /health`) and opens one WebSocket before any scenario, so that a
+    /// wrong address or a certificate the run does not trust stops the run at once with its cause
+    /// instead of failing every request of every scenario.
+    pub async fn check_reachable(&self) -> anyhow::Result<()> {
+        let health = self.api.get("/health", None).await;
+        if health.status == 0 {
+            anyhow::bail!(
+                "reaching {}/health (trusting {}): {}",
+                self.api.base_url(),
+                self.api.trust(),
+                health.body.as_str().unwrap_or_default()
+            );
+        }
+        let user = self.api.user("reach");
+        let mut socket = self.api.open_websocket(&self.ws_url, &user.token).await?;
+        // A close frame, so that a deployed stack runs `$disconnect` now rather than at its idle
+        // timeout; whether the server answers it does not matter here.
+        let _ = socket.close(None).await;
+        Ok(())
+    }
+
     /// Waits (up to a minute) for the payment consumer to drain what earlier scenarios left, so
     /// a scenario's figures are its own.
     pub async fn settle_queue(&self) {
