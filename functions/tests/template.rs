@@ -11,8 +11,9 @@
 //! - the HTTP routes = the local gateway's route table (`Endpoint::ALL`), the WebSocket routes =
 //!   `WsRoute::ALL`, each to the function of the same name; the consumer's event source reports
 //!   batch item failures; the reconciler has a schedule;
-//! - Globals, log groups and alarms: `template_observability.rs`; the deploy guide's IAM table and
-//!   the deploy settings: `deploy_guide.rs`.
+//! - Globals, log groups and alarms: `template_observability.rs`; the dashboard and the alarms on
+//!   business metrics: `template_dashboard.rs`; the deploy guide's IAM table and the deploy
+//!   settings: `deploy_guide.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 

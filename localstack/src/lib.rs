@@ -13,6 +13,7 @@ mod event_source;
 mod faults;
 mod gateway;
 mod meter;
+mod metrics;
 mod partitions;
 mod provision;
 mod restart;
@@ -35,7 +36,10 @@ pub use crate::faults::{FaultKind, FaultRule, FaultService, Faults};
 pub use crate::gateway::cors;
 pub use crate::settings::LocalSettings;
 
+use shared::metrics::Metrics;
+
 use crate::emulators::Emulators;
+use crate::metrics::{MetricsBoard, StdoutAndBoard};
 use crate::server::ServerTask;
 use crate::worker::WorkerTasks;
 
@@ -74,6 +78,8 @@ pub struct Stack {
     faults: Arc<Faults>,
     /// Kept to start the workers again after [`Stack::crash_workers`].
     local: LocalSettings,
+    /// Where every invocation's metrics go: stdout and the board the gateway serves.
+    metrics: Metrics,
     worker: Option<WorkerTasks>,
     gateway: Option<ServerTask>,
     ws_gateway: Option<ServerTask>,
@@ -130,14 +136,29 @@ impl Stack {
         let ws_addr = ws_listener.local_addr()?;
         config.ws_management_endpoint = Some(format!("http://{ws_addr}"));
 
+        // Every invocation's EMF lines go to stdout, as in Lambda, and the same lines to the board.
+        let board = Arc::new(MetricsBoard::default());
+        let metrics = Metrics::new(
+            &config.metrics_namespace,
+            Arc::new(StdoutAndBoard {
+                board: Arc::clone(&board),
+            }),
+        );
+
         // One process serves every function, so it wires everything they use between them.
         let everything = Footprint::everything();
         let app = shared::AwsApp::connect(&config, &everything)
             .await
             .context("connecting the handlers to DynamoDB and SQS")?;
+        let http_metrics = metrics.clone();
         let http_handler = move |endpoint, request| {
             let app = Arc::clone(&app);
-            async move { shared::api::handle(&app, endpoint, request).await }
+            let metrics = http_metrics.clone();
+            async move {
+                metrics
+                    .measure(shared::api::handle(&app, endpoint, request))
+                    .await
+            }
         };
         let (gateway, http_addr) = gateway::serve_http(
             http_handler,
@@ -153,6 +174,7 @@ impl Stack {
                     .clone()
                     .filter(|_| config.auth.jwt_public_key.is_none()),
             },
+            board,
             local.request_read_timeout,
         )
         .await
@@ -165,9 +187,15 @@ impl Stack {
         let ws_app = shared::ws::AwsWsApp::connect(&config, &everything)
             .await
             .context("connecting the WebSocket handlers to DynamoDB")?;
+        let ws_metrics = metrics.clone();
         let ws_handler = move |route, event| {
             let app = Arc::clone(&ws_app);
-            async move { shared::ws::handle(&app, route, event).await }
+            let metrics = ws_metrics.clone();
+            async move {
+                metrics
+                    .measure(shared::ws::handle(&app, route, event))
+                    .await
+            }
         };
         let ws_gateway = gateway::serve_ws(
             ws_listener,
@@ -179,7 +207,7 @@ impl Stack {
         // The consumer on the order queue and the reconciler, as the Lambdas run in AWS.
         let worker = match options.run_workers {
             true => Some(
-                WorkerTasks::start(&config, &queues.order_queue_arn, &local)
+                WorkerTasks::start(&config, &queues.order_queue_arn, &local, &metrics)
                     .await
                     .context("starting the consumer, the reconciler and the hold sweeper")?,
             ),
@@ -197,6 +225,7 @@ impl Stack {
             dlq_url: queues.dlq_url,
             faults,
             local,
+            metrics,
             worker,
             gateway: Some(gateway),
             ws_gateway: Some(ws_gateway),
@@ -252,8 +281,15 @@ impl Stack {
     /// Starts the workers again (after [`Stack::crash_workers`]; a no-op while they run).
     pub async fn start_workers(&mut self) -> anyhow::Result<()> {
         if self.worker.is_none() {
-            self.worker =
-                Some(WorkerTasks::start(&self.config, &self.order_queue_arn, &self.local).await?);
+            self.worker = Some(
+                WorkerTasks::start(
+                    &self.config,
+                    &self.order_queue_arn,
+                    &self.local,
+                    &self.metrics,
+                )
+                .await?,
+            );
         }
         Ok(())
     }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use shared::Config;
+use shared::metrics::Metrics;
 use shared::worker::{AwsWorker, consumer};
 
 use crate::event_source::{EventSourceOptions, SqsHandler, spawn_sqs_event_source};
@@ -33,6 +34,7 @@ impl WorkerTasks {
         config: &Config,
         order_queue_arn: &str,
         local: &LocalSettings,
+        metrics: &Metrics,
     ) -> anyhow::Result<Self> {
         let queue_url = config
             .order_queue_url
@@ -44,9 +46,11 @@ impl WorkerTasks {
         let sqs = aws_sdk_sqs::Client::new(&shared::aws::sdk_config(config).await);
 
         let consumer_worker = Arc::clone(&worker);
+        let consumer_metrics = metrics.clone();
         let handler: SqsHandler = Arc::new(move |event| {
             let worker = Arc::clone(&consumer_worker);
-            Box::pin(async move { consumer::handle(&worker, event).await })
+            let metrics = consumer_metrics.clone();
+            Box::pin(async move { metrics.measure(consumer::handle(&worker, event)).await })
         });
         let (event_source, _) = spawn_sqs_event_source(
             sqs,
@@ -61,10 +65,12 @@ impl WorkerTasks {
         );
 
         let sweeper_worker = Arc::clone(&worker);
+        let sweeper_metrics = metrics.clone();
         let sweep: ScheduledJob = Arc::new(move || {
             let worker = Arc::clone(&sweeper_worker);
+            let metrics = sweeper_metrics.clone();
             Box::pin(async move {
-                match worker.expire_holds().run().await {
+                match metrics.measure(worker.expire_holds().run()).await {
                     Ok(report) if report.expired > 0 || report.lost_races > 0 => {
                         tracing::info!(?report, "hold sweeper run");
                     }
@@ -75,10 +81,12 @@ impl WorkerTasks {
         });
         let sweeper = spawn_schedule("hold-sweeper", local.hold_sweep_interval, sweep);
 
+        let reconciler_metrics = metrics.clone();
         let job: ScheduledJob = Arc::new(move || {
             let worker = Arc::clone(&worker);
+            let metrics = reconciler_metrics.clone();
             Box::pin(async move {
-                match worker.reconcile().run().await {
+                match metrics.measure(worker.reconcile().run()).await {
                     Ok(report) if report.did_something() => {
                         tracing::info!(?report, "reconciler run");
                     }

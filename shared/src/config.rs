@@ -264,6 +264,8 @@ pub struct Config {
     pub rate_limit_per_minute: u32,
     /// `LOG_FORMAT` (json|pretty).
     pub log_format: LogFormat,
+    /// `METRICS_NAMESPACE` (`OrderProcessing`): the CloudWatch namespace of the business metrics.
+    pub metrics_namespace: String,
 }
 
 /// Highest `RATE_LIMIT_PER_MINUTE`, as `template.yaml` allows. The bucket counters cost the same
@@ -310,18 +312,27 @@ impl Default for Config {
             locks: LockSettings::default(),
             rate_limit_per_minute: 120,
             log_format: LogFormat::Json,
+            metrics_namespace: DEFAULT_METRICS_NAMESPACE.into(),
         }
     }
 }
 
 /// Settings always read: where AWS is and how to log. The `AWS_*` ones Lambda sets itself (or the
 /// developer, locally), so they are not part of a function's template environment.
-pub const AMBIENT_SETTINGS: [&str; 4] = [
+pub const AMBIENT_SETTINGS: [&str; 5] = [
     "AWS_ENDPOINT_URL",
     "AWS_REGION",
     "AWS_DEFAULT_REGION",
     "LOG_FORMAT",
+    "METRICS_NAMESPACE",
 ];
+
+/// The business metrics' namespace when `METRICS_NAMESPACE` is unset; the template sets one per
+/// stack so that two stacks in one account keep their numbers apart.
+pub const DEFAULT_METRICS_NAMESPACE: &str = "OrderProcessing";
+
+/// CloudWatch's longest namespace.
+const MAX_METRICS_NAMESPACE_CHARS: usize = 255;
 
 /// Settings only tests set (a seed makes the payment simulator deterministic).
 pub const TEST_ONLY_SETTINGS: [&str; 1] = ["PAYMENT_SEED"];
@@ -370,8 +381,19 @@ impl Config {
                     });
                 }
             },
+            metrics_namespace: lookup("METRICS_NAMESPACE").unwrap_or(d.metrics_namespace),
             ..d
         };
+        if config.metrics_namespace.chars().count() > MAX_METRICS_NAMESPACE_CHARS
+            || config.metrics_namespace.starts_with(':')
+        {
+            return Err(ConfigError {
+                name: "METRICS_NAMESPACE",
+                reason: format!(
+                    "must be at most {MAX_METRICS_NAMESPACE_CHARS} characters and not start with ':'"
+                ),
+            });
+        }
         for &table in footprint.tables {
             *config.tables.name_mut(table) =
                 lookup(table.setting()).unwrap_or_else(|| table.default_name().to_owned());

@@ -16,6 +16,7 @@
 //! - [`aws`]: the one place that connects to AWS: the clients a function's footprint uses.
 //! - [`config`]: the one typed `Config`, read from the environment at cold start.
 //! - [`function`]: the catalogue of Lambda functions and what each one uses (its footprint).
+//! - [`metrics`]: the business metrics, counted per invocation and written as CloudWatch EMF lines.
 //! - [`messages`]: bodies of queue messages and WebSocket events.
 //! - [`notify`]: order events to the owner's WebSocket connections.
 //! - [`telemetry`]: tracing set-up.
@@ -32,6 +33,7 @@ pub mod config;
 pub mod domain;
 pub mod function;
 pub mod messages;
+pub mod metrics;
 pub mod notify;
 pub mod ports;
 pub mod retry;

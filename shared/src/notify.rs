@@ -3,6 +3,7 @@
 
 use crate::domain::UserId;
 use crate::messages::OrderEvent;
+use crate::metrics::{self, BusinessMetric};
 use crate::ports::{ConnectionPusher, ConnectionStore, Delivery, Notifier};
 
 /// The [`Notifier`] over stored connections and a pusher (API Gateway's management API).
@@ -40,15 +41,20 @@ impl<C: ConnectionStore, P: ConnectionPusher> Notifier for ConnectionNotifier<C,
         for connection_id in connections {
             match pusher.push(&connection_id, &payload).await {
                 Ok(Delivery::Delivered) => {
+                    metrics::count(BusinessMetric::PushesSent);
                     tracing::debug!(%connection_id, event = ?event.event, "event pushed")
                 }
                 Ok(Delivery::Gone) => {
+                    metrics::count(BusinessMetric::PushesGone);
                     tracing::info!(%connection_id, "connection gone; forgetting it");
                     if let Err(e) = self.connections.delete_connection(&connection_id).await {
                         tracing::warn!(%connection_id, error = %e, "cannot delete a gone connection; its TTL will");
                     }
                 }
-                Err(e) => tracing::warn!(%connection_id, error = %e, "push failed"),
+                Err(e) => {
+                    metrics::count(BusinessMetric::PushesFailed);
+                    tracing::warn!(%connection_id, error = %e, "push failed");
+                }
             }
         }
     }
@@ -153,6 +159,30 @@ mod tests {
             ["alice-laptop", "alice-phone", "bob-phone"],
             "the gone connection is deleted, every other one kept"
         );
+    }
+
+    #[tokio::test]
+    async fn pushes_are_counted_sent_gone_and_failed() {
+        let store = Arc::new(InMemoryStore::default());
+        let pusher = Arc::new(RecordingPusher::default());
+        connect(&store, "alice-phone", "alice").await;
+        connect(&store, "alice-laptop", "alice").await;
+        connect(&store, "alice-stale", "alice").await;
+        connect(&store, "alice-tablet", "alice").await;
+        pusher.mark_gone("alice-stale");
+        pusher.mark_failing("alice-tablet");
+        let notifier = ConnectionNotifier::new(
+            Shared(Arc::clone(&store)),
+            Some(Shared(Arc::clone(&pusher))),
+        );
+
+        let ((), tally) =
+            crate::metrics::collect(notifier.notify(&UserId::new("alice"), &cancelled("order-1")))
+                .await;
+
+        assert_eq!(tally.count(BusinessMetric::PushesSent), 2);
+        assert_eq!(tally.count(BusinessMetric::PushesGone), 1);
+        assert_eq!(tally.count(BusinessMetric::PushesFailed), 1);
     }
 
     #[tokio::test]

@@ -463,6 +463,21 @@ class DesktopTest(ConsoleTestCase):
             file=sys.stderr,
         )
 
+        # The business metrics panel shows what GET /_local/metrics (the sums of the functions' EMF
+        # lines) says: every sale order is in OrdersPlaced (with the orders of earlier tests).
+        def panel_matches_endpoint():
+            status, body = api("GET", "/_local/metrics")
+            self.assertEqual(status, 200, body)
+            served = int(body["metrics"]["OrdersPlaced"]["sum"])
+            shown = int(self.find("#metrics-orders-placed").text.strip())
+            return (shown, served) if shown == served else None
+
+        shown, served = wait_until("#metrics-orders-placed to equal /_local/metrics' OrdersPlaced", panel_matches_endpoint, 10)
+        self.assertGreaterEqual(shown, len(orders))
+        self.assertGreater(shown, 0)
+        refusals = self.find("#metrics-refusals").text
+        self.assertIn("INSUFFICIENT_STOCK", refusals)
+
     def test_5_a_late_push_never_takes_an_order_back_in_time(self):
         self.assertTrue(STACK_AWS_URL and STACK_MANAGEMENT_URL and CONNECTIONS_TABLE, "run through tests/browser/run.sh")
         sub = "late-push-user"

@@ -1,6 +1,7 @@
 //! `template.yaml` as the drift tests read it: the template with CloudFormation's short-form tags,
 //! its resources, and the references and names in them. Shared by `template.rs`,
-//! `template_observability.rs` and `deploy_guide.rs`; each uses part of it.
+//! `template_observability.rs`, `template_dashboard.rs` and `deploy_guide.rs`; each uses part of
+//! it.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -7,6 +7,7 @@ import { $, setText } from "./dom.js";
 import { facts, loadFacts } from "./facts.js";
 import { wireSale } from "./flash-sale.js";
 import { refreshHolds, wireHoldForm } from "./holds.js";
+import { wireMetrics } from "./metrics.js";
 import { refreshOrders, wireOrderForm } from "./orders.js";
 import { refreshProducts, wireNewProduct } from "./products.js";
 import { wireSignIn } from "./sign-in.js";
@@ -69,6 +70,7 @@ async function start() {
   setInterval(() => {
     if ([...state.pausedUntil.values()].every((until) => until <= Date.now())) setText("api-status", "");
   }, 1000);
+  wireMetrics();
   loadApiDocs();
 }
 

@@ -33,6 +33,7 @@ const MODULES: &[(&str, &str)] = &[
     ),
     ("holds.js", include_str!("../../console/js/holds.js")),
     ("main.js", include_str!("../../console/js/main.js")),
+    ("metrics.js", include_str!("../../console/js/metrics.js")),
     ("orders.js", include_str!("../../console/js/orders.js")),
     ("products.js", include_str!("../../console/js/products.js")),
     (
@@ -275,6 +276,7 @@ mod tests {
             "us-east-1",
             CorsPolicy::default(),
             console,
+            Arc::default(),
             crate::gateway::REQUEST_READ_TIMEOUT,
         )
         .await

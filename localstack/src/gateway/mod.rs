@@ -7,6 +7,7 @@
 //! - [`http_api`]: the HTTP API (payload format 2.0) and its event; [`routes`]: route selection;
 //!   [`cors`]: CORS as the template configures it.
 //! - [`console`]: the developer console the HTTP API serves at `/` (local stack only).
+//! - [`metrics`]: the business metrics summed from the functions' EMF lines (local stack only).
 //! - [`openapi`]: the HTTP API's description, which the HTTP API serves and the console shows.
 //! - [`ws`]: the WebSocket API, its connections and its management API (`@connections`).
 //! - [`request_parts`]: headers, cookies and query strings, converted alike for both APIs.
@@ -15,6 +16,7 @@ mod console;
 pub mod cors;
 mod handler;
 mod http_api;
+mod metrics;
 mod openapi;
 mod request_parts;
 mod routes;

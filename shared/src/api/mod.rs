@@ -19,6 +19,7 @@ use tracing::Instrument;
 
 use crate::app::{App, Store};
 use crate::auth::AuthError;
+use crate::metrics::{self, BusinessMetric};
 use crate::ports::{Clock, Notifier, OrderQueue, Reachable};
 
 pub use crate::auth;
@@ -76,6 +77,7 @@ where
             Ok(response) => response,
             Err(error) => {
                 error.log();
+                count_refusal(R::ENDPOINT, &error);
                 error.into_response(&trace_id)
             }
         };
@@ -84,6 +86,18 @@ where
     }
     .instrument(span)
     .await
+}
+
+/// The business metrics of a refused request: an order refused by its `error_code`, a webhook
+/// refused for its signature.
+fn count_refusal(endpoint: Endpoint, error: &ApiError) {
+    match (endpoint, error) {
+        (Endpoint::CreateOrder, error) => metrics::refused(error.status_and_code().1),
+        (Endpoint::PaymentWebhook, ApiError::Unauthenticated { .. }) => {
+            metrics::count(BusinessMetric::WebhooksRefused);
+        }
+        _ => {}
+    }
 }
 
 /// The checks every route shares, before the route runs.

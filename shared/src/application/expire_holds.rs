@@ -2,6 +2,7 @@
 //! in one transaction conditional on ACTIVE and on the window, so a checkout racing the sweep
 //! (or two sweeps) moves each hold exactly once.
 
+use crate::metrics::{self, BusinessMetric};
 use crate::ports::{Clock, HoldStore};
 
 use super::AppError;
@@ -40,6 +41,7 @@ impl<S: HoldStore, C: Clock> ExpireHolds<'_, S, C> {
                 if self.store.expire_hold(&hold.expired(now)).await? {
                     tracing::info!(hold_id = %hold.id, product_id = %hold.product_id, quantity = hold.quantity.get(), "hold expired, stock restored");
                     report.expired += 1;
+                    metrics::count(BusinessMetric::HoldsExpired);
                 } else {
                     report.lost_races += 1;
                 }

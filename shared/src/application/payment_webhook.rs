@@ -9,6 +9,7 @@
 
 use crate::domain::webhook::PaymentNotice;
 use crate::domain::{OrderId, OrderStatus};
+use crate::metrics::{self, BusinessMetric};
 use crate::ports::{
     Clock, Notifier, OrderReader, OrderSettler, PendingSettlement, WebhookRecord, WebhookStore,
 };
@@ -68,6 +69,7 @@ where
                 if !self.store.record_webhook(&record, None).await? {
                     return self.replay_after_race(notice, &fingerprint).await;
                 }
+                metrics::count(BusinessMetric::WebhooksApplied);
             }
             None => {
                 let pending = PendingSettlement {
@@ -79,6 +81,7 @@ where
                     return self.replay_after_race(notice, &fingerprint).await;
                 }
                 tracing::info!(order_id = %notice.order_id, "webhook for an order that does not exist yet; stored");
+                metrics::count(BusinessMetric::WebhooksEarly);
                 // The order may have committed meanwhile without seeing the pending outcome.
                 if let Some(order) = self.store.get_order(&notice.order_id).await? {
                     settle.apply_pending(order, trace_id).await?;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::domain::{
     Hold, HoldRequest, MAX_ACTIVE_HOLDS_PER_PRODUCT, ShardSplit, UserId, plan_take,
 };
+use crate::metrics::{self, BusinessMetric};
 use crate::ports::{Clock, HoldStore, PlaceHoldError, ProductCatalog};
 
 use super::stock_patience::Patience;
@@ -77,6 +78,7 @@ where
             {
                 Ok(()) => {
                     tracing::info!(hold_id = %hold.id, product_id = %product_id, quantity = hold.quantity.get(), "hold placed");
+                    metrics::count(BusinessMetric::HoldsPlaced);
                     return Ok(hold);
                 }
                 // A busy shard (throttled, its journal full, in a transaction): another shard, or

@@ -36,6 +36,7 @@ use crate::domain::{
     ShardSplit, StockShard, UserId, plan_take,
 };
 use crate::messages::OrderPlaced;
+use crate::metrics::{self, BusinessMetric};
 use crate::ports::{
     Clock, HoldStore, IdempotencyStore, Notifier, OrderQueue, OrderReader, OrderSettler,
     PlaceOrderError, ProductCatalog, StockLocks, StockReserver, StockTaken, StoreError,
@@ -104,6 +105,27 @@ where
 {
     /// Places `request` for `user`; `trace_id` travels with the order to the consumer.
     pub async fn run(
+        &self,
+        user: &UserId,
+        request: &OrderRequest,
+        trace_id: &str,
+    ) -> Result<Placed, AppError> {
+        let placed = self.place(user, request, trace_id).await;
+        match &placed {
+            Ok(Placed::Created(_)) => {
+                metrics::count(BusinessMetric::OrdersPlaced);
+                if matches!(request.source, OrderSource::Hold(_)) {
+                    metrics::count(BusinessMetric::HoldsConsumed);
+                }
+            }
+            Ok(Placed::Replayed(_)) => metrics::count(BusinessMetric::OrdersReplayed),
+            // The refusal is counted where its `error_code` is decided (`api::handle_route`).
+            Err(_) => {}
+        }
+        placed
+    }
+
+    async fn place(
         &self,
         user: &UserId,
         request: &OrderRequest,
@@ -305,6 +327,7 @@ where
                         return Err(Busy::Locked(AppError::LockConflict { product_id }));
                     };
                     move_line(order, &product_id, shard_counts, &mut short, false);
+                    metrics::count(BusinessMetric::Retries);
                     tokio::time::sleep(pause).await;
                 }
                 // The transaction of the order and its record met another one (a request with
@@ -313,6 +336,7 @@ where
                     if conflicts + 1 < COMMIT_ATTEMPTS =>
                 {
                     conflicts += 1;
+                    metrics::count(BusinessMetric::Retries);
                     tokio::time::sleep(full_jitter(COMMIT_BACKOFF, conflicts, COMMIT_BACKOFF_CAP))
                         .await;
                 }
@@ -430,6 +454,7 @@ where
             match attempt_commit().await {
                 Ok(()) => return Ok(()),
                 Err(PlaceOrderError::Conflict { .. }) if attempt < COMMIT_ATTEMPTS => {
+                    metrics::count(BusinessMetric::Retries);
                     tokio::time::sleep(full_jitter(COMMIT_BACKOFF, attempt, COMMIT_BACKOFF_CAP))
                         .await;
                 }

@@ -27,6 +27,7 @@ use chrono::Duration as ChronoDuration;
 
 use crate::domain::{OrderId, OrderStatus, UserId};
 use crate::messages::OrderPlaced;
+use crate::metrics::{self, BusinessMetric};
 use crate::ports::{
     Clock, DeadLetters, JournalSweep, OrderQueue, OrderReader, StockJournal, StockReserver,
     StoreError, UnsettledOrders,
@@ -144,6 +145,7 @@ where
         match self.queue.enqueue(&message, delay).await {
             Ok(()) => {
                 tracing::info!(%order_id, trace_id = %message.trace_id, "re-enqueued an unsettled order");
+                metrics::count(BusinessMetric::ReconcilerResends);
                 true
             }
             Err(e) => {

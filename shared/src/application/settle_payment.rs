@@ -5,6 +5,7 @@
 
 use crate::domain::{Order, OrderStatus, PaymentOutcome};
 use crate::messages::OrderEvent;
+use crate::metrics::{self, BusinessMetric};
 use crate::ports::{Clock, Notifier, OrderReader, OrderSettler, WebhookStore};
 
 use super::AppError;
@@ -64,6 +65,11 @@ where
             };
             if self.store.settle(&settled, order.status).await? {
                 tracing::info!(order_id = %settled.id, status = %settled.status, "order settled");
+                metrics::count(match next {
+                    OrderStatus::Paid => BusinessMetric::PaymentsPaid,
+                    _ => BusinessMetric::PaymentsFailed,
+                });
+                metrics::settle_lag(settled.updated_at - settled.created_at);
                 if let Some(event) =
                     OrderEvent::for_order(&settled, reason.map(str::to_owned), trace_id)
                 {

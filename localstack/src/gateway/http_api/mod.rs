@@ -21,8 +21,10 @@ use self::event::{HttpCall, Invocation};
 use super::HttpHandler;
 use super::console::{self, ConsoleSettings};
 use super::cors::CorsPolicy;
+use super::metrics;
 use super::openapi;
 use super::routes::RouteTable;
+use crate::metrics::MetricsBoard;
 use crate::server::ServerTask;
 
 /// API Gateway's payload limit: larger requests never reach a function.
@@ -38,14 +40,15 @@ struct HttpGateway<H> {
     read_timeout: Duration,
 }
 
-/// Serves the HTTP API on 127.0.0.1:`port` (0 = ephemeral) with `cors`, and the developer console
-/// (`GET /`) with `console`; returns the task and the bound address.
+/// Serves the HTTP API on 127.0.0.1:`port` (0 = ephemeral) with `cors`, the developer console
+/// (`GET /`) with `console`, and the sums of `metrics`; returns the task and the bound address.
 pub(crate) async fn serve_http<H: HttpHandler>(
     handler: H,
     port: u16,
     region: &str,
     cors: CorsPolicy,
     console: ConsoleSettings,
+    metrics: Arc<MetricsBoard>,
     read_timeout: Duration,
 ) -> anyhow::Result<(ServerTask, SocketAddr)> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
@@ -69,6 +72,7 @@ pub(crate) async fn serve_http<H: HttpHandler>(
         )
         // The console's paths likewise: their own method served, any other to the API.
         .merge(console::routes(console, serve_request::<H>))
+        .merge(metrics::routes(metrics, serve_request::<H>))
         .fallback(serve_request::<H>)
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&gateway),

@@ -166,6 +166,7 @@ fn is_retryable<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> bool {
     match error {
         SdkError::ServiceError(failure) => {
             let code = failure.err().code().unwrap_or_default();
+            count_met(code);
             code.starts_with("TransactionConflict")
                 || code.starts_with("Throttling")
                 || code.starts_with("ProvisionedThroughputExceeded")
@@ -177,6 +178,20 @@ fn is_retryable<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> bool {
             true
         }
         _ => false,
+    }
+}
+
+/// Counts the throttle or the transaction conflict an error `code` (or a cancellation reason's)
+/// says a call met.
+fn count_met(code: &str) {
+    use crate::metrics::{BusinessMetric, count};
+    if code.starts_with("Throttling")
+        || code.starts_with("ProvisionedThroughputExceeded")
+        || code.starts_with("RequestLimitExceeded")
+    {
+        count(BusinessMetric::Throttles);
+    } else if code.starts_with("TransactionConflict") {
+        count(BusinessMetric::TransactionConflicts);
     }
 }
 
@@ -195,6 +210,7 @@ where
     loop {
         match call().await {
             Err(error) if attempt < READ_ATTEMPTS && is_retryable(&error) => {
+                crate::metrics::count(crate::metrics::BusinessMetric::Retries);
                 tokio::time::sleep(crate::retry::full_jitter(
                     Duration::from_millis(5),
                     attempt,
@@ -245,6 +261,7 @@ impl DynamoStore {
         let mut found = Vec::with_capacity(pending.len());
         for attempt in 0..BATCH_GET_ATTEMPTS {
             if attempt > 0 {
+                crate::metrics::count(crate::metrics::BusinessMetric::Retries);
                 tokio::time::sleep(crate::retry::full_jitter(
                     Duration::from_millis(20),
                     attempt,
@@ -330,6 +347,24 @@ mod tests {
             .message("refused")
             .build();
         SdkError::service_error(GetItemError::generic(meta), ())
+    }
+
+    #[tokio::test]
+    async fn a_read_that_meets_a_throttle_counts_it_and_each_retry() {
+        use crate::metrics::{BusinessMetric, collect};
+        let tries = std::cell::Cell::new(0);
+        let (read, tally) = collect(with_read_retries(|| {
+            tries.set(tries.get() + 1);
+            let answer = match tries.get() {
+                1 => Err(service_error("ThrottlingException")),
+                _ => Ok(()),
+            };
+            async move { answer }
+        }))
+        .await;
+        assert!(read.is_ok());
+        assert_eq!(tally.count(BusinessMetric::Throttles), 1);
+        assert_eq!(tally.count(BusinessMetric::Retries), 1);
     }
 
     #[test]

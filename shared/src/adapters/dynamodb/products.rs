@@ -269,6 +269,8 @@ impl DynamoStore {
                 Ok(_) => return Ok(()),
                 Err(e) if attempt < MARK_ATTEMPTS && super::is_retryable(&e) => {
                     attempt += 1;
+                    crate::metrics::count(crate::metrics::BusinessMetric::Retries);
+
                     tokio::time::sleep(crate::retry::full_jitter(
                         std::time::Duration::from_millis(10),
                         attempt,

@@ -159,6 +159,7 @@ impl DynamoStore {
     ) -> Result<Option<()>, StoreError> {
         for attempt in 0..REWRITE_ATTEMPTS {
             if attempt > 0 {
+                crate::metrics::count(crate::metrics::BusinessMetric::Retries);
                 tokio::time::sleep(full_jitter(
                     Duration::from_millis(5),
                     attempt,

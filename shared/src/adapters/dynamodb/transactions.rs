@@ -399,6 +399,7 @@ impl StockReserver for DynamoStore {
             attempt += 1;
             if refused.is_conflict() && attempt < CANCEL_ATTEMPTS {
                 tracing::debug!(order_id = %cancelled.id, attempt, "cancel conflicted, retrying");
+                crate::metrics::count(crate::metrics::BusinessMetric::Retries);
                 tokio::time::sleep(full_jitter(CANCEL_BACKOFF, attempt, CANCEL_BACKOFF_CAP)).await;
                 // Racing cancels hold the order in their transactions and conflict with each
                 // other: once one has moved it, a read (which holds nothing) ends the race.
@@ -487,6 +488,16 @@ fn cancellation_reasons<R>(error: &SdkError<TransactWriteItemsError, R>) -> Opti
     match error.as_service_error() {
         Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
             let reasons = cancelled.cancellation_reasons();
+            // One conflict (and one throttle) per transaction, however many of its items met one.
+            for kind in ["TransactionConflict", "Throttling"] {
+                if let Some(code) = reasons
+                    .iter()
+                    .filter_map(|r| r.code())
+                    .find(|code| code.starts_with(kind))
+                {
+                    super::count_met(code);
+                }
+            }
             tracing::debug!(
                 codes = ?reasons.iter().map(|r| r.code()).collect::<Vec<_>>(),
                 "transaction cancelled"
@@ -605,6 +616,24 @@ mod tests {
             let reasons = cancellation_reasons(&error).unwrap();
             assert!(is_conflict(&error, &reasons), "{codes:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_transaction_counts_one_conflict_and_one_throttle_however_many_items_met_them()
+     {
+        use crate::metrics::{BusinessMetric, collect};
+        let ((), tally) = collect(async {
+            let codes = [
+                "TransactionConflict",
+                "ThrottlingError",
+                "TransactionConflict",
+            ];
+            cancellation_reasons(&cancelled_with(&codes));
+            cancellation_reasons(&cancelled_with(&["None", "ConditionalCheckFailed"]));
+        })
+        .await;
+        assert_eq!(tally.count(BusinessMetric::TransactionConflicts), 1);
+        assert_eq!(tally.count(BusinessMetric::Throttles), 1);
     }
 
     #[test]

@@ -154,14 +154,20 @@ impl Notifier for RecordingNotifier {
     }
 }
 
-/// Pushes into memory; connections listed in `gone` answer 410.
+/// Pushes into memory; connections listed in `gone` answer 410, those in `failing` fail.
 #[derive(Debug, Default)]
 pub struct RecordingPusher {
     pushed: Mutex<Vec<(String, String)>>,
     gone: Mutex<Vec<String>>,
+    failing: Mutex<Vec<String>>,
 }
 
 impl RecordingPusher {
+    /// Makes pushes to a connection fail (as a timeout or a 500 would) from now on.
+    pub fn mark_failing(&self, connection_id: &str) {
+        self.failing.lock().unwrap().push(connection_id.to_owned());
+    }
+
     /// Makes a connection answer 410 Gone from now on.
     pub fn mark_gone(&self, connection_id: &str) {
         self.gone.lock().unwrap().push(connection_id.to_owned());
@@ -177,6 +183,15 @@ impl ConnectionPusher for RecordingPusher {
     async fn push(&self, connection_id: &str, payload: &[u8]) -> Result<Delivery, PushError> {
         if self.gone.lock().unwrap().iter().any(|g| g == connection_id) {
             return Ok(Delivery::Gone);
+        }
+        if self
+            .failing
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|f| f == connection_id)
+        {
+            return Err(PushError("the management API did not answer".into()));
         }
         self.pushed.lock().unwrap().push((
             connection_id.to_owned(),

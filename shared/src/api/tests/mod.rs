@@ -4,6 +4,7 @@
 
 mod auth;
 mod cross_cutting;
+mod metrics;
 mod orders;
 mod placing;
 mod products;

@@ -543,5 +543,6 @@ async fn a_hold_on_a_sharded_product_is_refused_only_when_the_total_is_short() {
     assert_eq!(hold.quantity.get(), 4);
 }
 
+mod metrics;
 mod process_payment;
 mod reconcile;

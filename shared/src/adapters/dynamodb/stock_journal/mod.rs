@@ -483,6 +483,7 @@ impl DynamoStore {
                 return Err(sdk_failure(error));
             }
             if attempt < retries.attempts {
+                crate::metrics::count(crate::metrics::BusinessMetric::Retries);
                 tokio::time::sleep(full_jitter(retries.backoff, attempt, retries.cap)).await;
             }
         }
