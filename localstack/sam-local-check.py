@@ -24,7 +24,7 @@ from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider  # noq
 REQUIRED = {
     "AWS_ENDPOINT_URL",
     "JWT_SECRET",
-    "WEBHOOK_SECRET",
+    "WEBHOOK_SECRET_ID",
     "ORDER_QUEUE_URL",
     "ORDER_DLQ_URL",
     "WS_MANAGEMENT_ENDPOINT",

@@ -17,7 +17,8 @@ use template_model::*;
 
 /// What a policy statement's `Resource` names, as `docs/deploy.md`'s IAM table names it: a
 /// table by its name without the stack prefix, an index as `<table>/index/<name>`, `order queue`,
-/// `dead-letter queue`, `@connections` (the WebSocket API's management endpoint).
+/// `dead-letter queue`, `@connections` (the WebSocket API's management endpoint), `webhook secret`
+/// (the Secrets Manager secret `WebhookSecretName` names).
 fn resource_names(template: &Template, resource: &Value) -> Vec<String> {
     if let Value::Sequence(items) = resource {
         return items
@@ -46,6 +47,8 @@ fn resource_names(template: &Template, resource: &Value) -> Vec<String> {
         "dead-letter queue"
     } else if referenced.contains("WebSocketApi") && sub.contains("/@connections/") {
         "@connections"
+    } else if sub.contains(":secret:${WebhookSecretName}-??????") {
+        "webhook secret"
     } else {
         panic!("a policy names a resource the IAM table has no name for: {resource:?}")
     };

@@ -117,3 +117,22 @@ fn a_function_that_sends_to_the_queue_refuses_to_start_without_its_url() {
         "{printed}"
     );
 }
+
+#[test]
+fn the_webhook_function_refuses_to_start_when_its_secret_cannot_be_read() {
+    // Nothing listens on port 1: the cold start has no cached value to fall back on.
+    let printed = refusal(&start(
+        env!("CARGO_BIN_EXE_payment-webhook"),
+        &[
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:1"),
+            ("WEBHOOK_SECRET_ID", "order-processing/webhook-secret"),
+        ],
+    ));
+    assert!(
+        printed.contains("cannot start")
+            && printed.contains("reading WEBHOOK_SECRET_ID at cold start")
+            && printed.contains("order-processing/webhook-secret"),
+        "{printed}"
+    );
+}

@@ -49,6 +49,20 @@ fn every_function_has_a_binary_a_sample_event_and_a_template_resource() {
 }
 
 #[test]
+fn every_function_times_out_as_the_catalogue_says() {
+    let template = Template::load();
+    let functions = template.functions();
+    for function in Function::all() {
+        let (id, resource) = &functions[function.name()];
+        assert_eq!(
+            template.property(resource, "Timeout").as_u64(),
+            Some(function.timeout().as_secs()),
+            "{id}'s Timeout against Function::timeout (shared/src/function.rs)"
+        );
+    }
+}
+
+#[test]
 fn every_function_is_built_for_lambda_on_arm64_with_cargo_lambda() {
     let template = Template::load();
     for (binary, (id, function)) in template.functions() {
@@ -80,6 +94,7 @@ fn every_function_gets_exactly_the_settings_its_code_reads() {
         for name in ["AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION"]
             .into_iter()
             .chain(shared::config::TEST_ONLY_SETTINGS)
+            .chain(shared::config::LITERAL_SECRET_SETTINGS)
         {
             expected.remove(name);
         }
@@ -161,6 +176,36 @@ fn each_function_may_touch_exactly_the_tables_and_services_of_its_footprint() {
             footprint.pushes,
             "{name}: ManageConnections"
         );
+        // A secret is readable by exactly the functions that verify with it, and only that secret.
+        let secret_statements: Vec<&&Value> = statements
+            .iter()
+            .filter(|statement| {
+                strings(&statement["Action"])
+                    .iter()
+                    .any(|action| action.starts_with("secretsmanager:"))
+            })
+            .collect();
+        assert_eq!(
+            !secret_statements.is_empty(),
+            footprint.reads_secrets(),
+            "{name}: Secrets Manager in its IAM policies vs its footprint"
+        );
+        for statement in secret_statements {
+            assert_eq!(
+                strings(&statement["Action"]),
+                ["secretsmanager:GetSecretValue"],
+                "{name}"
+            );
+            let resource = match &statement["Resource"] {
+                Value::Tagged(tagged) => tagged.value.as_str(),
+                _ => None,
+            };
+            assert!(
+                resource.is_some_and(|arn| arn.ends_with(":secret:${WebhookSecretName}-??????")),
+                "{name}: GetSecretValue on {:?}, not on the webhook secret alone",
+                statement["Resource"]
+            );
+        }
         // Health only checks the queue (GetQueueAttributes); whoever sends has it in its footprint.
         assert!(
             !actions.contains("sqs:SendMessage") || footprint.order_queue,

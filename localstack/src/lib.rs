@@ -1,7 +1,8 @@
-//! The whole order-processing stack on one machine: embedded DynamoDB (Dynoxide) and SQS
-//! (rustack-sqs) behind one AWS endpoint, idempotent provisioning of tables and queues, and the
-//! API Gateway emulation that feeds the very same handlers the Lambda binaries run; the SQS event
-//! source and the schedules do the same for the consumer, the reconciler and the hold sweeper.
+//! The whole order-processing stack on one machine: embedded DynamoDB (Dynoxide), SQS
+//! (rustack-sqs) and Secrets Manager behind one AWS endpoint, idempotent provisioning of tables
+//! and queues, and the API Gateway emulation that feeds the very same handlers the Lambda
+//! binaries run; the SQS event source and the schedules do the same for the consumer, the
+//! reconciler and the hold sweeper.
 //!
 //! Every [`Stack`] binds its own port-0 listeners and reads every setting from its
 //! [`StackOptions`], so tests run many stacks in one process side by side.
@@ -18,6 +19,7 @@ mod partitions;
 mod provision;
 mod restart;
 mod schedule;
+mod secrets;
 mod server;
 mod settings;
 pub mod testing;
@@ -34,6 +36,7 @@ pub use crate::conditions::Conditions;
 pub use crate::conditions::latency::{Distribution, LatencyClass, LatencyTable};
 pub use crate::faults::{FaultKind, FaultRule, FaultService, Faults};
 pub use crate::gateway::cors;
+pub use crate::secrets::{LOCAL_JWT_SECRET_NAME, LOCAL_WEBHOOK_SECRET_NAME};
 pub use crate::settings::LocalSettings;
 
 use shared::metrics::Metrics;
@@ -69,6 +72,8 @@ pub struct StackOptions {
 /// in-flight requests finish first.
 pub struct Stack {
     config: Config,
+    /// `config` as the in-process functions read it (the webhook secret by name only).
+    functions_config: Config,
     http_addr: SocketAddr,
     ws_addr: SocketAddr,
     aws_endpoint: String,
@@ -112,6 +117,9 @@ impl Stack {
         };
         if let Some(emulators) = &emulators {
             config.aws_endpoint_url = Some(emulators.endpoint().to_owned());
+            secrets::seed(&mut config)
+                .await
+                .context("creating the development secrets in the local Secrets Manager")?;
         }
         // The endpoint's rules also govern the management API; with an outside endpoint, the
         // management API has rules of its own (set through `Stack::faults`).
@@ -147,7 +155,16 @@ impl Stack {
 
         // One process serves every function, so it wires everything they use between them.
         let everything = Footprint::everything();
-        let app = shared::AwsApp::connect(&config, &everything)
+        // With the embedded endpoint the functions read their webhook secret from its Secrets
+        // Manager by name, as in AWS, never the literal it was created with.
+        let functions_config = match emulators {
+            Some(_) => Config {
+                webhook_secret: None,
+                ..config.clone()
+            },
+            None => config.clone(),
+        };
+        let app = shared::AwsApp::connect(&functions_config, &everything)
             .await
             .context("connecting the handlers to DynamoDB and SQS")?;
         let http_metrics = metrics.clone();
@@ -184,7 +201,7 @@ impl Stack {
                 local.http_port
             )
         })?;
-        let ws_app = shared::ws::AwsWsApp::connect(&config, &everything)
+        let ws_app = shared::ws::AwsWsApp::connect(&functions_config, &everything)
             .await
             .context("connecting the WebSocket handlers to DynamoDB")?;
         let ws_metrics = metrics.clone();
@@ -207,7 +224,7 @@ impl Stack {
         // The consumer on the order queue and the reconciler, as the Lambdas run in AWS.
         let worker = match options.run_workers {
             true => Some(
-                WorkerTasks::start(&config, &queues.order_queue_arn, &local, &metrics)
+                WorkerTasks::start(&functions_config, &queues.order_queue_arn, &local, &metrics)
                     .await
                     .context("starting the consumer, the reconciler and the hold sweeper")?,
             ),
@@ -217,6 +234,7 @@ impl Stack {
 
         Ok(Stack {
             config,
+            functions_config,
             http_addr,
             ws_addr,
             aws_endpoint,
@@ -283,7 +301,7 @@ impl Stack {
         if self.worker.is_none() {
             self.worker = Some(
                 WorkerTasks::start(
-                    &self.config,
+                    &self.functions_config,
                     &self.order_queue_arn,
                     &self.local,
                     &self.metrics,
@@ -300,7 +318,9 @@ impl Stack {
         &self.faults
     }
 
-    /// The resolved settings: the endpoint in use and the order queue's URL filled in.
+    /// The resolved settings: the endpoint in use and the order queue's URL filled in. With the
+    /// embedded endpoint, `webhook_secret_id` names the webhook secret in its Secrets Manager and
+    /// `webhook_secret` is the value it was created with (a rotation changes the store, not this).
     pub fn config(&self) -> &Config {
         &self.config
     }

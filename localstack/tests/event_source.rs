@@ -13,6 +13,11 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName};
 use localstack::testing::{EmbeddedAws, SqsEventSource, SqsHandler};
+use shared::adapters::sqs::SqsOrderQueue;
+use shared::domain::{OrderId, UserId};
+use shared::messages::OrderPlaced;
+use shared::ports::OrderQueue;
+use shared::xray::{self, TraceHeader};
 use support::{REGION, create_queue, queue_arn, redrive_policy, sqs_client};
 
 /// Messages come back one second after a failure, and a message fails twice before the DLQ.
@@ -313,6 +318,51 @@ async fn the_handler_sees_the_event_lambda_sends() {
     let trace = &record.message_attributes["trace_id"];
     assert_eq!(trace.string_value.as_deref(), Some("trace-shape"));
     assert_eq!(trace.data_type.as_deref(), Some("String"));
+    source.stop().await;
+    fixture.aws.stop().await;
+}
+
+/// The order queue's adapter sends the invocation's X-Ray trace header as the `AWSTraceHeader`
+/// system attribute, and the record the consumer gets carries it, as SQS and Lambda do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_invocation_trace_header_crosses_the_queue_as_aws_trace_header() {
+    let fixture = Fixture::start().await;
+    let deliveries = Arc::new(Deliveries::default());
+    let source = fixture.event_source(recording_handler(&deliveries, |_, _| false));
+    let queue = SqsOrderQueue::new(fixture.sqs.clone(), fixture.queue_url.clone());
+    let header = TraceHeader::parse(
+        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+    );
+    let placed = |id: &str| OrderPlaced {
+        order_id: OrderId::new(id),
+        user_id: UserId::new("alice"),
+        trace_id: format!("trace-{id}"),
+    };
+
+    xray::in_invocation(header, queue.enqueue(&placed("traced"), Duration::ZERO))
+        .await
+        .unwrap();
+    queue
+        .enqueue(&placed("untraced"), Duration::ZERO)
+        .await
+        .unwrap();
+    until(Duration::from_secs(10), || deliveries.counts().len() == 2).await;
+
+    let records: HashMap<String, SqsMessage> = deliveries
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|d| (d.body.clone(), d.record.clone()))
+        .collect();
+    let traced = &records[r#"{"order_id":"traced","user_id":"alice","trace_id":"trace-traced"}"#];
+    assert_eq!(
+        traced.attributes.get("AWSTraceHeader").map(String::as_str),
+        Some("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1")
+    );
+    let untraced =
+        &records[r#"{"order_id":"untraced","user_id":"alice","trace_id":"trace-untraced"}"#];
+    assert!(!untraced.attributes.contains_key("AWSTraceHeader"));
     source.stop().await;
     fixture.aws.stop().await;
 }

@@ -13,6 +13,7 @@ use crate::ports::{
     Clock, HoldStore, IdempotencyStore, Notifier, OrderQueue, OrderReader, OrderSettler,
     ProductCatalog, RateCounter, Reachable, StockLocks, StockReserver, SystemClock, WebhookStore,
 };
+use crate::secrets::RotatingSecret;
 
 /// Every store capability the HTTP API uses; one adapter (DynamoDB, or the in-memory fake) has them all.
 pub trait Store:
@@ -60,8 +61,9 @@ pub struct App<S, Q, N, C = SystemClock> {
     pub rate_limit_per_minute: u32,
     /// How long a hold keeps its units.
     pub hold_ttl: std::time::Duration,
-    /// The payment provider's signing secret; `None` in a function that receives no webhooks.
-    pub webhook_secret: Option<String>,
+    /// The payment provider's signing secret (rotating when read from Secrets Manager); `None` in
+    /// a function that receives no webhooks.
+    pub webhook_secret: Option<Arc<RotatingSecret>>,
     /// How long a new order waits before the payment pipeline sees it.
     pub cancel_window: std::time::Duration,
 }
@@ -103,18 +105,30 @@ impl<S: Store, Q: OrderQueue + Reachable, N: Notifier, C: Clock> App<S, Q, N, C>
         config: &Config,
     ) -> Result<Self, BootError> {
         let auth = Authenticator::from_settings(&config.auth)?;
+        let webhook_secret = config
+            .webhook_secret
+            .as_deref()
+            .map(|value| Arc::new(RotatingSecret::fixed(value)));
         Ok(Self::with_authenticator(
-            store, queue, notifier, clock, auth, config,
+            store,
+            queue,
+            notifier,
+            clock,
+            auth,
+            webhook_secret,
+            config,
         ))
     }
 
-    /// Wires ports with a token verifier built elsewhere, and the settings of `config`.
+    /// Wires ports with a token verifier and a webhook secret built elsewhere, and the settings
+    /// of `config`.
     fn with_authenticator(
         store: S,
         queue: Q,
         notifier: N,
         clock: C,
         auth: Authenticator,
+        webhook_secret: Option<Arc<RotatingSecret>>,
         config: &Config,
     ) -> Self {
         App {
@@ -126,7 +140,7 @@ impl<S: Store, Q: OrderQueue + Reachable, N: Notifier, C: Clock> App<S, Q, N, C>
             locks: config.locks.clone(),
             rate_limit_per_minute: config.rate_limit_per_minute,
             hold_ttl: config.hold_ttl,
-            webhook_secret: config.webhook_secret.clone(),
+            webhook_secret,
             cancel_window: config.cancel_window,
         }
     }
@@ -148,12 +162,14 @@ impl<S, Q, N, C> App<S, Q, N, C> {
         }
     }
 
-    /// A hold on a product's stock for this app's hold time: what `POST /holds` runs.
+    /// A hold on a product's stock for this app's hold time: what `POST /holds` runs (with the
+    /// invocation's [`WaitBudget`]).
     pub fn place_hold(&self) -> PlaceHold<'_, S, C> {
         PlaceHold {
             store: &self.store,
             clock: &self.clock,
             ttl: self.hold_ttl,
+            budget: WaitBudget::UNLIMITED,
         }
     }
 
@@ -188,6 +204,7 @@ impl AwsApp {
             ports.notifier,
             SystemClock,
             ports.auth,
+            ports.webhook_secret,
             config,
         )))
     }

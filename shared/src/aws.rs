@@ -1,17 +1,24 @@
 //! The one module that connects to AWS: the SDK configuration and exactly the clients a function's
-//! footprint uses, built once per cold start. No network call happens here. The containers
+//! footprint uses, built once per cold start. The one network call here is a function's read of
+//! a secret it verifies with (Secrets Manager, `WEBHOOK_SECRET_ID`), which a cold start cannot do
+//! without. The containers
 //! ([`App`](crate::app::App), [`Worker`](crate::worker::Worker), [`WsApp`](crate::ws::WsApp)) take
 //! what they need from [`AwsPorts`].
+
+use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 use crate::adapters::apigw::ApiGatewayPusher;
 use crate::adapters::dynamodb::DynamoStore;
+use crate::adapters::secretsmanager::SecretsManagerSource;
 use crate::adapters::sqs::SqsOrderQueue;
 use crate::auth::{AuthError, Authenticator};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, SecretSetting};
 use crate::function::Footprint;
 use crate::notify::ConnectionNotifier;
+use crate::ports::{Clock, SecretError, SystemClock};
+use crate::secrets::RotatingSecret;
 
 /// Order events pushed through API Gateway's management API to connections stored in DynamoDB.
 pub type AwsNotifier = ConnectionNotifier<DynamoStore, ApiGatewayPusher>;
@@ -28,6 +35,16 @@ pub enum BootError {
     /// The container needs a table client, and the function's footprint names no table.
     #[error("{0} needs the tables, and this function's footprint names none")]
     NoTables(&'static str),
+    /// A secret the function needs could not be read at cold start (there is no cached value to
+    /// fall back on).
+    #[error("reading {setting} at cold start: {source}")]
+    Secret {
+        /// The setting that names the secret.
+        setting: &'static str,
+        /// Why it could not be read.
+        #[source]
+        source: SecretError,
+    },
 }
 
 /// The clients one function uses, each `None` where its footprint leaves it out.
@@ -40,6 +57,8 @@ pub struct AwsPorts {
     pub queue: Option<SqsOrderQueue>,
     /// Order events to the owner's WebSocket connections.
     pub notifier: Option<AwsNotifier>,
+    /// The payment provider's signing secret, for a function that verifies webhooks.
+    pub webhook_secret: Option<Arc<RotatingSecret>>,
 }
 
 impl AwsPorts {
@@ -53,18 +72,42 @@ impl AwsPorts {
 /// function that uses no AWS client does not even load the SDK configuration.
 pub async fn connect(config: &Config, footprint: &Footprint) -> Result<AwsPorts, BootError> {
     let auth = authenticator(config, footprint)?;
-    if footprint.verifies_webhooks {
-        config.require_webhook_secret()?;
-    }
-    if footprint.tables.is_empty() && !footprint.order_queue {
+    let webhook_setting = footprint
+        .verifies_webhooks
+        .then(|| config.webhook_secret_setting())
+        .transpose()?;
+    let reads_secrets = matches!(webhook_setting, Some(SecretSetting::SecretId(_)));
+    if footprint.tables.is_empty() && !footprint.order_queue && !reads_secrets {
         return Ok(AwsPorts {
             auth,
             store: None,
             queue: None,
             notifier: None,
+            // A secret id needs the SDK: it never takes this path.
+            webhook_secret: match webhook_setting {
+                Some(SecretSetting::Literal(value)) => Some(Arc::new(RotatingSecret::fixed(value))),
+                _ => None,
+            },
         });
     }
     let sdk = sdk_config(config).await;
+    let webhook_secret = match webhook_setting {
+        None => None,
+        Some(SecretSetting::Literal(value)) => Some(Arc::new(RotatingSecret::fixed(value))),
+        Some(SecretSetting::SecretId(id)) => {
+            let source = Arc::new(SecretsManagerSource::new(
+                aws_sdk_secretsmanager::Client::new(&sdk),
+            ));
+            let secret =
+                RotatingSecret::load(source, id, config.secret_rotation, SystemClock.now())
+                    .await
+                    .map_err(|source| BootError::Secret {
+                        setting: "WEBHOOK_SECRET_ID",
+                        source,
+                    })?;
+            Some(Arc::new(secret))
+        }
+    };
     let store = (!footprint.tables.is_empty())
         .then(|| DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.tables.clone()));
     let queue = order_queue(&sdk, config, footprint)?;
@@ -77,6 +120,7 @@ pub async fn connect(config: &Config, footprint: &Footprint) -> Result<AwsPorts,
         store,
         queue,
         notifier,
+        webhook_secret,
     })
 }
 

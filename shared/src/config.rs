@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::function::{Footprint, Table};
+use crate::secrets::Rotation;
 
 /// The HS256 secret the local stack signs its development tokens with. It is published (README,
 /// sample events), so a function refuses it unless its AWS endpoint is an emulator: see
@@ -255,9 +256,16 @@ pub struct Config {
     /// `CANCEL_WINDOW_SECONDS` (0, at most 900): how long a new order waits before the payment
     /// pipeline sees it (SQS `DelaySeconds`), so its buyer can cancel it.
     pub cancel_window: Duration,
-    /// `WEBHOOK_SECRET`: the payment provider's signing secret; required by the webhook function,
-    /// no default outside the local stack.
+    /// `WEBHOOK_SECRET`: the payment provider's signing secret as a literal value, which never
+    /// rotates (tests, and people who want it); no default outside the local stack.
     pub webhook_secret: Option<String>,
+    /// `WEBHOOK_SECRET_ID`: the name or ARN of the Secrets Manager secret holding the payment
+    /// provider's signing secret, read at run time and refreshed (the template's choice).
+    pub webhook_secret_id: Option<String>,
+    /// `SECRETS_REFRESH_SECONDS` (300) and `WEBHOOK_SECRET_OVERLAP_SECONDS` (3600): how often a
+    /// secret read from Secrets Manager is read again, and how long after a rotation the previous
+    /// webhook secret is still accepted.
+    pub secret_rotation: Rotation,
     /// Lock settings, `STOCK_LOCKS` among them.
     pub locks: LockSettings,
     /// `RATE_LIMIT_PER_MINUTE` per user (or client address when anonymous); 0 disables.
@@ -309,12 +317,34 @@ impl Default for Config {
             hold_ttl: Duration::from_secs(120),
             cancel_window: Duration::ZERO,
             webhook_secret: Some(DEVELOPMENT_WEBHOOK_SECRET.to_owned()),
+            webhook_secret_id: None,
+            secret_rotation: DEFAULT_SECRET_ROTATION,
             locks: LockSettings::default(),
             rate_limit_per_minute: 120,
             log_format: LogFormat::Json,
             metrics_namespace: DEFAULT_METRICS_NAMESPACE.into(),
         }
     }
+}
+
+/// How secrets read from Secrets Manager rotate by default. Refresh every 300 s: a rotation
+/// reaches every warm instance within 5 minutes (the AWS Parameters and Secrets Lambda extension's
+/// default TTL too) for two `GetSecretValue` calls per instance per 5 minutes (docs/deploy.md,
+/// "Rotating a secret"). Previous webhook secret accepted for 3600 s after the current one was
+/// created: the time to roll the secret at the payment provider after putting it in Secrets
+/// Manager (or the reverse), and to drain the provider's retries of deliveries signed before.
+pub const DEFAULT_SECRET_ROTATION: Rotation = Rotation {
+    refresh_every: Duration::from_secs(300),
+    overlap: Duration::from_secs(3600),
+};
+
+/// Where the webhook signing secret comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretSetting<'a> {
+    /// A literal value (`WEBHOOK_SECRET`): never rotates.
+    Literal(&'a str),
+    /// A Secrets Manager secret's name or ARN (`WEBHOOK_SECRET_ID`): read at run time.
+    SecretId(&'a str),
 }
 
 /// Settings always read: where AWS is and how to log. The `AWS_*` ones Lambda sets itself (or the
@@ -333,6 +363,10 @@ pub const DEFAULT_METRICS_NAMESPACE: &str = "OrderProcessing";
 
 /// CloudWatch's longest namespace.
 const MAX_METRICS_NAMESPACE_CHARS: usize = 255;
+
+/// Literal secret values, the alternative to a secret read from Secrets Manager for tests and
+/// local runs (they never rotate): the template names the secret instead, so it never gives them.
+pub const LITERAL_SECRET_SETTINGS: [&str; 1] = ["WEBHOOK_SECRET"];
 
 /// Settings only tests set (a seed makes the payment simulator deterministic).
 pub const TEST_ONLY_SETTINGS: [&str; 1] = ["PAYMENT_SEED"];
@@ -452,6 +486,8 @@ impl Config {
         }
         if footprint.verifies_webhooks {
             config.webhook_secret = lookup("WEBHOOK_SECRET");
+            config.webhook_secret_id = lookup("WEBHOOK_SECRET_ID");
+            config.secret_rotation = read_rotation(&lookup, config.secret_rotation)?;
         }
         if footprint.cancel_window {
             config.cancel_window = match parsed::<u64>(&lookup, "CANCEL_WINDOW_SECONDS")? {
@@ -470,16 +506,34 @@ impl Config {
         Ok(config)
     }
 
-    /// The webhook signing secret, required by a function that verifies webhooks; the published
-    /// development secret only against an emulator on this machine.
-    pub fn require_webhook_secret(&self) -> Result<&str, ConfigError> {
-        let secret = self.webhook_secret.as_deref().ok_or_else(|| {
-            ConfigError::missing(
-                "WEBHOOK_SECRET",
-                "this function verifies payment webhooks (set the provider's signing secret)",
-            )
-        })?;
-        if secret == DEVELOPMENT_WEBHOOK_SECRET
+    /// Where the webhook signing secret comes from, required by a function that verifies
+    /// webhooks: a Secrets Manager secret, or a literal value (the published development secret
+    /// only against an emulator on this machine); not both.
+    pub fn webhook_secret_setting(&self) -> Result<SecretSetting<'_>, ConfigError> {
+        let literal = match (
+            self.webhook_secret.as_deref(),
+            self.webhook_secret_id.as_deref(),
+        ) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError {
+                    name: "WEBHOOK_SECRET_ID",
+                    reason: "WEBHOOK_SECRET is set too; set one: the secret's name or ARN \
+                             (rotates) or the literal value (does not)"
+                        .into(),
+                });
+            }
+            (None, Some(id)) => return Ok(SecretSetting::SecretId(id)),
+            (Some(literal), None) => literal,
+            (None, None) => {
+                return Err(ConfigError::missing(
+                    "WEBHOOK_SECRET_ID",
+                    "this function verifies payment webhooks (set the name or ARN of the \
+                     Secrets Manager secret holding the provider's signing secret, or \
+                     WEBHOOK_SECRET to the value itself)",
+                ));
+            }
+        };
+        if literal == DEVELOPMENT_WEBHOOK_SECRET
             && !self
                 .aws_endpoint_url
                 .as_deref()
@@ -493,7 +547,7 @@ impl Config {
                 ),
             });
         }
-        Ok(secret)
+        Ok(SecretSetting::Literal(literal))
     }
 
     /// The order queue's URL, required by a function whose footprint sends to the queue.
@@ -570,6 +624,30 @@ fn read_payments(
     })
 }
 
+/// `SECRETS_REFRESH_SECONDS` (at least 1) and `WEBHOOK_SECRET_OVERLAP_SECONDS` (0 accepts only
+/// the current version).
+fn read_rotation(
+    lookup: &impl Fn(&str) -> Option<String>,
+    d: Rotation,
+) -> Result<Rotation, ConfigError> {
+    let refresh_every = match parsed::<u64>(lookup, "SECRETS_REFRESH_SECONDS")? {
+        None => d.refresh_every,
+        Some(0) => {
+            return Err(ConfigError {
+                name: "SECRETS_REFRESH_SECONDS",
+                reason: "must be at least 1".into(),
+            });
+        }
+        Some(seconds) => Duration::from_secs(seconds),
+    };
+    let overlap = parsed::<u64>(lookup, "WEBHOOK_SECRET_OVERLAP_SECONDS")?
+        .map_or(d.overlap, Duration::from_secs);
+    Ok(Rotation {
+        refresh_every,
+        overlap,
+    })
+}
+
 /// `name` parsed as `T`, `None` when unset.
 pub fn parsed<T: std::str::FromStr>(
     lookup: &impl Fn(&str) -> Option<String>,
@@ -633,7 +711,10 @@ mod tests {
                 ..Config::default()
             }
         );
-        assert!(read.require_webhook_secret().is_err());
+        assert_eq!(
+            read.webhook_secret_setting().unwrap_err().name,
+            "WEBHOOK_SECRET_ID"
+        );
     }
 
     #[test]
@@ -648,16 +729,53 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            local.require_webhook_secret().unwrap(),
-            DEVELOPMENT_WEBHOOK_SECRET
+            local.webhook_secret_setting().unwrap(),
+            SecretSetting::Literal(DEVELOPMENT_WEBHOOK_SECRET)
         );
         let deployed = config(&all, &[("WEBHOOK_SECRET", DEVELOPMENT_WEBHOOK_SECRET)]).unwrap();
         assert_eq!(
-            deployed.require_webhook_secret().unwrap_err().name,
+            deployed.webhook_secret_setting().unwrap_err().name,
             "WEBHOOK_SECRET"
         );
         let own = config(&all, &[("WEBHOOK_SECRET", "whsec_mine")]).unwrap();
-        assert_eq!(own.require_webhook_secret().unwrap(), "whsec_mine");
+        assert_eq!(
+            own.webhook_secret_setting().unwrap(),
+            SecretSetting::Literal("whsec_mine")
+        );
+        let rotating = config(
+            &all,
+            &[
+                ("WEBHOOK_SECRET_ID", "orders/webhook"),
+                ("SECRETS_REFRESH_SECONDS", "1"),
+                ("WEBHOOK_SECRET_OVERLAP_SECONDS", "4"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            rotating.webhook_secret_setting().unwrap(),
+            SecretSetting::SecretId("orders/webhook")
+        );
+        assert_eq!(
+            rotating.secret_rotation,
+            Rotation {
+                refresh_every: Duration::from_secs(1),
+                overlap: Duration::from_secs(4),
+            }
+        );
+        let both = config(
+            &all,
+            &[
+                ("WEBHOOK_SECRET_ID", "orders/webhook"),
+                ("WEBHOOK_SECRET", "x"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            both.webhook_secret_setting().unwrap_err().name,
+            "WEBHOOK_SECRET_ID"
+        );
+        let never = config(&all, &[("SECRETS_REFRESH_SECONDS", "0")]).unwrap_err();
+        assert_eq!(never.name, "SECRETS_REFRESH_SECONDS");
         let ttl = config(&all, &[("HOLD_TTL_SECONDS", "0")]).unwrap_err();
         assert_eq!(ttl.name, "HOLD_TTL_SECONDS");
         let window = config(&all, &[("CANCEL_WINDOW_SECONDS", "901")]).unwrap_err();

@@ -184,7 +184,9 @@ pub struct Footprint {
     pub reconciles: bool,
     /// Places holds (`HOLD_TTL_SECONDS`).
     pub holds: bool,
-    /// Verifies payment webhook signatures (`WEBHOOK_SECRET`).
+    /// Verifies payment webhook signatures with the secret `WEBHOOK_SECRET_ID` names (read from
+    /// Secrets Manager and refreshed: `SECRETS_REFRESH_SECONDS`, `WEBHOOK_SECRET_OVERLAP_SECONDS`),
+    /// or a literal `WEBHOOK_SECRET`.
     pub verifies_webhooks: bool,
     /// Holds new orders back from payment for the cancel window (`CANCEL_WINDOW_SECONDS`).
     pub cancel_window: bool,
@@ -214,6 +216,12 @@ impl Footprint {
             rate_limited: true,
             ..Footprint::NOTHING
         }
+    }
+
+    /// Whether it reads a secret from Secrets Manager at run time, so its role may call
+    /// `secretsmanager:GetSecretValue` on that secret (and no other role may).
+    pub const fn reads_secrets(&self) -> bool {
+        self.verifies_webhooks
     }
 
     /// Everything: the local stack, which runs every function in one process.
@@ -279,6 +287,29 @@ functions! {
 }
 
 impl Function {
+    /// How long one invocation may run: its `Timeout` in `template.yaml` (the template's own
+    /// `Globals` value where it sets none; `functions/tests/template.rs` holds the two together).
+    /// The local gateway puts the same deadline in the invocation context.
+    pub fn timeout(self) -> std::time::Duration {
+        let seconds = match self {
+            // Their waits end before it (`application/budget.rs`); the consumer's charge, the
+            // webhook's settlement and a cancel's stock return take a few round trips each.
+            Function::Http(
+                Endpoint::CreateOrder
+                | Endpoint::CancelOrder
+                | Endpoint::CreateHold
+                | Endpoint::PaymentWebhook,
+            )
+            | Function::OrderConsumer => 10,
+            // A whole sweep per run.
+            Function::Reconciler | Function::HoldSweeper => 30,
+            // A ping's answer: a client waits on it.
+            Function::Ws(WsRoute::Default) => 3,
+            _ => 6,
+        };
+        std::time::Duration::from_secs(seconds)
+    }
+
     /// What it uses.
     pub fn footprint(self) -> Footprint {
         use Table::*;

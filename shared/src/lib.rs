@@ -7,6 +7,7 @@
 //! - [`domain`]: money, quantities, ids, products, orders and the status machine. No I/O.
 //! - [`ports`]: the narrow traits the use cases and handlers depend on.
 //! - [`retry`]: the one jittered backoff.
+//! - [`secrets`]: rotating secrets, cached and refreshed, with the previous version's overlap.
 //! - [`adapters`]: DynamoDB and SQS implementations of the ports, and in-memory fakes for tests.
 //! - [`application`]: the use cases (place and cancel orders, process and settle payments,
 //!   reconcile unsettled orders, place and expire holds, receive payment webhooks), typed input to
@@ -22,6 +23,7 @@
 //! - [`telemetry`]: tracing set-up.
 //! - [`worker`]: the payment consumer's SQS entry and the background functions' ports.
 //! - [`ws`]: the WebSocket API's `$connect`, `$disconnect` and `$default` routes.
+//! - [`xray`]: the invocation's X-Ray trace header, carried across the order queue.
 
 pub mod adapters;
 pub mod api;
@@ -37,9 +39,11 @@ pub mod metrics;
 pub mod notify;
 pub mod ports;
 pub mod retry;
+pub mod secrets;
 pub mod telemetry;
 pub mod worker;
 pub mod ws;
+pub mod xray;
 
 pub use app::{App, AwsApp, Store};
 pub use config::Config;

@@ -192,6 +192,7 @@ async fn a_paid_or_failed_order_reaches_its_owner_through_the_consumer() {
         .await;
     assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
     let order_id = placed.body["data"]["id"].as_str().unwrap().to_owned();
+    let trace_id = placed.headers["x-trace-id"].to_str().unwrap().to_owned();
     let deadline = tokio::time::Instant::now() + EVENT_WITHIN;
     let mut seen = vec![];
     let settled = loop {
@@ -217,6 +218,15 @@ async fn a_paid_or_failed_order_reaches_its_owner_through_the_consumer() {
     let on_bobs = next_ws_event(&mut bob, QUIET_FOR).await;
 
     assert_eq!(seen.first(), Some(&json!("OrderProcessing")));
+    // The gateway started an X-Ray trace, the request took its root as trace id, and the consumer's
+    // push carries it: one trace from `POST /orders` to the last push.
+    assert_eq!(
+        shared::xray::TraceHeader::parse(&format!("Root={trace_id}"))
+            .map(|header| header.root().to_owned()),
+        Some(trace_id.clone()),
+        "the request's trace id is an X-Ray root"
+    );
+    assert_eq!(settled["trace_id"], trace_id.as_str());
     assert_eq!(settled["status"], stored.body["data"]["status"]);
     let settled_status: OrderStatus = settled["status"].as_str().unwrap().parse().unwrap();
     assert_eq!(

@@ -7,7 +7,7 @@
 # function with `cargo lambda invoke <name> --data-file events/<name>.json`. Scripted cases, where
 # the order or an exact answer matters, check the answer exactly (with a few events derived from
 # the samples: for the order and the hold that exist, an order from that hold, and the webhook
-# sample re-signed at the current time with WEBHOOK_SECRET); every other events/<name>.json of a
+# sample re-signed at the current time with the webhook secret); every other events/<name>.json of a
 # function is invoked once with a generic check (an API Gateway event: a 2xx status; any other:
 # no error), so a new function needs no line here. Fails if a function was never invoked. Stops
 # everything it started when it exits, whichever way it exits.
@@ -313,9 +313,15 @@ expect reconciler 'r == {"requeued": 0, "enqueue_failures": 0, "redriven": 0, "d
 # The sample's order_id is the id derived from dev-user and the create-order sample's key: the
 # order placed above, already settled by the consumer, so the webhook (a terminal order) answers
 # with its status and changes nothing. Its signature is for a fixed past time: re-signed here with
-# WEBHOOK_SECRET at the current time (a timestamp more than 300 s from now is refused).
-WEBHOOK_SECRET=$(sed -n 's/^WEBHOOK_SECRET=//p' "$ENV_FILE")
-[[ -n $WEBHOOK_SECRET ]] || fail "no WEBHOOK_SECRET in $ENV_FILE"
+# the webhook secret at the current time (a timestamp more than 300 s from now is refused): the
+# value of the secret WEBHOOK_SECRET_ID names in the stack's local Secrets Manager, read over its
+# wire protocol, which is where payment-webhook reads it too.
+WEBHOOK_SECRET_ID=$(sed -n 's/^WEBHOOK_SECRET_ID=//p' "$ENV_FILE")
+[[ -n $WEBHOOK_SECRET_ID ]] || fail "no WEBHOOK_SECRET_ID in $ENV_FILE"
+WEBHOOK_SECRET=$(curl -sf "$AWS_ENDPOINT" -H 'X-Amz-Target: secretsmanager.GetSecretValue' \
+    -H 'Content-Type: application/x-amz-json-1.1' -d "{\"SecretId\":\"$WEBHOOK_SECRET_ID\"}" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["SecretString"])') ||
+    fail "the local Secrets Manager has no $WEBHOOK_SECRET_ID"
 # signed_webhook SAMPLE DEST SECRET: the sample event signed now with SECRET.
 signed_webhook() {
     python3 - "$1" "$2" "$3" <<'PY'

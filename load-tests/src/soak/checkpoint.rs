@@ -54,15 +54,15 @@ pub(crate) struct Checked {
     pub checks: u64,
     pub quiet_after: Duration,
     pub orders: usize,
-    /// Orders whose `OrderProcessing` arrived after their terminal event.
-    pub late_pushes: u64,
+    /// Pushes older than one their client already had (a lower `version`), which clients ignore.
+    pub stale_pushes: u64,
 }
 
 /// One shopper's round as read back: its book and what the API holds for it.
 struct Round {
     user: crate::client::User,
     acknowledged: HashMap<String, String>,
-    events: HashMap<String, Vec<(String, String)>>,
+    events: HashMap<String, Vec<(String, String, u64)>>,
     orders: Vec<Value>,
     holds: Vec<Value>,
 }
@@ -126,14 +126,14 @@ pub(crate) async fn check(
     let quiet_after = paused_at.elapsed();
 
     let mut checks = 0;
-    let mut late_pushes = 0;
+    let mut stale_pushes = 0;
     let mut held: HashMap<&str, u64> = HashMap::new();
     let mut paid: HashMap<&str, u64> = HashMap::new();
     for round in &rounds {
         checks += exactly_once(round)?;
-        let (pushed, late) = pushes(round)?;
+        let (pushed, stale) = pushes(round)?;
         checks += pushed;
-        late_pushes += late;
+        stale_pushes += stale;
         checks += holds_agree(round)?;
         for order in &round.orders {
             let status = order["status"].as_str().unwrap_or_default();
@@ -181,7 +181,7 @@ pub(crate) async fn check(
         checks,
         quiet_after,
         orders: rounds.iter().map(|r| r.orders.len()).sum(),
-        late_pushes,
+        stale_pushes,
     })
 }
 
@@ -261,11 +261,13 @@ fn exactly_once(round: &Round) -> Result<u64, String> {
     Ok(checks)
 }
 
-/// Per order pushed: the order exists, at most one event per transition, at most one terminal
-/// event, and that one matching the stored status. The order of arrival is not checked, only
-/// counted: a webhook can settle an order the consumer has just claimed, and the consumer's
-/// `OrderProcessing` (retried after a failed PostToConnection, or simply slower) then arrives
-/// after the webhook's `OrderPaid`. Returns (checks, orders with a push after their terminal one).
+/// Per order pushed: the order exists, at most one event per transition, each event's `version`
+/// the one of its status (`OrderStatus::version`), at most one terminal event, and that one
+/// matching the stored status. The order of arrival is not checked, only counted: a webhook can
+/// settle an order the consumer has just claimed, and the consumer's `OrderProcessing` (retried
+/// after a failed PostToConnection, or simply slower) then arrives after the webhook's
+/// `OrderPaid`. A push whose version is below one that arrived before it for the same order is
+/// stale: a client ignores it. Returns (checks, stale pushes).
 fn pushes(round: &Round) -> Result<(u64, u64), String> {
     let user = &round.user.id;
     let statuses: HashMap<&str, &str> = round
@@ -278,32 +280,43 @@ fn pushes(round: &Round) -> Result<(u64, u64), String> {
             )
         })
         .collect();
-    let mut late = 0;
+    let mut stale = 0;
     for (order, events) in &round.events {
         let Some(stored) = statuses.get(order.as_str()) else {
             return Err(format!(
                 "{user}: pushes {events:?} for order {order}, which is not theirs or does not exist"
             ));
         };
-        let kinds: Vec<&str> = events.iter().map(|(kind, _)| kind.as_str()).collect();
+        let kinds: Vec<&str> = events.iter().map(|(kind, ..)| kind.as_str()).collect();
+        for (kind, status, version) in events {
+            let expected = status.parse::<OrderStatus>().ok().map(OrderStatus::version);
+            if expected.map(u64::from) != Some(*version) {
+                return Err(format!(
+                    "{user}: order {order} pushed {kind} ({status}) with version {version}, \
+                     not its status's {expected:?}"
+                ));
+            }
+        }
+        let mut newest = 0;
+        for (.., version) in events {
+            if *version < newest {
+                stale += 1;
+            }
+            newest = newest.max(*version);
+        }
         let distinct: HashSet<&str> = kinds.iter().copied().collect();
         if distinct.len() != kinds.len() {
             return Err(format!(
                 "{user}: order {order} ({stored}) pushed the same transition twice: {kinds:?}"
             ));
         }
-        let terminal: Vec<(usize, &str)> = kinds
+        let terminal: Vec<&str> = kinds
             .iter()
-            .enumerate()
-            .filter_map(|(at, kind)| terminal_status(kind).map(|status| (at, status)))
+            .filter_map(|kind| terminal_status(kind))
             .collect();
         match terminal.as_slice() {
             [] => {}
-            [(at, status)] if status == stored => {
-                if *at + 1 != kinds.len() {
-                    late += 1;
-                }
-            }
+            [status] if status == stored => {}
             _ => {
                 return Err(format!(
                     "{user}: order {order} is {stored} but its pushes were {kinds:?}"
@@ -311,7 +324,7 @@ fn pushes(round: &Round) -> Result<(u64, u64), String> {
             }
         }
     }
-    Ok((round.events.len() as u64, late))
+    Ok((round.events.len() as u64, stale))
 }
 
 fn terminal_status(event: &str) -> Option<&'static str> {
@@ -419,6 +432,70 @@ async fn stock_journal(world: &World) -> Result<usize, String> {
         match page.get("LastEvaluatedKey") {
             Some(key) if !key.is_null() => start = Some(key.clone()),
             _ => return Ok(entries),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Alice's round: one order in `stored` status, pushed `events` in that order of arrival.
+    fn round(stored: &str, events: &[(&str, &str, u64)]) -> Round {
+        Round {
+            user: crate::client::User {
+                id: "alice".into(),
+                token: "t".into(),
+            },
+            acknowledged: HashMap::new(),
+            events: HashMap::from([(
+                "o1".to_owned(),
+                events
+                    .iter()
+                    .map(|(kind, status, version)| ((*kind).into(), (*status).into(), *version))
+                    .collect(),
+            )]),
+            orders: vec![serde_json::json!({"id": "o1", "status": stored})],
+            holds: vec![],
+        }
+    }
+
+    #[test]
+    fn a_push_older_than_one_already_seen_is_counted_stale_and_allowed() {
+        let in_order = round(
+            "PAID",
+            &[
+                ("OrderProcessing", "PROCESSING", 2),
+                ("OrderPaid", "PAID", 3),
+            ],
+        );
+        let reordered = round(
+            "PAID",
+            &[
+                ("OrderPaid", "PAID", 3),
+                ("OrderProcessing", "PROCESSING", 2),
+            ],
+        );
+
+        assert_eq!(pushes(&in_order), Ok((1, 0)));
+        assert_eq!(pushes(&reordered), Ok((1, 1)));
+    }
+
+    #[test]
+    fn the_invariants_still_hold_a_push_to_its_order() {
+        let twice = round(
+            "PAID",
+            &[("OrderPaid", "PAID", 3), ("OrderPaid", "PAID", 3)],
+        );
+        let contradicting = round("FAILED", &[("OrderPaid", "PAID", 3)]);
+        let wrong_version = round("PAID", &[("OrderPaid", "PAID", 2)]);
+
+        for (name, round) in [
+            ("twice", twice),
+            ("contradicting", contradicting),
+            ("wrong version", wrong_version),
+        ] {
+            assert!(pushes(&round).is_err(), "{name}");
         }
     }
 }

@@ -120,8 +120,9 @@ pub struct SoakReport {
     pub checkpoints: u64,
     /// Invariant checks passed at checkpoints.
     pub checks_passed: u64,
-    /// Orders whose `OrderProcessing` push arrived after their terminal one (allowed, counted).
-    pub late_pushes: u64,
+    /// Pushes with a lower `version` than one their client already had for the order (allowed,
+    /// counted: clients ignore them).
+    pub stale_pushes: u64,
     /// Stock bounds checked between checkpoints.
     pub live_checks_passed: u64,
     /// RSS at each checkpoint, MB.
@@ -201,8 +202,8 @@ impl SoakReport {
         let _ = writeln!(
             out,
             "checkpoints: {}, invariant checks passed: {} (+ {} live stock bounds); \
-             orders whose OrderProcessing push came after their terminal one: {}",
-            self.checkpoints, self.checks_passed, self.live_checks_passed, self.late_pushes
+             stale pushes (ignored by clients): {}",
+            self.checkpoints, self.checks_passed, self.live_checks_passed, self.stale_pushes
         );
         let series: Vec<String> = self
             .rss_mb_at_checkpoints
@@ -353,7 +354,7 @@ pub async fn run(options: &SoakOptions) -> anyhow::Result<SoakReport> {
         checkpoints: 0,
         checks_passed: 0,
         live_checks_passed: 0,
-        late_pushes: 0,
+        stale_pushes: 0,
         rss_mb_at_checkpoints: Vec::new(),
         peak_rss_mb: 0,
         hwm_mb: 0,
@@ -372,7 +373,7 @@ pub async fn run(options: &SoakOptions) -> anyhow::Result<SoakReport> {
                 Ok(checked) => {
                     report.checkpoints = round;
                     report.checks_passed += checked.checks;
-                    report.late_pushes += checked.late_pushes;
+                    report.stale_pushes += checked.stale_pushes;
                     let rss = memory::mb(memory::status_kb("VmRSS"));
                     report.rss_mb_at_checkpoints.push(rss);
                     let tables = options

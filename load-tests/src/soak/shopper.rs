@@ -165,8 +165,8 @@ pub(crate) struct Book {
     /// Every hold answered 201 this round.
     pub holds: Vec<String>,
     early_keys: Vec<String>,
-    /// Order id -> (event, status) pushed to the WebSocket, in arrival order.
-    pub events: HashMap<String, Vec<(String, String)>>,
+    /// Order id -> (event, status, version) pushed to the WebSocket, in arrival order.
+    pub events: HashMap<String, Vec<(String, String, u64)>>,
     socket: Option<JoinHandle<()>>,
 }
 
@@ -234,11 +234,12 @@ pub(crate) async fn new_round(world: &World, book: &Arc<Mutex<Book>>, user: User
                 continue;
             };
             let status = event["status"].as_str().unwrap_or_default().to_owned();
+            let version = event["version"].as_u64().unwrap_or_default();
             lock(&writer)
                 .events
                 .entry(order_id.to_owned())
                 .or_default()
-                .push((kind.to_owned(), status));
+                .push((kind.to_owned(), status, version));
         }
     });
     lock(book).socket = Some(reader);

@@ -1,5 +1,5 @@
-//! The embedded AWS services: Dynoxide (DynamoDB) and rustack-sqs (SQS), in-process behind one
-//! endpoint on one port-0 (or `AWS_PORT`) listener.
+//! The embedded AWS services: Dynoxide (DynamoDB), rustack-sqs (SQS) and a minimal Secrets Manager
+//! (`secrets`), in-process behind one endpoint on one port-0 (or `AWS_PORT`) listener.
 //!
 //! A Lambda's SDK clients share one endpoint URL (`AWS_ENDPOINT_URL`), so the stack exposes one: a
 //! front listener that hands `AmazonSQS.*` requests to the SQS service and the rest to Dynoxide's
@@ -24,6 +24,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 mod conditioned;
+mod secrets;
 
 use crate::LOCAL_ACCOUNT_ID;
 use crate::conditions::latency::LatencyClass;
@@ -121,6 +122,7 @@ impl Emulators {
 #[derive(Clone)]
 struct AwsFront {
     sqs: SqsHttpService<RustackSqsHandler>,
+    secrets: Arc<secrets::SecretStore>,
     dynamodb: axum::Router,
     meter: Arc<Meter>,
     partitions: Arc<Partitions>,
@@ -146,6 +148,7 @@ impl AwsFront {
         };
         AwsFront {
             sqs: SqsHttpService::new(handler, sqs_config),
+            secrets: Arc::new(secrets::SecretStore::new(region)),
             dynamodb,
             meter,
             partitions,
@@ -170,6 +173,22 @@ impl AwsFront {
             let mut response = json_response(&report);
             *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
             return Ok(response);
+        }
+        if let Some(operation) = request
+            .headers()
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|target| target.strip_prefix(secrets::TARGET_PREFIX))
+        {
+            let operation = operation.to_owned();
+            let Ok(body) = axum::body::to_bytes(Body::new(request.into_body()), usize::MAX).await
+            else {
+                return Ok(plain_response(
+                    StatusCode::BAD_REQUEST,
+                    "unreadable request body",
+                ));
+            };
+            return Ok(self.secrets.call(&operation, &body));
         }
         if self.faults.armed() {
             return self.route_with_faults(request).await;

@@ -1,13 +1,17 @@
-//! The order queue on SQS: one message per placed order, the trace id as a message attribute;
-//! and, for the reconciler, its dead-letter queue.
+//! The order queue on SQS: one message per placed order, the trace id as a message attribute and
+//! the invocation's X-Ray trace header as the `AWSTraceHeader` system attribute; and, for the
+//! reconciler, its dead-letter queue.
 
 use std::time::Duration;
 
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::MessageAttributeValue;
+use aws_sdk_sqs::types::{
+    MessageAttributeValue, MessageSystemAttributeNameForSends, MessageSystemAttributeValue,
+};
 
 use crate::messages::{OrderPlaced, TRACE_ID_ATTRIBUTE};
 use crate::ports::{DeadLetter, DeadLetters, NotWired, OrderQueue, QueueError, Reachable};
+use crate::xray::TraceHeader;
 
 /// How long a dead letter the reconciler received stays hidden: past the run that received it.
 const DEAD_LETTER_VISIBILITY_SECONDS: i32 = 60;
@@ -58,11 +62,26 @@ impl OrderQueue for SqsOrderQueue {
             .string_value(&message.trace_id)
             .build()
             .map_err(|e| QueueError(Box::new(e)))?;
+        // With active tracing, SQS and Lambda join the consumer's invocation to this trace.
+        let xray = TraceHeader::current()
+            .map(|header| {
+                MessageSystemAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(header.to_string())
+                    .build()
+            })
+            .transpose()
+            .map_err(|e| QueueError(Box::new(e)))?;
         self.client
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(body)
             .message_attributes(TRACE_ID_ATTRIBUTE, trace)
+            .set_message_system_attributes(
+                xray.map(|value| {
+                    [(MessageSystemAttributeNameForSends::AwsTraceHeader, value)].into()
+                }),
+            )
             .delay_seconds(i32::try_from(delay.as_secs().min(900)).unwrap_or(900))
             .send()
             .await

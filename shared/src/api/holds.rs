@@ -8,7 +8,7 @@ use crate::domain::{HoldId, HoldRequest};
 use crate::ports::{Clock, HoldStore, ProductCatalog};
 
 use super::outcome::{IntoHttp, NewHold};
-use super::request::{json_body, path_id};
+use super::request::{invocation_budget, json_body, path_id};
 use super::{ApiError, response};
 use crate::auth::Caller;
 
@@ -19,6 +19,10 @@ pub(crate) async fn create<S: ProductCatalog + HoldStore>(
     request: &Request,
 ) -> Result<Response<Body>, ApiError> {
     let hold_request = HoldRequest::parse(&json_body(request)?)?;
+    let place = PlaceHold {
+        budget: invocation_budget(request),
+        ..place
+    };
     let hold = place.run(&caller.user_id, &hold_request).await?;
     Ok(NewHold(hold).into_http())
 }

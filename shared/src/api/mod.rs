@@ -65,9 +65,10 @@ where
     N: Notifier,
     C: Clock,
 {
-    let trace_id = request::trace_id(&request);
+    let xray = request::trace_header(&request);
+    let trace_id = request::trace_id(&request, xray.as_ref());
     let span = tracing::info_span!("request", %trace_id, route = R::ENDPOINT.route_key());
-    async {
+    let serve = async {
         let result = admit::<R, _, _, _, _>(app, &request, &trace_id).await;
         let result = match result {
             Ok(call) => R::serve(app, &call).await,
@@ -83,9 +84,11 @@ where
         };
         tracing::info!(status = response.status().as_u16(), "served");
         response::with_trace_id(response, &trace_id)
-    }
-    .instrument(span)
-    .await
+    };
+    // The queue adapter reads the header from here to send it on as `AWSTraceHeader`. Boxed: a
+    // route's future is large, and another layer around it would copy it onto the stack again
+    // (debug builds overflowed a test thread's 2 MiB).
+    crate::xray::in_invocation(xray, Box::pin(serve.instrument(span))).await
 }
 
 /// The business metrics of a refused request: an order refused by its `error_code`, a webhook

@@ -1,13 +1,17 @@
 //! Reading what every endpoint needs from an API Gateway request: trace id, caller, JSON body,
 //! path and query parameters.
 
+use std::time::{Instant, SystemTime};
+
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt};
 use serde_json::Value;
 
 use super::ApiError;
+use crate::application::WaitBudget;
 use crate::auth::{AuthError, Caller};
 use crate::domain::{JsonBody, MAX_ID_CHARS};
+use crate::xray::{self, TraceHeader};
 
 /// Header that carries the trace id in and out.
 pub const TRACE_ID_HEADER: &str = "x-trace-id";
@@ -20,8 +24,9 @@ pub(crate) fn header<'r>(request: &'r Request, name: &str) -> Option<&'r str> {
     request.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-/// The client's trace id when it is a sane token, else a new UUID.
-pub(crate) fn trace_id(request: &Request) -> String {
+/// The client's trace id when it is a sane token, else the X-Ray trace id of `xray` (so the logs
+/// and the X-Ray trace share one id), else a new UUID.
+pub(crate) fn trace_id(request: &Request, xray: Option<&TraceHeader>) -> String {
     header(request, TRACE_ID_HEADER)
         .map(str::trim)
         .filter(|t| {
@@ -30,7 +35,29 @@ pub(crate) fn trace_id(request: &Request) -> String {
                 && t.chars()
                     .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
         })
-        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+        .map(str::to_owned)
+        .or_else(|| xray.map(|header| header.root().to_owned()))
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+/// The invocation's X-Ray trace header: the Lambda context's (with active tracing, it names the
+/// function's own segment as Parent), else the one API Gateway forwarded.
+pub(crate) fn trace_header(request: &Request) -> Option<TraceHeader> {
+    request
+        .lambda_context_ref()
+        .and_then(|context| context.xray_trace_id.as_deref())
+        .and_then(TraceHeader::parse)
+        .or_else(|| header(request, xray::TRACE_HEADER).and_then(TraceHeader::parse))
+}
+
+/// The time this invocation has, from the deadline Lambda (or the local gateway) put in its
+/// context; none without a context (a request built by a test).
+pub(crate) fn invocation_budget(request: &Request) -> WaitBudget {
+    request
+        .lambda_context_ref()
+        .map_or(WaitBudget::UNLIMITED, |context| {
+            WaitBudget::until_deadline(context.deadline(), SystemTime::now(), Instant::now())
+        })
 }
 
 /// The client address API Gateway saw, for anonymous rate limiting.

@@ -140,7 +140,7 @@ route! {
     PaymentWebhook, public = true,
     |app, call| {
         let secret = app.webhook_secret.as_deref().ok_or_else(|| {
-            ApiError::App(AppError::internal("WEBHOOK_SECRET is not configured".into()))
+            ApiError::App(AppError::internal("the webhook secret is not configured".into()))
         })?;
         webhook::receive(app.receive_payment_webhook(), secret, call.request, call.trace_id).await
     }

@@ -25,6 +25,8 @@ pub struct PlaceHold<'a, S, C> {
     pub clock: &'a C,
     /// `HOLD_TTL_SECONDS`.
     pub ttl: Duration,
+    /// When its waits for a busy shard end at the latest: the invocation's, as create-order's.
+    pub budget: WaitBudget,
 }
 
 impl<S, C> PlaceHold<'_, S, C>
@@ -68,7 +70,7 @@ where
             rand::random_range(0..product.stock_shards.max(1)),
             request.quantity.get(),
         );
-        let mut patience = Patience::start(WaitBudget::UNLIMITED);
+        let mut patience = Patience::start(self.budget);
         let mut replans = 0;
         loop {
             match self

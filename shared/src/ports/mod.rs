@@ -9,6 +9,7 @@ mod orders;
 mod payments;
 mod queue;
 mod rate_limits;
+mod secrets;
 mod webhooks;
 
 pub use catalog::{
@@ -24,6 +25,7 @@ pub use orders::{OrderQuery, OrderReader, OrderSettler, UnsettledOrders};
 pub use payments::{PaymentError, PaymentGateway, PaymentOutcome};
 pub use queue::{DeadLetter, DeadLetters, OrderQueue, QueueError};
 pub use rate_limits::{RATE_SPAN_MS, RateCounter, RateDecision};
+pub use secrets::{SecretError, SecretFuture, SecretSource, SecretVersion, SecretVersions};
 pub use webhooks::{PendingSettlement, WebhookRecord, WebhookStore};
 
 use std::future::Future;

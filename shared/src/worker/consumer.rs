@@ -16,6 +16,7 @@ use super::Worker;
 use crate::application::{AppError, ProcessPaymentError, Settlement};
 use crate::messages::{OrderPlaced, TRACE_ID_ATTRIBUTE};
 use crate::ports::{Clock, Notifier, OrderReader, OrderSettler, PaymentGateway, WebhookStore};
+use crate::xray::{AWS_TRACE_HEADER_ATTRIBUTE, TraceHeader};
 
 /// Why a message could not be handled.
 #[derive(Debug, thiserror::Error)]
@@ -55,8 +56,9 @@ where
     C: Clock,
 {
     let outcomes = join_all(event.records.iter().map(|message| {
-        let trace_id = trace_id(message);
-        let span = tracing::info_span!("message", message_id = message.message_id.as_deref().unwrap_or(""), %trace_id);
+        let xray = xray_trace_id(message);
+        let trace_id = trace_id(message, xray.as_deref());
+        let span = tracing::info_span!("message", message_id = message.message_id.as_deref().unwrap_or(""), %trace_id, xray_trace_id = xray.as_deref().unwrap_or(""));
         async move { (message, settle_message(worker, message, &trace_id).await) }.instrument(span)
     }))
     .await;
@@ -91,12 +93,22 @@ where
     response
 }
 
-fn trace_id(message: &SqsMessage) -> String {
+/// The trace id of a message's logs and of the events it causes: the `trace_id` attribute (the
+/// placing request's id, which is its X-Ray trace id unless the client named its own), else the
+/// X-Ray trace id of its `AWSTraceHeader`, else a new UUID.
+fn trace_id(message: &SqsMessage, xray: Option<&str>) -> String {
     message
         .message_attributes
         .get(TRACE_ID_ATTRIBUTE)
         .and_then(|a| a.string_value.clone())
+        .or_else(|| xray.map(str::to_owned))
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+/// The X-Ray trace id (Root) of the header SQS hands over with the message, if it is well formed.
+fn xray_trace_id(message: &SqsMessage) -> Option<String> {
+    TraceHeader::parse(message.attributes.get(AWS_TRACE_HEADER_ATTRIBUTE)?)
+        .map(|header| header.root().to_owned())
 }
 
 /// Processes the payment of the order one message names.
@@ -225,6 +237,47 @@ mod tests {
         // The record's trace id attribute, not the body's, follows the order into its events.
         let events = worker.notifier.events();
         assert!(events.iter().all(|(_, e)| e.trace_id == "trace-m-good"));
+    }
+
+    #[tokio::test]
+    async fn a_record_without_the_trace_id_attribute_takes_the_x_ray_root_of_its_aws_trace_header()
+    {
+        let worker = worker();
+        placed(&worker, "traced", 1).await;
+        let mut record = order_message("traced");
+        record["messageAttributes"] = json!({});
+        record["attributes"]["AWSTraceHeader"] =
+            json!("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1");
+
+        let response = handle(&worker, batch(vec![record])).await;
+
+        assert!(failed(&response).is_empty());
+        let events = worker.notifier.events();
+        assert!(!events.is_empty());
+        assert!(
+            events
+                .iter()
+                .all(|(_, e)| e.trace_id == "1-5759e988-bd862e3fe1be46a994272793"),
+            "{events:?}"
+        );
+    }
+
+    #[test]
+    fn the_trace_id_attribute_wins_over_the_aws_trace_header_and_a_bad_header_is_ignored() {
+        let mut record = order_message("both");
+        record["attributes"]["AWSTraceHeader"] =
+            json!("Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1");
+        let both: SqsMessage = serde_json::from_value(record.clone()).unwrap();
+        record["messageAttributes"] = json!({});
+        record["attributes"]["AWSTraceHeader"] = json!("Root=not-a-root");
+        let neither: SqsMessage = serde_json::from_value(record).unwrap();
+
+        let xray = xray_trace_id(&both);
+
+        assert_eq!(trace_id(&both, xray.as_deref()), "trace-m-both");
+        assert_eq!(xray.as_deref(), Some("1-5759e988-bd862e3fe1be46a994272793"));
+        assert_eq!(xray_trace_id(&neither), None);
+        assert_eq!(trace_id(&neither, None).len(), 36, "a new UUID");
     }
 
     #[tokio::test]

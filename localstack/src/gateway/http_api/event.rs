@@ -10,14 +10,14 @@ use chrono::{DateTime, Utc};
 use http::{HeaderMap, Method, Uri, Version};
 use lambda_http::RequestExt;
 use lambda_http::request::LambdaRequest;
+use shared::Function;
+use shared::xray::{self, TraceHeader};
 
 use crate::gateway::request_parts::{self, LOCAL_API_ID};
 use crate::gateway::routes::RouteMatch;
 
 /// The stage of an HTTP API's default route set.
 const DEFAULT_STAGE: &str = "$default";
-/// How long Lambda would let the function run: the deadline in the invocation context.
-const FUNCTION_TIMEOUT_MS: i64 = 30_000;
 
 /// One HTTP request as the gateway received it.
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +47,22 @@ pub(crate) struct Invocation {
     pub(crate) account_id: String,
     /// The region in ARNs.
     pub(crate) region: String,
+    /// The request's X-Ray trace: sent on as `X-Amzn-Trace-Id` and as the invocation context's
+    /// trace header, as API Gateway and Lambda do with tracing on.
+    pub(crate) trace: TraceHeader,
+}
+
+/// The trace a request joins: the one its valid `X-Amzn-Trace-Id` names, else a new one, as API
+/// Gateway continues or starts a trace.
+pub(crate) fn request_trace(headers: &HeaderMap, received_at: DateTime<Utc>) -> TraceHeader {
+    headers
+        .get(xray::TRACE_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(TraceHeader::parse)
+        .unwrap_or_else(|| {
+            let seconds = u32::try_from(received_at.timestamp()).unwrap_or_default();
+            TraceHeader::start(seconds, rand::random())
+        })
 }
 
 /// The payload v2 event API Gateway would send to the route's function.
@@ -70,6 +86,9 @@ pub(crate) fn api_gateway_event(
     let forwarded_for = request_parts::forwarded_for(&headers, call.source_ip);
     headers.insert("x-forwarded-for", forwarded_for);
     headers.insert("x-forwarded-proto", http::HeaderValue::from_static("http"));
+    if let Ok(trace) = http::HeaderValue::from_str(&format!("Root={}", invocation.trace.root())) {
+        headers.insert(xray::TRACE_HEADER, trace);
+    }
 
     let host = call
         .headers
@@ -138,9 +157,12 @@ pub(crate) fn lambda_request(
     let payload: LambdaRequest = serde_json::from_slice(&serde_json::to_vec(event)?)?;
     let mut context = lambda_http::Context::default();
     context.request_id = invocation.request_id.clone();
-    context.deadline =
-        u64::try_from(invocation.received_at.timestamp_millis() + FUNCTION_TIMEOUT_MS)
-            .unwrap_or_default();
+    context.xray_trace_id = Some(invocation.trace.to_string());
+    // The function's template Timeout, as Lambda sets the deadline.
+    let timeout = Function::Http(route.endpoint).timeout();
+    context.deadline = u64::try_from(invocation.received_at.timestamp_millis())
+        .unwrap_or_default()
+        .saturating_add(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
     context.invoked_function_arn = format!(
         "arn:aws:lambda:{}:{}:function:{}",
         invocation.region,
@@ -165,6 +187,10 @@ mod tests {
                 .with_timezone(&Utc),
             account_id: "000000000000".into(),
             region: "us-east-1".into(),
+            trace: TraceHeader::parse(
+                "Root=1-67d1dc1e-0123456789abcdef01234567;Parent=89abcdef01234567;Sampled=1",
+            )
+            .unwrap(),
         }
     }
 
@@ -238,6 +264,55 @@ mod tests {
             request.lambda_context_ref().map(|c| c.request_id.as_str()),
             Some("req-1")
         );
+    }
+
+    #[test]
+    fn the_handler_sees_the_x_ray_trace_in_its_header_and_its_invocation_context() {
+        let route = route(Endpoint::CreateOrder, &[]);
+
+        let (event, request) = convert(Method::POST, "/orders", &[], b"{}", &route);
+
+        assert_eq!(
+            event["headers"]["x-amzn-trace-id"],
+            "Root=1-67d1dc1e-0123456789abcdef01234567"
+        );
+        assert_eq!(
+            request
+                .lambda_context_ref()
+                .and_then(|c| c.xray_trace_id.as_deref()),
+            Some("Root=1-67d1dc1e-0123456789abcdef01234567;Parent=89abcdef01234567;Sampled=1")
+        );
+    }
+
+    #[test]
+    fn the_invocation_deadline_is_the_function_timeout_after_the_request_arrived() {
+        let arrived = u64::try_from(invocation().received_at.timestamp_millis()).unwrap();
+        for (endpoint, timeout_ms) in [(Endpoint::CreateOrder, 10_000), (Endpoint::Health, 6_000)] {
+            let (_, request) = convert(Method::GET, "/", &[], b"", &route(endpoint, &[]));
+
+            let deadline = request.lambda_context_ref().map(|c| c.deadline);
+
+            assert_eq!(deadline, Some(arrived + timeout_ms), "{endpoint:?}");
+        }
+    }
+
+    #[test]
+    fn a_request_continues_the_trace_it_names_or_starts_one_at_its_arrival() {
+        let received_at = invocation().received_at;
+        let mut headers = HeaderMap::new();
+
+        let started = request_trace(&headers, received_at);
+        headers.insert(
+            xray::TRACE_HEADER,
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1"
+                .parse()
+                .unwrap(),
+        );
+        let continued = request_trace(&headers, received_at);
+
+        let arrival = format!("1-{:08x}-", received_at.timestamp());
+        assert!(started.root().starts_with(&arrival), "{started}");
+        assert_eq!(continued.root(), "1-5759e988-bd862e3fe1be46a994272793");
     }
 
     #[test]

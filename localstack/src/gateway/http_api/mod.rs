@@ -139,6 +139,7 @@ async fn serve_request<H: HttpHandler>(
         received_at,
         account_id: crate::LOCAL_ACCOUNT_ID.to_owned(),
         region: gateway.region.clone(),
+        trace: event::request_trace(&parts.headers, received_at),
     };
     let call = HttpCall {
         method: &parts.method,

@@ -20,6 +20,8 @@ use crate::ports::{
 #[derive(Debug, Default)]
 pub struct RecordingQueue {
     sent: Mutex<Vec<OrderPlaced>>,
+    /// The X-Ray trace header current at each send: what the SQS adapter sends as `AWSTraceHeader`.
+    trace_headers: Mutex<Vec<Option<String>>>,
     down: AtomicBool,
     /// The dead-letter queue: bodies by receipt, and whether a receive hides it now.
     dead: Mutex<BTreeMap<String, (String, bool)>>,
@@ -29,6 +31,11 @@ impl RecordingQueue {
     /// Messages sent so far.
     pub fn sent(&self) -> Vec<OrderPlaced> {
         self.sent.lock().unwrap().clone()
+    }
+
+    /// The trace header of each send, in order, as the SQS adapter would send it.
+    pub fn trace_headers(&self) -> Vec<Option<String>> {
+        self.trace_headers.lock().unwrap().clone()
     }
 
     /// Makes sends and health probes fail (or succeed again).
@@ -90,6 +97,10 @@ impl OrderQueue for RecordingQueue {
             return Err(QueueError(Box::new(SwitchedOff)));
         }
         self.sent.lock().unwrap().push(message.clone());
+        self.trace_headers
+            .lock()
+            .unwrap()
+            .push(crate::xray::TraceHeader::current().map(|header| header.to_string()));
         Ok(())
     }
 }

@@ -1,18 +1,16 @@
 //! Order endpoints: place, read, list and cancel. Placing and cancelling are use cases
 //! (`crate::application`); reads go to the store directly.
 
-use std::time::{Instant, SystemTime};
-
 use http::StatusCode;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 
 use crate::app::{App, Store};
-use crate::application::{CancelOrder, PlaceOrder, WaitBudget};
+use crate::application::{CancelOrder, PlaceOrder};
 use crate::domain::{FieldErrors, Order, OrderId, OrderRequest, OrderStatus, UserId};
 use crate::ports::{Clock, Notifier, OrderQuery, OrderQueue, OrderReader, StockReserver};
 
 use super::outcome::IntoHttp;
-use super::request::{header, json_body, page_limit, path_id, query_param};
+use super::request::{header, invocation_budget, json_body, page_limit, path_id, query_param};
 use super::{ApiError, response};
 use crate::auth::Caller;
 
@@ -92,16 +90,6 @@ pub(crate) async fn create<S: Store, Q: OrderQueue, N: Notifier, C: Clock>(
         .run(&caller.user_id, &order_request, trace_id)
         .await?
         .into_http())
-}
-
-/// The time this invocation has, from the deadline Lambda (or the local gateway) put in its
-/// context; none without a context (a request built by a test).
-fn invocation_budget(request: &Request) -> WaitBudget {
-    request
-        .lambda_context_ref()
-        .map_or(WaitBudget::UNLIMITED, |context| {
-            WaitBudget::until_deadline(context.deadline(), SystemTime::now(), Instant::now())
-        })
 }
 
 /// `POST /orders/{id}/cancel`

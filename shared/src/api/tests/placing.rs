@@ -26,6 +26,26 @@ async fn placing_an_order_snapshots_prices_computes_the_total_takes_stock_and_en
 }
 
 #[tokio::test]
+async fn without_a_client_trace_id_the_x_ray_root_is_the_trace_id_and_the_header_goes_to_the_queue()
+{
+    let app = app();
+    let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+
+    let (status, body, response) = call(Endpoint::CreateOrder)
+        .user("alice")
+        .header("x-amzn-trace-id", header.into())
+        .json(order_body("k1", &[("cheap", 1)]))
+        .send(&app)
+        .await;
+
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let root = "1-5759e988-bd862e3fe1be46a994272793";
+    assert_eq!(response.headers()["x-trace-id"], root);
+    assert_eq!(app.queue.sent()[0].trace_id, root);
+    assert_eq!(app.queue.trace_headers(), vec![Some(header.to_owned())]);
+}
+
+#[tokio::test]
 async fn same_key_and_payload_replays_with_200_and_takes_stock_once() {
     let app = app();
     let first = call(Endpoint::CreateOrder)

@@ -101,6 +101,7 @@ impl Fakes {
             store: &self.store,
             clock: &self.clock,
             ttl: Duration::from_secs(120),
+            budget: WaitBudget::UNLIMITED,
         }
     }
 
@@ -320,6 +321,32 @@ async fn a_hold_takes_stock_once_and_its_checkout_takes_none() {
         other,
         Err(AppError::NotFound { what: "hold", .. })
     ));
+}
+
+#[tokio::test]
+async fn a_hold_on_a_busy_shard_gives_up_inside_the_invocation_budget() {
+    let fakes = Fakes::with_product("p", 10);
+    fakes.store.set_holds_busy(true);
+    let for_waiting = Duration::from_millis(300);
+    let started = std::time::Instant::now();
+    let place = PlaceHold {
+        budget: WaitBudget::from_remaining(started, super::budget::RESERVE + for_waiting),
+        ..fakes.hold()
+    };
+
+    let refused = place.run(&user("u"), &hold_request("p", 1)).await;
+
+    let waited = started.elapsed();
+    assert!(
+        matches!(refused, Err(AppError::LockConflict { .. })),
+        "{refused:?}"
+    );
+    // A sleep may end a timer tick late; the hold's own patience is 8 s.
+    assert!(
+        waited < for_waiting + Duration::from_millis(500),
+        "gave up after {waited:?}, past the {for_waiting:?} the budget left for waiting"
+    );
+    assert_eq!(fakes.store.stock("p"), Some(10));
 }
 
 #[tokio::test]

@@ -1,6 +1,8 @@
 //! Holds in the in-memory store: placing one takes its units under the per-user limit, expiring
 //! one gives them back, each at most once.
 
+use std::sync::atomic::Ordering;
+
 use chrono::{DateTime, Utc};
 
 use super::{InMemoryStore, Tables};
@@ -27,6 +29,9 @@ impl HoldStore for InMemoryStore {
     }
 
     async fn place_hold(&self, hold: &Hold, limit: u32) -> Result<(), PlaceHoldError> {
+        if self.holds_busy.load(Ordering::SeqCst) {
+            return Err(PlaceHoldError::Conflict);
+        }
         let mut tables = self.tables()?;
         let line = [(&hold.product_id, &hold.shards, hold.quantity.get())];
         tables

@@ -137,12 +137,19 @@ impl Tables {
 pub struct InMemoryStore {
     tables: Mutex<Tables>,
     down: AtomicBool,
+    holds_busy: AtomicBool,
 }
 
 impl InMemoryStore {
     /// Makes every call fail as if DynamoDB were unreachable (or reachable again).
     pub fn set_down(&self, down: bool) {
         self.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Makes every hold's transaction answer busy, as a throttled or contended shard does (or
+    /// stops it).
+    pub fn set_holds_busy(&self, busy: bool) {
+        self.holds_busy.store(busy, Ordering::SeqCst);
     }
 
     fn tables(&self) -> Result<std::sync::MutexGuard<'_, Tables>, StoreError> {

@@ -1,0 +1,55 @@
+//! The development secrets in the local Secrets Manager, so the functions read their webhook
+//! secret as they do in AWS (by name, refreshed, the previous version accepted for the overlap
+//! window) and `token --secret-id` finds the JWT secret.
+
+use anyhow::Context;
+use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::operation::create_secret::CreateSecretError;
+use shared::Config;
+
+/// The local name of the payment provider's signing secret (the template's `WebhookSecretName`
+/// in the deploy guide's example).
+pub const LOCAL_WEBHOOK_SECRET_NAME: &str = "order-processing/webhook-secret";
+
+/// The local name of the HS256 token secret (`token --secret-id`).
+pub const LOCAL_JWT_SECRET_NAME: &str = "order-processing/jwt-secret";
+
+/// Creates the development secrets in the embedded store and points the webhook function at its
+/// secret by name: `WEBHOOK_SECRET_ID` (or [`LOCAL_WEBHOOK_SECRET_NAME`]) is created with the
+/// literal `WEBHOOK_SECRET` value when it does not exist yet. `config` keeps both (the literal is
+/// the value first seeded); the functions get it without the literal, and read the secret by name.
+pub(crate) async fn seed(config: &mut Config) -> anyhow::Result<()> {
+    let client = Client::new(&shared::aws::sdk_config(config).await);
+    if let Some(jwt) = config.auth.jwt_secret.as_deref() {
+        create_if_missing(&client, LOCAL_JWT_SECRET_NAME, jwt).await?;
+    }
+    let name = config
+        .webhook_secret_id
+        .get_or_insert_with(|| LOCAL_WEBHOOK_SECRET_NAME.to_owned())
+        .clone();
+    if let Some(value) = config.webhook_secret.as_deref() {
+        create_if_missing(&client, &name, value).await?;
+    }
+    Ok(())
+}
+
+async fn create_if_missing(client: &Client, name: &str, value: &str) -> anyhow::Result<()> {
+    match client
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(error)
+            if matches!(
+                error.as_service_error(),
+                Some(CreateSecretError::ResourceExistsException(_))
+            ) =>
+        {
+            Ok(())
+        }
+        Err(error) => Err(error).with_context(|| format!("creating the local secret {name}")),
+    }
+}
