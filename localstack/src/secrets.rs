@@ -6,6 +6,7 @@ use anyhow::Context;
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::operation::create_secret::CreateSecretError;
 use shared::Config;
+use shared::config::DEVELOPMENT_WEBHOOK_SECRET;
 
 /// The local name of the payment provider's signing secret (the template's `WebhookSecretName`
 /// in the deploy guide's example).
@@ -16,7 +17,8 @@ pub const LOCAL_JWT_SECRET_NAME: &str = "order-processing/jwt-secret";
 
 /// Creates the development secrets in the embedded store and points the webhook function at its
 /// secret by name: `WEBHOOK_SECRET_ID` (or [`LOCAL_WEBHOOK_SECRET_NAME`]) is created with the
-/// literal `WEBHOOK_SECRET` value when it does not exist yet. `config` keeps both (the literal is
+/// literal `WEBHOOK_SECRET` value (the development one when none is set) when it does not exist
+/// yet. `config` keeps both (the literal is
 /// the value first seeded); the functions get it without the literal, and read the secret by name.
 pub(crate) async fn seed(config: &mut Config) -> anyhow::Result<()> {
     let client = Client::new(&shared::aws::sdk_config(config).await);
@@ -27,9 +29,11 @@ pub(crate) async fn seed(config: &mut Config) -> anyhow::Result<()> {
         .webhook_secret_id
         .get_or_insert_with(|| LOCAL_WEBHOOK_SECRET_NAME.to_owned())
         .clone();
-    if let Some(value) = config.webhook_secret.as_deref() {
-        create_if_missing(&client, &name, value).await?;
-    }
+    // The development secret when none was given: this store exists only on this machine.
+    let value = config
+        .webhook_secret
+        .get_or_insert_with(|| DEVELOPMENT_WEBHOOK_SECRET.to_owned());
+    create_if_missing(&client, &name, value).await?;
     Ok(())
 }
 
