@@ -3,7 +3,7 @@ CLI's own code (no Docker needed): template.yaml, the parameter overrides and en
 samconfig.toml's local sections (events/sam-local-env.json). Fails unless every function gets the
 local stack's AWS endpoint on loopback and, from that file, the local value of every variable the
 template declares for it that points at a resource or a key (tables, queue URL, management
-endpoint, the JWT secret where tokens are verified, the webhook secret where webhook signatures are
+endpoint, the JWT secret's name where tokens are verified, the webhook secret where webhook signatures are
 verified). `make lint-template` runs it.
 
     .tools/sam/bin/python localstack/sam-local-check.py
@@ -23,7 +23,7 @@ from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider  # noq
 # Variables a function cannot start or work without under sam local (the rest have defaults).
 REQUIRED = {
     "AWS_ENDPOINT_URL",
-    "JWT_SECRET",
+    "JWT_SECRET_ID",
     "WEBHOOK_SECRET_ID",
     "ORDER_QUEUE_URL",
     "ORDER_DLQ_URL",

@@ -18,7 +18,7 @@ use template_model::*;
 /// What a policy statement's `Resource` names, as `docs/deploy.md`'s IAM table names it: a
 /// table by its name without the stack prefix, an index as `<table>/index/<name>`, `order queue`,
 /// `dead-letter queue`, `@connections` (the WebSocket API's management endpoint), `webhook secret`
-/// (the Secrets Manager secret `WebhookSecretName` names).
+/// and `JWT secret` (the Secrets Manager secrets `WebhookSecretName` and `JwtSecretName` name).
 fn resource_names(template: &Template, resource: &Value) -> Vec<String> {
     if let Value::Sequence(items) = resource {
         return items
@@ -49,6 +49,8 @@ fn resource_names(template: &Template, resource: &Value) -> Vec<String> {
         "@connections"
     } else if sub.contains(":secret:${WebhookSecretName}-??????") {
         "webhook secret"
+    } else if sub.contains(":secret:${JwtSecretName}-??????") {
+        "JWT secret"
     } else {
         panic!("a policy names a resource the IAM table has no name for: {resource:?}")
     };
@@ -59,12 +61,7 @@ fn resource_names(template: &Template, resource: &Value) -> Vec<String> {
 fn granted(template: &Template) -> BTreeSet<(String, String, bool)> {
     let mut grants = BTreeSet::new();
     for (_, function) in template.functions().into_values() {
-        let statements = function["Properties"]["Policies"]
-            .as_sequence()
-            .into_iter()
-            .flatten()
-            .flat_map(|policy| policy["Statement"].as_sequence().into_iter().flatten());
-        for statement in statements {
+        for (_, statement) in policy_statements(&function["Properties"]["Policies"]) {
             let in_transaction = !statement["Condition"].is_null();
             for resource in resource_names(template, &statement["Resource"]) {
                 for action in strings(&statement["Action"]) {

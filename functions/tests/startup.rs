@@ -35,7 +35,7 @@ fn a_function_without_jwt_settings_refuses_to_start() {
         let printed = refusal(&start(binary, &[("AWS_REGION", "us-east-1")]));
         assert!(
             printed.contains("cannot start")
-                && printed.contains("neither JWT_SECRET nor JWT_PUBLIC_KEY is set"),
+                && printed.contains("none of JWT_SECRET_ID, JWT_SECRET and JWT_PUBLIC_KEY is set"),
             "{binary}: {printed}"
         );
     }
@@ -114,6 +114,45 @@ fn a_function_that_sends_to_the_queue_refuses_to_start_without_its_url() {
     ));
     assert!(
         printed.contains("cannot start") && printed.contains("ORDER_QUEUE_URL"),
+        "{printed}"
+    );
+}
+
+#[test]
+fn a_function_that_verifies_tokens_refuses_to_start_when_its_jwt_secret_cannot_be_read() {
+    // Nothing listens on port 1: the cold start has no cached value to fall back on.
+    for binary in [GET_ORDER, WS_CONNECT] {
+        let printed = refusal(&start(
+            binary,
+            &[
+                ("AWS_REGION", "us-east-1"),
+                ("AWS_ENDPOINT_URL", "http://127.0.0.1:1"),
+                ("JWT_SECRET_ID", "order-processing/jwt-secret"),
+            ],
+        ));
+        assert!(
+            printed.contains("cannot start")
+                && printed.contains("reading JWT_SECRET_ID at cold start")
+                && printed.contains("order-processing/jwt-secret"),
+            "{binary}: {printed}"
+        );
+    }
+}
+
+#[test]
+fn a_function_given_both_the_jwt_secret_and_its_id_refuses_to_start() {
+    let printed = refusal(&start(
+        GET_ORDER,
+        &[
+            ("AWS_REGION", "us-east-1"),
+            ("JWT_SECRET", "a-deployment-secret"),
+            ("JWT_SECRET_ID", "order-processing/jwt-secret"),
+        ],
+    ));
+    assert!(
+        printed.contains("cannot start")
+            && printed.contains("JWT_SECRET_ID")
+            && printed.contains("JWT_SECRET is set too"),
         "{printed}"
     );
 }

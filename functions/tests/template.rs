@@ -161,11 +161,10 @@ fn each_function_may_touch_exactly_the_tables_and_services_of_its_footprint() {
                 "{name}: ORDER_DLQ_URL"
             );
         }
-        let statements: Vec<&Value> = policies
-            .as_sequence()
-            .into_iter()
-            .flatten()
-            .flat_map(|policy| policy["Statement"].as_sequence().into_iter().flatten())
+        let conditional = policy_statements(policies);
+        let statements: Vec<&Value> = conditional
+            .iter()
+            .map(|(_, statement)| *statement)
             .collect();
         let actions: BTreeSet<String> = statements
             .iter()
@@ -176,10 +175,12 @@ fn each_function_may_touch_exactly_the_tables_and_services_of_its_footprint() {
             footprint.pushes,
             "{name}: ManageConnections"
         );
-        // A secret is readable by exactly the functions that verify with it, and only that secret.
-        let secret_statements: Vec<&&Value> = statements
+        // A secret is readable by exactly the functions that verify with it, and only that secret:
+        // the webhook secret by the function that verifies webhooks, the JWT secret (when the
+        // stack names one) by those that verify tokens.
+        let secret_statements: Vec<&(Option<String>, &Value)> = conditional
             .iter()
-            .filter(|statement| {
+            .filter(|(_, statement)| {
                 strings(&statement["Action"])
                     .iter()
                     .any(|action| action.starts_with("secretsmanager:"))
@@ -190,7 +191,8 @@ fn each_function_may_touch_exactly_the_tables_and_services_of_its_footprint() {
             footprint.reads_secrets(),
             "{name}: Secrets Manager in its IAM policies vs its footprint"
         );
-        for statement in secret_statements {
+        let mut granted_secrets = BTreeSet::new();
+        for (condition, statement) in secret_statements {
             assert_eq!(
                 strings(&statement["Action"]),
                 ["secretsmanager:GetSecretValue"],
@@ -200,12 +202,36 @@ fn each_function_may_touch_exactly_the_tables_and_services_of_its_footprint() {
                 Value::Tagged(tagged) => tagged.value.as_str(),
                 _ => None,
             };
-            assert!(
-                resource.is_some_and(|arn| arn.ends_with(":secret:${WebhookSecretName}-??????")),
-                "{name}: GetSecretValue on {:?}, not on the webhook secret alone",
-                statement["Resource"]
+            let secret = resource
+                .and_then(|arn| arn.strip_suffix("}-??????"))
+                .and_then(|arn| arn.rsplit_once(":secret:${"))
+                .map(|(_, parameter)| parameter);
+            let expected_condition = match secret {
+                Some("WebhookSecretName") => None,
+                Some("JwtSecretName") => Some("HasJwtSecret"),
+                _ => panic!(
+                    "{name}: GetSecretValue on {:?}, not on one secret parameter's ARN",
+                    statement["Resource"]
+                ),
+            };
+            assert_eq!(
+                condition.as_deref(),
+                expected_condition,
+                "{name}: the condition GetSecretValue on {secret:?} is granted under"
             );
+            granted_secrets.insert(secret.unwrap_or_default());
         }
+        let expected_secrets: BTreeSet<&str> = [
+            (footprint.verifies_webhooks, "WebhookSecretName"),
+            (footprint.authenticates, "JwtSecretName"),
+        ]
+        .into_iter()
+        .filter_map(|(reads, secret)| reads.then_some(secret))
+        .collect();
+        assert_eq!(
+            granted_secrets, expected_secrets,
+            "{name}: the secrets its role may read vs its footprint"
+        );
         // Health only checks the queue (GetQueueAttributes); whoever sends has it in its footprint.
         assert!(
             !actions.contains("sqs:SendMessage") || footprint.order_queue,

@@ -72,7 +72,7 @@ pub struct StackOptions {
 /// in-flight requests finish first.
 pub struct Stack {
     config: Config,
-    /// `config` as the in-process functions read it (the webhook secret by name only).
+    /// `config` as the in-process functions read it (the webhook and JWT secrets by name only).
     functions_config: Config,
     http_addr: SocketAddr,
     ws_addr: SocketAddr,
@@ -155,11 +155,15 @@ impl Stack {
 
         // One process serves every function, so it wires everything they use between them.
         let everything = Footprint::everything();
-        // With the embedded endpoint the functions read their webhook secret from its Secrets
-        // Manager by name, as in AWS, never the literal it was created with.
+        // With the embedded endpoint the functions read their webhook and JWT secrets from its
+        // Secrets Manager by name, as in AWS, never the literals they were created with.
         let functions_config = match emulators {
             Some(_) => Config {
                 webhook_secret: None,
+                auth: shared::config::AuthSettings {
+                    jwt_secret: None,
+                    ..config.auth.clone()
+                },
                 ..config.clone()
             },
             None => config.clone(),
@@ -319,8 +323,9 @@ impl Stack {
     }
 
     /// The resolved settings: the endpoint in use and the order queue's URL filled in. With the
-    /// embedded endpoint, `webhook_secret_id` names the webhook secret in its Secrets Manager and
-    /// `webhook_secret` is the value it was created with (a rotation changes the store, not this).
+    /// embedded endpoint, `webhook_secret_id` and `auth.jwt_secret_id` name the webhook and JWT
+    /// secrets in its Secrets Manager, and `webhook_secret` and `auth.jwt_secret` are the values
+    /// they were created with (a rotation changes the store, not these).
     pub fn config(&self) -> &Config {
         &self.config
     }

@@ -1,5 +1,5 @@
-//! The webhook secret rotated in the local Secrets Manager, through the real stack: the new
-//! secret is picked up within the refresh interval, the previous one is accepted during the
+//! The webhook and JWT secrets rotated in the local Secrets Manager, through the real stack: the
+//! new secret is picked up within the refresh interval, the previous one is accepted during the
 //! overlap window only, and a signature made with neither is always refused. The local store is
 //! driven through `aws-sdk-secretsmanager`, so its wire shapes are the ones the SDK parses.
 
@@ -7,13 +7,19 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
 use chrono::Utc;
-use localstack::{LOCAL_WEBHOOK_SECRET_NAME, LocalSettings, Stack, StackOptions};
+use localstack::{
+    LOCAL_JWT_SECRET_NAME, LOCAL_WEBHOOK_SECRET_NAME, LocalSettings, Stack, StackOptions,
+};
 use serde_json::{Value, json};
 use shared::secrets::{REFRESH_TIMEOUT, Rotation};
 
 const OLD: &str = "whsec-rotation-old";
 const NEW: &str = "whsec-rotation-new";
 const NEITHER: &str = "whsec-rotation-never";
+
+const JWT_OLD: &str = "jwt-rotation-old";
+const JWT_NEW: &str = "jwt-rotation-new";
+const JWT_NEITHER: &str = "jwt-rotation-never";
 
 const REFRESH: Duration = Duration::from_secs(1);
 const OVERLAP: Duration = Duration::from_secs(4);
@@ -22,8 +28,10 @@ async fn stack() -> Stack {
     let mut config = shared::Config {
         rate_limit_per_minute: 0,
         webhook_secret: Some(OLD.to_owned()),
+        jwt_secret_overlap: OVERLAP,
         ..shared::Config::default()
     };
+    config.auth.jwt_secret = Some(JWT_OLD.to_owned());
     config.secret_rotation = Rotation {
         refresh_every: REFRESH,
         overlap: OVERLAP,
@@ -130,6 +138,100 @@ async fn a_rotated_webhook_secret_is_picked_up_and_the_previous_one_lives_for_th
     );
     assert_eq!(deliver(&stack, NEW).await, accepted());
     assert_eq!(deliver(&stack, NEITHER).await, refused());
+    stack.shutdown().await;
+}
+
+/// Lists the caller's orders (none: 200) with a token signed with `secret`: the status and the
+/// error code, if any.
+async fn list_orders(stack: &Stack, secret: &str) -> (u16, String) {
+    let token = shared::auth::mint_hs256(
+        secret,
+        "rotation-tester",
+        None,
+        Utc::now() + chrono::Duration::hours(1),
+    );
+    let response = reqwest::Client::new()
+        .get(format!("{}/orders", stack.http_url()))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("the gateway answers");
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    (status, body["error_code"].as_str().unwrap_or("").to_owned())
+}
+
+fn listed() -> (u16, String) {
+    (200, String::new())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_jwt_secret_is_picked_up_and_the_previous_one_lives_for_the_overlap_only() {
+    let stack = stack().await;
+    let secrets = secrets_client(&stack).await;
+    assert_eq!(
+        stack.config().auth.jwt_secret_id.as_deref(),
+        Some(LOCAL_JWT_SECRET_NAME),
+        "the functions read the JWT secret by name"
+    );
+    assert_eq!(
+        list_orders(&stack, JWT_OLD).await,
+        listed(),
+        "before the rotation"
+    );
+    assert_eq!(list_orders(&stack, JWT_NEITHER).await, refused());
+
+    secrets
+        .put_secret_value()
+        .secret_id(LOCAL_JWT_SECRET_NAME)
+        .secret_string(JWT_NEW)
+        .send()
+        .await
+        .expect("the local store takes the new version");
+    let rotated = Instant::now();
+
+    // Picked up within the refresh interval (plus one refresh's timeout and a margin).
+    let deadline = rotated + REFRESH + REFRESH_TIMEOUT + Duration::from_millis(500);
+    loop {
+        let answer = list_orders(&stack, JWT_NEW).await;
+        if answer == listed() {
+            break;
+        }
+        assert_eq!(
+            answer,
+            refused(),
+            "a token of the new secret before the refresh"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "a token of the new secret was still refused {:?} after the rotation (refresh \
+             every {REFRESH:?})",
+            rotated.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let picked_up = rotated.elapsed();
+    assert_eq!(
+        list_orders(&stack, JWT_OLD).await,
+        listed(),
+        "a token of the previous secret {picked_up:?} after the rotation, inside the {OVERLAP:?} \
+         overlap"
+    );
+    assert_eq!(list_orders(&stack, JWT_NEITHER).await, refused());
+
+    // The window ends OVERLAP after the new version's creation, which is before `rotated`.
+    tokio::time::sleep(
+        (rotated + OVERLAP + Duration::from_millis(300)).duration_since(Instant::now()),
+    )
+    .await;
+    assert_eq!(
+        list_orders(&stack, JWT_OLD).await,
+        refused(),
+        "a token of the previous secret {:?} after the rotation, past the {OVERLAP:?} overlap",
+        rotated.elapsed()
+    );
+    assert_eq!(list_orders(&stack, JWT_NEW).await, listed());
+    assert_eq!(list_orders(&stack, JWT_NEITHER).await, refused());
     stack.shutdown().await;
 }
 

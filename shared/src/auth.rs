@@ -1,5 +1,8 @@
 //! Bearer tokens: verification of JWTs (HS256 or RS256, issuer and audience when configured) into a
-//! [`Caller`], shared by the HTTP API and the WebSocket `$connect` route.
+//! [`Caller`], shared by the HTTP API and the WebSocket `$connect` route. The HS256 secret may
+//! rotate ([`RotatingSecret`]): every accepted version is tried, the current one first.
+
+use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -7,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::AuthSettings;
 use crate::domain::UserId;
+use crate::secrets::RotatingSecret;
 
 pub use crate::domain::Caller;
 
@@ -104,9 +108,10 @@ pub enum AuthError {
     /// `sub` is missing or empty.
     #[error("token has no subject")]
     NoSubject,
-    /// Neither `JWT_SECRET` nor `JWT_PUBLIC_KEY` is set: there is no default key.
+    /// None of `JWT_SECRET_ID`, `JWT_SECRET` and `JWT_PUBLIC_KEY` is set: there is no default key.
     #[error(
-        "neither JWT_SECRET nor JWT_PUBLIC_KEY is set; a function that verifies tokens needs one"
+        "none of JWT_SECRET_ID, JWT_SECRET and JWT_PUBLIC_KEY is set; a function that verifies \
+         tokens needs one"
     )]
     NoKey,
     /// `JWT_PUBLIC_KEY` is not an RSA public key in PEM.
@@ -116,7 +121,52 @@ pub enum AuthError {
 
 /// Verifies tokens with the configured key.
 pub struct Authenticator {
-    keys: Vec<(DecodingKey, Validation)>,
+    keys: Keys,
+}
+
+/// The keys tokens are checked against.
+enum Keys {
+    /// Keys that never change: RS256, a literal HS256 secret, or none.
+    Fixed(Vec<(DecodingKey, Validation)>),
+    /// HS256 with a secret read from Secrets Manager.
+    Rotating(Box<RotatingKeys>),
+}
+
+/// The HS256 keys of a rotating secret, built once per version rather than per request.
+struct RotatingKeys {
+    secret: Arc<RotatingSecret>,
+    validation: Validation,
+    /// The accepted values the keys were last built for, and those keys in the same order.
+    built: RwLock<Arc<BuiltKeys>>,
+}
+
+/// Keys for one list of accepted values.
+#[derive(Default)]
+struct BuiltKeys {
+    values: Vec<String>,
+    keys: Vec<DecodingKey>,
+}
+
+impl RotatingKeys {
+    /// The keys for the values accepted at `now`, rebuilt only when that list changed (a
+    /// rotation picked up, an overlap window ended).
+    fn at(&self, now: DateTime<Utc>) -> Arc<BuiltKeys> {
+        let accepted = self.secret.accepted(now);
+        let built = Arc::clone(&self.built.read().unwrap_or_else(|p| p.into_inner()));
+        if built.values == accepted {
+            return built;
+        }
+        let keys = accepted
+            .iter()
+            .map(|value| DecodingKey::from_secret(value.as_bytes()))
+            .collect();
+        let fresh = Arc::new(BuiltKeys {
+            values: accepted,
+            keys,
+        });
+        *self.built.write().unwrap_or_else(|p| p.into_inner()) = Arc::clone(&fresh);
+        fresh
+    }
 }
 
 impl Authenticator {
@@ -125,6 +175,32 @@ impl Authenticator {
     /// private key), else HS256 with `JWT_SECRET`; neither is an error, never a default.
     /// `JWT_ISSUER` and `JWT_AUDIENCE`, when set, become required claims.
     pub fn from_settings(settings: &AuthSettings) -> Result<Self, AuthError> {
+        Self::with_hs256_secret(settings, None)
+    }
+
+    /// As [`Authenticator::from_settings`], with the HS256 secret read from Secrets Manager
+    /// (`JWT_SECRET_ID`) instead of `JWT_SECRET`: tokens signed with any version `secret`
+    /// accepts pass. `JWT_PUBLIC_KEY`, when set, still wins.
+    pub fn rotating(
+        settings: &AuthSettings,
+        secret: Arc<RotatingSecret>,
+    ) -> Result<Self, AuthError> {
+        Self::with_hs256_secret(settings, Some(secret))
+    }
+
+    fn with_hs256_secret(
+        settings: &AuthSettings,
+        rotating: Option<Arc<RotatingSecret>>,
+    ) -> Result<Self, AuthError> {
+        if let (None, Some(secret)) = (&settings.jwt_public_key, rotating) {
+            return Ok(Authenticator {
+                keys: Keys::Rotating(Box::new(RotatingKeys {
+                    secret,
+                    validation: validation(settings, Algorithm::HS256),
+                    built: RwLock::default(),
+                })),
+            });
+        }
         let (key, algorithm) = match (&settings.jwt_public_key, &settings.jwt_secret) {
             (Some(pem), secret) => {
                 if secret.is_some() {
@@ -142,29 +218,25 @@ impl Authenticator {
             ),
             (None, None) => return Err(AuthError::NoKey),
         };
-        let mut validation = strict(algorithm);
-        let mut required = vec![];
-        if let Some(issuer) = &settings.jwt_issuer {
-            validation.set_issuer(&[issuer]);
-            required.push("iss");
-        }
-        match &settings.jwt_audience {
-            Some(audience) => {
-                validation.set_audience(&[audience]);
-                required.push("aud");
-            }
-            None => validation.validate_aud = false,
-        }
-        validation.set_required_spec_claims(&required);
         Ok(Authenticator {
-            keys: vec![(key, validation)],
+            keys: Keys::Fixed(vec![(key, validation(settings, algorithm))]),
         })
+    }
+
+    /// Reads the rotating secret again when its refresh interval has passed (a no-op for fixed
+    /// keys): called before a verification, so a rotation is picked up within the interval.
+    pub async fn refresh_if_due(&self) {
+        if let Keys::Rotating(rotating) = &self.keys {
+            rotating.secret.refresh_if_due(Utc::now()).await;
+        }
     }
 
     /// An authenticator for a function that does not authenticate (`GET /health`, the WebSocket
     /// routes other than `$connect`): every token is refused, and nothing is read to build it.
     pub fn refusing_every_token() -> Self {
-        Authenticator { keys: Vec::new() }
+        Authenticator {
+            keys: Keys::Fixed(Vec::new()),
+        }
     }
 
     /// Verifies an `Authorization` header value.
@@ -191,29 +263,60 @@ impl Authenticator {
             .map_err(AuthError::Invalid)?
             .alg;
         let mut last = None;
-        for (key, validation) in self
-            .keys
-            .iter()
-            .filter(|(_, v)| v.algorithms.contains(&algorithm))
-        {
-            match jsonwebtoken::decode::<ReadClaims>(token, key, validation) {
-                Ok(data) => return data.claims.caller(now),
-                Err(e) => last = Some(e),
+        let mut try_key = |key: &DecodingKey, validation: &Validation| {
+            if !validation.algorithms.contains(&algorithm) {
+                return None;
             }
+            match jsonwebtoken::decode::<ReadClaims>(token, key, validation) {
+                Ok(data) => Some(data.claims),
+                Err(e) => {
+                    last = Some(e);
+                    None
+                }
+            }
+        };
+        let claims = match &self.keys {
+            Keys::Fixed(keys) => keys.iter().find_map(|(key, v)| try_key(key, v)),
+            Keys::Rotating(rotating) => {
+                let at = DateTime::<Utc>::from_timestamp_micros((now * 1e6) as i64)
+                    .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
+                let built = rotating.at(at);
+                // The current version first: it signs nearly every token after a rotation.
+                built
+                    .keys
+                    .iter()
+                    .find_map(|key| try_key(key, &rotating.validation))
+            }
+        };
+        match claims {
+            Some(claims) => claims.caller(now),
+            None => Err(AuthError::Invalid(last.unwrap_or_else(|| {
+                jsonwebtoken::errors::ErrorKind::InvalidAlgorithm.into()
+            }))),
         }
-        Err(AuthError::Invalid(last.unwrap_or_else(|| {
-            jsonwebtoken::errors::ErrorKind::InvalidAlgorithm.into()
-        })))
     }
 }
 
 /// The signature, the algorithm, and issuer and audience when configured; `exp`, `nbf`, `sub` and
 /// `role` are checked by [`ReadClaims::caller`].
-fn strict(algorithm: Algorithm) -> Validation {
+fn validation(settings: &AuthSettings, algorithm: Algorithm) -> Validation {
     let mut validation = Validation::new(algorithm);
     validation.leeway = 0;
     validation.validate_exp = false;
     validation.validate_nbf = false;
+    let mut required = vec![];
+    if let Some(issuer) = &settings.jwt_issuer {
+        validation.set_issuer(&[issuer]);
+        required.push("iss");
+    }
+    match &settings.jwt_audience {
+        Some(audience) => {
+            validation.set_audience(&[audience]);
+            required.push("aud");
+        }
+        None => validation.validate_aud = false,
+    }
+    validation.set_required_spec_claims(&required);
     validation
 }
 
@@ -694,5 +797,83 @@ mod tests {
                 .verify(&token("https://anyone.example", "anything"))
                 .is_ok()
         );
+    }
+
+    /// A secret store that always answers the same two versions.
+    struct TwoVersions(crate::ports::SecretVersions);
+
+    impl crate::ports::SecretSource for TwoVersions {
+        fn versions<'a>(&'a self, _id: &'a str) -> crate::ports::SecretFuture<'a> {
+            let versions = self.0.clone();
+            Box::pin(async move { Ok(versions) })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_rotating_secret_accepts_the_previous_version_until_the_overlap_ends() {
+        use crate::ports::{SecretVersion, SecretVersions};
+        use crate::secrets::Rotation;
+        let rotated_at = DateTime::<Utc>::from_timestamp(NOW as i64, 0).unwrap();
+        let source = Arc::new(TwoVersions(SecretVersions {
+            current: SecretVersion {
+                value: "new-secret".into(),
+                created: rotated_at,
+            },
+            previous: Some(SecretVersion {
+                value: "old-secret".into(),
+                created: rotated_at - Duration::days(30),
+            }),
+        }));
+        let rotation = Rotation {
+            refresh_every: std::time::Duration::from_secs(300),
+            overlap: std::time::Duration::from_secs(600),
+        };
+        let secret = RotatingSecret::load(source, "jwt", rotation, rotated_at)
+            .await
+            .unwrap();
+        let authenticator =
+            Authenticator::rotating(&AuthSettings::default(), Arc::new(secret)).unwrap();
+        let signed = |secret: &str| {
+            let expires_at = rotated_at + Duration::hours(2);
+            mint_hs256(secret, "alice", None, expires_at)
+        };
+
+        for at in [NOW, NOW + 599.0] {
+            assert!(authenticator.verify_at(&signed("new-secret"), at).is_ok());
+            assert!(
+                authenticator.verify_at(&signed("old-secret"), at).is_ok(),
+                "the previous secret inside the overlap, at {at}"
+            );
+        }
+        assert!(
+            authenticator
+                .verify_at(&signed("new-secret"), NOW + 600.0)
+                .is_ok()
+        );
+        let late = authenticator.verify_at(&signed("old-secret"), NOW + 600.0);
+        assert!(
+            matches!(&late, Err(AuthError::Invalid(e)) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::InvalidSignature)),
+            "the previous secret after the overlap: {late:?}"
+        );
+        assert!(matches!(
+            authenticator.verify_at(&signed("another-secret"), NOW),
+            Err(AuthError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn a_public_key_wins_over_a_rotating_secret() {
+        let secret = Arc::new(RotatingSecret::fixed(crate::config::DEVELOPMENT_JWT_SECRET));
+        let authenticator = Authenticator::rotating(&rs256_settings(), secret).unwrap();
+        let hs256 = mint_hs256(
+            crate::config::DEVELOPMENT_JWT_SECRET,
+            "mallory",
+            None,
+            Utc::now() + Duration::hours(1),
+        );
+        assert!(matches!(
+            authenticator.verify(&hs256),
+            Err(AuthError::Invalid(_))
+        ));
     }
 }

@@ -1,7 +1,7 @@
 //! The one module that connects to AWS: the SDK configuration and exactly the clients a function's
 //! footprint uses, built once per cold start. The one network call here is a function's read of
-//! a secret it verifies with (Secrets Manager, `WEBHOOK_SECRET_ID`), which a cold start cannot do
-//! without. The containers
+//! the secrets it verifies with (Secrets Manager, `WEBHOOK_SECRET_ID`, `JWT_SECRET_ID`), which a
+//! cold start cannot do without. The containers
 //! ([`App`](crate::app::App), [`Worker`](crate::worker::Worker), [`WsApp`](crate::ws::WsApp)) take
 //! what they need from [`AwsPorts`].
 
@@ -14,11 +14,11 @@ use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::secretsmanager::SecretsManagerSource;
 use crate::adapters::sqs::SqsOrderQueue;
 use crate::auth::{AuthError, Authenticator};
-use crate::config::{Config, ConfigError, SecretSetting};
+use crate::config::{AuthSettings, Config, ConfigError, SecretSetting};
 use crate::function::Footprint;
 use crate::notify::ConnectionNotifier;
-use crate::ports::{Clock, SecretError, SystemClock};
-use crate::secrets::RotatingSecret;
+use crate::ports::{Clock, SecretError, SecretSource, SystemClock};
+use crate::secrets::{RotatingSecret, Rotation};
 
 /// Order events pushed through API Gateway's management API to connections stored in DynamoDB.
 pub type AwsNotifier = ConnectionNotifier<DynamoStore, ApiGatewayPusher>;
@@ -71,42 +71,50 @@ impl AwsPorts {
 /// Builds the clients `footprint` uses (the local gateway passes [`Footprint::everything`]); a
 /// function that uses no AWS client does not even load the SDK configuration.
 pub async fn connect(config: &Config, footprint: &Footprint) -> Result<AwsPorts, BootError> {
-    let auth = authenticator(config, footprint)?;
+    let jwt_setting = match footprint.authenticates {
+        true => config.jwt_secret_setting()?,
+        false => None,
+    };
     let webhook_setting = footprint
         .verifies_webhooks
         .then(|| config.webhook_secret_setting())
         .transpose()?;
-    let reads_secrets = matches!(webhook_setting, Some(SecretSetting::SecretId(_)));
-    if footprint.tables.is_empty() && !footprint.order_queue && !reads_secrets {
+    let reads_secrets = [jwt_setting, webhook_setting]
+        .iter()
+        .any(|setting| matches!(setting, Some(SecretSetting::SecretId(_))));
+    let sdk = match !footprint.tables.is_empty() || footprint.order_queue || reads_secrets {
+        true => Some(sdk_config(config).await),
+        // A function that uses no AWS client does not even load the SDK configuration.
+        false => None,
+    };
+    let source: Option<Arc<dyn SecretSource>> = sdk.as_ref().filter(|_| reads_secrets).map(|sdk| {
+        Arc::new(SecretsManagerSource::new(
+            aws_sdk_secretsmanager::Client::new(sdk),
+        )) as Arc<dyn SecretSource>
+    });
+    let jwt_secret = load_secret(
+        source.as_ref(),
+        jwt_setting,
+        "JWT_SECRET_ID",
+        config.jwt_secret_rotation(),
+    )
+    .await?;
+    let auth = authenticator(config, footprint, jwt_secret)?;
+    let webhook_secret = load_secret(
+        source.as_ref(),
+        webhook_setting,
+        "WEBHOOK_SECRET_ID",
+        config.secret_rotation,
+    )
+    .await?;
+    let Some(sdk) = sdk else {
         return Ok(AwsPorts {
             auth,
             store: None,
             queue: None,
             notifier: None,
-            // A secret id needs the SDK: it never takes this path.
-            webhook_secret: match webhook_setting {
-                Some(SecretSetting::Literal(value)) => Some(Arc::new(RotatingSecret::fixed(value))),
-                _ => None,
-            },
+            webhook_secret,
         });
-    }
-    let sdk = sdk_config(config).await;
-    let webhook_secret = match webhook_setting {
-        None => None,
-        Some(SecretSetting::Literal(value)) => Some(Arc::new(RotatingSecret::fixed(value))),
-        Some(SecretSetting::SecretId(id)) => {
-            let source = Arc::new(SecretsManagerSource::new(
-                aws_sdk_secretsmanager::Client::new(&sdk),
-            ));
-            let secret =
-                RotatingSecret::load(source, id, config.secret_rotation, SystemClock.now())
-                    .await
-                    .map_err(|source| BootError::Secret {
-                        setting: "WEBHOOK_SECRET_ID",
-                        source,
-                    })?;
-            Some(Arc::new(secret))
-        }
     };
     let store = (!footprint.tables.is_empty())
         .then(|| DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.tables.clone()));
@@ -122,6 +130,33 @@ pub async fn connect(config: &Config, footprint: &Footprint) -> Result<AwsPorts,
         notifier,
         webhook_secret,
     })
+}
+
+/// The secret `setting` names: a literal that never rotates, or the versions read from `source`
+/// at cold start (`name` is the setting, for the error). `source` is there whenever a setting
+/// names a secret.
+async fn load_secret(
+    source: Option<&Arc<dyn SecretSource>>,
+    setting: Option<SecretSetting<'_>>,
+    name: &'static str,
+    rotation: Rotation,
+) -> Result<Option<Arc<RotatingSecret>>, BootError> {
+    let secret = match (setting, source) {
+        (None, _) => return Ok(None),
+        (Some(SecretSetting::Literal(value)), _) => RotatingSecret::fixed(value),
+        (Some(SecretSetting::SecretId(id)), Some(source)) => {
+            RotatingSecret::load(Arc::clone(source), id, rotation, SystemClock.now())
+                .await
+                .map_err(|source| BootError::Secret {
+                    setting: name,
+                    source,
+                })?
+        }
+        (Some(SecretSetting::SecretId(_)), None) => {
+            unreachable!("connect builds a secret source for every setting that names a secret")
+        }
+    };
+    Ok(Some(Arc::new(secret)))
 }
 
 /// SDK configuration for `config`: the default AWS chain, or the local endpoint with dummy
@@ -145,15 +180,34 @@ pub async fn sdk_config(config: &Config) -> SdkConfig {
 }
 
 /// The token verifier of a function: none for one that does not authenticate; otherwise the
-/// configured key, and never the published development secret outside an emulator.
-fn authenticator(config: &Config, footprint: &Footprint) -> Result<Authenticator, BootError> {
+/// configured key (the HS256 secret from `JWT_SECRET_ID` when it names one), and never the
+/// published development secret outside an emulator, whether given literally or stored in
+/// Secrets Manager.
+fn authenticator(
+    config: &Config,
+    footprint: &Footprint,
+    jwt_secret: Option<Arc<RotatingSecret>>,
+) -> Result<Authenticator, BootError> {
     if !footprint.authenticates {
         return Ok(Authenticator::refusing_every_token());
     }
-    config
-        .auth
-        .refuse_development_secret(config.aws_endpoint_url.as_deref())?;
-    Ok(Authenticator::from_settings(&config.auth)?)
+    let endpoint = config.aws_endpoint_url.as_deref();
+    config.auth.refuse_development_secret(endpoint)?;
+    let Some(secret) = jwt_secret.filter(|_| config.auth.jwt_secret_id.is_some()) else {
+        return Ok(Authenticator::from_settings(&config.auth)?);
+    };
+    for value in secret.accepted(SystemClock.now()) {
+        AuthSettings {
+            jwt_secret: Some(value),
+            ..AuthSettings::default()
+        }
+        .refuse_development_secret(endpoint)
+        .map_err(|error| ConfigError {
+            name: "JWT_SECRET_ID",
+            ..error
+        })?;
+    }
+    Ok(Authenticator::rotating(&config.auth, secret)?)
 }
 
 /// The order queue at `ORDER_QUEUE_URL`, for a footprint that uses it.

@@ -128,11 +128,16 @@ impl Default for LockSettings {
 }
 
 /// How bearer tokens are verified. There is no default key: a function that authenticates and has
-/// neither `JWT_SECRET` nor `JWT_PUBLIC_KEY` refuses to start.
+/// none of `JWT_SECRET_ID`, `JWT_SECRET` and `JWT_PUBLIC_KEY` refuses to start.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuthSettings {
-    /// `JWT_SECRET`: HS256 secret. Ignored when `JWT_PUBLIC_KEY` is set.
+    /// `JWT_SECRET`: HS256 secret as a literal value, which never rotates (tests, local runs).
+    /// Ignored when `JWT_PUBLIC_KEY` is set.
     pub jwt_secret: Option<String>,
+    /// `JWT_SECRET_ID`: the name or ARN of the Secrets Manager secret holding the HS256 secret,
+    /// read at run time and refreshed (the template's choice). Ignored when `JWT_PUBLIC_KEY` is
+    /// set; refused together with `JWT_SECRET`.
+    pub jwt_secret_id: Option<String>,
     /// `JWT_PUBLIC_KEY`: PEM of an RS256 public key; when set, only RS256 tokens are accepted.
     pub jwt_public_key: Option<String>,
     /// `JWT_ISSUER`: when set, tokens must carry this `iss`.
@@ -266,6 +271,9 @@ pub struct Config {
     /// secret read from Secrets Manager is read again, and how long after a rotation the previous
     /// webhook secret is still accepted.
     pub secret_rotation: Rotation,
+    /// `JWT_SECRET_OVERLAP_SECONDS` (4200): how long after a rotation tokens signed with the
+    /// previous JWT secret are still accepted ([`DEFAULT_JWT_SECRET_OVERLAP`]).
+    pub jwt_secret_overlap: Duration,
     /// Lock settings, `STOCK_LOCKS` among them.
     pub locks: LockSettings,
     /// `RATE_LIMIT_PER_MINUTE` per user (or client address when anonymous); 0 disables.
@@ -319,6 +327,7 @@ impl Default for Config {
             webhook_secret: Some(DEVELOPMENT_WEBHOOK_SECRET.to_owned()),
             webhook_secret_id: None,
             secret_rotation: DEFAULT_SECRET_ROTATION,
+            jwt_secret_overlap: DEFAULT_JWT_SECRET_OVERLAP,
             locks: LockSettings::default(),
             rate_limit_per_minute: 120,
             log_format: LogFormat::Json,
@@ -338,12 +347,21 @@ pub const DEFAULT_SECRET_ROTATION: Rotation = Rotation {
     overlap: Duration::from_secs(3600),
 };
 
-/// Where the webhook signing secret comes from.
+/// How long after a rotation a token signed with the previous JWT secret is still accepted, by
+/// default: 4200 s, a token's default lifetime (1 h: the token tool's `--ttl` and the console's
+/// development tokens) plus the refresh interval (an issuer that caches the secret as these
+/// functions do signs with the previous one for up to 300 s after the rotation) plus the 30 s
+/// clock leeway on `exp`, rounded up to 70 minutes. So a rotation logs nobody out who holds a
+/// default token; a token minted for longer is refused once the window ends.
+pub const DEFAULT_JWT_SECRET_OVERLAP: Duration = Duration::from_secs(4200);
+
+/// Where a signing secret (the webhook's, the JWT one) comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecretSetting<'a> {
-    /// A literal value (`WEBHOOK_SECRET`): never rotates.
+    /// A literal value (`WEBHOOK_SECRET`, `JWT_SECRET`): never rotates.
     Literal(&'a str),
-    /// A Secrets Manager secret's name or ARN (`WEBHOOK_SECRET_ID`): read at run time.
+    /// A Secrets Manager secret's name or ARN (`WEBHOOK_SECRET_ID`, `JWT_SECRET_ID`): read at
+    /// run time.
     SecretId(&'a str),
 }
 
@@ -366,7 +384,7 @@ const MAX_METRICS_NAMESPACE_CHARS: usize = 255;
 
 /// Literal secret values, the alternative to a secret read from Secrets Manager for tests and
 /// local runs (they never rotate): the template names the secret instead, so it never gives them.
-pub const LITERAL_SECRET_SETTINGS: [&str; 1] = ["WEBHOOK_SECRET"];
+pub const LITERAL_SECRET_SETTINGS: [&str; 2] = ["WEBHOOK_SECRET", "JWT_SECRET"];
 
 /// Settings only tests set (a seed makes the payment simulator deterministic).
 pub const TEST_ONLY_SETTINGS: [&str; 1] = ["PAYMENT_SEED"];
@@ -441,6 +459,7 @@ impl Config {
         if footprint.authenticates {
             config.auth = AuthSettings {
                 jwt_secret: lookup("JWT_SECRET"),
+                jwt_secret_id: lookup("JWT_SECRET_ID"),
                 jwt_public_key: lookup("JWT_PUBLIC_KEY"),
                 jwt_issuer: lookup("JWT_ISSUER"),
                 jwt_audience: lookup("JWT_AUDIENCE"),
@@ -484,10 +503,19 @@ impl Config {
                 Some(seconds) => Duration::from_secs(seconds),
             };
         }
+        if footprint.reads_secrets() {
+            config.secret_rotation.refresh_every = read_refresh(&lookup, config.secret_rotation)?;
+        }
         if footprint.verifies_webhooks {
             config.webhook_secret = lookup("WEBHOOK_SECRET");
             config.webhook_secret_id = lookup("WEBHOOK_SECRET_ID");
-            config.secret_rotation = read_rotation(&lookup, config.secret_rotation)?;
+            config.secret_rotation.overlap =
+                parsed::<u64>(&lookup, "WEBHOOK_SECRET_OVERLAP_SECONDS")?
+                    .map_or(config.secret_rotation.overlap, Duration::from_secs);
+        }
+        if footprint.authenticates {
+            config.jwt_secret_overlap = parsed::<u64>(&lookup, "JWT_SECRET_OVERLAP_SECONDS")?
+                .map_or(config.jwt_secret_overlap, Duration::from_secs);
         }
         if footprint.cancel_window {
             config.cancel_window = match parsed::<u64>(&lookup, "CANCEL_WINDOW_SECONDS")? {
@@ -548,6 +576,35 @@ impl Config {
             });
         }
         Ok(SecretSetting::Literal(literal))
+    }
+
+    /// Where the HS256 token secret comes from: a Secrets Manager secret, a literal value, or
+    /// nowhere (`None`: RS256 alone, or no key, which [`crate::auth::Authenticator`] refuses).
+    /// With `JWT_PUBLIC_KEY` set the secret is not used, so it is not read either. Both
+    /// `JWT_SECRET_ID` and `JWT_SECRET` set is refused, as for the webhook secret.
+    pub fn jwt_secret_setting(&self) -> Result<Option<SecretSetting<'_>>, ConfigError> {
+        let auth = &self.auth;
+        match (auth.jwt_secret.as_deref(), auth.jwt_secret_id.as_deref()) {
+            (Some(_), Some(_)) => Err(ConfigError {
+                name: "JWT_SECRET_ID",
+                reason: "JWT_SECRET is set too; set one: the secret's name or ARN (rotates) or \
+                         the literal value (does not)"
+                    .into(),
+            }),
+            _ if auth.jwt_public_key.is_some() => Ok(None),
+            (None, Some(id)) => Ok(Some(SecretSetting::SecretId(id))),
+            (Some(literal), None) => Ok(Some(SecretSetting::Literal(literal))),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// How the JWT secret read from Secrets Manager rotates: the shared refresh interval and
+    /// `JWT_SECRET_OVERLAP_SECONDS`.
+    pub fn jwt_secret_rotation(&self) -> Rotation {
+        Rotation {
+            refresh_every: self.secret_rotation.refresh_every,
+            overlap: self.jwt_secret_overlap,
+        }
     }
 
     /// The order queue's URL, required by a function whose footprint sends to the queue.
@@ -624,28 +681,21 @@ fn read_payments(
     })
 }
 
-/// `SECRETS_REFRESH_SECONDS` (at least 1) and `WEBHOOK_SECRET_OVERLAP_SECONDS` (0 accepts only
-/// the current version).
-fn read_rotation(
+/// `SECRETS_REFRESH_SECONDS` (at least 1), shared by every secret a function reads. The overlap
+/// settings (`WEBHOOK_SECRET_OVERLAP_SECONDS`, `JWT_SECRET_OVERLAP_SECONDS`) may be 0, which
+/// accepts only the current version.
+fn read_refresh(
     lookup: &impl Fn(&str) -> Option<String>,
     d: Rotation,
-) -> Result<Rotation, ConfigError> {
-    let refresh_every = match parsed::<u64>(lookup, "SECRETS_REFRESH_SECONDS")? {
-        None => d.refresh_every,
-        Some(0) => {
-            return Err(ConfigError {
-                name: "SECRETS_REFRESH_SECONDS",
-                reason: "must be at least 1".into(),
-            });
-        }
-        Some(seconds) => Duration::from_secs(seconds),
-    };
-    let overlap = parsed::<u64>(lookup, "WEBHOOK_SECRET_OVERLAP_SECONDS")?
-        .map_or(d.overlap, Duration::from_secs);
-    Ok(Rotation {
-        refresh_every,
-        overlap,
-    })
+) -> Result<Duration, ConfigError> {
+    match parsed::<u64>(lookup, "SECRETS_REFRESH_SECONDS")? {
+        None => Ok(d.refresh_every),
+        Some(0) => Err(ConfigError {
+            name: "SECRETS_REFRESH_SECONDS",
+            reason: "must be at least 1".into(),
+        }),
+        Some(seconds) => Ok(Duration::from_secs(seconds)),
+    }
 }
 
 /// `name` parsed as `T`, `None` when unset.
@@ -782,6 +832,66 @@ mod tests {
         assert_eq!(window.name, "CANCEL_WINDOW_SECONDS");
         let window = config(&all, &[("CANCEL_WINDOW_SECONDS", "900")]).unwrap();
         assert_eq!(window.cancel_window, Duration::from_secs(900));
+    }
+
+    #[test]
+    fn the_jwt_secret_is_a_secret_id_or_a_literal_not_both() {
+        let all = Footprint::everything();
+        let rotating = config(
+            &all,
+            &[
+                ("JWT_SECRET_ID", "orders/jwt"),
+                ("SECRETS_REFRESH_SECONDS", "2"),
+                ("JWT_SECRET_OVERLAP_SECONDS", "5"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            rotating.jwt_secret_setting().unwrap(),
+            Some(SecretSetting::SecretId("orders/jwt"))
+        );
+        assert_eq!(
+            rotating.jwt_secret_rotation(),
+            Rotation {
+                refresh_every: Duration::from_secs(2),
+                overlap: Duration::from_secs(5),
+            }
+        );
+        assert_eq!(
+            config(&all, &[]).unwrap().jwt_secret_rotation().overlap,
+            DEFAULT_JWT_SECRET_OVERLAP
+        );
+        let literal = config(&all, &[("JWT_SECRET", "mine")]).unwrap();
+        assert_eq!(
+            literal.jwt_secret_setting().unwrap(),
+            Some(SecretSetting::Literal("mine"))
+        );
+        let both = config(
+            &all,
+            &[("JWT_SECRET_ID", "orders/jwt"), ("JWT_SECRET", "x")],
+        )
+        .unwrap();
+        assert_eq!(both.jwt_secret_setting().unwrap_err().name, "JWT_SECRET_ID");
+        // RS256 alone: the secret is not read (and a cold start makes no Secrets Manager call).
+        let public = config(
+            &all,
+            &[("JWT_SECRET_ID", "orders/jwt"), ("JWT_PUBLIC_KEY", "pem")],
+        )
+        .unwrap();
+        assert_eq!(public.jwt_secret_setting().unwrap(), None);
+        // A function that verifies tokens reads the refresh interval; one that does not, not.
+        let health = Config::settings_read(&Function::Http(crate::Endpoint::Health).footprint());
+        assert!(!health.contains("SECRETS_REFRESH_SECONDS"));
+        let get_order =
+            Config::settings_read(&Function::Http(crate::Endpoint::GetOrder).footprint());
+        for setting in [
+            "JWT_SECRET_ID",
+            "SECRETS_REFRESH_SECONDS",
+            "JWT_SECRET_OVERLAP_SECONDS",
+        ] {
+            assert!(get_order.contains(setting), "{setting}");
+        }
+        assert!(!get_order.contains("WEBHOOK_SECRET_OVERLAP_SECONDS"));
     }
 
     #[test]

@@ -167,7 +167,8 @@ impl Table {
 pub struct Footprint {
     /// The tables it reads or writes.
     pub tables: &'static [Table],
-    /// Verifies bearer tokens (`JWT_*`).
+    /// Verifies bearer tokens (`JWT_*`; the HS256 secret read from Secrets Manager when
+    /// `JWT_SECRET_ID` names it, refreshed: `SECRETS_REFRESH_SECONDS`, `JWT_SECRET_OVERLAP_SECONDS`).
     pub authenticates: bool,
     /// Counts requests per caller (`RATE_LIMIT_PER_MINUTE`, with [`Table::RateLimits`]).
     pub rate_limited: bool,
@@ -218,10 +219,12 @@ impl Footprint {
         }
     }
 
-    /// Whether it reads a secret from Secrets Manager at run time, so its role may call
-    /// `secretsmanager:GetSecretValue` on that secret (and no other role may).
+    /// Whether it may read a secret from Secrets Manager at run time (the webhook secret, or the
+    /// JWT secret of a function that verifies tokens), so its role may call
+    /// `secretsmanager:GetSecretValue` on that secret (and no other role may), and it reads
+    /// `SECRETS_REFRESH_SECONDS`.
     pub const fn reads_secrets(&self) -> bool {
-        self.verifies_webhooks
+        self.verifies_webhooks || self.authenticates
     }
 
     /// Everything: the local stack, which runs every function in one process.

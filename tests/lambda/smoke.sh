@@ -116,12 +116,15 @@ LOCAL_STACK_BIN=$(local_stack_bin "$ROOT")
 [[ -x $LOCAL_STACK_BIN ]] || fail "no local stack binary at $LOCAL_STACK_BIN"
 
 # --- the local stack ---------------------------------------------------------------------------
-# Free ports, state in memory, its own emulators (no AWS_ENDPOINT_URL), its development secret,
-# and the table names the functions get from the env file.
+# Free ports, state in memory, its own emulators (no AWS_ENDPOINT_URL), its development secrets
+# under their default names (which the env file's JWT_SECRET_ID and WEBHOOK_SECRET_ID name: the
+# functions read both from its Secrets Manager), and the table names the functions get from the
+# env file.
 log "starting the local stack ($LOCAL_STACK_BIN)"
 TABLES=()
 while IFS= read -r line; do TABLES+=("$line"); done < <(grep -E '^[A-Z_]+_TABLE=' "$ENV_FILE")
-setsid env -u AWS_ENDPOINT_URL -u JWT_SECRET -u JWT_PUBLIC_KEY -u LOCAL_DATA_DIR -u ORDER_QUEUE_URL \
+setsid env -u AWS_ENDPOINT_URL -u JWT_SECRET -u JWT_SECRET_ID -u JWT_PUBLIC_KEY -u LOCAL_DATA_DIR \
+    -u ORDER_QUEUE_URL -u WEBHOOK_SECRET -u WEBHOOK_SECRET_ID \
     -u ORDER_QUEUE_NAME -u ORDER_DLQ_NAME -u WS_MANAGEMENT_ENDPOINT \
     HTTP_PORT=0 WS_PORT=0 AWS_PORT=0 LOG_FORMAT=json "${TABLES[@]}" \
     "$LOCAL_STACK_BIN" >"$WORK/stack.log" 2>&1 </dev/null &
@@ -140,7 +143,7 @@ log "AWS endpoint $AWS_ENDPOINT, order queue $ORDER_QUEUE_URL, management API $W
 # must not restart the functions under the test.
 INVOKE_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
 log "starting cargo lambda watch on 127.0.0.1:$INVOKE_PORT"
-setsid env -u JWT_PUBLIC_KEY -u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_SESSION_TOKEN \
+setsid env -u JWT_PUBLIC_KEY -u JWT_SECRET -u WEBHOOK_SECRET -u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_SESSION_TOKEN \
     "$LAMBDA" lambda watch --ignore-changes \
     --invoke-address 127.0.0.1 --invoke-port "$INVOKE_PORT" --timeout "$INVOKE_TIMEOUT" \
     --env-file "$ENV_FILE" \

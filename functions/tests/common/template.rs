@@ -156,6 +156,37 @@ pub fn collect_references(value: &Value, found: &mut BTreeSet<String>) {
     }
 }
 
+/// Every statement of a function's `Policies`, each with the condition it is granted under: a
+/// statement written `!If [Condition, statement, !Ref AWS::NoValue]` counts as `statement`, granted
+/// when `Condition` holds.
+pub fn policy_statements(policies: &Value) -> Vec<(Option<String>, &Value)> {
+    policies
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .flat_map(|policy| policy["Statement"].as_sequence().into_iter().flatten())
+        .map(|statement| match statement {
+            Value::Tagged(tagged) if tagged.tag.to_string().trim_start_matches('!') == "If" => {
+                let branches = tagged.value.as_sequence().expect("!If takes a list");
+                assert_eq!(
+                    references(&branches[2]),
+                    BTreeSet::new(),
+                    "a conditional statement's other branch grants nothing: {statement:?}"
+                );
+                assert!(
+                    matches!(&branches[2], Value::Tagged(no) if no.value.as_str() == Some("AWS::NoValue")),
+                    "a conditional statement's other branch is AWS::NoValue: {statement:?}"
+                );
+                (
+                    branches[0].as_str().map(str::to_owned),
+                    &branches[1],
+                )
+            }
+            _ => (None, statement),
+        })
+        .collect()
+}
+
 /// Every string in `value` (actions of a policy statement, ...).
 pub fn strings(value: &Value) -> Vec<String> {
     match value {

@@ -271,8 +271,8 @@ async fn signing_key(source: &KeySource) -> anyhow::Result<(Algorithm, EncodingK
     }
 }
 
-/// The SecretString of `secret_id`, whole: CloudFormation's `{{resolve:secretsmanager:<name>}}`
-/// hands the functions the whole SecretString as `JWT_SECRET`.
+/// The SecretString of `secret_id`'s current version, whole: the functions given `JWT_SECRET_ID`
+/// read the whole SecretString (`AWSCURRENT`, and `AWSPREVIOUS` during the overlap window).
 async fn secret_string(secret_id: &str) -> anyhow::Result<String> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     // A secret lives in one region, and its ARN names it.

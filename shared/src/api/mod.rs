@@ -125,6 +125,7 @@ where
             caller: Err(AuthError::Missing),
         });
     }
+    app.auth.refresh_if_due().await;
     let caller = app
         .auth
         .verify_header(request::header(request, "authorization"));

@@ -116,6 +116,7 @@ async fn connect<C: ConnectionStore, K: Clock>(
         tracing::info!("handshake without ?token=; refused");
         return refusal(401, "Unauthorized");
     };
+    app.auth.refresh_if_due().await;
     let caller = match app.auth.verify(token.trim()) {
         Ok(caller) => caller,
         Err(error) => {
