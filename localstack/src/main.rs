@@ -195,7 +195,7 @@ Local stack ready.
   HTTP API       {http}
   Console        {http}/
   WebSocket API  {ws}/?token=<JWT>  (management API: {ws_management}/@connections/{{connectionId}})
-  AWS endpoint   {aws}  (DynamoDB and SQS; export AWS_ENDPOINT_URL={aws} to point SDK clients and the AWS CLI at it)
+  AWS endpoint   {aws}  (DynamoDB, SQS and Secrets Manager; export AWS_ENDPOINT_URL={aws} to point SDK clients and the AWS CLI at it)
   Order queue    {queue}
   Dead letters   {dlq}
   Tables kept    {data}
