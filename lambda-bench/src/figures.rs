@@ -536,24 +536,18 @@ pub async fn start_stack(settings: &[(String, String)]) -> anyhow::Result<locals
     Ok(stack)
 }
 
-/// `events_dir/<name>.json`, or `{}` for a function without a sample event.
+/// `events_dir/<name>.json`, or `{}` for a function without a sample event; its bearer tokens
+/// and webhook signature re-signed with the secrets the stack's functions read.
 pub fn sample_event(
     name: &str,
     events_dir: &Path,
-    settings: &[(String, String)],
+    secrets: &shared::Config,
 ) -> anyhow::Result<EventTemplate> {
-    let jwt_secret = settings
-        .iter()
-        .find(|(key, _)| key == "JWT_SECRET")
-        .map(|(_, value)| value.clone());
-    let webhook_secret = settings
-        .iter()
-        .find(|(key, _)| key == "WEBHOOK_SECRET")
-        .map(|(_, value)| value.clone());
+    let jwt_secret = secrets.auth.jwt_secret.clone();
     let path = events_dir.join(format!("{name}.json"));
     match path.exists() {
         true => EventTemplate::load(&path, jwt_secret)
-            .map(|template| template.with_webhook_secret(webhook_secret)),
+            .map(|template| template.with_webhook_secret(secrets.webhook_secret.clone())),
         false => Ok(EventTemplate::literal(json!({}), jwt_secret)),
     }
 }
@@ -577,7 +571,7 @@ pub async fn run(options: &Options, progress: impl FnMut(&str)) -> anyhow::Resul
             name: binary.name.clone(),
             path: binary.path.clone(),
             env: function_env(&settings, Some(&stack), &binary.name),
-            template: sample_event(&binary.name, &options.events_dir, &settings)?,
+            template: sample_event(&binary.name, &options.events_dir, stack.config())?,
         });
     }
     let measured = measure_all(&subjects, options, progress).await;
