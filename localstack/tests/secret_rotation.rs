@@ -3,6 +3,7 @@
 //! overlap window only, and a signature made with neither is always refused. The local store is
 //! driven through `aws-sdk-secretsmanager`, so its wire shapes are the ones the SDK parses.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
@@ -82,21 +83,30 @@ fn refused() -> (u16, String) {
     (401, "UNAUTHENTICATED".to_owned())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rotated_webhook_secret_is_picked_up_and_the_previous_one_lives_for_the_overlap_only() {
-    let stack = stack().await;
-    let secrets = secrets_client(&stack).await;
-    assert_eq!(
-        deliver(&stack, OLD).await,
-        accepted(),
-        "before the rotation"
-    );
-    assert_eq!(deliver(&stack, NEITHER).await, refused());
+/// One secret's rotation, as a client sees it: `old` is accepted before; after `new` is put in the
+/// local store, `new` is accepted within the refresh interval, `old` during the overlap window
+/// only, and `neither` never. `answer` uses a value as a client would (a webhook signed with it, a
+/// token signed with it) and gives the status and error code; `accepted` is the answer of a value
+/// that is accepted, `what` names the value in the failure messages.
+async fn rotation_is_picked_up_and_the_previous_value_lives_for_the_overlap_only<F, Fut>(
+    stack: &Stack,
+    name: &str,
+    [old, new, neither]: [&'static str; 3],
+    what: &str,
+    accepted: (u16, String),
+    answer: F,
+) where
+    F: Fn(&'static str) -> Fut,
+    Fut: Future<Output = (u16, String)>,
+{
+    assert_eq!(answer(old).await, accepted, "{what} before the rotation");
+    assert_eq!(answer(neither).await, refused());
 
-    secrets
+    secrets_client(stack)
+        .await
         .put_secret_value()
-        .secret_id(LOCAL_WEBHOOK_SECRET_NAME)
-        .secret_string(NEW)
+        .secret_id(name)
+        .secret_string(new)
         .send()
         .await
         .expect("the local store takes the new version");
@@ -105,25 +115,31 @@ async fn a_rotated_webhook_secret_is_picked_up_and_the_previous_one_lives_for_th
     // Picked up within the refresh interval (plus one refresh's timeout and a margin).
     let deadline = rotated + REFRESH + REFRESH_TIMEOUT + Duration::from_millis(500);
     loop {
-        let answer = deliver(&stack, NEW).await;
-        if answer == accepted() {
+        let answered = answer(new).await;
+        if answered == accepted {
             break;
         }
-        assert_eq!(answer, refused(), "the new secret before the refresh");
+        assert_eq!(
+            answered,
+            refused(),
+            "{what} of the new secret before the refresh"
+        );
         assert!(
             Instant::now() < deadline,
-            "the new secret was still refused {:?} after the rotation (refresh every {REFRESH:?})",
+            "{what} of the new secret was still refused {:?} after the rotation (refresh every \
+             {REFRESH:?})",
             rotated.elapsed()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let picked_up = rotated.elapsed();
     assert_eq!(
-        deliver(&stack, OLD).await,
-        accepted(),
-        "the previous secret {picked_up:?} after the rotation, inside the {OVERLAP:?} overlap"
+        answer(old).await,
+        accepted,
+        "{what} of the previous secret {picked_up:?} after the rotation, inside the {OVERLAP:?} \
+         overlap"
     );
-    assert_eq!(deliver(&stack, NEITHER).await, refused());
+    assert_eq!(answer(neither).await, refused());
 
     // The window ends OVERLAP after the new version's creation, which is before `rotated`.
     tokio::time::sleep(
@@ -131,13 +147,27 @@ async fn a_rotated_webhook_secret_is_picked_up_and_the_previous_one_lives_for_th
     )
     .await;
     assert_eq!(
-        deliver(&stack, OLD).await,
+        answer(old).await,
         refused(),
-        "the previous secret {:?} after the rotation, past the {OVERLAP:?} overlap",
+        "{what} of the previous secret {:?} after the rotation, past the {OVERLAP:?} overlap",
         rotated.elapsed()
     );
-    assert_eq!(deliver(&stack, NEW).await, accepted());
-    assert_eq!(deliver(&stack, NEITHER).await, refused());
+    assert_eq!(answer(new).await, accepted);
+    assert_eq!(answer(neither).await, refused());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_webhook_secret_is_picked_up_and_the_previous_one_lives_for_the_overlap_only() {
+    let stack = stack().await;
+    rotation_is_picked_up_and_the_previous_value_lives_for_the_overlap_only(
+        &stack,
+        LOCAL_WEBHOOK_SECRET_NAME,
+        [OLD, NEW, NEITHER],
+        "a webhook",
+        accepted(),
+        |secret| deliver(&stack, secret),
+    )
+    .await;
     stack.shutdown().await;
 }
 
@@ -168,70 +198,20 @@ fn listed() -> (u16, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotated_jwt_secret_is_picked_up_and_the_previous_one_lives_for_the_overlap_only() {
     let stack = stack().await;
-    let secrets = secrets_client(&stack).await;
     assert_eq!(
         stack.config().auth.jwt_secret_id.as_deref(),
         Some(LOCAL_JWT_SECRET_NAME),
         "the functions read the JWT secret by name"
     );
-    assert_eq!(
-        list_orders(&stack, JWT_OLD).await,
+    rotation_is_picked_up_and_the_previous_value_lives_for_the_overlap_only(
+        &stack,
+        LOCAL_JWT_SECRET_NAME,
+        [JWT_OLD, JWT_NEW, JWT_NEITHER],
+        "a token",
         listed(),
-        "before the rotation"
-    );
-    assert_eq!(list_orders(&stack, JWT_NEITHER).await, refused());
-
-    secrets
-        .put_secret_value()
-        .secret_id(LOCAL_JWT_SECRET_NAME)
-        .secret_string(JWT_NEW)
-        .send()
-        .await
-        .expect("the local store takes the new version");
-    let rotated = Instant::now();
-
-    // Picked up within the refresh interval (plus one refresh's timeout and a margin).
-    let deadline = rotated + REFRESH + REFRESH_TIMEOUT + Duration::from_millis(500);
-    loop {
-        let answer = list_orders(&stack, JWT_NEW).await;
-        if answer == listed() {
-            break;
-        }
-        assert_eq!(
-            answer,
-            refused(),
-            "a token of the new secret before the refresh"
-        );
-        assert!(
-            Instant::now() < deadline,
-            "a token of the new secret was still refused {:?} after the rotation (refresh \
-             every {REFRESH:?})",
-            rotated.elapsed()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let picked_up = rotated.elapsed();
-    assert_eq!(
-        list_orders(&stack, JWT_OLD).await,
-        listed(),
-        "a token of the previous secret {picked_up:?} after the rotation, inside the {OVERLAP:?} \
-         overlap"
-    );
-    assert_eq!(list_orders(&stack, JWT_NEITHER).await, refused());
-
-    // The window ends OVERLAP after the new version's creation, which is before `rotated`.
-    tokio::time::sleep(
-        (rotated + OVERLAP + Duration::from_millis(300)).duration_since(Instant::now()),
+        |secret| list_orders(&stack, secret),
     )
     .await;
-    assert_eq!(
-        list_orders(&stack, JWT_OLD).await,
-        refused(),
-        "a token of the previous secret {:?} after the rotation, past the {OVERLAP:?} overlap",
-        rotated.elapsed()
-    );
-    assert_eq!(list_orders(&stack, JWT_NEW).await, listed());
-    assert_eq!(list_orders(&stack, JWT_NEITHER).await, refused());
     stack.shutdown().await;
 }
 
