@@ -70,6 +70,11 @@ async fn deliver(stack: &Stack, secret: &str) -> (u16, String) {
         .send()
         .await
         .expect("the gateway answers");
+    status_and_code(response).await
+}
+
+/// A response's status and its `error_code` (empty when it has none).
+async fn status_and_code(response: reqwest::Response) -> (u16, String) {
     let status = response.status().as_u16();
     let body: Value = response.json().await.unwrap_or(Value::Null);
     (status, body["error_code"].as_str().unwrap_or("").to_owned())
@@ -186,9 +191,7 @@ async fn list_orders(stack: &Stack, secret: &str) -> (u16, String) {
         .send()
         .await
         .expect("the gateway answers");
-    let status = response.status().as_u16();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    (status, body["error_code"].as_str().unwrap_or("").to_owned())
+    status_and_code(response).await
 }
 
 fn listed() -> (u16, String) {
