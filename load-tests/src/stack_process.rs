@@ -61,7 +61,7 @@ impl Banner {
 /// What the benchmark's stacks run with, besides their ports and logging.
 const BENCH_SETTINGS: &[(&str, &str)] = &[
     // Off: the buyers of a sale are few users ordering fast, and the limit is at most 10,000 a
-    // minute (`shared/src/config.rs`), which a sale would meet.
+    // minute (`shared/src/config/mod.rs`), which a sale would meet.
     ("RATE_LIMIT_PER_MINUTE", "0"),
     ("PAYMENT_SUCCESS_RATE", "1"),
     ("HOLD_TTL_SECONDS", "3"),

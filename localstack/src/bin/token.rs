@@ -1,6 +1,6 @@
 //! `token`: prints one signed bearer token for the API on stdout, signed with the key a deployed
 //! stack verifies (the HS256 secret in Secrets Manager, or the RS256 private key), or with the
-//! local stack's development secret. The claims are the ones `shared/src/auth.rs` reads: `sub`,
+//! local stack's development secret. The claims are the ones `shared/src/auth/mod.rs` reads: `sub`,
 //! `exp`, `role` (`"admin"`), and `iss` / `aud` when the stack sets `JwtIssuer` / `JwtAudience`.
 //! `make token` runs it; docs/deploy.md ("Getting a token after deploying") has the routes.
 //!
@@ -86,7 +86,7 @@ enum Command {
     Mint(TokenRequest),
 }
 
-/// The claims signed: what `shared/src/auth.rs` reads, plus `iat` for whoever inspects the token.
+/// The claims signed: what `shared/src/auth/mod.rs` reads, plus `iat` for whoever inspects the token.
 #[derive(Debug, Serialize)]
 struct Claims<'a> {
     sub: &'a str,
